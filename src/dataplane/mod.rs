@@ -1,0 +1,680 @@
+//! The forwarding core, pure: tables compiled from a [`Cloud`], and a function from a frame (and
+//! its ingress) to a verdict, rewriting the frame in place. No I/O, no clock, no allocation per
+//! frame, no locks: the tables are read-only once built, so any number of threads can share them.
+
+mod table;
+mod verdict;
+
+use std::net::Ipv4Addr;
+
+use crate::model::{Cloud, Mode};
+use crate::wire::checksum::{self, Delta, apply_at, apply_udp_at};
+use crate::wire::{self, LinkError, LinkType, proto};
+
+pub use table::FlatMap;
+pub use verdict::{Action, DropReason, IngressHint, Outcome, Port, Tuple, Verdict};
+
+/// What an IPv4 address is to the gateway.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+enum AddrKind {
+    /// A private IP of ENI `eni`; `other` is its NAT-mode EIP or 0.
+    #[default]
+    Private,
+    /// An EIP with no association.
+    EipUnassociated,
+    /// A NAT-mode EIP of ENI `eni`, mapped to private IP `other`.
+    EipNat,
+    /// A cut-through EIP of ENI `eni`.
+    EipBinded,
+    /// A multi-EIP of ENI `eni`; `configured` tells whether the OS configured it.
+    EipMulti,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+struct AddrEntry {
+    kind: AddrKind,
+    configured: bool,
+    eni: u32,
+    other: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct EniEntry {
+    mac: [u8; 6],
+    attached: bool,
+    binded: bool,
+    dhcp: bool,
+}
+
+/// A frame handed to [`Dataplane::process_batch`].
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// The captured bytes; rewritten in place when forwarded.
+    pub data: &'a mut [u8],
+    /// Its link layer.
+    pub link: LinkType,
+}
+
+/// Frames processed between prefetches in [`Dataplane::process_batch`].
+pub const PREFETCH_GROUP: usize = 16;
+
+/// The compiled forwarding tables.
+#[derive(Clone, Debug)]
+pub struct Dataplane {
+    addrs: FlatMap<AddrEntry>,
+    macs: FlatMap<u32>,
+    enis: Vec<EniEntry>,
+    vpc_net: u32,
+    vpc_mask: u32,
+    gateway_mac: [u8; 6],
+    internet_mac: [u8; 6],
+    ingress: IngressHint,
+}
+
+/// What to do to a frame that is forwarded.
+struct Plan {
+    new_src: Option<u32>,
+    new_dst: Option<u32>,
+    dec_ttl: bool,
+    egress: Port,
+    action: Action,
+}
+
+/// The parsed IPv4 facts the decision needs.
+struct Parsed {
+    l3: usize,
+    ihl: usize,
+    /// End of the IP datagram within the captured bytes (min of total length and capture).
+    end: usize,
+    ttl: u8,
+    proto: u8,
+    src: u32,
+    dst: u32,
+    first_fragment: bool,
+    /// Unfragmented (offset 0, MF clear) and wholly captured: a full L4 checksum is checkable.
+    whole: bool,
+    sport: u16,
+    dport: u16,
+}
+
+impl Dataplane {
+    /// Compiles the tables of `cloud`.
+    pub fn new(cloud: &Cloud) -> Dataplane {
+        let mut addrs = FlatMap::with_capacity(
+            cloud.eips.len()
+                + cloud
+                    .enis
+                    .iter()
+                    .map(|e| 1 + e.secondary_ips.len())
+                    .sum::<usize>(),
+        );
+        let mut macs = FlatMap::with_capacity(cloud.enis.len());
+        let mut enis = Vec::with_capacity(cloud.enis.len());
+        for (i, e) in cloud.enis.iter().enumerate() {
+            let dhcp = e.instance.is_some_and(|x| cloud.instances[x].dhcp);
+            enis.push(EniEntry {
+                mac: e.mac.0,
+                attached: e.instance.is_some(),
+                binded: cloud.is_binded(i),
+                dhcp,
+            });
+            macs.insert(e.mac.to_u64(), i as u32);
+            for ip in e.private_ips() {
+                addrs.insert(
+                    u64::from(u32::from(ip)),
+                    AddrEntry {
+                        kind: AddrKind::Private,
+                        configured: true,
+                        eni: i as u32,
+                        other: 0,
+                    },
+                );
+            }
+        }
+        for eip in &cloud.eips {
+            addrs.insert(
+                u64::from(u32::from(eip.address)),
+                AddrEntry {
+                    kind: AddrKind::EipUnassociated,
+                    ..AddrEntry::default()
+                },
+            );
+        }
+        for a in &cloud.associations {
+            let eip = u32::from(cloud.eips[a.eip].address);
+            let eni = &cloud.enis[a.eni];
+            let entry = match a.mode {
+                Mode::Nat => {
+                    let private = u32::from(a.private_ip.unwrap_or(eni.primary_ip));
+                    let key = u64::from(private);
+                    if let Some(mut p) = addrs.get(key) {
+                        p.other = eip;
+                        addrs.insert(key, p);
+                    }
+                    AddrEntry {
+                        kind: AddrKind::EipNat,
+                        configured: true,
+                        eni: a.eni as u32,
+                        other: private,
+                    }
+                }
+                Mode::Binded => AddrEntry {
+                    kind: AddrKind::EipBinded,
+                    configured: true,
+                    eni: a.eni as u32,
+                    other: 0,
+                },
+                Mode::MultiBinded => AddrEntry {
+                    kind: AddrKind::EipMulti,
+                    configured: eni
+                        .static_eips
+                        .as_ref()
+                        .is_none_or(|s| s.contains(&Ipv4Addr::from(eip))),
+                    eni: a.eni as u32,
+                    other: 0,
+                },
+            };
+            addrs.insert(u64::from(eip), entry);
+        }
+        Dataplane {
+            addrs,
+            macs,
+            enis,
+            vpc_net: u32::from(cloud.vpc.cidr.network),
+            vpc_mask: cloud.vpc.cidr.mask(),
+            gateway_mac: cloud.vpc.gateway_mac.0,
+            internet_mac: cloud.vpc.internet_mac.0,
+            ingress: IngressHint::Auto,
+        }
+    }
+
+    /// Sets how ingress is decided (`--ingress`).
+    pub fn set_ingress(&mut self, hint: IngressHint) {
+        self.ingress = hint;
+    }
+
+    /// The address as seen inside the VPC: a NAT-mode EIP becomes its private IP.
+    #[inline]
+    pub fn inside_addr(&self, addr: u32) -> u32 {
+        match self.addrs.get(u64::from(addr)) {
+            Some(e) if e.kind == AddrKind::EipNat => e.other,
+            _ => addr,
+        }
+    }
+
+    /// The NAT-mode EIP of a private address, if it has one.
+    pub fn nat_eip_of(&self, private: u32) -> Option<u32> {
+        match self.addrs.get(u64::from(private)) {
+            Some(e) if e.kind == AddrKind::Private && e.other != 0 => Some(e.other),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn in_vpc(&self, addr: u32) -> bool {
+        addr & self.vpc_mask == self.vpc_net
+    }
+
+    /// Processes a batch: one verdict per frame, in order. Table lines for the next group of
+    /// frames are prefetched while the current group is translated, so that with large tables
+    /// the cache misses of several frames overlap.
+    pub fn process_batch(&self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
+        assert_eq!(frames.len(), verdicts.len(), "one verdict slot per frame");
+        let mut start = 0;
+        while start < frames.len() {
+            let end = (start + PREFETCH_GROUP).min(frames.len());
+            let next_end = (end + PREFETCH_GROUP).min(frames.len());
+            if start == 0 {
+                for f in &frames[start..end] {
+                    self.prefetch(f);
+                }
+            }
+            for f in &frames[end..next_end] {
+                self.prefetch(f);
+            }
+            for (f, v) in frames[start..end]
+                .iter_mut()
+                .zip(verdicts[start..end].iter_mut())
+            {
+                *v = self.process(f.data, f.link);
+            }
+            start = end;
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, f: &Frame<'_>) {
+        if let Ok(l3) = wire::ipv4_offset(f.link, f.data)
+            && let Some(h) = f.data.get(l3 + 12..l3 + 20)
+        {
+            self.addrs
+                .prefetch(u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]])));
+            self.addrs
+                .prefetch(u64::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]])));
+        }
+    }
+
+    /// Processes one frame: decides its fate and, when it is forwarded, rewrites it in place
+    /// (addresses, TTL, checksums, MACs). A dropped frame is left unchanged.
+    pub fn process(&self, frame: &mut [u8], link: LinkType) -> Verdict {
+        let mac_ingress = if link.has_macs() && frame.len() >= 12 {
+            let src = &frame[6..12];
+            let key = u64::from_be_bytes([0, 0, src[0], src[1], src[2], src[3], src[4], src[5]]);
+            Some(self.macs.get(key).map_or(Port::Internet, Port::Eni))
+        } else {
+            None
+        };
+        let fixed = match self.ingress {
+            IngressHint::Fixed(p) => Some(p),
+            IngressHint::Auto => None,
+        };
+        let p = match parse(link, frame) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = match e {
+                    LinkError::Malformed => DropReason::Malformed,
+                    LinkError::NotIpv4 => DropReason::NotIpv4,
+                };
+                return Verdict::early_drop(reason, fixed.or(mac_ingress));
+            }
+        };
+        let ingress = match (fixed, mac_ingress) {
+            (Some(f), _) => f,
+            (None, Some(m)) => m,
+            (None, None) => self.owner_port(p.src),
+        };
+        let tuple = Tuple {
+            proto: p.proto,
+            src: p.src,
+            dst: p.dst,
+            sport: p.sport,
+            dport: p.dport,
+        };
+        let mut v = Verdict {
+            outcome: Outcome::Drop(DropReason::Malformed),
+            ingress: Some(ingress),
+            tuple,
+            inside: Tuple {
+                src: self.inside_addr(p.src),
+                dst: self.inside_addr(p.dst),
+                ..tuple
+            },
+            eni: None,
+            mode: None,
+            eip: None,
+        };
+        match self.decide(&p, ingress, &mut v) {
+            Ok(plan) => {
+                apply(frame, &p, &plan);
+                if link.has_macs() {
+                    let dst = match plan.egress {
+                        Port::Internet => self.internet_mac,
+                        Port::Eni(e) => self.enis[e as usize].mac,
+                    };
+                    frame[0..6].copy_from_slice(&dst);
+                    frame[6..12].copy_from_slice(&self.gateway_mac);
+                }
+                v.outcome = Outcome::Forward(plan.egress, plan.action);
+            }
+            Err(r) => v.outcome = Outcome::Drop(r),
+        }
+        v
+    }
+
+    /// The ENI owning `src` (its private IP, cut-through EIP or multi-EIP), else the Internet.
+    fn owner_port(&self, src: u32) -> Port {
+        match self.addrs.get(u64::from(src)) {
+            Some(e)
+                if matches!(
+                    e.kind,
+                    AddrKind::Private | AddrKind::EipBinded | AddrKind::EipMulti
+                ) =>
+            {
+                Port::Eni(e.eni)
+            }
+            _ => Port::Internet,
+        }
+    }
+
+    /// The forwarding decision (design.md section 5), checks in the documented precedence.
+    fn decide(&self, p: &Parsed, ingress: Port, v: &mut Verdict) -> Result<Plan, DropReason> {
+        match ingress {
+            Port::Internet => {
+                let (egress, new_dst, mode, guest_ok) = self.inbound(p.dst, v)?;
+                if p.ttl <= 1 {
+                    return Err(DropReason::TtlExpired);
+                }
+                if !guest_ok {
+                    return Err(DropReason::GuestNotConfigured);
+                }
+                Ok(Plan {
+                    new_src: None,
+                    new_dst,
+                    dec_ttl: true,
+                    egress,
+                    action: if mode == Mode::Nat {
+                        Action::Dnat
+                    } else {
+                        Action::PassThrough
+                    },
+                })
+            }
+            Port::Eni(e) => {
+                let eni = self.enis[e as usize];
+                v.eni = Some(e);
+                if !eni.attached {
+                    return Err(DropReason::EniDetached);
+                }
+                let src = self.addrs.get(u64::from(p.src)).filter(|s| s.eni == e);
+                // What the source is: a private IP (with its NAT EIP or 0) or an EIP of e.
+                let src_nat = match src {
+                    Some(s) if s.kind == AddrKind::Private && !eni.binded => Some(s.other),
+                    Some(s) if matches!(s.kind, AddrKind::EipBinded | AddrKind::EipMulti) => {
+                        v.mode = Some(if s.kind == AddrKind::EipBinded {
+                            Mode::Binded
+                        } else {
+                            Mode::MultiBinded
+                        });
+                        v.eip = Some(p.src);
+                        None
+                    }
+                    _ => return Err(DropReason::SourceCheck),
+                };
+                if let Some(eip) = src_nat.filter(|x| *x != 0) {
+                    v.mode = Some(Mode::Nat);
+                    v.eip = Some(eip);
+                }
+                if self.in_vpc(p.dst) {
+                    let d = match self.addrs.get(u64::from(p.dst)) {
+                        Some(d) if d.kind == AddrKind::Private => d,
+                        _ => return Err(DropReason::UnknownDestination),
+                    };
+                    let peer = self.enis[d.eni as usize];
+                    if eni.binded || peer.binded {
+                        return Err(DropReason::PrivateNetworkUnavailable);
+                    }
+                    if !peer.attached {
+                        return Err(DropReason::EniDetached);
+                    }
+                    return Ok(Plan {
+                        new_src: None,
+                        new_dst: None,
+                        dec_ttl: false,
+                        egress: Port::Eni(d.eni),
+                        action: Action::IntraVpc,
+                    });
+                }
+                // Towards the Internet, or back in through an EIP of this VPC (hairpin).
+                let hairpin = self
+                    .addrs
+                    .get(u64::from(p.dst))
+                    .is_some_and(|d| d.kind != AddrKind::Private);
+                let mut inbound = None;
+                if hairpin {
+                    // The destination's own checks come first: eip-not-associated precedes
+                    // no-public-address, and eni-detached follows it.
+                    let mut scratch = *v;
+                    match self.inbound(p.dst, &mut scratch) {
+                        Err(DropReason::EipNotAssociated) => {
+                            return Err(DropReason::EipNotAssociated);
+                        }
+                        r => inbound = Some(r),
+                    }
+                }
+                let new_src = match src_nat {
+                    Some(0) => return Err(DropReason::NoPublicAddress),
+                    Some(eip) => Some(eip),
+                    None => None,
+                };
+                let (egress, new_dst, guest_ok, action) = match inbound {
+                    None => (
+                        Port::Internet,
+                        None,
+                        true,
+                        if new_src.is_some() {
+                            Action::Snat
+                        } else {
+                            Action::PassThrough
+                        },
+                    ),
+                    Some(r) => {
+                        let (egress, new_dst, _, guest_ok) = r?;
+                        (egress, new_dst, guest_ok, Action::Hairpin)
+                    }
+                };
+                if p.ttl <= 1 {
+                    return Err(DropReason::TtlExpired);
+                }
+                if !guest_ok {
+                    return Err(DropReason::GuestNotConfigured);
+                }
+                Ok(Plan {
+                    new_src,
+                    new_dst,
+                    dec_ttl: true,
+                    egress,
+                    action,
+                })
+            }
+        }
+    }
+
+    /// The checks of a frame arriving from the Internet at `dst`: egress, DNAT target, mode and
+    /// whether the guest is configured for it.
+    fn inbound(
+        &self,
+        dst: u32,
+        v: &mut Verdict,
+    ) -> Result<(Port, Option<u32>, Mode, bool), DropReason> {
+        let d = self
+            .addrs
+            .get(u64::from(dst))
+            .ok_or(DropReason::UnknownDestination)?;
+        let mode = match d.kind {
+            AddrKind::Private => return Err(DropReason::UnknownDestination),
+            AddrKind::EipUnassociated => {
+                v.eip = Some(dst);
+                return Err(DropReason::EipNotAssociated);
+            }
+            AddrKind::EipNat => Mode::Nat,
+            AddrKind::EipBinded => Mode::Binded,
+            AddrKind::EipMulti => Mode::MultiBinded,
+        };
+        v.eni = Some(d.eni);
+        v.mode = Some(mode);
+        v.eip = Some(dst);
+        let eni = self.enis[d.eni as usize];
+        if !eni.attached {
+            return Err(DropReason::EniDetached);
+        }
+        let (new_dst, guest_ok) = match mode {
+            Mode::Nat => (Some(d.other), true),
+            Mode::Binded => (None, eni.dhcp),
+            Mode::MultiBinded => (None, d.configured),
+        };
+        Ok((Port::Eni(d.eni), new_dst, mode, guest_ok))
+    }
+}
+
+/// Parses the link and IPv4 headers (etherparse checks version and IHL).
+#[inline]
+fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
+    let l3 = wire::ipv4_offset(link, frame)?;
+    let ip =
+        etherparse::Ipv4HeaderSlice::from_slice(&frame[l3..]).map_err(|_| LinkError::Malformed)?;
+    let ihl = ip.slice().len();
+    let total = usize::from(ip.total_len());
+    if total < ihl {
+        return Err(LinkError::Malformed);
+    }
+    let end = (l3 + total).min(frame.len());
+    let frag_off = ip.fragments_offset().value();
+    let first_fragment = frag_off == 0;
+    let whole = first_fragment && !ip.more_fragments() && l3 + total <= frame.len();
+    let proto = ip.protocol().0;
+    let l4 = &frame[l3 + ihl..end];
+    let (sport, dport) = if !first_fragment {
+        (0, 0)
+    } else {
+        match proto {
+            proto::TCP | proto::UDP if l4.len() >= 4 => (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            ),
+            proto::ICMP if l4.len() >= 6 && wire::icmp_has_identifier(l4[0]) => {
+                let id = u16::from_be_bytes([l4[4], l4[5]]);
+                (id, id)
+            }
+            _ => (0, 0),
+        }
+    };
+    Ok(Parsed {
+        l3,
+        ihl,
+        end,
+        ttl: ip.ttl(),
+        proto,
+        src: u32::from_be_bytes(ip.source()),
+        dst: u32::from_be_bytes(ip.destination()),
+        first_fragment,
+        whole,
+        sport,
+        dport,
+    })
+}
+
+/// Writes an address at `buf[at..at + 4]` if it is there and returns the checksum change.
+#[inline]
+fn set_addr(buf: &mut [u8], at: usize, expect: u32, new: u32) -> Delta {
+    match buf.get_mut(at..at + 4) {
+        Some(f) if u32::from_be_bytes([f[0], f[1], f[2], f[3]]) == expect => {
+            f.copy_from_slice(&new.to_be_bytes());
+            Delta::ZERO.addr(expect.to_be_bytes(), new.to_be_bytes())
+        }
+        _ => Delta::ZERO,
+    }
+}
+
+/// Applies a plan to the frame: addresses, TTL, IPv4 / L4 / ICMP checksums (RFC 1624), and the
+/// quoted packet of ICMP errors (RFC 5508).
+fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
+    #[cfg(debug_assertions)]
+    let before = checks(frame, p);
+
+    let l3 = p.l3;
+    let mut addr_delta = Delta::ZERO;
+    if let Some(s) = plan.new_src {
+        addr_delta = addr_delta.plus(set_addr(frame, l3 + 12, p.src, s));
+    }
+    if let Some(d) = plan.new_dst {
+        addr_delta = addr_delta.plus(set_addr(frame, l3 + 16, p.dst, d));
+    }
+    let mut ip_delta = addr_delta;
+    if plan.dec_ttl {
+        let old = u16::from_be_bytes([frame[l3 + 8], frame[l3 + 9]]);
+        frame[l3 + 8] = p.ttl - 1;
+        ip_delta = ip_delta.word(old, old - 0x0100);
+    }
+    if ip_delta != Delta::ZERO {
+        apply_at(frame, l3 + 10, ip_delta);
+    }
+    if p.first_fragment && (plan.new_src.is_some() || plan.new_dst.is_some()) {
+        let l4 = p.l3 + p.ihl;
+        let seg = &mut frame[l4..p.end];
+        match p.proto {
+            proto::TCP => {
+                apply_at(seg, wire::TCP_CHECKSUM_AT, addr_delta);
+            }
+            proto::UDP => {
+                apply_udp_at(seg, wire::UDP_CHECKSUM_AT, addr_delta);
+            }
+            proto::ICMP if seg.first().is_some_and(|t| wire::icmp_is_error(*t)) => {
+                translate_icmp_error(seg, p, plan);
+            }
+            _ => {}
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    {
+        let after = checks(frame, p);
+        for (b, a) in before.iter().zip(after.iter()) {
+            if *b == Some(true) {
+                debug_assert_eq!(
+                    *a,
+                    Some(true),
+                    "incremental checksum differs from a full recomputation"
+                );
+            }
+        }
+    }
+}
+
+/// RFC 5508: an ICMP error's quoted packet travelled the other way, so the quoted source is the
+/// outer destination before DNAT and the quoted destination the outer source before SNAT.
+fn translate_icmp_error(icmp: &mut [u8], p: &Parsed, plan: &Plan) {
+    let mut icmp_delta = Delta::ZERO;
+    let inner = 8;
+    let mut inner_delta = Delta::ZERO;
+    if let Some(d) = plan.new_dst {
+        inner_delta = inner_delta.plus(set_addr(icmp, inner + 12, p.dst, d));
+    }
+    if let Some(s) = plan.new_src {
+        inner_delta = inner_delta.plus(set_addr(icmp, inner + 16, p.src, s));
+    }
+    if inner_delta == Delta::ZERO {
+        return;
+    }
+    // The changed address words are inside the ICMP message too.
+    icmp_delta = icmp_delta.plus(inner_delta);
+    if let Some((o, n)) = apply_at(icmp, inner + 10, inner_delta) {
+        icmp_delta = icmp_delta.word(o, n);
+    }
+    // The quoted L4 checksum, when the quoted packet is a first fragment and the field is there.
+    let ver_ihl = icmp[inner];
+    let inner_ihl = usize::from(ver_ihl & 0x0f) * 4;
+    let frag = icmp
+        .get(inner + 6..inner + 8)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]) & 0x1fff);
+    if ver_ihl >> 4 == 4 && inner_ihl >= 20 && frag == Some(0) {
+        let l4 = inner + inner_ihl;
+        let changed = match icmp.get(inner + 9).copied() {
+            Some(proto::TCP) => apply_at(icmp, l4 + wire::TCP_CHECKSUM_AT, inner_delta),
+            Some(proto::UDP) => apply_udp_at(icmp, l4 + wire::UDP_CHECKSUM_AT, inner_delta),
+            _ => None,
+        };
+        if let Some((o, n)) = changed {
+            icmp_delta = icmp_delta.word(o, n);
+        }
+    }
+    apply_at(icmp, wire::ICMP_CHECKSUM_AT, icmp_delta);
+}
+
+/// Debug builds: which checksums of the frame verify (IPv4 header, L4 when whole).
+#[cfg(debug_assertions)]
+fn checks(frame: &[u8], p: &Parsed) -> [Option<bool>; 2] {
+    let hdr = &frame[p.l3..p.l3 + p.ihl];
+    let ip_ok = Some(checksum::checksum(hdr) == 0);
+    let l4_ok = if p.whole {
+        let seg = &frame[p.l3 + p.ihl..p.end];
+        let src = [hdr[12], hdr[13], hdr[14], hdr[15]];
+        let dst = [hdr[16], hdr[17], hdr[18], hdr[19]];
+        match p.proto {
+            proto::TCP if seg.len() >= 20 => {
+                Some(checksum::l4_checksum(src, dst, p.proto, seg) == 0)
+            }
+            proto::UDP if seg.len() >= 8 => {
+                if seg[6] == 0 && seg[7] == 0 {
+                    None
+                } else {
+                    Some(checksum::l4_checksum(src, dst, p.proto, seg) == 0)
+                }
+            }
+            proto::ICMP if seg.len() >= 4 => Some(checksum::checksum(seg) == 0),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    [ip_ok, l4_ok]
+}

@@ -1,0 +1,844 @@
+//! Control plane, pure: the topology file, validated into a [`Cloud`] through the same operations
+//! the console offers (create an ENI, allocate an EIP, bind it while the ENI is detached, attach the
+//! ENI to an instance), so that every rule of the seeds is checked in one place.
+
+mod addr;
+pub mod regions;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use addr::{Ipv4Cidr, Mac};
+
+/// How an EIP is bound to an ENI.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Deserialize, PartialOrd, Ord)]
+pub enum Mode {
+    /// NAT mode: 1:1 translation to one private IP of the ENI at the gateway.
+    #[serde(rename = "NAT")]
+    Nat,
+    /// Cut-through mode: the EIP replaces the secondary ENI's private IP.
+    #[serde(rename = "BINDED")]
+    Binded,
+    /// Multi-EIP to ENI mode: up to the quota of EIPs pass through to a secondary ENI.
+    #[serde(rename = "MULTI_BINDED")]
+    MultiBinded,
+}
+
+impl Mode {
+    /// The API name (`NAT`, `BINDED`, `MULTI_BINDED`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Mode::Nat => "NAT",
+            Mode::Binded => "BINDED",
+            Mode::MultiBinded => "MULTI_BINDED",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.api_name())
+    }
+}
+
+/// Primary or secondary ENI.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EniKind {
+    /// The ENI an instance is created with; it never leaves its instance.
+    Primary,
+    /// An ENI created on its own, attached and detached at will.
+    Secondary,
+}
+
+/// How an EIP is billed (seed 001's note on releasing a subscription EIP).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize, Default)]
+pub enum Charge {
+    /// Pay-as-you-go by traffic.
+    #[default]
+    PayByTraffic,
+    /// Subscription (prepaid).
+    Subscription,
+}
+
+/// A rule of the seeds (or of the file format) that the topology broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{subject}: {message} [rule {code}]")]
+pub struct ModelError {
+    /// A stable kebab-case code naming the rule.
+    pub code: &'static str,
+    /// The resource concerned (an association, ENI, EIP, instance or the file).
+    pub subject: String,
+    /// What is wrong, in words, citing the seed where one states the rule.
+    pub message: String,
+}
+
+fn err(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> ModelError {
+    ModelError {
+        code,
+        subject: subject.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file format (design.md section 2)
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopologyFile {
+    region: String,
+    #[serde(default)]
+    account: AccountFile,
+    vpc: VpcFile,
+    #[serde(default)]
+    instance: Vec<InstanceFile>,
+    #[serde(default)]
+    eni: Vec<EniFile>,
+    #[serde(default)]
+    eip: Vec<EipFile>,
+    #[serde(default)]
+    association: Vec<AssociationFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountFile {
+    #[serde(default)]
+    multi_eip_authorized: bool,
+    #[serde(default = "default_quota")]
+    multi_eip_quota: u32,
+}
+
+impl Default for AccountFile {
+    fn default() -> Self {
+        AccountFile {
+            multi_eip_authorized: false,
+            multi_eip_quota: default_quota(),
+        }
+    }
+}
+
+fn default_quota() -> u32 {
+    10
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VpcFile {
+    #[serde(default = "default_vpc_id")]
+    id: String,
+    cidr: Ipv4Cidr,
+    #[serde(default = "default_gateway_mac")]
+    gateway_mac: Mac,
+    #[serde(default = "default_internet_mac")]
+    internet_mac: Mac,
+}
+
+fn default_vpc_id() -> String {
+    "vpc".into()
+}
+fn default_gateway_mac() -> Mac {
+    Mac([0xee, 0xff, 0xff, 0xff, 0xff, 0xff])
+}
+fn default_internet_mac() -> Mac {
+    Mac([0x02, 0, 0, 0, 0, 0x01])
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceFile {
+    id: String,
+    #[serde(default)]
+    family: String,
+    #[serde(default = "default_true")]
+    dhcp: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EniFile {
+    id: String,
+    kind: EniKind,
+    mac: Mac,
+    primary_ip: Ipv4Addr,
+    #[serde(default)]
+    secondary_ips: Vec<Ipv4Addr>,
+    instance: Option<String>,
+    static_eips: Option<Vec<Ipv4Addr>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EipFile {
+    id: String,
+    address: Ipv4Addr,
+    #[serde(default)]
+    charge: Charge,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssociationFile {
+    eip: String,
+    eni: String,
+    mode: Mode,
+    private_ip: Option<Ipv4Addr>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated model
+
+/// The account's multi-EIP settings.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Multi-EIP mode takes no new applications: only authorised accounts may use it (seed 003).
+    pub multi_eip_authorized: bool,
+    /// EIPs per secondary ENI in multi-EIP mode (10 unless raised by ticket, seed 002).
+    pub multi_eip_quota: u32,
+}
+
+/// The VPC and the gateway's link addresses.
+#[derive(Clone, Debug)]
+pub struct Vpc {
+    /// VPC id.
+    pub id: String,
+    /// The VPC's private CIDR block.
+    pub cidr: Ipv4Cidr,
+    /// Source MAC of every frame the gateway forwards.
+    pub gateway_mac: Mac,
+    /// Destination MAC of frames sent towards the Internet.
+    pub internet_mac: Mac,
+}
+
+/// An ECS instance.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Instance id.
+    pub id: String,
+    /// Instance family (checked against seed 003's list for multi-EIP ENIs).
+    pub family: String,
+    /// Whether the OS runs DHCP on its secondary NICs (cut-through needs it, seed 000/001).
+    pub dhcp: bool,
+}
+
+/// An elastic network interface.
+#[derive(Clone, Debug)]
+pub struct Eni {
+    /// ENI id.
+    pub id: String,
+    /// Primary or secondary.
+    pub kind: EniKind,
+    /// The ENI's MAC address.
+    pub mac: Mac,
+    /// Primary private IP.
+    pub primary_ip: Ipv4Addr,
+    /// Secondary private IPs.
+    pub secondary_ips: Vec<Ipv4Addr>,
+    /// Index into [`Cloud::instances`] of the instance it is attached to.
+    pub instance: Option<usize>,
+    /// Multi-EIP only: the EIPs the OS configured statically (`None`: all of them).
+    pub static_eips: Option<Vec<Ipv4Addr>>,
+}
+
+impl Eni {
+    /// Every private IP configured on the ENI, primary first.
+    pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        std::iter::once(self.primary_ip).chain(self.secondary_ips.iter().copied())
+    }
+}
+
+/// An elastic IP address.
+#[derive(Clone, Debug)]
+pub struct Eip {
+    /// EIP allocation id.
+    pub id: String,
+    /// The public address.
+    pub address: Ipv4Addr,
+    /// Billing method.
+    pub charge: Charge,
+}
+
+/// An EIP bound to an ENI.
+#[derive(Clone, Debug)]
+pub struct Association {
+    /// Index into [`Cloud::eips`].
+    pub eip: usize,
+    /// Index into [`Cloud::enis`].
+    pub eni: usize,
+    /// Binding mode.
+    pub mode: Mode,
+    /// NAT only: the private IP the EIP maps to.
+    pub private_ip: Option<Ipv4Addr>,
+}
+
+/// A validated cloud: every rule of the seeds holds.
+#[derive(Clone, Debug)]
+pub struct Cloud {
+    /// Region id such as `eu-central-1`.
+    pub region: String,
+    /// Account settings.
+    pub account: Account,
+    /// The VPC.
+    pub vpc: Vpc,
+    /// Instances.
+    pub instances: Vec<Instance>,
+    /// ENIs.
+    pub enis: Vec<Eni>,
+    /// EIPs.
+    pub eips: Vec<Eip>,
+    /// Associations.
+    pub associations: Vec<Association>,
+}
+
+/// Errors of loading a topology file.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The file could not be read.
+    #[error("topology {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("topology {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A rule of the seeds is broken.
+    #[error("topology {path}: {source}")]
+    Rule {
+        /// The file.
+        path: String,
+        /// The rule.
+        source: ModelError,
+    },
+}
+
+impl TopologyError {
+    /// The rule code, when a rule was broken.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            TopologyError::Rule { source, .. } => Some(source.code),
+            _ => None,
+        }
+    }
+}
+
+impl Cloud {
+    /// Reads and validates a topology file.
+    pub fn load(path: &Path) -> Result<Cloud, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Cloud::from_toml_named(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates topology text; `name` is used in error messages.
+    pub fn from_toml_named(text: &str, name: &str) -> Result<Cloud, TopologyError> {
+        let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
+            path: name.to_string(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        Cloud::build(file).map_err(|source| TopologyError::Rule {
+            path: name.to_string(),
+            source,
+        })
+    }
+
+    /// Parses and validates topology text.
+    pub fn from_toml(text: &str) -> Result<Cloud, TopologyError> {
+        Cloud::from_toml_named(text, "<text>")
+    }
+
+    /// Builds the end state the file describes through the console's operations, in the order
+    /// the seeds prescribe: create ENIs (detached), allocate EIPs, bind them, then attach ENIs.
+    fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
+        let region = file.region;
+        if regions::region_name(&region).is_none() {
+            return Err(err(
+                "unknown-region",
+                format!("region {region:?}"),
+                "not an Alibaba Cloud region id eipsim knows (such as cn-hangzhou, eu-central-1, us-east-1, ap-south-1)",
+            ));
+        }
+        let mut cloud = Cloud {
+            region,
+            account: Account {
+                multi_eip_authorized: file.account.multi_eip_authorized,
+                multi_eip_quota: file.account.multi_eip_quota,
+            },
+            vpc: Vpc {
+                id: file.vpc.id,
+                cidr: file.vpc.cidr,
+                gateway_mac: file.vpc.gateway_mac,
+                internet_mac: file.vpc.internet_mac,
+            },
+            instances: Vec::new(),
+            enis: Vec::new(),
+            eips: Vec::new(),
+            associations: Vec::new(),
+        };
+        for i in file.instance {
+            cloud.create_instance(Instance {
+                id: i.id,
+                family: i.family,
+                dhcp: i.dhcp,
+            })?;
+        }
+        let mut attach = Vec::new();
+        let mut statics = Vec::new();
+        for e in file.eni {
+            let subject = format!("ENI {}", e.id);
+            cloud.create_network_interface(Eni {
+                id: e.id,
+                kind: e.kind,
+                mac: e.mac,
+                primary_ip: e.primary_ip,
+                secondary_ips: e.secondary_ips,
+                instance: None,
+                static_eips: None,
+            })?;
+            let idx = cloud.enis.len() - 1;
+            match e.instance {
+                Some(inst) => {
+                    let i = cloud.instance_index(&inst).ok_or_else(|| {
+                        err(
+                            "unknown-id",
+                            subject.clone(),
+                            format!("instance {inst:?} is not defined in [[instance]]"),
+                        )
+                    })?;
+                    attach.push((idx, i));
+                }
+                None if e.kind == EniKind::Primary => {
+                    return Err(err(
+                        "primary-eni-needs-instance",
+                        subject,
+                        "a primary ENI belongs to the instance it was created with: give its `instance`",
+                    ));
+                }
+                None => {}
+            }
+            if let Some(s) = e.static_eips {
+                statics.push((idx, s));
+            }
+        }
+        for e in file.eip {
+            cloud.allocate_eip_address(Eip {
+                id: e.id,
+                address: e.address,
+                charge: e.charge,
+            })?;
+        }
+        for (n, a) in file.association.iter().enumerate() {
+            let subject = format!("association {} ({} -> {}, {})", n + 1, a.eip, a.eni, a.mode);
+            let eip = cloud.eip_index(&a.eip).ok_or_else(|| {
+                err(
+                    "unknown-id",
+                    subject.clone(),
+                    format!("EIP {:?} is not defined in [[eip]]", a.eip),
+                )
+            })?;
+            let eni = cloud.eni_index(&a.eni).ok_or_else(|| {
+                err(
+                    "unknown-id",
+                    subject.clone(),
+                    format!("ENI {:?} is not defined in [[eni]]", a.eni),
+                )
+            })?;
+            cloud
+                .associate_eip_address(eip, eni, a.mode, a.private_ip)
+                .map_err(|mut e| {
+                    e.subject = subject.clone();
+                    e
+                })?;
+        }
+        for (eni, s) in statics {
+            cloud.set_static_eips(eni, s)?;
+        }
+        for (eni, inst) in attach {
+            cloud.attach_network_interface(eni, inst)?;
+        }
+        Ok(cloud)
+    }
+
+    /// Index of the instance with this id.
+    pub fn instance_index(&self, id: &str) -> Option<usize> {
+        self.instances.iter().position(|i| i.id == id)
+    }
+    /// Index of the ENI with this id.
+    pub fn eni_index(&self, id: &str) -> Option<usize> {
+        self.enis.iter().position(|e| e.id == id)
+    }
+    /// Index of the EIP with this id.
+    pub fn eip_index(&self, id: &str) -> Option<usize> {
+        self.eips.iter().position(|e| e.id == id)
+    }
+
+    /// The associations bound to ENI `eni`.
+    pub fn associations_of(&self, eni: usize) -> impl Iterator<Item = &Association> + '_ {
+        self.associations.iter().filter(move |a| a.eni == eni)
+    }
+
+    /// The association of EIP `eip`, if bound.
+    pub fn association_of_eip(&self, eip: usize) -> Option<&Association> {
+        self.associations.iter().find(|a| a.eip == eip)
+    }
+
+    /// Whether ENI `eni` is bound in cut-through mode (it has then no private IP).
+    pub fn is_binded(&self, eni: usize) -> bool {
+        self.associations_of(eni).any(|a| a.mode == Mode::Binded)
+    }
+
+    fn id_taken(&self, id: &str) -> bool {
+        self.instances.iter().any(|i| i.id == id)
+            || self.enis.iter().any(|e| e.id == id)
+            || self.eips.iter().any(|e| e.id == id)
+    }
+
+    fn address_owner(&self, addr: Ipv4Addr) -> Option<String> {
+        for e in &self.enis {
+            if e.private_ips().any(|a| a == addr) {
+                return Some(format!("ENI {}", e.id));
+            }
+        }
+        self.eips
+            .iter()
+            .find(|e| e.address == addr)
+            .map(|e| format!("EIP {}", e.id))
+    }
+
+    /// CreateInstance (the instance side of the topology; not a rule-bearing operation).
+    pub fn create_instance(&mut self, inst: Instance) -> Result<(), ModelError> {
+        let subject = format!("instance {}", inst.id);
+        if self.id_taken(&inst.id) {
+            return Err(err("duplicate-id", subject, "the id is used twice"));
+        }
+        self.instances.push(inst);
+        Ok(())
+    }
+
+    /// CreateNetworkInterface: a new, detached ENI in the VPC.
+    pub fn create_network_interface(&mut self, eni: Eni) -> Result<(), ModelError> {
+        let subject = format!("ENI {}", eni.id);
+        if self.id_taken(&eni.id) {
+            return Err(err("duplicate-id", subject, "the id is used twice"));
+        }
+        if let Some(other) = self.enis.iter().find(|e| e.mac == eni.mac) {
+            return Err(err(
+                "duplicate-mac",
+                subject,
+                format!("MAC {} is already ENI {}'s", eni.mac, other.id),
+            ));
+        }
+        let mut seen: Vec<Ipv4Addr> = Vec::new();
+        for ip in eni.private_ips() {
+            if !self.vpc.cidr.contains(ip) {
+                return Err(err(
+                    "address-outside-vpc",
+                    subject,
+                    format!("private IP {ip} is outside the VPC CIDR {}", self.vpc.cidr),
+                ));
+            }
+            if let Some(owner) = self.address_owner(ip) {
+                return Err(err(
+                    "duplicate-address",
+                    subject,
+                    format!("private IP {ip} is already {owner}'s"),
+                ));
+            }
+            if seen.contains(&ip) {
+                return Err(err(
+                    "duplicate-address",
+                    subject,
+                    format!("private IP {ip} is listed twice"),
+                ));
+            }
+            seen.push(ip);
+        }
+        self.enis.push(eni);
+        Ok(())
+    }
+
+    /// AllocateEipAddress: a new, unbound EIP.
+    pub fn allocate_eip_address(&mut self, eip: Eip) -> Result<(), ModelError> {
+        let subject = format!("EIP {}", eip.id);
+        if self.id_taken(&eip.id) {
+            return Err(err("duplicate-id", subject, "the id is used twice"));
+        }
+        if self.vpc.cidr.contains(eip.address) {
+            return Err(err(
+                "eip-inside-vpc",
+                subject,
+                format!(
+                    "address {} lies inside the VPC CIDR {}: an EIP is a public address",
+                    eip.address, self.vpc.cidr
+                ),
+            ));
+        }
+        if eip.address.is_unspecified() || eip.address.is_broadcast() || eip.address.is_multicast()
+        {
+            return Err(err(
+                "invalid-address",
+                subject,
+                format!("address {} cannot be an EIP", eip.address),
+            ));
+        }
+        if let Some(owner) = self.address_owner(eip.address) {
+            return Err(err(
+                "duplicate-address",
+                subject,
+                format!("address {} is already {owner}'s", eip.address),
+            ));
+        }
+        self.eips.push(eip);
+        Ok(())
+    }
+
+    /// AssociateEipAddress with InstanceType NetworkInterface.
+    pub fn associate_eip_address(
+        &mut self,
+        eip: usize,
+        eni: usize,
+        mode: Mode,
+        private_ip: Option<Ipv4Addr>,
+    ) -> Result<(), ModelError> {
+        let e = &self.enis[eni];
+        let subject = format!("EIP {} -> ENI {} ({mode})", self.eips[eip].id, e.id);
+        if let Some(a) = self.association_of_eip(eip) {
+            return Err(err(
+                "eip-associated-twice",
+                subject,
+                format!(
+                    "EIP {} is already associated with ENI {}: an EIP is bound once",
+                    self.eips[eip].id, self.enis[a.eni].id
+                ),
+            ));
+        }
+        if !regions::region_offers(&self.region, mode) {
+            let seed = if mode == Mode::Binded {
+                "seed 001"
+            } else {
+                "seed 003"
+            };
+            return Err(err(
+                "mode-not-in-region",
+                subject,
+                format!(
+                    "{mode} mode is not offered in region {} ({}) per {seed}'s region list",
+                    self.region,
+                    regions::region_name(&self.region).unwrap_or("?")
+                ),
+            ));
+        }
+        let others: Vec<&Association> = self.associations_of(eni).collect();
+        match mode {
+            Mode::Nat => {
+                let ip = private_ip.unwrap_or(e.primary_ip);
+                if e.kind == EniKind::Primary && !others.is_empty() {
+                    return Err(err(
+                        "primary-eni-one-eip",
+                        subject,
+                        "a primary ENI can be associated with 1 EIP (seed 002)",
+                    ));
+                }
+                if others.iter().any(|a| a.mode == Mode::Binded) {
+                    return Err(err(
+                        "binded-exclusive",
+                        subject,
+                        "the ENI is bound in cut-through mode, which takes no other association (seed 001: each secondary ENI can be associated with only one EIP)",
+                    ));
+                }
+                if others.iter().any(|a| a.mode == Mode::MultiBinded) {
+                    return Err(err(
+                        "multi-eip-exclusive",
+                        subject,
+                        "the ENI is bound in multi-EIP to ENI mode; NAT and multi-EIP do not mix on one ENI",
+                    ));
+                }
+                if !e.private_ips().any(|a| a == ip) {
+                    return Err(err(
+                        "private-ip-not-owned",
+                        subject,
+                        format!("private IP {ip} is not one of the ENI's private IPs"),
+                    ));
+                }
+                if let Some(a) = others.iter().find(|a| a.private_ip == Some(ip)) {
+                    return Err(err(
+                        "one-eip-per-private-ip",
+                        subject,
+                        format!(
+                            "private IP {ip} is already mapped to EIP {}: each EIP maps to a separate private IP (seed 004)",
+                            self.eips[a.eip].id
+                        ),
+                    ));
+                }
+                self.associations.push(Association {
+                    eip,
+                    eni,
+                    mode,
+                    private_ip: Some(ip),
+                });
+            }
+            Mode::Binded | Mode::MultiBinded => {
+                if let Some(ip) = private_ip {
+                    return Err(err(
+                        "private-ip-nat-only",
+                        subject,
+                        format!(
+                            "private_ip {ip} is given, but only NAT mode maps an EIP to a private IP"
+                        ),
+                    ));
+                }
+                if e.kind == EniKind::Primary {
+                    return Err(err(
+                        "primary-eni-nat-only",
+                        subject,
+                        format!(
+                            "a primary ENI supports NAT mode only; {mode} needs a secondary ENI (seed 002)"
+                        ),
+                    ));
+                }
+                if e.instance.is_some() {
+                    return Err(err(
+                        "eni-attached",
+                        subject,
+                        "the secondary ENI is attached to an instance: detach it before binding (seeds 000, 001, 003)",
+                    ));
+                }
+                if mode == Mode::Binded {
+                    if let Some(a) = others.first() {
+                        let code = if a.mode == Mode::Binded {
+                            "binded-one-eip"
+                        } else {
+                            "binded-exclusive"
+                        };
+                        return Err(err(
+                            code,
+                            subject,
+                            format!(
+                                "the ENI already has EIP {} ({}): in cut-through mode each secondary ENI can be associated with only one EIP (seed 001)",
+                                self.eips[a.eip].id, a.mode
+                            ),
+                        ));
+                    }
+                } else {
+                    if !self.account.multi_eip_authorized {
+                        return Err(err(
+                            "multi-eip-not-authorized",
+                            subject,
+                            "the account is not authorised for multi-EIP to ENI mode, which takes no new applications (seed 003)",
+                        ));
+                    }
+                    if let Some(a) = others.iter().find(|a| a.mode != Mode::MultiBinded) {
+                        return Err(err(
+                            "multi-eip-exclusive",
+                            subject,
+                            format!(
+                                "the ENI already has EIP {} in {} mode; multi-EIP does not mix with other modes on one ENI",
+                                self.eips[a.eip].id, a.mode
+                            ),
+                        ));
+                    }
+                    if others.len() as u64 >= u64::from(self.account.multi_eip_quota) {
+                        return Err(err(
+                            "multi-eip-quota",
+                            subject,
+                            format!(
+                                "the ENI already has {} EIPs, the multi-EIP quota is {} (seed 003: at most 10, raised by ticket)",
+                                others.len(),
+                                self.account.multi_eip_quota
+                            ),
+                        ));
+                    }
+                }
+                self.associations.push(Association {
+                    eip,
+                    eni,
+                    mode,
+                    private_ip: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records which multi-EIP addresses the OS of ENI `eni` configured statically.
+    pub fn set_static_eips(&mut self, eni: usize, addrs: Vec<Ipv4Addr>) -> Result<(), ModelError> {
+        let subject = format!("ENI {}", self.enis[eni].id);
+        for a in &addrs {
+            let ok = self
+                .associations_of(eni)
+                .any(|x| x.mode == Mode::MultiBinded && self.eips[x.eip].address == *a);
+            if !ok {
+                return Err(err(
+                    "unknown-id",
+                    subject,
+                    format!(
+                        "static_eips lists {a}, which is not an EIP bound to this ENI in MULTI_BINDED mode"
+                    ),
+                ));
+            }
+        }
+        self.enis[eni].static_eips = Some(addrs);
+        Ok(())
+    }
+
+    /// AttachNetworkInterface: attach ENI `eni` to instance `inst`.
+    pub fn attach_network_interface(&mut self, eni: usize, inst: usize) -> Result<(), ModelError> {
+        let e = &self.enis[eni];
+        let i = &self.instances[inst];
+        let subject = format!("ENI {} -> instance {}", e.id, i.id);
+        if let Some(cur) = e.instance {
+            return Err(err(
+                "eni-attached",
+                subject,
+                format!(
+                    "the ENI is already attached to instance {}",
+                    self.instances[cur].id
+                ),
+            ));
+        }
+        if e.kind == EniKind::Primary
+            && let Some(other) = self
+                .enis
+                .iter()
+                .find(|o| o.kind == EniKind::Primary && o.instance == Some(inst))
+        {
+            return Err(err(
+                "instance-one-primary-eni",
+                subject,
+                format!("the instance already has primary ENI {}", other.id),
+            ));
+        }
+        if self
+            .associations_of(eni)
+            .any(|a| a.mode == Mode::MultiBinded)
+            && !regions::family_allows_multi_eip(&i.family)
+        {
+            return Err(err(
+                "multi-eip-instance-family",
+                subject,
+                format!(
+                    "instance family {:?} is not in seed 003's list of families that take a multi-EIP ENI",
+                    i.family
+                ),
+            ));
+        }
+        self.enis[eni].instance = Some(inst);
+        Ok(())
+    }
+}
