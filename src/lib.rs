@@ -12,10 +12,11 @@
 //!   capture ──> replay ──> dataplane (wire + tables from model) ──> replay writers
 //!                                    └──> report (counters, flows) ──> report.json, summary
 //! ```
-
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod dataplane;
 pub mod model;
+pub mod replay;
+pub mod report;
 pub mod wire;

@@ -1,1 +1,118 @@
-fn main() {}
+//! The `eipsim` command line: parses arguments, calls the library, maps errors to exit codes
+//! (0 done, 1 bad input, 2 usage).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use eipsim::model::Cloud;
+use eipsim::replay::{self, ReplayError, ReplayOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "eipsim",
+    version,
+    about = "Packet-path simulator for Elastic IPs bound to ENIs (NAT, cut-through, multi-EIP)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay captures through the EIP gateway; with no arguments, the bundled demo in pcaps/.
+    Replay {
+        /// Topology file (TOML, design.md section 2).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+        #[arg(long)]
+        ingress: Option<String>,
+        /// Core worker threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: u16,
+        /// Never show a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// Captures (pcap or pcapng), replayed in order as one stream.
+        inputs: Vec<PathBuf>,
+    },
+    /// Validate a topology and print, per instance and NIC, the addresses its OS shows.
+    Check {
+        /// Topology file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Replay {
+            topology,
+            out,
+            ingress,
+            workers,
+            no_progress,
+            inputs,
+        } => {
+            let (topology, inputs) = match (topology, inputs.is_empty()) {
+                (None, true) => {
+                    let (t, c) = replay::demo_paths();
+                    (t, vec![c])
+                }
+                (Some(t), false) => (t, inputs),
+                (None, false) => {
+                    eprintln!("eipsim: replay needs --topology FILE with captures");
+                    return ExitCode::from(2);
+                }
+                (Some(_), true) => {
+                    eprintln!("eipsim: replay needs at least one capture after --topology");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = ReplayOptions {
+                topology,
+                out,
+                ingress,
+                workers: usize::from(workers),
+                inputs,
+                progress: !no_progress,
+            };
+            match replay::run(&opts) {
+                Ok(o) => {
+                    print!("{}", o.summary);
+                    match o.capture_error {
+                        Some(e) => {
+                            eprintln!("eipsim: {e}");
+                            ExitCode::from(1)
+                        }
+                        None => ExitCode::SUCCESS,
+                    }
+                }
+                Err(ReplayError::Usage(m)) => {
+                    eprintln!("eipsim: {m}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("eipsim: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Check { file } => match Cloud::load(&file) {
+            Ok(cloud) => {
+                print!("{}", eipsim::model::guest_view(&cloud));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("eipsim: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}

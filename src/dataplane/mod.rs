@@ -242,10 +242,47 @@ impl Dataplane {
         }
     }
 
+    /// Processes a packed batch: frame `i` is `buf[ranges[i].0..ranges[i].1]` with link type
+    /// `ranges[i].2`. Same semantics and prefetching as [`Dataplane::process_batch`], without
+    /// building a slice of frame references (the replay's batches are packed this way).
+    pub fn process_packed(
+        &self,
+        buf: &mut [u8],
+        ranges: &[(usize, usize, LinkType)],
+        verdicts: &mut [Verdict],
+    ) {
+        assert_eq!(ranges.len(), verdicts.len(), "one verdict slot per frame");
+        let mut start = 0;
+        while start < ranges.len() {
+            let end = (start + PREFETCH_GROUP).min(ranges.len());
+            let next_end = (end + PREFETCH_GROUP).min(ranges.len());
+            let ahead = if start == 0 {
+                0..next_end
+            } else {
+                end..next_end
+            };
+            for &(s, e, link) in &ranges[ahead] {
+                self.prefetch_frame(&buf[s..e], link);
+            }
+            for (&(s, e, link), v) in ranges[start..end]
+                .iter()
+                .zip(verdicts[start..end].iter_mut())
+            {
+                *v = self.process(&mut buf[s..e], link);
+            }
+            start = end;
+        }
+    }
+
     #[inline]
     fn prefetch(&self, f: &Frame<'_>) {
-        if let Ok(l3) = wire::ipv4_offset(f.link, f.data)
-            && let Some(h) = f.data.get(l3 + 12..l3 + 20)
+        self.prefetch_frame(f.data, f.link);
+    }
+
+    #[inline]
+    fn prefetch_frame(&self, data: &[u8], link: LinkType) {
+        if let Ok(l3) = wire::ipv4_offset(link, data)
+            && let Some(h) = data.get(l3 + 12..l3 + 20)
         {
             self.addrs
                 .prefetch(u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]])));

@@ -842,3 +842,108 @@ impl Cloud {
         Ok(())
     }
 }
+
+/// What each instance's OS shows per NIC (`ip addr`) and which EIPs reach it (`eipsim check`).
+pub fn guest_view(cloud: &Cloud) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let prefix = cloud.vpc.cidr.prefix;
+    let _ = writeln!(
+        s,
+        "topology ok: region {} ({}), VPC {} {}",
+        cloud.region,
+        regions::region_name(&cloud.region).unwrap_or("?"),
+        cloud.vpc.id,
+        cloud.vpc.cidr
+    );
+    let describe = |s: &mut String, idx: usize, e: &Eni| {
+        let assocs: Vec<&Association> = cloud.associations_of(idx).collect();
+        let kind = match e.kind {
+            EniKind::Primary => "primary",
+            EniKind::Secondary => "secondary",
+        };
+        let _ = writeln!(s, "  {} ({kind}, {})", e.id, e.mac);
+        let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
+        match binded {
+            Some(a) => {
+                let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
+                let _ = writeln!(
+                    s,
+                    "    inet {}  (cut-through EIP {}, learnt by DHCP{})",
+                    cloud.eips[a.eip].address,
+                    cloud.eips[a.eip].id,
+                    if dhcp {
+                        ""
+                    } else {
+                        "; DHCP is off: not configured"
+                    }
+                );
+            }
+            None => {
+                for ip in e.private_ips() {
+                    let _ = writeln!(s, "    inet {ip}/{prefix}");
+                }
+                for a in assocs.iter().filter(|a| a.mode == Mode::MultiBinded) {
+                    let addr = cloud.eips[a.eip].address;
+                    let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&addr));
+                    let _ = writeln!(
+                        s,
+                        "    inet {addr}  (multi-EIP {}, static{})",
+                        cloud.eips[a.eip].id,
+                        if on { "" } else { "; not configured in the OS" }
+                    );
+                }
+            }
+        }
+        for a in assocs.iter().filter(|a| a.mode == Mode::Nat) {
+            let _ = writeln!(
+                s,
+                "    reachable as {} -> {} (NAT EIP {}, not shown in the OS)",
+                cloud.eips[a.eip].address,
+                a.private_ip.unwrap_or(e.primary_ip),
+                cloud.eips[a.eip].id
+            );
+        }
+    };
+    for (ii, inst) in cloud.instances.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "instance {} ({}, DHCP {})",
+            inst.id,
+            if inst.family.is_empty() {
+                "family not given"
+            } else {
+                &inst.family
+            },
+            if inst.dhcp { "on" } else { "off" }
+        );
+        let mut nics: Vec<(usize, &Eni)> = cloud
+            .enis
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.instance == Some(ii))
+            .collect();
+        nics.sort_by_key(|(_, e)| e.kind != EniKind::Primary);
+        for (idx, e) in nics {
+            describe(&mut s, idx, e);
+        }
+    }
+    let detached: Vec<(usize, &Eni)> = cloud
+        .enis
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.instance.is_none())
+        .collect();
+    if !detached.is_empty() {
+        let _ = writeln!(s, "detached ENIs");
+        for (idx, e) in detached {
+            describe(&mut s, idx, e);
+        }
+    }
+    for (i, eip) in cloud.eips.iter().enumerate() {
+        if cloud.association_of_eip(i).is_none() {
+            let _ = writeln!(s, "EIP {} {}: not associated", eip.id, eip.address);
+        }
+    }
+    s
+}

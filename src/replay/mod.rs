@@ -1,0 +1,510 @@
+//! Adapters at the edge: replay captures through the core and write each frame to its egress.
+//!
+//! Frames are read in packed batches (one buffer, a range per frame) so that memory stays flat
+//! whatever the capture size and nothing is allocated per frame once the buffers are warm. With
+//! `--workers N` (N > 1) a reader thread, N core workers and the writer (this thread) form a
+//! pipeline over crossbeam channels; batches are put back in input order before writing.
+
+pub mod input;
+pub mod output;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::dataplane::{Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
+use crate::model::{Cloud, TopologyError};
+use crate::report::{self, InputReport, Stats};
+use crate::wire::LinkType;
+
+use input::{CaptureError, CaptureReader, Format, IfaceDesc, Meta};
+use output::{CaptureWriter, OutFormat, OutputError};
+
+/// Frames per batch handed to the core.
+pub const BATCH: usize = 256;
+
+/// What to replay and where to write it.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Output directory.
+    pub out: PathBuf,
+    /// `internet` or an ENI id: every frame's ingress (`--ingress`).
+    pub ingress: Option<String>,
+    /// Core worker threads (1: all on this thread).
+    pub workers: usize,
+    /// Captures, replayed in order as one stream.
+    pub inputs: Vec<PathBuf>,
+    /// Show a progress bar on stderr when it is a terminal and the run is long.
+    pub progress: bool,
+}
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The topology is invalid (exit 1).
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A capture cannot be opened or its header is bad (exit 1); nothing was written.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// An output could not be written (exit 1); partial files were removed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The arguments do not make sense (exit 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The result of a replay that ran.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// The counters.
+    pub stats: Stats,
+    /// Per input.
+    pub inputs: Vec<InputReport>,
+    /// The terminal summary.
+    pub summary: String,
+    /// A capture that turned out corrupt midway: the frames before it were replayed and written.
+    pub capture_error: Option<CaptureError>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+/// A packed batch of frames.
+#[derive(Default)]
+struct Batch {
+    seq: u64,
+    buf: Vec<u8>,
+    ranges: Vec<(usize, usize, LinkType)>,
+    metas: Vec<(usize, Meta)>,
+    verdicts: Vec<Verdict>,
+    /// Interfaces first seen in this batch.
+    new_ifaces: Vec<((usize, u32, u32), IfaceDesc)>,
+    /// Bytes read (for the progress bar).
+    bytes: u64,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ranges.clear();
+        self.metas.clear();
+        self.verdicts.clear();
+        self.new_ifaces.clear();
+        self.bytes = 0;
+    }
+
+    fn process(&mut self, dp: &Dataplane) {
+        let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
+        self.verdicts.resize(self.ranges.len(), blank);
+        dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+    }
+}
+
+/// Reads frames from the inputs, one batch at a time.
+struct Feeder {
+    readers: Vec<CaptureReader>,
+    current: usize,
+    seen_ifaces: std::collections::HashSet<(usize, u32, u32)>,
+    counts: Vec<u64>,
+    error: Option<CaptureError>,
+    seq: u64,
+}
+
+impl Feeder {
+    /// Fills `b`; returns false when there is nothing more (end or error).
+    fn fill(&mut self, b: &mut Batch) -> bool {
+        b.clear();
+        b.seq = self.seq;
+        self.seq += 1;
+        while b.ranges.len() < BATCH && self.current < self.readers.len() && self.error.is_none() {
+            let r = &mut self.readers[self.current];
+            let start = b.buf.len();
+            match r.next_frame(&mut b.buf) {
+                Ok(Some(meta)) => {
+                    let key = (self.current, meta.iface.0, meta.iface.1);
+                    if self.seen_ifaces.insert(key) {
+                        b.new_ifaces.push((key, r.iface_desc(&meta)));
+                    }
+                    b.ranges.push((start, b.buf.len(), meta.link));
+                    b.metas.push((self.current, meta));
+                    b.bytes += (b.buf.len() - start) as u64 + 16;
+                    self.counts[self.current] += 1;
+                }
+                Ok(None) => self.current += 1,
+                Err(e) => {
+                    b.buf.truncate(start);
+                    self.error = Some(e);
+                }
+            }
+        }
+        !b.ranges.is_empty()
+    }
+}
+
+/// The writers and counters: the serial end of the pipeline.
+struct Sink<'a> {
+    cloud: &'a Cloud,
+    out: PathBuf,
+    format: OutFormat,
+    internet: CaptureWriter,
+    enis: Vec<Option<CaptureWriter>>,
+    dropped: CaptureWriter,
+    ifaces: HashMap<(usize, u32, u32), IfaceDesc>,
+    stats: Stats,
+    frame_no: u64,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl Sink<'_> {
+    fn take(&mut self, b: &Batch) -> Result<(), OutputError> {
+        for (k, d) in &b.new_ifaces {
+            self.ifaces.insert(*k, d.clone());
+        }
+        for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
+            let (input, meta) = &b.metas[i];
+            let v = &b.verdicts[i];
+            self.frame_no += 1;
+            self.stats.record(self.frame_no, v);
+            let data = &b.buf[s..e];
+            let desc = self.ifaces[&(*input, meta.iface.0, meta.iface.1)].clone();
+            let desc = || desc;
+            match v.outcome {
+                Outcome::Forward(Port::Internet, _) => {
+                    self.internet.write(*input, meta, desc, data, None)?
+                }
+                Outcome::Forward(Port::Eni(x), _) => {
+                    let slot = &mut self.enis[x as usize];
+                    if slot.is_none() {
+                        let path = self
+                            .out
+                            .join(format!("{}.pcap", self.cloud.enis[x as usize].id));
+                        *slot = Some(CaptureWriter::create(path, self.format)?);
+                    }
+                    slot.as_mut()
+                        .expect("writer just created")
+                        .write(*input, meta, desc, data, None)?
+                }
+                Outcome::Drop(r) => {
+                    self.dropped
+                        .write(*input, meta, desc, data, Some(r.as_str()))?
+                }
+            }
+        }
+        if let Some(p) = &self.progress {
+            p.inc(b.bytes);
+        }
+        Ok(())
+    }
+
+    fn abandon(self) {
+        self.internet.abandon();
+        self.dropped.abandon();
+        for w in self.enis.into_iter().flatten() {
+            w.abandon();
+        }
+    }
+}
+
+/// The bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`, found from the current
+/// directory or, failing that, from the source tree eipsim was built from.
+pub fn demo_paths() -> (PathBuf, PathBuf) {
+    let local = Path::new("pcaps");
+    let dir = if local.join("demo.pcap").exists() {
+        local.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+    };
+    (dir.join("demo-topology.toml"), dir.join("demo.pcap"))
+}
+
+fn out_format(readers: &[CaptureReader]) -> OutFormat {
+    let mut first = None;
+    for r in readers {
+        match (r.pcap_header(), first) {
+            (None, _) => return OutFormat::PcapNg,
+            (Some(h), None) => first = Some(h),
+            (Some(h), Some(f)) => {
+                if h.datalink != f.datalink || h.ts_resolution != f.ts_resolution {
+                    return OutFormat::PcapNg;
+                }
+                if h.snaplen > f.snaplen {
+                    first = Some(pcap_file::pcap::PcapHeader {
+                        snaplen: h.snaplen,
+                        ..f
+                    });
+                }
+            }
+        }
+    }
+    match first {
+        Some(h) => OutFormat::Pcap(h),
+        None => OutFormat::PcapNg,
+    }
+}
+
+/// Runs a replay. A capture corrupt midway is not an `Err`: the frames before it are replayed
+/// and written, and the outcome carries the error (the CLI then exits 1).
+pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
+    let cloud = Cloud::load(&opts.topology)?;
+    let mut dp = Dataplane::new(&cloud);
+    if let Some(ing) = &opts.ingress {
+        let hint = if ing == "internet" {
+            Port::Internet
+        } else {
+            let i = cloud.eni_index(ing).ok_or_else(|| {
+                ReplayError::Usage(format!(
+                    "--ingress {ing:?}: neither `internet` nor an ENI id of the topology"
+                ))
+            })?;
+            Port::Eni(i as u32)
+        };
+        dp.set_ingress(IngressHint::Fixed(hint));
+    }
+    if opts.inputs.is_empty() {
+        return Err(ReplayError::Usage("no capture to replay".into()));
+    }
+    let mut readers = Vec::new();
+    let mut total_bytes = 0;
+    for p in &opts.inputs {
+        readers.push(CaptureReader::open(p)?);
+        total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    }
+    let format = out_format(&readers);
+    std::fs::create_dir_all(&opts.out).map_err(|e| OutputError {
+        file: opts.out.clone(),
+        message: format!("cannot create the output directory: {e}"),
+    })?;
+    let inputs_meta: Vec<(String, Format)> = readers
+        .iter()
+        .map(|r| (r.path().display().to_string(), r.format()))
+        .collect();
+    let internet = CaptureWriter::create(opts.out.join("internet.pcap"), format)?;
+    let dropped = match CaptureWriter::create(opts.out.join("dropped.pcapng"), OutFormat::PcapNg) {
+        Ok(d) => d,
+        Err(e) => {
+            internet.abandon();
+            return Err(e.into());
+        }
+    };
+    let progress = (opts.progress && std::io::stderr().is_terminal() && total_bytes > 8 << 20)
+        .then(|| {
+            let p = indicatif::ProgressBar::new(total_bytes);
+            p.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} replay [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            p
+        });
+    let mut sink = Sink {
+        cloud: &cloud,
+        out: opts.out.clone(),
+        format,
+        internet,
+        enis: (0..cloud.enis.len()).map(|_| None).collect(),
+        dropped,
+        ifaces: HashMap::new(),
+        stats: Stats::new(cloud.enis.len()),
+        frame_no: 0,
+        progress,
+    };
+    let mut feeder = Feeder {
+        counts: vec![0; readers.len()],
+        readers,
+        current: 0,
+        seen_ifaces: Default::default(),
+        error: None,
+        seq: 0,
+    };
+    let res = if opts.workers <= 1 {
+        let mut b = Batch::default();
+        let mut res = Ok(());
+        while feeder.fill(&mut b) {
+            b.process(&dp);
+            if let Err(e) = sink.take(&b) {
+                res = Err(e);
+                break;
+            }
+        }
+        res
+    } else {
+        pipeline(&mut feeder, &dp, &mut sink, opts.workers)
+    };
+    if let Some(p) = &sink.progress {
+        p.finish_and_clear();
+    }
+    if let Err(e) = res {
+        sink.abandon();
+        return Err(e.into());
+    }
+    let capture_error = feeder.error.take();
+    let mut inputs: Vec<InputReport> = inputs_meta
+        .into_iter()
+        .zip(feeder.counts.iter())
+        .map(|((file, fmt), n)| InputReport {
+            file,
+            format: fmt.as_str().into(),
+            frames: *n,
+            error: None,
+        })
+        .collect();
+    if let Some(e) = &capture_error
+        && let Some(i) = inputs
+            .iter_mut()
+            .find(|i| Path::new(&i.file) == e.file.as_path())
+    {
+        i.error = Some(e.to_string());
+    }
+    finish(sink, opts, &cloud, inputs, capture_error)
+}
+
+fn finish(
+    sink: Sink<'_>,
+    opts: &ReplayOptions,
+    cloud: &Cloud,
+    inputs: Vec<InputReport>,
+    capture_error: Option<CaptureError>,
+) -> Result<ReplayOutcome, ReplayError> {
+    let Sink {
+        internet,
+        dropped,
+        enis,
+        stats,
+        format,
+        ..
+    } = sink;
+    let mut pending = vec![internet, dropped];
+    for (i, w) in enis.into_iter().enumerate() {
+        match w {
+            Some(w) => pending.push(w),
+            None => {
+                let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
+                match CaptureWriter::create(path, format) {
+                    Ok(w) => pending.push(w),
+                    Err(e) => {
+                        pending.into_iter().for_each(CaptureWriter::abandon);
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+    let json = report::to_json(&stats, cloud, &opts.topology.display().to_string(), &inputs);
+    let report_path = opts.out.join("report.json");
+    let tmp = output::temp_name(&report_path);
+    if let Err(e) = std::fs::write(&tmp, json) {
+        pending.into_iter().for_each(CaptureWriter::abandon);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(OutputError {
+            file: report_path,
+            message: e.to_string(),
+        }
+        .into());
+    }
+    let mut written = Vec::new();
+    let mut first_err = None;
+    for w in pending {
+        if first_err.is_some() {
+            w.abandon();
+            continue;
+        }
+        match w.finish() {
+            Ok(p) => written.push(p),
+            Err(e) => first_err = Some(e),
+        }
+    }
+    if let Some(e) = first_err {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    std::fs::rename(&tmp, &report_path).map_err(|e| OutputError {
+        file: report_path.clone(),
+        message: e.to_string(),
+    })?;
+    written.push(report_path);
+    let summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());
+    Ok(ReplayOutcome {
+        stats,
+        inputs,
+        summary,
+        capture_error,
+        written,
+    })
+}
+
+/// The multi-threaded pipeline: reader -> N workers -> writer (this thread), in input order.
+fn pipeline(
+    feeder: &mut Feeder,
+    dp: &Dataplane,
+    sink: &mut Sink<'_>,
+    workers: usize,
+) -> Result<(), OutputError> {
+    use crossbeam_channel::bounded;
+    let depth = workers * 4;
+    let (to_work, work_rx) = bounded::<Batch>(depth);
+    let (to_write, write_rx) = bounded::<Batch>(depth);
+    let (recycle, recycled) = bounded::<Batch>(depth * 2 + 2);
+    for _ in 0..depth * 2 {
+        let _ = recycle.send(Batch::default());
+    }
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            loop {
+                let mut b = recycled.recv().unwrap_or_default();
+                if !feeder.fill(&mut b) || to_work.send(b).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in 0..workers {
+            let rx = work_rx.clone();
+            let tx = to_write.clone();
+            s.spawn(move || {
+                for mut b in rx {
+                    b.process(dp);
+                    if tx.send(b).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(to_write);
+        let mut next = 0u64;
+        let mut parked: BTreeMap<u64, Batch> = BTreeMap::new();
+        let mut res = Ok(());
+        for b in write_rx.iter() {
+            parked.insert(b.seq, b);
+            while let Some(b) = parked.remove(&next) {
+                next += 1;
+                if res.is_ok() {
+                    res = sink.take(&b);
+                }
+                let _ = recycle.send(b);
+            }
+            if res.is_err() {
+                break;
+            }
+        }
+        drop(write_rx);
+        drop(recycle);
+        let _ = reader.join();
+        res
+    })
+}
+
+/// The addresses of a tuple as text, for messages.
+pub fn tuple_text(t: &Tuple) -> String {
+    format!(
+        "{}:{} -> {}:{}",
+        std::net::Ipv4Addr::from(t.src),
+        t.sport,
+        std::net::Ipv4Addr::from(t.dst),
+        t.dport
+    )
+}

@@ -1,0 +1,363 @@
+//! Counters, flows and the report: `report.json` (design.md section 4) and the terminal summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::dataplane::{Action, DropReason, Outcome, Port, Verdict};
+use crate::model::{Cloud, Mode};
+
+/// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
+pub const MAX_FLOWS: usize = 1 << 20;
+
+/// A flow: one connection, both directions and both sides of the gateway, keyed on the
+/// addresses as seen inside the VPC.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct FlowKey {
+    proto: u8,
+    a: (u32, u16),
+    b: (u32, u16),
+}
+
+#[derive(Clone, Debug)]
+struct FlowRec {
+    proto: u8,
+    first_frame: u64,
+    /// (local, remote) endpoints inside the VPC view, oriented from the VPC side when known.
+    local: (u32, u16),
+    remote: (u32, u16),
+    eni: Option<u32>,
+    mode: Option<Mode>,
+    eip: Option<u32>,
+    frames: u64,
+    forwarded: u64,
+    dropped: [u64; DropReason::COUNT],
+    actions: [u64; 5],
+}
+
+/// Everything the replay counts.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Frames in.
+    pub frames_in: u64,
+    /// Frames forwarded.
+    pub forwarded: u64,
+    /// Frames dropped, by [`DropReason::index`].
+    pub dropped: [u64; DropReason::COUNT],
+    /// Frames out per egress: index 0 the Internet, 1 + i ENI i.
+    pub egress: Vec<u64>,
+    /// Forwarded frames per action.
+    pub actions: [u64; 5],
+    flows: FxHashMap<FlowKey, FlowRec>,
+    /// Frames of flows beyond [`MAX_FLOWS`].
+    pub flows_untracked: u64,
+}
+
+fn action_index(a: Action) -> usize {
+    match a {
+        Action::Dnat => 0,
+        Action::Snat => 1,
+        Action::PassThrough => 2,
+        Action::IntraVpc => 3,
+        Action::Hairpin => 4,
+    }
+}
+
+const ACTIONS: [Action; 5] = [
+    Action::Dnat,
+    Action::Snat,
+    Action::PassThrough,
+    Action::IntraVpc,
+    Action::Hairpin,
+];
+
+impl Stats {
+    /// Empty counters for a cloud with `enis` ENIs.
+    pub fn new(enis: usize) -> Stats {
+        Stats {
+            frames_in: 0,
+            forwarded: 0,
+            dropped: [0; DropReason::COUNT],
+            egress: vec![0; enis + 1],
+            actions: [0; 5],
+            flows: FxHashMap::default(),
+            flows_untracked: 0,
+        }
+    }
+
+    /// Total frames dropped.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Counts one frame (its 1-based number in the replay) and its verdict.
+    pub fn record(&mut self, frame_no: u64, v: &Verdict) {
+        self.frames_in += 1;
+        match v.outcome {
+            Outcome::Forward(port, action) => {
+                self.forwarded += 1;
+                self.actions[action_index(action)] += 1;
+                let i = match port {
+                    Port::Internet => 0,
+                    Port::Eni(e) => 1 + e as usize,
+                };
+                self.egress[i] += 1;
+            }
+            Outcome::Drop(r) => self.dropped[r.index()] += 1,
+        }
+        if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
+            return; // not IPv4: no flow
+        }
+        let t = v.inside;
+        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
+        let key = FlowKey {
+            proto: t.proto,
+            a: s.min(d),
+            b: s.max(d),
+        };
+        let len = self.flows.len();
+        let rec = match self.flows.get_mut(&key) {
+            Some(r) => r,
+            None if len >= MAX_FLOWS => {
+                self.flows_untracked += 1;
+                return;
+            }
+            None => {
+                // Orient the flow from the VPC side: the sender if it came from an ENI.
+                let from_vpc = matches!(v.ingress, Some(Port::Eni(_)));
+                let (local, remote) = if from_vpc { (s, d) } else { (d, s) };
+                self.flows.entry(key).or_insert(FlowRec {
+                    proto: t.proto,
+                    first_frame: frame_no,
+                    local,
+                    remote,
+                    eni: None,
+                    mode: None,
+                    eip: None,
+                    frames: 0,
+                    forwarded: 0,
+                    dropped: [0; DropReason::COUNT],
+                    actions: [0; 5],
+                })
+            }
+        };
+        rec.frames += 1;
+        rec.eni = rec.eni.or(v.eni);
+        rec.mode = rec.mode.or(v.mode);
+        rec.eip = rec.eip.or(v.eip);
+        match v.outcome {
+            Outcome::Forward(_, a) => {
+                rec.forwarded += 1;
+                rec.actions[action_index(a)] += 1;
+            }
+            Outcome::Drop(r) => rec.dropped[r.index()] += 1,
+        }
+    }
+
+    /// Number of flows tracked.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+/// One input capture in the report.
+#[derive(Serialize, Clone, Debug)]
+pub struct InputReport {
+    /// The file.
+    pub file: String,
+    /// `pcap` or `pcapng`.
+    pub format: String,
+    /// Frames read from it.
+    pub frames: u64,
+    /// The error that ended its reading, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FrameCounts {
+    #[serde(rename = "in")]
+    frames_in: u64,
+    forwarded: u64,
+    dropped: u64,
+}
+
+#[derive(Serialize)]
+struct Endpoint {
+    address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct FlowReport {
+    protocol: String,
+    /// The VPC-side endpoint (private address for NAT mode).
+    local: Endpoint,
+    /// The far endpoint (as seen inside the VPC).
+    remote: Endpoint,
+    /// The public address of the local side, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eni: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eip: Option<String>,
+    first_frame: u64,
+    frames: u64,
+    forwarded: u64,
+    dropped: BTreeMap<&'static str, u64>,
+    actions: BTreeMap<&'static str, u64>,
+    verdict: &'static str,
+    alg: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    topology: String,
+    inputs: Vec<InputReport>,
+    frames: FrameCounts,
+    dropped: BTreeMap<&'static str, u64>,
+    egress: BTreeMap<String, u64>,
+    actions: BTreeMap<&'static str, u64>,
+    flows: Vec<FlowReport>,
+    flows_untracked_frames: u64,
+    alg: BTreeMap<String, serde_json::Value>,
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        n => format!("ip-{n}"),
+    }
+}
+
+fn endpoint(proto: u8, (addr, port): (u32, u16)) -> Endpoint {
+    Endpoint {
+        address: Ipv4Addr::from(addr).to_string(),
+        port: matches!(proto, 6 | 17).then_some(port),
+    }
+}
+
+/// Renders `report.json`.
+pub fn to_json(stats: &Stats, cloud: &Cloud, topology: &str, inputs: &[InputReport]) -> String {
+    let eni_name = |i: u32| cloud.enis[i as usize].id.clone();
+    let mut egress = BTreeMap::new();
+    egress.insert("internet".to_string(), stats.egress[0]);
+    for (i, e) in cloud.enis.iter().enumerate() {
+        egress.insert(e.id.clone(), stats.egress[i + 1]);
+    }
+    let dropped = DropReason::ALL
+        .iter()
+        .map(|r| (r.as_str(), stats.dropped[r.index()]))
+        .collect();
+    let actions = ACTIONS
+        .iter()
+        .map(|a| (a.as_str(), stats.actions[action_index(*a)]))
+        .collect();
+    let mut flows: Vec<&FlowRec> = stats.flows.values().collect();
+    flows.sort_by_key(|f| f.first_frame);
+    let flows = flows
+        .into_iter()
+        .map(|f| {
+            let key_proto = f.proto;
+            let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
+            FlowReport {
+                protocol: proto_name(key_proto),
+                local: endpoint(key_proto, f.local),
+                remote: endpoint(key_proto, f.remote),
+                public: public.clone(),
+                eni: f.eni.map(eni_name),
+                mode: f.mode.map(Mode::api_name),
+                eip: public,
+                first_frame: f.first_frame,
+                frames: f.frames,
+                forwarded: f.forwarded,
+                dropped: DropReason::ALL
+                    .iter()
+                    .filter(|r| f.dropped[r.index()] > 0)
+                    .map(|r| (r.as_str(), f.dropped[r.index()]))
+                    .collect(),
+                actions: ACTIONS
+                    .iter()
+                    .filter(|a| f.actions[action_index(**a)] > 0)
+                    .map(|a| (a.as_str(), f.actions[action_index(*a)]))
+                    .collect(),
+                verdict: if f.forwarded == f.frames {
+                    "ok"
+                } else {
+                    "dropped"
+                },
+                alg: Vec::new(),
+            }
+        })
+        .collect();
+    let report = Report {
+        topology: topology.to_string(),
+        inputs: inputs.to_vec(),
+        frames: FrameCounts {
+            frames_in: stats.frames_in,
+            forwarded: stats.forwarded,
+            dropped: stats.dropped_total(),
+        },
+        dropped,
+        egress,
+        actions,
+        flows,
+        flows_untracked_frames: stats.flows_untracked,
+        alg: BTreeMap::new(),
+    };
+    let mut s = serde_json::to_string_pretty(&report).expect("report serializes");
+    s.push('\n');
+    s
+}
+
+/// The terminal summary.
+pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &str) -> String {
+    let mut s = String::new();
+    let files = inputs.len();
+    let _ = writeln!(
+        s,
+        "eipsim replay: {} capture{}, {} frames in",
+        files,
+        if files == 1 { "" } else { "s" },
+        stats.frames_in
+    );
+    let _ = writeln!(s, "  {:<30} {:>10}", "forwarded", stats.forwarded);
+    for a in ACTIONS {
+        let n = stats.actions[action_index(a)];
+        if n > 0 {
+            let _ = writeln!(s, "    {:<28} {:>10}", a.as_str(), n);
+        }
+    }
+    let _ = writeln!(s, "  {:<30} {:>10}", "dropped", stats.dropped_total());
+    for r in DropReason::ALL {
+        let n = stats.dropped[r.index()];
+        if n > 0 {
+            let _ = writeln!(s, "    {:<28} {:>10}", r.as_str(), n);
+        }
+    }
+    let _ = writeln!(s, "  egress");
+    let _ = writeln!(s, "    {:<28} {:>10}", "internet", stats.egress[0]);
+    for (i, e) in cloud.enis.iter().enumerate() {
+        let n = stats.egress[i + 1];
+        if n > 0 {
+            let _ = writeln!(s, "    {:<28} {:>10}", e.id, n);
+        }
+    }
+    let _ = writeln!(s, "  {:<30} {:>10}", "flows", stats.flow_count());
+    for i in inputs {
+        if let Some(e) = &i.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+    }
+    let _ = writeln!(s, "  outputs in {out_dir}");
+    s
+}
