@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod dataplane;
+pub mod demo;
 pub mod model;
 pub mod replay;
 pub mod report;

@@ -1,0 +1,14 @@
+//! Writes the bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`.
+//! Usage: `cargo run --example gen_demo [DIR]` (default `pcaps`).
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "pcaps".into());
+    std::fs::create_dir_all(&dir)?;
+    let dir = std::path::Path::new(&dir);
+    std::fs::write(dir.join("demo-topology.toml"), eipsim::demo::TOPOLOGY)?;
+    std::fs::write(dir.join("demo.pcap"), eipsim::demo::capture())?;
+    for (i, f) in eipsim::demo::frames().iter().enumerate() {
+        println!("{:>3}  {:<32} {}", i + 1, f.expect, f.what);
+    }
+    Ok(())
+}
