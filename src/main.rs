@@ -39,6 +39,9 @@ enum Cmd {
         /// Never show a progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Also write a per-frame trace (TSV: frame, input, record, verdict, egress, out_frame).
+        #[arg(long)]
+        trace: Option<PathBuf>,
         /// Captures (pcap or pcapng), replayed in order as one stream.
         inputs: Vec<PathBuf>,
     },
@@ -46,6 +49,12 @@ enum Cmd {
     Check {
         /// Topology file.
         file: PathBuf,
+    },
+    /// Print a starting topology for captures: each private source becomes a NAT-mode ENI.
+    Suggest {
+        /// Captures (pcap or pcapng).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
     },
 }
 
@@ -58,6 +67,7 @@ fn main() -> ExitCode {
             ingress,
             workers,
             no_progress,
+            trace,
             inputs,
         } => {
             let (topology, inputs) = match (topology, inputs.is_empty()) {
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
                 workers: usize::from(workers),
                 inputs,
                 progress: !no_progress,
+                trace,
             };
             match replay::run(&opts) {
                 Ok(o) => {
@@ -104,6 +115,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Suggest { inputs } => match replay::suggest::topology_for(&inputs) {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("eipsim: {e}");
+                ExitCode::from(1)
+            }
+        },
         Cmd::Check { file } => match Cloud::load(&file) {
             Ok(cloud) => {
                 print!("{}", eipsim::model::guest_view(&cloud));

@@ -8,7 +8,9 @@ mod verdict;
 use std::net::Ipv4Addr;
 
 use crate::model::{Cloud, Mode};
-use crate::wire::checksum::{self, Delta, apply_at, apply_udp_at};
+#[cfg(debug_assertions)]
+use crate::wire::checksum;
+use crate::wire::checksum::{Delta, apply_at, apply_udp_at};
 use crate::wire::{self, LinkError, LinkType, proto};
 
 pub use table::FlatMap;
@@ -92,6 +94,7 @@ struct Parsed {
     dst: u32,
     first_fragment: bool,
     /// Unfragmented (offset 0, MF clear) and wholly captured: a full L4 checksum is checkable.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     whole: bool,
     sport: u16,
     dport: u16,

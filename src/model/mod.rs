@@ -776,23 +776,11 @@ impl Cloud {
         Ok(())
     }
 
-    /// Records which multi-EIP addresses the OS of ENI `eni` configured statically.
+    /// Records which multi-EIP addresses the OS of ENI `eni` configured statically. Any address
+    /// is accepted: the guest's configuration is not a console rule, and design.md section 2's
+    /// example lists one on a NAT-mode ENI. Only the ENI's MULTI_BINDED EIPs it lists are
+    /// delivered (design.md section 5).
     pub fn set_static_eips(&mut self, eni: usize, addrs: Vec<Ipv4Addr>) -> Result<(), ModelError> {
-        let subject = format!("ENI {}", self.enis[eni].id);
-        for a in &addrs {
-            let ok = self
-                .associations_of(eni)
-                .any(|x| x.mode == Mode::MultiBinded && self.eips[x.eip].address == *a);
-            if !ok {
-                return Err(err(
-                    "unknown-id",
-                    subject,
-                    format!(
-                        "static_eips lists {a}, which is not an EIP bound to this ENI in MULTI_BINDED mode"
-                    ),
-                ));
-            }
-        }
         self.enis[eni].static_eips = Some(addrs);
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 pub mod input;
 pub mod output;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -38,6 +39,35 @@ pub struct ReplayOptions {
     pub inputs: Vec<PathBuf>,
     /// Show a progress bar on stderr when it is a terminal and the run is long.
     pub progress: bool,
+    /// Write a per-frame trace (TSV) to this file (`--trace`).
+    pub trace: Option<PathBuf>,
+}
+
+/// The per-frame trace: one TSV line per input frame naming its fate and its place in the
+/// output it went to.
+struct Trace {
+    tmp: PathBuf,
+    dest: PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+}
+
+impl Trace {
+    fn create(dest: &Path) -> Result<Trace, OutputError> {
+        use std::io::Write as _;
+        let tmp = output::temp_name(dest);
+        let fail = |e: std::io::Error| OutputError {
+            file: dest.to_path_buf(),
+            message: e.to_string(),
+        };
+        let f = std::fs::File::create(&tmp).map_err(fail)?;
+        let mut w = std::io::BufWriter::new(f);
+        writeln!(w, "frame\tinput\trecord\tverdict\tegress\tout_frame").map_err(fail)?;
+        Ok(Trace {
+            tmp,
+            dest: dest.to_path_buf(),
+            w,
+        })
+    }
 }
 
 /// Why a replay could not run.
@@ -156,6 +186,7 @@ struct Sink<'a> {
     stats: Stats,
     frame_no: u64,
     progress: Option<indicatif::ProgressBar>,
+    trace: Option<Trace>,
 }
 
 impl Sink<'_> {
@@ -171,9 +202,10 @@ impl Sink<'_> {
             let data = &b.buf[s..e];
             let desc = self.ifaces[&(*input, meta.iface.0, meta.iface.1)].clone();
             let desc = || desc;
-            match v.outcome {
+            let out_frame = match v.outcome {
                 Outcome::Forward(Port::Internet, _) => {
-                    self.internet.write(*input, meta, desc, data, None)?
+                    self.internet.write(*input, meta, desc, data, None)?;
+                    self.internet.frames
                 }
                 Outcome::Forward(Port::Eni(x), _) => {
                     let slot = &mut self.enis[x as usize];
@@ -183,14 +215,36 @@ impl Sink<'_> {
                             .join(format!("{}.pcap", self.cloud.enis[x as usize].id));
                         *slot = Some(CaptureWriter::create(path, self.format)?);
                     }
-                    slot.as_mut()
-                        .expect("writer just created")
-                        .write(*input, meta, desc, data, None)?
+                    let w = slot.as_mut().expect("writer just created");
+                    w.write(*input, meta, desc, data, None)?;
+                    w.frames
                 }
                 Outcome::Drop(r) => {
                     self.dropped
-                        .write(*input, meta, desc, data, Some(r.as_str()))?
+                        .write(*input, meta, desc, data, Some(r.as_str()))?;
+                    self.dropped.frames
                 }
+            };
+            if let Some(t) = &mut self.trace {
+                use std::io::Write as _;
+                let (verdict, egress) = match v.outcome {
+                    Outcome::Forward(Port::Internet, a) => (a.as_str(), "internet"),
+                    Outcome::Forward(Port::Eni(x), a) => {
+                        (a.as_str(), self.cloud.enis[x as usize].id.as_str())
+                    }
+                    Outcome::Drop(r) => (r.as_str(), "dropped"),
+                };
+                writeln!(
+                    t.w,
+                    "{}\t{}\t{}\t{verdict}\t{egress}\t{out_frame}",
+                    self.frame_no,
+                    input + 1,
+                    meta.record
+                )
+                .map_err(|e| OutputError {
+                    file: t.dest.clone(),
+                    message: e.to_string(),
+                })?;
             }
         }
         if let Some(p) = &self.progress {
@@ -200,6 +254,10 @@ impl Sink<'_> {
     }
 
     fn abandon(self) {
+        if let Some(t) = self.trace {
+            drop(t.w);
+            let _ = std::fs::remove_file(&t.tmp);
+        }
         self.internet.abandon();
         self.dropped.abandon();
         for w in self.enis.into_iter().flatten() {
@@ -301,6 +359,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
             );
             p
         });
+    let trace = match opts.trace.as_deref().map(Trace::create).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            internet.abandon();
+            dropped.abandon();
+            return Err(e.into());
+        }
+    };
     let mut sink = Sink {
         cloud: &cloud,
         out: opts.out.clone(),
@@ -312,6 +378,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         stats: Stats::new(cloud.enis.len()),
         frame_no: 0,
         progress,
+        trace,
     };
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],
@@ -376,8 +443,32 @@ fn finish(
         enis,
         stats,
         format,
+        trace,
         ..
     } = sink;
+    let trace = match trace {
+        Some(t) => {
+            let Trace { tmp, dest, w } = t;
+            match w.into_inner() {
+                Ok(f) => {
+                    drop(f);
+                    Some((tmp, dest))
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    internet.abandon();
+                    dropped.abandon();
+                    enis.into_iter().flatten().for_each(CaptureWriter::abandon);
+                    return Err(OutputError {
+                        file: dest,
+                        message: e.error().to_string(),
+                    }
+                    .into());
+                }
+            }
+        }
+        None => None,
+    };
     let mut pending = vec![internet, dropped];
     for (i, w) in enis.into_iter().enumerate() {
         match w {
@@ -420,7 +511,17 @@ fn finish(
     }
     if let Some(e) = first_err {
         let _ = std::fs::remove_file(&tmp);
+        if let Some((t, _)) = &trace {
+            let _ = std::fs::remove_file(t);
+        }
         return Err(e.into());
+    }
+    if let Some((t, dest)) = trace {
+        std::fs::rename(&t, &dest).map_err(|e| OutputError {
+            file: dest.clone(),
+            message: e.to_string(),
+        })?;
+        written.push(dest);
     }
     std::fs::rename(&tmp, &report_path).map_err(|e| OutputError {
         file: report_path.clone(),

@@ -99,8 +99,18 @@ pub fn ipv4_offset(link: LinkType, frame: &[u8]) -> Result<usize, LinkError> {
                 _ => Err(LinkError::NotIpv4),
             },
             Err(etherparse::err::linux_sll::HeaderSliceError::Len(_)) => Err(LinkError::Malformed),
-            // A packet type or ARPHRD etherparse does not support is not IPv4 over Ethernet.
-            Err(_) => Err(LinkError::NotIpv4),
+            // etherparse knows five ARPHRD types; tcpdump also writes others (PPP, 512, on
+            // "any" captures), where the protocol field is still an EtherType. Netlink (824)
+            // carries no IP.
+            Err(_) => {
+                let arphrd = u16::from_be_bytes([frame[2], frame[3]]);
+                let proto = u16::from_be_bytes([frame[14], frame[15]]);
+                if arphrd != 824 && proto == 0x0800 {
+                    Ok(16)
+                } else {
+                    Err(LinkError::NotIpv4)
+                }
+            }
         },
         LinkType::LinuxSll2 => {
             // SLL2: protocol type (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1),

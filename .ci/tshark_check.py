@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Replays captures through eipsim and has tshark validate every checksum of every output frame.
+
+For each capture: a topology (the demo's own, or `eipsim suggest` for a shared capture, which makes
+its private sources NAT-mode ENIs), `eipsim replay --trace`, then tshark with checksum validation
+on the input and on every output. The trace maps each forwarded frame to its place in its output;
+a checksum that tshark finds good in the input frame and bad in the output frame fails the check.
+Usage: tshark_check.py EIPSIM_BINARY WORKDIR CAPTURE[=TOPOLOGY] ...
+"""
+import csv
+import os
+import subprocess
+import sys
+
+FIELDS = ["ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status"]
+PREFS = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+
+
+def statuses(path):
+    """frame number -> tuple of per-field status lists (1 good, 0 bad, 2 unverified)."""
+    cmd = ["tshark", "-n", "-r", path] + PREFS + ["-T", "fields", "-E", "separator=\t", "-e", "frame.number"]
+    for f in FIELDS:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0 and not out.stdout:
+        raise SystemExit(f"tshark failed on {path}: {out.stderr.strip()}")
+    res = {}
+    for line in out.stdout.splitlines():
+        cols = line.split("\t")
+        cols += [""] * (len(FIELDS) + 1 - len(cols))
+        res[int(cols[0])] = tuple([c for c in col.split(",") if c != ""] for col in cols[1:])
+    return res
+
+
+def main():
+    eipsim, work = sys.argv[1], sys.argv[2]
+    failures = 0
+    checked = 0
+    good_fields = 0
+    for n, arg in enumerate(sys.argv[3:]):
+        capture, _, topo = arg.partition("=")
+        out = os.path.join(work, f"run{n}")
+        os.makedirs(out, exist_ok=True)
+        if not topo:
+            topo = os.path.join(out, "topology.toml")
+            s = subprocess.run([eipsim, "suggest", capture], capture_output=True, text=True)
+            if s.returncode != 0:
+                print(f"skip {capture}: {s.stderr.strip()}")
+                continue
+            with open(topo, "w") as f:
+                f.write(s.stdout)
+        trace = os.path.join(out, "trace.tsv")
+        r = subprocess.run([eipsim, "replay", "--no-progress", "--topology", topo, "--out", out, "--trace", trace, capture],
+                           capture_output=True, text=True)
+        if r.returncode not in (0, 1) or not os.path.exists(trace):
+            print(f"skip {capture}: replay exit {r.returncode}: {r.stderr.strip()}")
+            if r.returncode not in (0, 1):
+                failures += 1
+            continue
+        inp = statuses(capture)
+        outs = {}
+        with open(trace) as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        bad_here = 0
+        for row in rows:
+            egress = row["egress"]
+            if egress == "dropped":
+                continue
+            if egress not in outs:
+                outs[egress] = statuses(os.path.join(out, f"{egress}.pcap"))
+            i = inp.get(int(row["record"]))
+            o = outs[egress].get(int(row["out_frame"]))
+            if i is None or o is None:
+                print(f"FAIL {capture}: frame {row['record']} missing in tshark output")
+                failures += 1
+                continue
+            checked += 1
+            for field, ia, oa in zip(FIELDS, i, o):
+                for k, (a, b) in enumerate(zip(ia, oa)):
+                    if a == "1":
+                        good_fields += 1
+                        if b != "1" and b != "2":
+                            bad_here += 1
+                            print(f"FAIL {capture}: input record {row['record']} -> {egress} frame {row['out_frame']}: "
+                                  f"{field}[{k}] good in input, {'bad' if b == '0' else b} in output")
+        failures += bad_here
+        print(f"ok {capture}: {len(rows)} frames, {sum(1 for r in rows if r['egress'] != 'dropped')} forwarded"
+              if bad_here == 0 else f"BAD {capture}: {bad_here} checksum(s)")
+    print(f"tshark check: {checked} forwarded frames checked, {good_fields} good input checksums, {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
