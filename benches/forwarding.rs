@@ -156,7 +156,7 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
     let mut layout = Layout::default();
     let mut next_private = u32::from(Ipv4Addr::new(10, 0, 0, 10));
     let mut next_eip = u32::from(Ipv4Addr::new(47, 0, 0, 1));
-    let mut add_eni = |cloud: &mut Cloud, ips: Vec<Ipv4Addr>| -> usize {
+    let add_eni = |cloud: &mut Cloud, ips: Vec<Ipv4Addr>| -> usize {
         let idx = cloud.enis.len();
         let inst = cloud.instances.len();
         cloud.instances.push(Instance {
@@ -597,7 +597,8 @@ fn ones_sum(data: &[u8]) -> u16 {
 fn check_baseline(pool: &[u8]) {
     let mut f: [u8; FRAME_LEN] = pool[..FRAME_LEN].try_into().expect("one frame");
     assert_eq!(ones_sum(&f[IP..IP + 20]), 0xffff);
-    rewrite_dst(&mut f, baseline_map(read_dst(&f)));
+    let dst = read_dst(&f);
+    rewrite_dst(&mut f, baseline_map(dst));
     assert_eq!(ones_sum(&f[IP..IP + 20]), 0xffff, "baseline checksum");
 }
 
@@ -779,6 +780,7 @@ fn replay_bench(c: &mut Criterion) {
                 workers,
                 inputs: vec![f.capture.clone()],
                 progress: false,
+                trace: None,
             };
             let check = replay::run(&opts).expect("replay runs");
             assert!(check.capture_error.is_none());

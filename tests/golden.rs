@@ -2079,3 +2079,151 @@ fn verdict_metadata() {
     assert_eq!((v.tuple.sport, v.tuple.dport), (40000, 80));
     assert_eq!(v.tuple.proto, 6);
 }
+
+#[test]
+fn ethernet_padding_kept_and_not_checksummed() {
+    // A short datagram in a minimum-size Ethernet frame: the bytes after the IP total length
+    // are link padding, kept as they are and outside every checksum.
+    let udp = L4::Udp(1234, 53);
+    let pad = |mut f: Vec<u8>| {
+        while f.len() < 60 {
+            f.push(0xa5);
+        }
+        f
+    };
+    let tcp = L4::Tcp(40000, 80);
+    run(
+        &dataplane(),
+        &[
+            fwd(
+                "dnat udp with Ethernet padding",
+                ETH,
+                pad(build(inet(), REMOTE, EIP_A, 64, &udp, b"x")),
+                pad(build(inet().out(MAC_WEB1), REMOTE, WEB1_IP, 63, &udp, b"x")),
+                WEB1,
+                Action::Dnat,
+            ),
+            fwd(
+                "snat tcp with Ethernet padding",
+                ETH,
+                pad(build(from(MAC_WEB2), WEB2_NAT, DNS, 64, &tcp, b"")),
+                pad(build(from(MAC_WEB2).out(INET), EIP_B, DNS, 63, &tcp, b"")),
+                Port::Internet,
+                Action::Snat,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn double_vlan_tags_kept() {
+    let qinq = |s: [u8; 6], d: [u8; 6], src, dst, ttl| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(s, d)
+            .double_vlan(VlanId::try_new(10).unwrap(), VlanId::try_new(20).unwrap())
+            .ipv4(src, dst, ttl)
+            .tcp(40000, 80, 0x0102_0304, 64240)
+            .ack(0x0a0b_0c0d)
+            .psh()
+            .write(&mut out, PAYLOAD)
+            .unwrap();
+        out
+    };
+    run(
+        &dataplane(),
+        &[fwd(
+            "dnat behind 802.1ad + 802.1Q tags",
+            ETH,
+            qinq(PEER, GW, REMOTE, EIP_A, 64),
+            qinq(GW, MAC_WEB1, REMOTE, WEB1_IP, 63),
+            WEB1,
+            Action::Dnat,
+        )],
+    );
+}
+
+#[test]
+fn other_link_headers_kept() {
+    let udp = L4::Udp(40000, 53);
+    let with = |hdr: &[u8], src, dst, ttl| {
+        let mut f = hdr.to_vec();
+        f.extend_from_slice(&ip_packet(src, dst, ttl, &udp, b"q"));
+        f
+    };
+    let sll2: [u8; 20] = [
+        0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0x99, 0, 0,
+    ];
+    let null_le = [2u8, 0, 0, 0];
+    let null_be = [0u8, 0, 0, 2];
+    let mut sll2_v6 = sll2;
+    sll2_v6[0..2].copy_from_slice(&[0x86, 0xdd]);
+    run(
+        &dataplane(),
+        &[
+            fwd(
+                "sll2: DNAT",
+                LinkType::LinuxSll2,
+                with(&sll2, REMOTE, EIP_A, 64),
+                with(&sll2, REMOTE, WEB1_IP, 63),
+                WEB1,
+                Action::Dnat,
+            ),
+            fwd(
+                "sll2: SNAT by source owner",
+                LinkType::LinuxSll2,
+                with(&sll2, WEB2_NAT, DNS, 64),
+                with(&sll2, EIP_B, DNS, 63),
+                Port::Internet,
+                Action::Snat,
+            ),
+            fwd(
+                "null (host order LE): DNAT",
+                LinkType::Null,
+                with(&null_le, REMOTE, EIP_B, 64),
+                with(&null_le, REMOTE, WEB2_NAT, 63),
+                WEB2,
+                Action::Dnat,
+            ),
+            fwd(
+                "null (BE): SNAT",
+                LinkType::Null,
+                with(&null_be, WEB1_IP, DNS, 64),
+                with(&null_be, EIP_A, DNS, 63),
+                Port::Internet,
+                Action::Snat,
+            ),
+            fwd(
+                "loop: DNAT",
+                LinkType::Loop,
+                with(&null_be, REMOTE, EIP_C, 64),
+                with(&null_be, REMOTE, EIP_C, 63),
+                CUT,
+                Action::PassThrough,
+            ),
+            drop(
+                "sll2 carrying IPv6",
+                LinkType::LinuxSll2,
+                with(&sll2_v6, REMOTE, EIP_A, 64),
+                DropReason::NotIpv4,
+            ),
+            drop(
+                "null with AF 24 (IPv6)",
+                LinkType::Null,
+                with(&[24, 0, 0, 0], REMOTE, EIP_A, 64),
+                DropReason::NotIpv4,
+            ),
+            drop(
+                "sll2 cut short",
+                LinkType::LinuxSll2,
+                sll2[..12].to_vec(),
+                DropReason::Malformed,
+            ),
+            drop(
+                "null cut short",
+                LinkType::Null,
+                vec![2, 0],
+                DropReason::Malformed,
+            ),
+        ],
+    );
+}

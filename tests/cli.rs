@@ -1,0 +1,178 @@
+//! The command line: exit codes (0 done, 1 bad input, 2 usage), clear errors, no partial output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn eipsim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_eipsim"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("eipsim-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn replay_without_arguments_runs_the_demo() {
+    let work = tempdir("demo");
+    let out = work.join("out");
+    let o = eipsim()
+        .current_dir(root())
+        .args(["replay", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("47 frames in"), "{stdout}");
+    assert!(stdout.contains("ttl-expired"), "{stdout}");
+    assert!(out.join("report.json").exists());
+}
+
+#[test]
+fn bad_topology_exits_1_naming_the_rule() {
+    let work = tempdir("badtopo");
+    let t = work.join("t.toml");
+    let text =
+        eipsim::demo::TOPOLOGY.replace("region = \"eu-central-1\"", "region = \"cn-hongkong\"");
+    std::fs::write(&t, text).unwrap();
+    let o = eipsim()
+        .args(["replay", "--topology"])
+        .arg(&t)
+        .arg("--out")
+        .arg(work.join("out"))
+        .arg(root().join("pcaps/demo.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("mode-not-in-region"), "{err}");
+    assert!(err.contains("eip-cut"), "names the association: {err}");
+    assert!(!work.join("out").join("report.json").exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = eipsim()
+        .args(["replay", "--topology", "x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = eipsim().args(["frobnicate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = eipsim()
+        .current_dir(root())
+        .args([
+            "replay",
+            "--ingress",
+            "eni-nope",
+            "--topology",
+            "pcaps/demo-topology.toml",
+            "pcaps/demo.pcap",
+            "--out",
+        ])
+        .arg(tempdir("ingress"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("eni-nope"));
+}
+
+#[test]
+fn not_a_capture_exits_1_and_writes_nothing() {
+    let work = tempdir("notcap");
+    let bogus = work.join("bogus.pcap");
+    std::fs::write(&bogus, b"hello, this is not a capture").unwrap();
+    let out = work.join("out");
+    let o = eipsim()
+        .args(["replay", "--topology"])
+        .arg(root().join("pcaps/demo-topology.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bogus.pcap") && err.contains("magic"), "{err}");
+    assert!(!out.join("internet.pcap").exists());
+}
+
+#[test]
+fn corrupt_record_midway_keeps_the_frames_before_it() {
+    let work = tempdir("corrupt");
+    let mut pcap = std::fs::read(root().join("pcaps/demo.pcap")).unwrap();
+    // Record 1 starts at 24; find record 4's header and make its caplen huge.
+    let mut at = 24;
+    for _ in 0..3 {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+    }
+    pcap[at + 8..at + 12].copy_from_slice(&0x0100_0000u32.to_le_bytes());
+    let bad = work.join("bad.pcap");
+    std::fs::write(&bad, &pcap).unwrap();
+    let out = work.join("out");
+    let o = eipsim()
+        .args(["replay", "--no-progress", "--topology"])
+        .arg(root().join("pcaps/demo-topology.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.pcap") && err.contains("record 4"),
+        "{err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["frames"]["in"], 3);
+    for e in std::fs::read_dir(&out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "left behind: {name}");
+    }
+}
+
+#[test]
+fn check_prints_the_guest_view() {
+    let o = eipsim()
+        .arg("check")
+        .arg(root().join("pcaps/demo-topology.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    // Cut-through: the OS shows the EIP, not the private IP.
+    assert!(s.contains("inet 47.0.0.20"), "{s}");
+    assert!(!s.contains("inet 172.16.1.10"), "{s}");
+    // Multi-EIP: private IP and the configured EIP.
+    assert!(s.contains("inet 172.16.2.10/12"), "{s}");
+    assert!(s.contains("inet 47.0.0.31"), "{s}");
+}
+
+#[test]
+fn suggest_makes_a_topology_that_loads() {
+    let o = eipsim()
+        .arg("suggest")
+        .arg(root().join("pcaps/demo.pcap"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = String::from_utf8(o.stdout).unwrap();
+    let cloud = eipsim::model::Cloud::from_toml(&t).unwrap();
+    assert!(
+        cloud
+            .associations
+            .iter()
+            .all(|a| a.mode == eipsim::model::Mode::Nat)
+    );
+    assert!(!cloud.associations.is_empty());
+}

@@ -1,0 +1,153 @@
+//! The bundled demo: the committed files are what the generator makes, and every frame meets the
+//! fate written beside it by hand.
+
+use std::path::Path;
+
+use eipsim::dataplane::{Dataplane, Outcome, Port};
+use eipsim::model::Cloud;
+use eipsim::wire::LinkType;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn committed_demo_matches_generator() {
+    let topo = std::fs::read_to_string(root().join("pcaps/demo-topology.toml")).unwrap();
+    assert_eq!(
+        topo,
+        eipsim::demo::TOPOLOGY,
+        "run `cargo run --example gen_demo`"
+    );
+    let pcap = std::fs::read(root().join("pcaps/demo.pcap")).unwrap();
+    assert!(
+        pcap == eipsim::demo::capture(),
+        "run `cargo run --example gen_demo`"
+    );
+}
+
+#[test]
+fn every_demo_frame_meets_its_expected_fate() {
+    let cloud = Cloud::from_toml(eipsim::demo::TOPOLOGY).unwrap();
+    let dp = Dataplane::new(&cloud);
+    let mut reasons = std::collections::BTreeSet::new();
+    for (i, f) in eipsim::demo::frames().iter().enumerate() {
+        let mut data = f.data.clone();
+        let v = dp.process(&mut data, LinkType::Ethernet);
+        let got = match v.outcome {
+            Outcome::Forward(p, a) => {
+                let egress = match p {
+                    Port::Internet => "internet".to_string(),
+                    Port::Eni(e) => cloud.enis[e as usize].id.clone(),
+                };
+                format!("{} {egress}", a.as_str())
+            }
+            Outcome::Drop(r) => {
+                reasons.insert(r);
+                assert_eq!(
+                    data,
+                    f.data,
+                    "frame {}: a dropped frame is unchanged",
+                    i + 1
+                );
+                format!("drop {r}")
+            }
+        };
+        assert_eq!(got, f.expect, "frame {} ({})", i + 1, f.what);
+    }
+    assert_eq!(
+        reasons.len(),
+        eipsim::dataplane::DropReason::COUNT,
+        "the demo shows every drop reason"
+    );
+}
+
+#[test]
+fn demo_replay_writes_every_output() {
+    let out = tempdir("demo-replay");
+    let (topology, capture) = eipsim::replay::demo_paths();
+    let opts = eipsim::replay::ReplayOptions {
+        topology,
+        out: out.clone(),
+        ingress: None,
+        workers: 1,
+        inputs: vec![capture],
+        progress: false,
+        trace: Some(out.join("trace.tsv")),
+    };
+    let o = eipsim::replay::run(&opts).unwrap();
+    assert!(o.capture_error.is_none());
+    let n = eipsim::demo::frames().len() as u64;
+    assert_eq!(o.stats.frames_in, n);
+    assert_eq!(o.stats.forwarded + o.stats.dropped_total(), n);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["frames"]["in"], n);
+    assert_eq!(
+        report["frames"]["forwarded"].as_u64().unwrap()
+            + report["frames"]["dropped"].as_u64().unwrap(),
+        n
+    );
+    let by_reason: u64 = report["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_reason, report["frames"]["dropped"].as_u64().unwrap());
+    for f in [
+        "internet.pcap",
+        "dropped.pcapng",
+        "eni-web0.pcap",
+        "eni-spare.pcap",
+        "report.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
+    // No temporary file is left behind.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "left behind: {name}");
+    }
+    // The trace agrees with the hand-written expectations.
+    let trace = std::fs::read_to_string(out.join("trace.tsv")).unwrap();
+    let frames = eipsim::demo::frames();
+    for (line, f) in trace.lines().skip(1).zip(frames.iter()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let got = if cols[4] == "dropped" {
+            format!("drop {}", cols[3])
+        } else {
+            format!("{} {}", cols[3], cols[4])
+        };
+        assert_eq!(got, f.expect, "trace line {line}");
+    }
+    // With several workers the outputs are byte-identical.
+    let out2 = tempdir("demo-replay-workers");
+    let o2 = eipsim::replay::run(&eipsim::replay::ReplayOptions {
+        out: out2.clone(),
+        workers: 3,
+        trace: None,
+        ..opts
+    })
+    .unwrap();
+    assert_eq!(o2.stats.frames_in, n);
+    for f in [
+        "internet.pcap",
+        "dropped.pcapng",
+        "eni-web1.pcap",
+        "report.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(out2.join(f)).unwrap(),
+            "{f} differs with 3 workers"
+        );
+    }
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("eipsim-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
