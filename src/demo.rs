@@ -273,14 +273,13 @@ fn l3(frame: &[u8]) -> &[u8] {
 }
 
 /// An IPv4 fragment inside an Ethernet frame: `payload` is this fragment's share of the datagram.
+/// `at` is (offset in 8-byte units, more fragments).
 fn fragment(
     macs: ([u8; 6], [u8; 6]),
-    src: &str,
-    dst: &str,
+    (src, dst): (&str, &str),
     proto: IpNumber,
     id: u16,
-    offset_units: u16,
-    more: bool,
+    (offset_units, more): (u16, bool),
     payload: &[u8],
 ) -> Vec<u8> {
     let mut h = Ipv4Header::new(payload.len() as u16, 64, proto, ip(src), ip(dst)).expect("len");
@@ -605,12 +604,10 @@ pub fn frames() -> Vec<DemoFrame> {
     let icmp = &echo[20..];
     let f = fragment(
         inet,
-        CLIENT,
-        "47.0.0.1",
+        (CLIENT, "47.0.0.1"),
         IpNumber::ICMP,
         77,
-        0,
-        true,
+        (0, true),
         &icmp[..800],
     );
     b.push(
@@ -620,12 +617,10 @@ pub fn frames() -> Vec<DemoFrame> {
     );
     let f = fragment(
         inet,
-        CLIENT,
-        "47.0.0.1",
+        (CLIENT, "47.0.0.1"),
         IpNumber::ICMP,
         77,
-        100,
-        false,
+        (100, false),
         &icmp[800..],
     );
     b.push(
@@ -641,12 +636,10 @@ pub fn frames() -> Vec<DemoFrame> {
     let udp = &dgram[20..];
     let f = fragment(
         from(WEB1),
-        "172.16.0.21",
-        SERVER,
+        ("172.16.0.21", SERVER),
         IpNumber::UDP,
         78,
-        0,
-        true,
+        (0, true),
         &udp[..1200],
     );
     b.push(
@@ -656,12 +649,10 @@ pub fn frames() -> Vec<DemoFrame> {
     );
     let f = fragment(
         from(WEB1),
-        "172.16.0.21",
-        SERVER,
+        ("172.16.0.21", SERVER),
         IpNumber::UDP,
         78,
-        150,
-        false,
+        (150, false),
         &udp[1200..],
     );
     b.push(f, "its second fragment", "snat internet");

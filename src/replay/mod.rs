@@ -200,8 +200,7 @@ impl Sink<'_> {
             self.frame_no += 1;
             self.stats.record(self.frame_no, v);
             let data = &b.buf[s..e];
-            let desc = self.ifaces[&(*input, meta.iface.0, meta.iface.1)].clone();
-            let desc = || desc;
+            let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
             let out_frame = match v.outcome {
                 Outcome::Forward(Port::Internet, _) => {
                     self.internet.write(*input, meta, desc, data, None)?;

@@ -99,7 +99,7 @@ impl CaptureWriter {
         &mut self,
         input: usize,
         meta: &Meta,
-        desc: impl FnOnce() -> IfaceDesc,
+        desc: &IfaceDesc,
         data: &[u8],
         comment: Option<&'static str>,
     ) -> Result<(), OutputError> {
@@ -125,9 +125,9 @@ impl CaptureWriter {
                 let id = match ifaces.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let d = desc();
-                        let idb = match d.idb {
-                            Some(idb) => idb,
+                        let d = desc;
+                        let idb = match &d.idb {
+                            Some(idb) => idb.clone(),
                             None => {
                                 let mut idb = InterfaceDescriptionBlock::new(
                                     DataLink::from(d.linktype),
