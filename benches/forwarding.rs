@@ -14,8 +14,8 @@
 //! e.g. `nat_inbound_1k/core/32` at 1.2 µs and `baseline_1k/rewrite/32` at 0.4 µs give 3.0x.
 //! The baseline only reads the IPv4 destination, rewrites it and fixes the header checksum
 //! (RFC 1624), no lookup. `lookup_1M` puts, on the same NAT-inbound frames, the core's batched
-//! calls (`core_packed` = `process_packed`, `core_batch` = `process_batch`, both prefetching)
-//! beside a plain per-frame hash lookup (`fxhash`, `std_hashmap`: EIP -> private IP, then the
+//! calls (`core_packed` = `process_packed`, `core_batch` = `process_batch`, both prefetching;
+//! `core_single` = `process` per frame, no prefetching) beside a plain per-frame hash lookup (`fxhash`, `std_hashmap`: EIP -> private IP, then the
 //! baseline's rewrite); ratio = time(core_*) / time(fxhash) at the same batch. The same figures
 //! are in `target/criterion/<group>/<bench>/<batch>/new/estimates.json` (`mean.point_estimate`,
 //! ns per batch).
@@ -492,6 +492,21 @@ fn time_core_packed(
     })
 }
 
+/// The core one frame at a time through `process` (no prefetching).
+fn time_core_single(
+    dp: &Dataplane,
+    pool: &[u8],
+    batch: usize,
+    cursor: &mut usize,
+    iters: u64,
+) -> Duration {
+    time_batches(pool, batch, cursor, iters, |buf| {
+        for f in buf.chunks_exact_mut(FRAME_LEN) {
+            black_box(dp.process(f, LinkType::Ethernet));
+        }
+    })
+}
+
 /// The core through `process_batch` (a slice of frame references, copied into frame by frame).
 fn time_core_batch(
     dp: &Dataplane,
@@ -681,6 +696,10 @@ fn forwarding_size(c: &mut Criterion, n: usize, label: &str) {
         g.bench_function(BenchmarkId::new("core_batch", batch), |b| {
             let (dp, p) = (&fixture().dp, pool_of(Scenario::NatInbound));
             b.iter_custom(|iters| time_core_batch(dp, p, batch, &mut cursor, iters))
+        });
+        g.bench_function(BenchmarkId::new("core_single", batch), |b| {
+            let (dp, p) = (&fixture().dp, pool_of(Scenario::NatInbound));
+            b.iter_custom(|iters| time_core_single(dp, p, batch, &mut cursor, iters))
         });
         g.bench_function(BenchmarkId::new("fxhash", batch), |b| {
             let (m, p) = (&maps().0, pool_of(Scenario::NatInbound));

@@ -484,10 +484,18 @@ fn finish(
             }
         }
     }
-    let json = report::to_json(&stats, cloud, &opts.topology.display().to_string(), &inputs);
     let report_path = opts.out.join("report.json");
     let tmp = output::temp_name(&report_path);
-    if let Err(e) = std::fs::write(&tmp, json) {
+    let written_json = std::fs::File::create(&tmp).and_then(|f| {
+        report::write_json(
+            std::io::BufWriter::new(f),
+            &stats,
+            cloud,
+            &opts.topology.display().to_string(),
+            &inputs,
+        )
+    });
+    if let Err(e) = written_json {
         pending.into_iter().for_each(CaptureWriter::abandon);
         let _ = std::fs::remove_file(&tmp);
         return Err(OutputError {

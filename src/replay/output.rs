@@ -181,8 +181,7 @@ impl CaptureWriter {
             Sink::PcapNg { writer, .. } => writer.into_inner(),
         };
         w.flush().map_err(|e| io_err(&self.dest, e))?;
-        let f = w.into_inner().map_err(|e| io_err(&self.dest, e.error()))?;
-        f.sync_all().ok();
+        w.into_inner().map_err(|e| io_err(&self.dest, e.error()))?;
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
         Ok(self.dest)
     }

@@ -11,7 +11,7 @@ use crate::dataplane::{Action, DropReason, Outcome, Port, Verdict};
 use crate::model::{Cloud, Mode};
 
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
-pub const MAX_FLOWS: usize = 1 << 20;
+pub const MAX_FLOWS: usize = 1 << 16;
 
 /// A flow: one connection, both directions and both sides of the gateway, keyed on the
 /// addresses as seen inside the VPC.
@@ -246,8 +246,14 @@ fn endpoint(proto: u8, (addr, port): (u32, u16)) -> Endpoint {
     }
 }
 
-/// Renders `report.json`.
-pub fn to_json(stats: &Stats, cloud: &Cloud, topology: &str, inputs: &[InputReport]) -> String {
+/// Writes `report.json`.
+pub fn write_json<W: std::io::Write>(
+    w: W,
+    stats: &Stats,
+    cloud: &Cloud,
+    topology: &str,
+    inputs: &[InputReport],
+) -> std::io::Result<()> {
     let eni_name = |i: u32| cloud.enis[i as usize].id.clone();
     let mut egress = BTreeMap::new();
     egress.insert("internet".to_string(), stats.egress[0]);
@@ -314,9 +320,10 @@ pub fn to_json(stats: &Stats, cloud: &Cloud, topology: &str, inputs: &[InputRepo
         flows_untracked_frames: stats.flows_untracked,
         alg: BTreeMap::new(),
     };
-    let mut s = serde_json::to_string_pretty(&report).expect("report serializes");
-    s.push('\n');
-    s
+    let mut w = w;
+    serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 /// The terminal summary.
