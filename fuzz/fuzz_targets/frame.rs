@@ -65,7 +65,9 @@ struct Checks {
 fn ipv4_header(b: &[u8]) -> Option<&[u8]> {
     let first = *b.first()?;
     let ihl = usize::from(first & 0x0f) * 4;
-    (first >> 4 == 4 && ihl >= 20).then(|| b.get(..ihl)).flatten()
+    (first >> 4 == 4 && ihl >= 20)
+        .then(|| b.get(..ihl))
+        .flatten()
 }
 
 impl Checks {
@@ -106,7 +108,9 @@ impl Checks {
         // An ICMP error quotes the offending packet's IPv4 header after its 8-byte header.
         if proto == 1
             && first_fragment
-            && seg.first().is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12))
+            && seg
+                .first()
+                .is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12))
         {
             c.quoted_ip = seg.get(8..).and_then(ipv4_header).map(|h| verifies(0, h));
         }
