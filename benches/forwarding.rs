@@ -24,10 +24,9 @@
 //! Topologies (N = 1k or 1M EIPs, VPC 10.0.0.0/8, EIPs from 47.0.0.1 up): N/2 NAT EIPs, each
 //! mapped to its own private IP on secondary ENIs of P private IPs each, and N/2 MULTI_BINDED
 //! EIPs on secondary ENIs of P EIPs each (multi-EIP quota P); every ENI attached to its own
-//! `ecs.g5` instance; P = 64 at 1k and 4096 at 1M. The 1k topology goes through
-//! `Cloud::from_toml` (generated TOML). At 1M the `Cloud` is built directly from its public
-//! fields, identically (checked at 1k against `from_toml`), because the model's validation scans
-//! every ENI and EIP per added address (quadratic: 0.6 s at 20k EIPs, 7 s at 60k, ~30 min at 1M).
+//! `ecs.g5` instance; P = 64 at 1k and 4096 at 1M. The `Cloud` is built through the model's
+//! console operations (create, allocate, associate, attach); at 1k it is also written out as
+//! TOML and loaded with `Cloud::from_toml`, which must give the same cloud.
 //!
 //! Frames: 64-byte Ethernet + IPv4 + UDP (etherparse `PacketBuilder`), addresses drawn at random
 //! over the table. Pools of 4096 frames at 1k and 1M frames (64 MiB) at 1M, so that at 1M the
@@ -54,7 +53,7 @@ use criterion::{
 };
 use eipsim::dataplane::{Action, Dataplane, DropReason, Frame, Outcome, Port, Verdict};
 use eipsim::model::{
-    Account, Association, Charge, Cloud, Eip, Eni, EniKind, Instance, Ipv4Cidr, Mac, Mode, Vpc,
+    Account, Charge, Cloud, Eip, Eni, EniKind, Instance, Ipv4Cidr, Mac, Mode, Vpc,
 };
 use eipsim::replay::{self, ReplayOptions};
 use eipsim::wire::LinkType;
@@ -134,13 +133,13 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
     let per_eni = if n >= 100_000 { 4096 } else { 64 };
     let n_nat = n / 2;
     let n_multi = n - n_nat;
-    let mut cloud = Cloud {
-        region: "eu-central-1".into(),
-        account: Account {
+    let mut cloud = Cloud::new(
+        "eu-central-1".into(),
+        Account {
             multi_eip_authorized: true,
             multi_eip_quota: per_eni as u32,
         },
-        vpc: Vpc {
+        Vpc {
             id: "vpc-bench".into(),
             cidr: Ipv4Cidr {
                 network: Ipv4Addr::new(10, 0, 0, 0),
@@ -149,48 +148,52 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
             gateway_mac: Mac(GATEWAY_MAC),
             internet_mac: Mac(INTERNET_MAC),
         },
-        instances: Vec::new(),
-        enis: Vec::new(),
-        eips: Vec::new(),
-        associations: Vec::new(),
-    };
+    )
+    .expect("region");
     let mut layout = Layout::default();
     let mut next_private = u32::from(Ipv4Addr::new(10, 0, 0, 10));
     let mut next_eip = u32::from(Ipv4Addr::new(47, 0, 0, 1));
+    // Through the console's operations: create the ENI detached, bind its EIPs, then attach it.
     let add_eni = |cloud: &mut Cloud, ips: Vec<Ipv4Addr>| -> usize {
         let idx = cloud.enis.len();
-        let inst = cloud.instances.len();
-        cloud.instances.push(Instance {
-            id: format!("i-{idx}"),
-            family: "ecs.g5".into(),
-            dhcp: true,
-        });
-        cloud.enis.push(Eni {
-            id: format!("eni-{idx}"),
-            kind: EniKind::Secondary,
-            mac: Mac(eni_mac(idx)),
-            primary_ip: ips[0],
-            secondary_ips: ips[1..].to_vec(),
-            instance: Some(inst),
-            static_eips: None,
-        });
+        cloud
+            .create_instance(Instance {
+                id: format!("i-{idx}"),
+                family: "ecs.g5".into(),
+                dhcp: true,
+            })
+            .expect("instance");
+        cloud
+            .create_network_interface(Eni {
+                id: format!("eni-{idx}"),
+                kind: EniKind::Secondary,
+                mac: Mac(eni_mac(idx)),
+                primary_ip: ips[0],
+                secondary_ips: ips[1..].to_vec(),
+                instance: None,
+                static_eips: None,
+            })
+            .expect("eni");
         idx
+    };
+    let attach = |cloud: &mut Cloud, eni: usize| {
+        let inst = cloud.instance_index(&format!("i-{eni}")).expect("instance");
+        cloud.attach_network_interface(eni, inst).expect("attach");
     };
     let mut add_eip = |cloud: &mut Cloud, eni: usize, mode: Mode, private_ip| -> u32 {
         let e = cloud.eips.len();
         let address = next_eip;
         next_eip += 1;
-        cloud.eips.push(Eip {
-            id: format!("eip-{e}"),
-            address: Ipv4Addr::from(address),
-            charge: Charge::PayByTraffic,
-        });
-        cloud.associations.push(Association {
-            eip: e,
-            eni,
-            mode,
-            private_ip,
-        });
+        cloud
+            .allocate_eip_address(Eip {
+                id: format!("eip-{e}"),
+                address: Ipv4Addr::from(address),
+                charge: Charge::PayByTraffic,
+            })
+            .expect("eip");
+        cloud
+            .associate_eip_address(e, eni, mode, private_ip)
+            .expect("associate");
         address
     };
     let mut left = n_nat;
@@ -221,6 +224,9 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
             layout.multi.push(eip);
         }
         left -= k;
+    }
+    for eni in 0..cloud.enis.len() {
+        attach(&mut cloud, eni);
     }
     (cloud, layout)
 }

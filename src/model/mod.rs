@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 pub use addr::{Ipv4Cidr, Mac};
@@ -295,6 +296,38 @@ pub struct Cloud {
     pub eips: Vec<Eip>,
     /// Associations.
     pub associations: Vec<Association>,
+    /// Look-up indexes kept by the operations (so that building a large topology is linear).
+    /// The public fields are for reading: change the cloud through its operations.
+    index: Index,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Derived from the public fields; not part of a cloud's identity.
+        f.write_str("Index")
+    }
+}
+
+/// What owns an address.
+#[derive(Clone, Copy, Debug)]
+enum Owner {
+    Eni(usize),
+    Eip(usize),
+}
+
+#[derive(Clone, Default)]
+struct Index {
+    instances: FxHashMap<String, usize>,
+    enis: FxHashMap<String, usize>,
+    eips: FxHashMap<String, usize>,
+    addrs: FxHashMap<Ipv4Addr, Owner>,
+    macs: FxHashMap<Mac, usize>,
+    /// Per EIP, its association.
+    eip_assoc: Vec<Option<usize>>,
+    /// Per ENI, its associations.
+    eni_assocs: Vec<Vec<usize>>,
+    /// Per instance, its primary ENI.
+    primary: FxHashMap<usize, usize>,
 }
 
 /// Errors of loading a topology file.
@@ -366,31 +399,19 @@ impl Cloud {
     /// Builds the end state the file describes through the console's operations, in the order
     /// the seeds prescribe: create ENIs (detached), allocate EIPs, bind them, then attach ENIs.
     fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
-        let region = file.region;
-        if regions::region_name(&region).is_none() {
-            return Err(err(
-                "unknown-region",
-                format!("region {region:?}"),
-                "not an Alibaba Cloud region id eipsim knows (such as cn-hangzhou, eu-central-1, us-east-1, ap-south-1)",
-            ));
-        }
-        let mut cloud = Cloud {
-            region,
-            account: Account {
+        let mut cloud = Cloud::new(
+            file.region,
+            Account {
                 multi_eip_authorized: file.account.multi_eip_authorized,
                 multi_eip_quota: file.account.multi_eip_quota,
             },
-            vpc: Vpc {
+            Vpc {
                 id: file.vpc.id,
                 cidr: file.vpc.cidr,
                 gateway_mac: file.vpc.gateway_mac,
                 internet_mac: file.vpc.internet_mac,
             },
-            instances: Vec::new(),
-            enis: Vec::new(),
-            eips: Vec::new(),
-            associations: Vec::new(),
-        };
+        )?;
         for i in file.instance {
             cloud.create_instance(Instance {
                 id: i.id,
@@ -475,27 +496,58 @@ impl Cloud {
         Ok(cloud)
     }
 
+    /// An empty cloud in `region` (an Alibaba Cloud region id), ready for the operations.
+    pub fn new(region: String, account: Account, vpc: Vpc) -> Result<Cloud, ModelError> {
+        if regions::region_name(&region).is_none() {
+            return Err(err(
+                "unknown-region",
+                format!("region {region:?}"),
+                "not an Alibaba Cloud region id eipsim knows (such as cn-hangzhou, eu-central-1, us-east-1, ap-south-1)",
+            ));
+        }
+        Ok(Cloud {
+            region,
+            account,
+            vpc,
+            instances: Vec::new(),
+            enis: Vec::new(),
+            eips: Vec::new(),
+            associations: Vec::new(),
+            index: Index::default(),
+        })
+    }
+
     /// Index of the instance with this id.
     pub fn instance_index(&self, id: &str) -> Option<usize> {
-        self.instances.iter().position(|i| i.id == id)
+        self.index.instances.get(id).copied()
     }
     /// Index of the ENI with this id.
     pub fn eni_index(&self, id: &str) -> Option<usize> {
-        self.enis.iter().position(|e| e.id == id)
+        self.index.enis.get(id).copied()
     }
     /// Index of the EIP with this id.
     pub fn eip_index(&self, id: &str) -> Option<usize> {
-        self.eips.iter().position(|e| e.id == id)
+        self.index.eips.get(id).copied()
     }
 
     /// The associations bound to ENI `eni`.
     pub fn associations_of(&self, eni: usize) -> impl Iterator<Item = &Association> + '_ {
-        self.associations.iter().filter(move |a| a.eni == eni)
+        self.index
+            .eni_assocs
+            .get(eni)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.associations[*i])
     }
 
     /// The association of EIP `eip`, if bound.
     pub fn association_of_eip(&self, eip: usize) -> Option<&Association> {
-        self.associations.iter().find(|a| a.eip == eip)
+        self.index
+            .eip_assoc
+            .get(eip)
+            .copied()
+            .flatten()
+            .map(|i| &self.associations[i])
     }
 
     /// Whether ENI `eni` is bound in cut-through mode (it has then no private IP).
@@ -504,21 +556,23 @@ impl Cloud {
     }
 
     fn id_taken(&self, id: &str) -> bool {
-        self.instances.iter().any(|i| i.id == id)
-            || self.enis.iter().any(|e| e.id == id)
-            || self.eips.iter().any(|e| e.id == id)
+        self.index.instances.contains_key(id)
+            || self.index.enis.contains_key(id)
+            || self.index.eips.contains_key(id)
     }
 
     fn address_owner(&self, addr: Ipv4Addr) -> Option<String> {
-        for e in &self.enis {
-            if e.private_ips().any(|a| a == addr) {
-                return Some(format!("ENI {}", e.id));
-            }
-        }
-        self.eips
-            .iter()
-            .find(|e| e.address == addr)
-            .map(|e| format!("EIP {}", e.id))
+        self.index.addrs.get(&addr).map(|o| match o {
+            Owner::Eni(i) => format!("ENI {}", self.enis[*i].id),
+            Owner::Eip(i) => format!("EIP {}", self.eips[*i].id),
+        })
+    }
+
+    fn push_association(&mut self, a: Association) {
+        let i = self.associations.len();
+        self.index.eip_assoc[a.eip] = Some(i);
+        self.index.eni_assocs[a.eni].push(i);
+        self.associations.push(a);
     }
 
     /// CreateInstance (the instance side of the topology; not a rule-bearing operation).
@@ -527,21 +581,25 @@ impl Cloud {
         if self.id_taken(&inst.id) {
             return Err(err("duplicate-id", subject, "the id is used twice"));
         }
+        self.index
+            .instances
+            .insert(inst.id.clone(), self.instances.len());
         self.instances.push(inst);
         Ok(())
     }
 
-    /// CreateNetworkInterface: a new, detached ENI in the VPC.
+    /// CreateNetworkInterface: a new ENI in the VPC, created detached; when `eni.instance` is set
+    /// it is then attached to that instance index (AttachNetworkInterface).
     pub fn create_network_interface(&mut self, eni: Eni) -> Result<(), ModelError> {
         let subject = format!("ENI {}", eni.id);
         if self.id_taken(&eni.id) {
             return Err(err("duplicate-id", subject, "the id is used twice"));
         }
-        if let Some(other) = self.enis.iter().find(|e| e.mac == eni.mac) {
+        if let Some(other) = self.index.macs.get(&eni.mac) {
             return Err(err(
                 "duplicate-mac",
                 subject,
-                format!("MAC {} is already ENI {}'s", eni.mac, other.id),
+                format!("MAC {} is already ENI {}'s", eni.mac, self.enis[*other].id),
             ));
         }
         let mut seen: Vec<Ipv4Addr> = Vec::new();
@@ -569,7 +627,21 @@ impl Cloud {
             }
             seen.push(ip);
         }
-        self.enis.push(eni);
+        let idx = self.enis.len();
+        for ip in eni.private_ips() {
+            self.index.addrs.insert(ip, Owner::Eni(idx));
+        }
+        self.index.macs.insert(eni.mac, idx);
+        self.index.enis.insert(eni.id.clone(), idx);
+        self.index.eni_assocs.push(Vec::new());
+        let attach = eni.instance;
+        self.enis.push(Eni {
+            instance: None,
+            ..eni
+        });
+        if let Some(inst) = attach {
+            self.attach_network_interface(idx, inst)?;
+        }
         Ok(())
     }
 
@@ -604,6 +676,10 @@ impl Cloud {
                 format!("address {} is already {owner}'s", eip.address),
             ));
         }
+        let idx = self.eips.len();
+        self.index.addrs.insert(eip.address, Owner::Eip(idx));
+        self.index.eips.insert(eip.id.clone(), idx);
+        self.index.eip_assoc.push(None);
         self.eips.push(eip);
         Ok(())
     }
@@ -686,7 +762,7 @@ impl Cloud {
                         ),
                     ));
                 }
-                self.associations.push(Association {
+                self.push_association(Association {
                     eip,
                     eni,
                     mode,
@@ -765,7 +841,7 @@ impl Cloud {
                         ));
                     }
                 }
-                self.associations.push(Association {
+                self.push_association(Association {
                     eip,
                     eni,
                     mode,
@@ -801,15 +877,15 @@ impl Cloud {
             ));
         }
         if e.kind == EniKind::Primary
-            && let Some(other) = self
-                .enis
-                .iter()
-                .find(|o| o.kind == EniKind::Primary && o.instance == Some(inst))
+            && let Some(other) = self.index.primary.get(&inst)
         {
             return Err(err(
                 "instance-one-primary-eni",
                 subject,
-                format!("the instance already has primary ENI {}", other.id),
+                format!(
+                    "the instance already has primary ENI {}",
+                    self.enis[*other].id
+                ),
             ));
         }
         if self
@@ -825,6 +901,9 @@ impl Cloud {
                     i.family
                 ),
             ));
+        }
+        if self.enis[eni].kind == EniKind::Primary {
+            self.index.primary.insert(inst, eni);
         }
         self.enis[eni].instance = Some(inst);
         Ok(())
