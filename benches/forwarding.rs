@@ -811,6 +811,7 @@ fn replay_bench(c: &mut Criterion) {
                 inputs: vec![f.capture.clone()],
                 progress: false,
                 trace: None,
+                max_open_files: None,
             };
             let check = replay::run(&opts).expect("replay runs");
             assert!(check.capture_error.is_none());

@@ -93,6 +93,7 @@ fn main() -> ExitCode {
                 inputs,
                 progress: !no_progress,
                 trace,
+                max_open_files: None,
             };
             match replay::run(&opts) {
                 Ok(o) => {

@@ -74,6 +74,7 @@ fn demo_replay_writes_every_output() {
         inputs: vec![capture],
         progress: false,
         trace: Some(out.join("trace.tsv")),
+        max_open_files: None,
     };
     let o = eipsim::replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());
@@ -120,6 +121,28 @@ fn demo_replay_writes_every_output() {
             format!("{} {}", cols[3], cols[4])
         };
         assert_eq!(got, f.expect, "trace line {line}");
+    }
+    // With one ENI file open at a time (suspend and append), the outputs are byte-identical.
+    let out3 = tempdir("demo-replay-one-open");
+    eipsim::replay::run(&eipsim::replay::ReplayOptions {
+        out: out3.clone(),
+        trace: None,
+        max_open_files: Some(1),
+        ..opts.clone()
+    })
+    .unwrap();
+    for f in [
+        "internet.pcap",
+        "eni-web0.pcap",
+        "eni-web1.pcap",
+        "eni-app0.pcap",
+        "report.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(out3.join(f)).unwrap(),
+            "{f} differs with one open ENI file"
+        );
     }
     // With several workers the outputs are byte-identical.
     let out2 = tempdir("demo-replay-workers");

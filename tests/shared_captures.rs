@@ -51,6 +51,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
             inputs: vec![cap.clone()],
             progress: false,
             trace: None,
+            max_open_files: None,
         };
         match replay::run(&opts) {
             Ok(o) => {
@@ -141,6 +142,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
         inputs: vec![cap],
         progress: false,
         trace: None,
+        max_open_files: None,
     })
     .unwrap();
     assert!(o.stats.forwarded > 0);

@@ -972,6 +972,12 @@ pub fn guest_view(cloud: &Cloud) -> String {
             );
         }
     };
+    let mut by_instance: Vec<Vec<usize>> = vec![Vec::new(); cloud.instances.len()];
+    for (i, e) in cloud.enis.iter().enumerate() {
+        if let Some(x) = e.instance {
+            by_instance[x].push(i);
+        }
+    }
     for (ii, inst) in cloud.instances.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -984,11 +990,9 @@ pub fn guest_view(cloud: &Cloud) -> String {
             },
             if inst.dhcp { "on" } else { "off" }
         );
-        let mut nics: Vec<(usize, &Eni)> = cloud
-            .enis
+        let mut nics: Vec<(usize, &Eni)> = by_instance[ii]
             .iter()
-            .enumerate()
-            .filter(|(_, e)| e.instance == Some(ii))
+            .map(|i| (*i, &cloud.enis[*i]))
             .collect();
         nics.sort_by_key(|(_, e)| e.kind != EniKind::Primary);
         for (idx, e) in nics {

@@ -24,6 +24,27 @@ use output::{CaptureWriter, OutFormat, OutputError};
 /// Frames per batch handed to the core.
 pub const BATCH: usize = 256;
 
+/// ENI output files kept open at once when the process's limit is unknown; the others are
+/// suspended (closed, reopened to append).
+pub const MAX_OPEN: usize = 256;
+
+/// How many ENI output files to keep open: the soft `RLIMIT_NOFILE` (read from
+/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 4096.
+pub fn open_file_budget() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    match soft {
+        Some(n) if n > 128 => (n - 64).min(4096),
+        _ => MAX_OPEN,
+    }
+}
+
 /// What to replay and where to write it.
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
@@ -41,6 +62,8 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// Write a per-frame trace (TSV) to this file (`--trace`).
     pub trace: Option<PathBuf>,
+    /// At most this many ENI output files open at once (default: from the process's limit).
+    pub max_open_files: Option<usize>,
 }
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
@@ -181,6 +204,10 @@ struct Sink<'a> {
     format: OutFormat,
     internet: CaptureWriter,
     enis: Vec<Option<CaptureWriter>>,
+    /// ENI writers whose file is open, oldest first.
+    open_enis: std::collections::VecDeque<usize>,
+    /// At most this many ENI files open.
+    max_open: usize,
     dropped: CaptureWriter,
     ifaces: HashMap<(usize, u32, u32), IfaceDesc>,
     stats: Stats,
@@ -207,14 +234,23 @@ impl Sink<'_> {
                     self.internet.frames
                 }
                 Outcome::Forward(Port::Eni(x), _) => {
-                    let slot = &mut self.enis[x as usize];
-                    if slot.is_none() {
-                        let path = self
-                            .out
-                            .join(format!("{}.pcap", self.cloud.enis[x as usize].id));
-                        *slot = Some(CaptureWriter::create(path, self.format)?);
+                    let x = x as usize;
+                    let open = self.enis[x].as_ref().is_some_and(CaptureWriter::is_open);
+                    if !open {
+                        // Keep at most MAX_OPEN ENI files open: suspend the oldest.
+                        while self.open_enis.len() >= self.max_open {
+                            let y = self.open_enis.pop_front().expect("non-empty");
+                            if let Some(w) = &mut self.enis[y] {
+                                w.suspend()?;
+                            }
+                        }
+                        self.open_enis.push_back(x);
                     }
-                    let w = slot.as_mut().expect("writer just created");
+                    if self.enis[x].is_none() {
+                        let path = self.out.join(format!("{}.pcap", self.cloud.enis[x].id));
+                        self.enis[x] = Some(CaptureWriter::create(path, self.format)?);
+                    }
+                    let w = self.enis[x].as_mut().expect("writer exists");
                     w.write(*input, meta, desc, data, None)?;
                     w.frames
                 }
@@ -372,6 +408,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         format,
         internet,
         enis: (0..cloud.enis.len()).map(|_| None).collect(),
+        open_enis: Default::default(),
+        max_open: opts.max_open_files.unwrap_or_else(open_file_budget).max(1),
         dropped,
         ifaces: HashMap::new(),
         stats: Stats::new(cloud.enis.len()),
@@ -469,15 +507,20 @@ fn finish(
         None => None,
     };
     let mut pending = vec![internet, dropped];
+    let mut written = Vec::new();
     for (i, w) in enis.into_iter().enumerate() {
         match w {
             Some(w) => pending.push(w),
             None => {
+                // An egress without frames: a header-only file, written and closed at once.
                 let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-                match CaptureWriter::create(path, format) {
-                    Ok(w) => pending.push(w),
+                match CaptureWriter::create_empty(path, format) {
+                    Ok(p) => written.push(p),
                     Err(e) => {
                         pending.into_iter().for_each(CaptureWriter::abandon);
+                        written.iter().for_each(|p| {
+                            let _ = std::fs::remove_file(p);
+                        });
                         return Err(e.into());
                     }
                 }
@@ -504,7 +547,6 @@ fn finish(
         }
         .into());
     }
-    let mut written = Vec::new();
     let mut first_err = None;
     for w in pending {
         if first_err.is_some() {

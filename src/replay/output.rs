@@ -1,17 +1,22 @@
 //! Capture output: one writer per egress, written under a temporary name and renamed when the
-//! run completes, so that a failed run leaves no partial file.
+//! run completes, so that a failed run leaves no partial file. Records are serialised by
+//! pcap-file; the file handle is ours, so that a writer can be suspended (flushed and closed)
+//! and resumed in append mode when a topology has more ENIs with traffic than the process may
+//! keep files open.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pcap_file::pcap::{PcapHeader, PcapWriter, RawPcapPacket};
-use pcap_file::pcapng::PcapNgWriter;
+use byteorder_slice::{BigEndian, LittleEndian};
+use pcap_file::pcap::{PcapHeader, RawPcapPacket};
+use pcap_file::pcapng::Block;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::section_header::SectionHeaderBlock;
 use pcap_file::{DataLink, Endianness};
 
 use super::input::{IfaceDesc, Meta, Stamp, nanos_idb_option};
@@ -26,30 +31,12 @@ pub struct OutputError {
     pub message: String,
 }
 
-enum Sink {
-    Pcap(PcapWriter<BufWriter<File>>),
-    PcapNg {
-        writer: PcapNgWriter<BufWriter<File>>,
-        /// (input number, section, interface) -> output interface id.
-        ifaces: HashMap<(usize, u32, u32), u32>,
-    },
-}
-
-/// One output capture file.
-pub struct CaptureWriter {
-    tmp: PathBuf,
-    dest: PathBuf,
-    sink: Sink,
-    /// Frames written.
-    pub frames: u64,
-}
-
 /// What output container to write.
 #[derive(Clone, Copy, Debug)]
 pub enum OutFormat {
     /// pcap with this header (every input is pcap with one link type and resolution).
     Pcap(PcapHeader),
-    /// pcapng.
+    /// pcapng (little-endian sections).
     PcapNg,
 }
 
@@ -69,28 +56,81 @@ pub fn temp_name(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Buffer size of an open writer.
+const BUF: usize = 1 << 16;
+
+/// One output capture file.
+pub struct CaptureWriter {
+    tmp: PathBuf,
+    dest: PathBuf,
+    format: OutFormat,
+    /// `None` while suspended.
+    file: Option<BufWriter<File>>,
+    /// pcapng: (input number, section, interface) -> output interface id.
+    ifaces: HashMap<(usize, u32, u32), u32>,
+    /// Frames written.
+    pub frames: u64,
+}
+
 impl CaptureWriter {
-    /// Creates `dest` (under a temporary name until [`CaptureWriter::finish`]).
+    /// Creates `dest` (under a temporary name until [`CaptureWriter::finish`]) and writes the
+    /// file header.
     pub fn create(dest: PathBuf, format: OutFormat) -> Result<CaptureWriter, OutputError> {
         let tmp = temp_name(&dest);
         let f = File::create(&tmp).map_err(|e| io_err(&dest, e))?;
-        let w = BufWriter::with_capacity(1 << 16, f);
-        let sink = match format {
-            OutFormat::Pcap(h) => {
-                Sink::Pcap(PcapWriter::with_header(w, h).map_err(|e| io_err(&dest, e))?)
-            }
-            OutFormat::PcapNg => Sink::PcapNg {
-                writer: PcapNgWriter::with_endianness(w, Endianness::Little)
-                    .map_err(|e| io_err(&dest, e))?,
-                ifaces: HashMap::new(),
-            },
+        let mut w = BufWriter::with_capacity(BUF, f);
+        let header = match format {
+            OutFormat::Pcap(h) => h.write_to(&mut w).map(|_| ()).map_err(|e| e.to_string()),
+            OutFormat::PcapNg => Block::SectionHeader(SectionHeaderBlock {
+                endianness: Endianness::Little,
+                ..SectionHeaderBlock::default()
+            })
+            .write_to::<LittleEndian, _>(&mut w)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         };
+        if let Err(e) = header {
+            drop(w);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_err(&dest, e));
+        }
         Ok(CaptureWriter {
             tmp,
             dest,
-            sink,
+            format,
+            file: Some(w),
+            ifaces: HashMap::new(),
             frames: 0,
         })
+    }
+
+    /// Writes a header-only file at once (an egress that received no frame).
+    pub fn create_empty(dest: PathBuf, format: OutFormat) -> Result<PathBuf, OutputError> {
+        CaptureWriter::create(dest, format)?.finish()
+    }
+
+    /// Whether the file handle is open.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Flushes and closes the file handle; the next write reopens it in append mode.
+    pub fn suspend(&mut self) -> Result<(), OutputError> {
+        if let Some(mut w) = self.file.take() {
+            w.flush().map_err(|e| io_err(&self.dest, e))?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<&mut BufWriter<File>, OutputError> {
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&self.tmp)
+                .map_err(|e| io_err(&self.dest, e))?;
+            self.file = Some(BufWriter::with_capacity(BUF, f));
+        }
+        Ok(self.file.as_mut().expect("just opened"))
     }
 
     /// Writes one frame; `input` numbers the input file, `desc` describes its interface, and
@@ -104,8 +144,14 @@ impl CaptureWriter {
         comment: Option<&'static str>,
     ) -> Result<(), OutputError> {
         let orig_len = meta.orig_len.max(data.len() as u32);
-        match &mut self.sink {
-            Sink::Pcap(w) => {
+        let format = self.format;
+        let dest = self.dest.clone();
+        let key = (input, meta.iface.0, meta.iface.1);
+        let next_iface = self.ifaces.len() as u32;
+        let known = self.ifaces.get(&key).copied();
+        let w = self.open()?;
+        let res: Result<Option<u32>, String> = match format {
+            OutFormat::Pcap(h) => {
                 let (sec, frac) = match meta.stamp {
                     Stamp::Pcap { sec, frac, .. } => (sec, frac),
                     Stamp::PcapNg { .. } => unreachable!("pcap output only for pcap input"),
@@ -117,34 +163,34 @@ impl CaptureWriter {
                     orig_len,
                     data: Cow::Borrowed(data),
                 };
-                w.write_raw_packet(&pkt)
-                    .map_err(|e| io_err(&self.dest, e))?;
+                match h.endianness {
+                    Endianness::Big => pkt.write_to::<_, BigEndian>(w),
+                    Endianness::Little => pkt.write_to::<_, LittleEndian>(w),
+                }
+                .map(|_| None)
+                .map_err(|e| e.to_string())
             }
-            Sink::PcapNg { writer, ifaces } => {
-                let key = (input, meta.iface.0, meta.iface.1);
-                let id = match ifaces.get(&key) {
-                    Some(id) => *id,
+            OutFormat::PcapNg => (|| {
+                let (id, new) = match known {
+                    Some(id) => (id, None),
                     None => {
-                        let d = desc;
-                        let idb = match &d.idb {
+                        let idb = match &desc.idb {
                             Some(idb) => idb.clone(),
                             None => {
                                 let mut idb = InterfaceDescriptionBlock::new(
-                                    DataLink::from(d.linktype),
-                                    d.snaplen,
+                                    DataLink::from(desc.linktype),
+                                    desc.snaplen,
                                 );
-                                if d.nanos {
+                                if desc.nanos {
                                     idb.options.push(nanos_idb_option());
                                 }
                                 idb
                             }
                         };
-                        writer
-                            .write_pcapng_block(idb)
-                            .map_err(|e| io_err(&self.dest, e))?;
-                        let id = ifaces.len() as u32;
-                        ifaces.insert(key, id);
-                        id
+                        Block::InterfaceDescription(idb)
+                            .write_to::<LittleEndian, _>(w)
+                            .map_err(|e| e.to_string())?;
+                        (next_iface, Some(next_iface))
                     }
                 };
                 let raw = match meta.stamp {
@@ -158,38 +204,39 @@ impl CaptureWriter {
                 if let Some(c) = comment {
                     options.push(EnhancedPacketOption::Comment(Cow::Borrowed(c)));
                 }
-                let epb = EnhancedPacketBlock {
+                Block::EnhancedPacket(EnhancedPacketBlock {
                     interface_id: id,
                     timestamp: Duration::from_nanos(raw),
                     original_len: orig_len,
                     data: Cow::Borrowed(data),
                     options,
-                };
-                writer
-                    .write_pcapng_block(epb)
-                    .map_err(|e| io_err(&self.dest, e))?;
+                })
+                .write_to::<LittleEndian, _>(w)
+                .map_err(|e| e.to_string())?;
+                Ok(new)
+            })(),
+        };
+        match res {
+            Ok(Some(new)) => {
+                self.ifaces.insert(key, new);
             }
+            Ok(None) => {}
+            Err(e) => return Err(io_err(&dest, e)),
         }
         self.frames += 1;
         Ok(())
     }
 
     /// Flushes and renames the file into place.
-    pub fn finish(self) -> Result<PathBuf, OutputError> {
-        let mut w = match self.sink {
-            Sink::Pcap(w) => w.into_writer(),
-            Sink::PcapNg { writer, .. } => writer.into_inner(),
-        };
-        w.flush().map_err(|e| io_err(&self.dest, e))?;
-        w.into_inner().map_err(|e| io_err(&self.dest, e.error()))?;
+    pub fn finish(mut self) -> Result<PathBuf, OutputError> {
+        self.suspend()?;
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
         Ok(self.dest)
     }
 
     /// Deletes the temporary file (a failed run).
-    pub fn abandon(self) {
-        let tmp = self.tmp.clone();
-        drop(self);
-        let _ = std::fs::remove_file(tmp);
+    pub fn abandon(mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }
