@@ -1,6 +1,12 @@
 //! The forwarding core, pure: tables compiled from a [`Cloud`], and a function from a frame (and
 //! its ingress) to a verdict, rewriting the frame in place. No I/O, no clock, no allocation per
 //! frame, no locks: the tables are read-only once built, so any number of threads can share them.
+//!
+//! Per frame the core does at most one MAC lookup (Ethernet ingress) and two address lookups
+//! (source, only for frames from an ENI or without MACs; destination). A bitmap of the /16
+//! prefixes that hold an EIP answers "is this public address an EIP?" without touching the
+//! table for the common case of Internet hosts. With large tables the batch functions prefetch
+//! the table lines of frames a few places ahead, so that their cache misses overlap.
 
 mod table;
 mod verdict;
@@ -13,11 +19,12 @@ use crate::wire::checksum;
 use crate::wire::checksum::{Delta, apply_at, apply_udp_at};
 use crate::wire::{self, LinkError, LinkType, proto};
 
-pub use table::FlatMap;
+pub use table::{FlatMap, TableKey};
 pub use verdict::{Action, DropReason, IngressHint, Outcome, Port, Tuple, Verdict};
 
 /// What an IPv4 address is to the gateway.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(u8)]
 enum AddrKind {
     /// A private IP of ENI `eni`; `other` is its NAT-mode EIP or 0.
     #[default]
@@ -33,6 +40,7 @@ enum AddrKind {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
 struct AddrEntry {
     kind: AddrKind,
     configured: bool,
@@ -57,20 +65,26 @@ pub struct Frame<'a> {
     pub link: LinkType,
 }
 
-/// Frames processed between prefetches in [`Dataplane::process_batch`].
-pub const PREFETCH_GROUP: usize = 16;
+/// How many frames ahead the batch functions prefetch table lines.
+pub const PREFETCH_DISTANCE: usize = 8;
+
+/// Tables larger than this (bytes) are prefetched; smaller ones stay in cache anyway.
+pub const PREFETCH_ABOVE: usize = 512 * 1024;
 
 /// The compiled forwarding tables.
 #[derive(Clone, Debug)]
 pub struct Dataplane {
-    addrs: FlatMap<AddrEntry>,
-    macs: FlatMap<u32>,
+    addrs: FlatMap<u32, AddrEntry>,
+    macs: FlatMap<u64, u32>,
     enis: Vec<EniEntry>,
+    /// One bit per /16: set when an EIP lies in it.
+    eip_prefixes: Vec<u64>,
     vpc_net: u32,
     vpc_mask: u32,
     gateway_mac: [u8; 6],
     internet_mac: [u8; 6],
     ingress: IngressHint,
+    prefetch: bool,
 }
 
 /// What to do to a frame that is forwarded.
@@ -100,19 +114,20 @@ struct Parsed {
     dport: u16,
 }
 
+#[inline]
+fn mac_key(m: &[u8]) -> u64 {
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
+}
+
 impl Dataplane {
     /// Compiles the tables of `cloud`.
     pub fn new(cloud: &Cloud) -> Dataplane {
         let mut addrs = FlatMap::with_capacity(
-            cloud.eips.len()
-                + cloud
-                    .enis
-                    .iter()
-                    .map(|e| 1 + e.secondary_ips.len())
-                    .sum::<usize>(),
+            cloud.eips.len() + cloud.enis.iter().map(|e| 1 + e.secondary_ips.len()).sum::<usize>(),
         );
         let mut macs = FlatMap::with_capacity(cloud.enis.len());
         let mut enis = Vec::with_capacity(cloud.enis.len());
+        let mut eip_prefixes = vec![0u64; 1 << 10];
         for (i, e) in cloud.enis.iter().enumerate() {
             let dhcp = e.instance.is_some_and(|x| cloud.instances[x].dhcp);
             enis.push(EniEntry {
@@ -124,7 +139,7 @@ impl Dataplane {
             macs.insert(e.mac.to_u64(), i as u32);
             for ip in e.private_ips() {
                 addrs.insert(
-                    u64::from(u32::from(ip)),
+                    u32::from(ip),
                     AddrEntry {
                         kind: AddrKind::Private,
                         configured: true,
@@ -135,8 +150,10 @@ impl Dataplane {
             }
         }
         for eip in &cloud.eips {
+            let a = u32::from(eip.address);
+            eip_prefixes[(a >> 22) as usize] |= 1 << ((a >> 16) & 63);
             addrs.insert(
-                u64::from(u32::from(eip.address)),
+                a,
                 AddrEntry {
                     kind: AddrKind::EipUnassociated,
                     ..AddrEntry::default()
@@ -149,10 +166,9 @@ impl Dataplane {
             let entry = match a.mode {
                 Mode::Nat => {
                     let private = u32::from(a.private_ip.unwrap_or(eni.primary_ip));
-                    let key = u64::from(private);
-                    if let Some(mut p) = addrs.get(key) {
+                    if let Some(mut p) = addrs.get(private) {
                         p.other = eip;
-                        addrs.insert(key, p);
+                        addrs.insert(private, p);
                     }
                     AddrEntry {
                         kind: AddrKind::EipNat,
@@ -177,17 +193,20 @@ impl Dataplane {
                     other: 0,
                 },
             };
-            addrs.insert(u64::from(eip), entry);
+            addrs.insert(eip, entry);
         }
+        let prefetch = addrs.footprint() + macs.footprint() > PREFETCH_ABOVE;
         Dataplane {
             addrs,
             macs,
             enis,
+            eip_prefixes,
             vpc_net: u32::from(cloud.vpc.cidr.network),
             vpc_mask: cloud.vpc.cidr.mask(),
             gateway_mac: cloud.vpc.gateway_mac.0,
             internet_mac: cloud.vpc.internet_mac.0,
             ingress: IngressHint::Auto,
+            prefetch,
         }
     }
 
@@ -199,7 +218,7 @@ impl Dataplane {
     /// The address as seen inside the VPC: a NAT-mode EIP becomes its private IP.
     #[inline]
     pub fn inside_addr(&self, addr: u32) -> u32 {
-        match self.addrs.get(u64::from(addr)) {
+        match self.addrs.get(addr) {
             Some(e) if e.kind == AddrKind::EipNat => e.other,
             _ => addr,
         }
@@ -207,7 +226,7 @@ impl Dataplane {
 
     /// The NAT-mode EIP of a private address, if it has one.
     pub fn nat_eip_of(&self, private: u32) -> Option<u32> {
-        match self.addrs.get(u64::from(private)) {
+        match self.addrs.get(private) {
             Some(e) if e.kind == AddrKind::Private && e.other != 0 => Some(e.other),
             _ => None,
         }
@@ -218,30 +237,42 @@ impl Dataplane {
         addr & self.vpc_mask == self.vpc_net
     }
 
-    /// Processes a batch: one verdict per frame, in order. Table lines for the next group of
-    /// frames are prefetched while the current group is translated, so that with large tables
-    /// the cache misses of several frames overlap.
+    /// Whether some EIP lies in `addr`'s /16.
+    #[inline]
+    fn may_be_eip(&self, addr: u32) -> bool {
+        self.eip_prefixes[(addr >> 22) as usize] & (1 << ((addr >> 16) & 63)) != 0
+    }
+
+    /// The entry of a public address (an EIP), skipping the table when no EIP is in its /16.
+    #[inline]
+    fn public_entry(&self, addr: u32) -> Option<AddrEntry> {
+        if self.may_be_eip(addr) {
+            self.addrs.get(addr)
+        } else {
+            None
+        }
+    }
+
+    /// Processes a batch: one verdict per frame, in order. With large tables the table lines
+    /// of the frame [`PREFETCH_DISTANCE`] places ahead are prefetched while the current one is
+    /// translated, so that the cache misses of several frames overlap.
     pub fn process_batch(&self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
         assert_eq!(frames.len(), verdicts.len(), "one verdict slot per frame");
-        let mut start = 0;
-        while start < frames.len() {
-            let end = (start + PREFETCH_GROUP).min(frames.len());
-            let next_end = (end + PREFETCH_GROUP).min(frames.len());
-            if start == 0 {
-                for f in &frames[start..end] {
-                    self.prefetch(f);
-                }
-            }
-            for f in &frames[end..next_end] {
-                self.prefetch(f);
-            }
-            for (f, v) in frames[start..end]
-                .iter_mut()
-                .zip(verdicts[start..end].iter_mut())
-            {
+        if !self.prefetch {
+            for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
                 *v = self.process(f.data, f.link);
             }
-            start = end;
+            return;
+        }
+        for f in frames.iter().take(PREFETCH_DISTANCE) {
+            self.prefetch_frame(f.data, f.link);
+        }
+        for i in 0..frames.len() {
+            if let Some(ahead) = frames.get(i + PREFETCH_DISTANCE) {
+                self.prefetch_frame(ahead.data, ahead.link);
+            }
+            let f = &mut frames[i];
+            verdicts[i] = self.process(f.data, f.link);
         }
     }
 
@@ -255,57 +286,58 @@ impl Dataplane {
         verdicts: &mut [Verdict],
     ) {
         assert_eq!(ranges.len(), verdicts.len(), "one verdict slot per frame");
-        let mut start = 0;
-        while start < ranges.len() {
-            let end = (start + PREFETCH_GROUP).min(ranges.len());
-            let next_end = (end + PREFETCH_GROUP).min(ranges.len());
-            let ahead = if start == 0 {
-                0..next_end
-            } else {
-                end..next_end
-            };
-            for &(s, e, link) in &ranges[ahead] {
-                self.prefetch_frame(&buf[s..e], link);
-            }
-            for (&(s, e, link), v) in ranges[start..end]
-                .iter()
-                .zip(verdicts[start..end].iter_mut())
-            {
+        if !self.prefetch {
+            for (&(s, e, link), v) in ranges.iter().zip(verdicts.iter_mut()) {
                 *v = self.process(&mut buf[s..e], link);
             }
-            start = end;
+            return;
+        }
+        for &(s, e, link) in ranges.iter().take(PREFETCH_DISTANCE) {
+            self.prefetch_frame(&buf[s..e], link);
+        }
+        for i in 0..ranges.len() {
+            if let Some(&(s, e, link)) = ranges.get(i + PREFETCH_DISTANCE) {
+                self.prefetch_frame(&buf[s..e], link);
+            }
+            let (s, e, link) = ranges[i];
+            verdicts[i] = self.process(&mut buf[s..e], link);
         }
     }
 
-    #[inline]
-    fn prefetch(&self, f: &Frame<'_>) {
-        self.prefetch_frame(f.data, f.link);
-    }
-
+    /// Prefetches the table lines a frame will touch: its source MAC's, its source address's
+    /// and its destination address's (the EIP bitmap spares Internet hosts).
     #[inline]
     fn prefetch_frame(&self, data: &[u8], link: LinkType) {
+        if link.has_macs()
+            && let Some(m) = data.get(6..12)
+        {
+            self.macs.prefetch(mac_key(m));
+        }
         if let Ok(l3) = wire::ipv4_offset(link, data)
             && let Some(h) = data.get(l3 + 12..l3 + 20)
         {
-            self.addrs
-                .prefetch(u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]])));
-            self.addrs
-                .prefetch(u64::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]])));
+            let src = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+            let dst = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+            if self.in_vpc(src) || self.may_be_eip(src) {
+                self.addrs.prefetch(src);
+            }
+            if self.in_vpc(dst) || self.may_be_eip(dst) {
+                self.addrs.prefetch(dst);
+            }
         }
     }
 
     /// Processes one frame: decides its fate and, when it is forwarded, rewrites it in place
     /// (addresses, TTL, checksums, MACs). A dropped frame is left unchanged.
+    #[inline]
     pub fn process(&self, frame: &mut [u8], link: LinkType) -> Verdict {
-        let mac_ingress = if link.has_macs() && frame.len() >= 12 {
-            let src = &frame[6..12];
-            let key = u64::from_be_bytes([0, 0, src[0], src[1], src[2], src[3], src[4], src[5]]);
-            Some(self.macs.get(key).map_or(Port::Internet, Port::Eni))
-        } else {
-            None
-        };
-        let fixed = match self.ingress {
+        let mac_ingress = match self.ingress {
             IngressHint::Fixed(p) => Some(p),
+            IngressHint::Auto if link.has_macs() && frame.len() >= 12 => Some(
+                self.macs
+                    .get(mac_key(&frame[6..12]))
+                    .map_or(Port::Internet, Port::Eni),
+            ),
             IngressHint::Auto => None,
         };
         let p = match parse(link, frame) {
@@ -315,13 +347,28 @@ impl Dataplane {
                     LinkError::Malformed => DropReason::Malformed,
                     LinkError::NotIpv4 => DropReason::NotIpv4,
                 };
-                return Verdict::early_drop(reason, fixed.or(mac_ingress));
+                return Verdict::early_drop(reason, mac_ingress);
             }
         };
-        let ingress = match (fixed, mac_ingress) {
-            (Some(f), _) => f,
-            (None, Some(m)) => m,
-            (None, None) => self.owner_port(p.src),
+        // The source's entry: needed for frames from an ENI (source check, SNAT) and to find
+        // the ingress of frames without MACs; never for Ethernet frames from the Internet.
+        let mut src_entry = None;
+        let ingress = match mac_ingress {
+            Some(port) => port,
+            None => {
+                src_entry = self.addrs.get(p.src);
+                match src_entry {
+                    Some(e)
+                        if matches!(
+                            e.kind,
+                            AddrKind::Private | AddrKind::EipBinded | AddrKind::EipMulti
+                        ) =>
+                    {
+                        Port::Eni(e.eni)
+                    }
+                    _ => Port::Internet,
+                }
+            }
         };
         let tuple = Tuple {
             proto: p.proto,
@@ -334,16 +381,12 @@ impl Dataplane {
             outcome: Outcome::Drop(DropReason::Malformed),
             ingress: Some(ingress),
             tuple,
-            inside: Tuple {
-                src: self.inside_addr(p.src),
-                dst: self.inside_addr(p.dst),
-                ..tuple
-            },
+            inside: tuple,
             eni: None,
             mode: None,
             eip: None,
         };
-        match self.decide(&p, ingress, &mut v) {
+        match self.decide(&p, ingress, src_entry, &mut v) {
             Ok(plan) => {
                 apply(frame, &p, &plan);
                 if link.has_macs() {
@@ -361,26 +404,19 @@ impl Dataplane {
         v
     }
 
-    /// The ENI owning `src` (its private IP, cut-through EIP or multi-EIP), else the Internet.
-    fn owner_port(&self, src: u32) -> Port {
-        match self.addrs.get(u64::from(src)) {
-            Some(e)
-                if matches!(
-                    e.kind,
-                    AddrKind::Private | AddrKind::EipBinded | AddrKind::EipMulti
-                ) =>
-            {
-                Port::Eni(e.eni)
-            }
-            _ => Port::Internet,
-        }
-    }
-
     /// The forwarding decision (design.md section 5), checks in the documented precedence.
-    fn decide(&self, p: &Parsed, ingress: Port, v: &mut Verdict) -> Result<Plan, DropReason> {
+    #[inline]
+    fn decide(
+        &self,
+        p: &Parsed,
+        ingress: Port,
+        src_entry: Option<AddrEntry>,
+        v: &mut Verdict,
+    ) -> Result<Plan, DropReason> {
         match ingress {
             Port::Internet => {
-                let (egress, new_dst, mode, guest_ok) = self.inbound(p.dst, v)?;
+                let (egress, new_dst, mode, guest_ok) =
+                    self.inbound(p.dst, self.public_entry(p.dst), v)?;
                 if p.ttl <= 1 {
                     return Err(DropReason::TtlExpired);
                 }
@@ -405,7 +441,11 @@ impl Dataplane {
                 if !eni.attached {
                     return Err(DropReason::EniDetached);
                 }
-                let src = self.addrs.get(u64::from(p.src)).filter(|s| s.eni == e);
+                let src = match src_entry {
+                    Some(s) => Some(s),
+                    None => self.addrs.get(p.src),
+                }
+                .filter(|s| s.eni == e);
                 // What the source is: a private IP (with its NAT EIP or 0) or an EIP of e.
                 let src_nat = match src {
                     Some(s) if s.kind == AddrKind::Private && !eni.binded => Some(s.other),
@@ -425,7 +465,7 @@ impl Dataplane {
                     v.eip = Some(eip);
                 }
                 if self.in_vpc(p.dst) {
-                    let d = match self.addrs.get(u64::from(p.dst)) {
+                    let d = match self.addrs.get(p.dst) {
                         Some(d) if d.kind == AddrKind::Private => d,
                         _ => return Err(DropReason::UnknownDestination),
                     };
@@ -445,16 +485,13 @@ impl Dataplane {
                     });
                 }
                 // Towards the Internet, or back in through an EIP of this VPC (hairpin).
-                let hairpin = self
-                    .addrs
-                    .get(u64::from(p.dst))
-                    .is_some_and(|d| d.kind != AddrKind::Private);
+                let dst_entry = self.public_entry(p.dst);
                 let mut inbound = None;
-                if hairpin {
+                if dst_entry.is_some_and(|d| d.kind != AddrKind::Private) {
                     // The destination's own checks come first: eip-not-associated precedes
                     // no-public-address, and eni-detached follows it.
                     let mut scratch = *v;
-                    match self.inbound(p.dst, &mut scratch) {
+                    match self.inbound(p.dst, dst_entry, &mut scratch) {
                         Err(DropReason::EipNotAssociated) => {
                             return Err(DropReason::EipNotAssociated);
                         }
@@ -479,6 +516,9 @@ impl Dataplane {
                     ),
                     Some(r) => {
                         let (egress, new_dst, _, guest_ok) = r?;
+                        if let Some(d) = new_dst {
+                            v.inside.dst = d;
+                        }
                         (egress, new_dst, guest_ok, Action::Hairpin)
                     }
                 };
@@ -499,24 +539,27 @@ impl Dataplane {
         }
     }
 
-    /// The checks of a frame arriving from the Internet at `dst`: egress, DNAT target, mode and
-    /// whether the guest is configured for it.
+    /// The checks of a frame arriving from the Internet at `dst` (whose table entry is `d`):
+    /// egress, DNAT target, mode and whether the guest is configured for it.
+    #[inline]
     fn inbound(
         &self,
         dst: u32,
+        d: Option<AddrEntry>,
         v: &mut Verdict,
     ) -> Result<(Port, Option<u32>, Mode, bool), DropReason> {
-        let d = self
-            .addrs
-            .get(u64::from(dst))
-            .ok_or(DropReason::UnknownDestination)?;
+        let d = d.ok_or(DropReason::UnknownDestination)?;
         let mode = match d.kind {
             AddrKind::Private => return Err(DropReason::UnknownDestination),
             AddrKind::EipUnassociated => {
                 v.eip = Some(dst);
                 return Err(DropReason::EipNotAssociated);
             }
-            AddrKind::EipNat => Mode::Nat,
+            AddrKind::EipNat => {
+                // Both sides of the gateway share the inside view: the private address.
+                v.inside.dst = d.other;
+                Mode::Nat
+            }
             AddrKind::EipBinded => Mode::Binded,
             AddrKind::EipMulti => Mode::MultiBinded,
         };
