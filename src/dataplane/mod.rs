@@ -626,44 +626,52 @@ fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
     })
 }
 
-/// Writes an address at `buf[at..at + 4]` if it is there and returns the checksum change.
+/// Writes an address at `buf[at..at + 4]` if it is there and holds `expect`; returns whether it
+/// changed it.
 #[inline]
-fn set_addr(buf: &mut [u8], at: usize, expect: u32, new: u32) -> Delta {
+fn set_addr(buf: &mut [u8], at: usize, expect: u32, new: u32) -> bool {
     match buf.get_mut(at..at + 4) {
         Some(f) if u32::from_be_bytes([f[0], f[1], f[2], f[3]]) == expect => {
             f.copy_from_slice(&new.to_be_bytes());
-            Delta::ZERO.addr(expect.to_be_bytes(), new.to_be_bytes())
+            true
         }
-        _ => Delta::ZERO,
+        _ => false,
     }
 }
 
 /// Applies a plan to the frame: addresses, TTL, IPv4 / L4 / ICMP checksums (RFC 1624), and the
 /// quoted packet of ICMP errors (RFC 5508).
+#[inline]
 fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
+    let translated = plan.new_src.is_some() || plan.new_dst.is_some();
+    if !translated && !plan.dec_ttl {
+        return;
+    }
     #[cfg(debug_assertions)]
     let before = checks(frame, p);
 
     let l3 = p.l3;
+    // The IPv4 header is wholly present (parse checked IHL against the captured bytes).
+    let hdr = &mut frame[l3..l3 + p.ihl];
     let mut addr_delta = Delta::ZERO;
     if let Some(s) = plan.new_src {
-        addr_delta = addr_delta.plus(set_addr(frame, l3 + 12, p.src, s));
+        hdr[12..16].copy_from_slice(&s.to_be_bytes());
+        addr_delta = addr_delta.addr32(p.src, s);
     }
     if let Some(d) = plan.new_dst {
-        addr_delta = addr_delta.plus(set_addr(frame, l3 + 16, p.dst, d));
+        hdr[16..20].copy_from_slice(&d.to_be_bytes());
+        addr_delta = addr_delta.addr32(p.dst, d);
     }
     let mut ip_delta = addr_delta;
     if plan.dec_ttl {
-        let old = u16::from_be_bytes([frame[l3 + 8], frame[l3 + 9]]);
-        frame[l3 + 8] = p.ttl - 1;
+        let old = u16::from_be_bytes([hdr[8], hdr[9]]);
+        hdr[8] = p.ttl - 1;
         ip_delta = ip_delta.word(old, old - 0x0100);
     }
-    if ip_delta != Delta::ZERO {
-        apply_at(frame, l3 + 10, ip_delta);
-    }
-    if p.first_fragment && (plan.new_src.is_some() || plan.new_dst.is_some()) {
-        let l4 = p.l3 + p.ihl;
-        let seg = &mut frame[l4..p.end];
+    let hc = u16::from_be_bytes([hdr[10], hdr[11]]);
+    hdr[10..12].copy_from_slice(&ip_delta.apply(hc).to_be_bytes());
+    if p.first_fragment && translated {
+        let seg = &mut frame[l3 + p.ihl..p.end];
         match p.proto {
             proto::TCP => {
                 apply_at(seg, wire::TCP_CHECKSUM_AT, addr_delta);
@@ -699,13 +707,20 @@ fn translate_icmp_error(icmp: &mut [u8], p: &Parsed, plan: &Plan) {
     let mut icmp_delta = Delta::ZERO;
     let inner = 8;
     let mut inner_delta = Delta::ZERO;
-    if let Some(d) = plan.new_dst {
-        inner_delta = inner_delta.plus(set_addr(icmp, inner + 12, p.dst, d));
+    let mut changed = false;
+    if let Some(d) = plan.new_dst
+        && set_addr(icmp, inner + 12, p.dst, d)
+    {
+        inner_delta = inner_delta.addr32(p.dst, d);
+        changed = true;
     }
-    if let Some(s) = plan.new_src {
-        inner_delta = inner_delta.plus(set_addr(icmp, inner + 16, p.src, s));
+    if let Some(s) = plan.new_src
+        && set_addr(icmp, inner + 16, p.src, s)
+    {
+        inner_delta = inner_delta.addr32(p.src, s);
+        changed = true;
     }
-    if inner_delta == Delta::ZERO {
+    if !changed {
         return;
     }
     // The changed address words are inside the ICMP message too.

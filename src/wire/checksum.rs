@@ -48,7 +48,8 @@ pub fn l4_checksum(src: [u8; 4], dst: [u8; 4], proto: u8, segment: &[u8]) -> u16
 }
 
 /// A pending incremental checksum change: the sum of `~old + new` over every changed 16-bit word
-/// (RFC 1624 eqn. 3), applied to one or more checksum fields.
+/// (RFC 1624 eqn. 3), applied to one or more checksum fields. The sum is kept unfolded (a `u32`
+/// holds thousands of words) and folded once, when applied.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct Delta(u32);
 
@@ -59,32 +60,40 @@ impl Delta {
     /// Records a 16-bit word changing from `old` to `new`.
     #[inline]
     pub fn word(self, old: u16, new: u16) -> Delta {
-        Delta(u32::from(fold(self.0 + u32::from(!old) + u32::from(new))))
+        Delta(self.0 + u32::from(!old) + u32::from(new))
+    }
+
+    /// Records a 32-bit field (an IPv4 address, host order) changing from `old` to `new`.
+    #[inline]
+    pub fn addr32(self, old: u32, new: u32) -> Delta {
+        Delta(
+            self.0
+                + ((!old) >> 16)
+                + ((!old) & 0xffff)
+                + (new >> 16)
+                + (new & 0xffff),
+        )
     }
 
     /// Records a 32-bit field (an IPv4 address) changing from `old` to `new`.
     #[inline]
     pub fn addr(self, old: [u8; 4], new: [u8; 4]) -> Delta {
-        self.word(
-            u16::from_be_bytes([old[0], old[1]]),
-            u16::from_be_bytes([new[0], new[1]]),
-        )
-        .word(
-            u16::from_be_bytes([old[2], old[3]]),
-            u16::from_be_bytes([new[2], new[3]]),
-        )
+        self.addr32(u32::from_be_bytes(old), u32::from_be_bytes(new))
     }
 
     /// Combines two deltas.
     #[inline]
     pub fn plus(self, other: Delta) -> Delta {
-        Delta(u32::from(fold(self.0 + other.0)))
+        Delta(self.0 + other.0)
     }
 
     /// Applies the change to checksum `hc`: HC' = ~(~HC + sum(~m + m')).
     #[inline]
     pub fn apply(self, hc: u16) -> u16 {
-        !fold(u32::from(!hc) + self.0)
+        let s = u64::from(!hc) + u64::from(self.0);
+        let s = (s & 0xffff) + (s >> 16);
+        let s = (s & 0xffff) + (s >> 16);
+        !(((s & 0xffff) + (s >> 16)) as u16)
     }
 }
 
