@@ -123,7 +123,12 @@ impl Dataplane {
     /// Compiles the tables of `cloud`.
     pub fn new(cloud: &Cloud) -> Dataplane {
         let mut addrs = FlatMap::with_capacity(
-            cloud.eips.len() + cloud.enis.iter().map(|e| 1 + e.secondary_ips.len()).sum::<usize>(),
+            cloud.eips.len()
+                + cloud
+                    .enis
+                    .iter()
+                    .map(|e| 1 + e.secondary_ips.len())
+                    .sum::<usize>(),
         );
         let mut macs = FlatMap::with_capacity(cloud.enis.len());
         let mut enis = Vec::with_capacity(cloud.enis.len());

@@ -1,6 +1,7 @@
 //! A flat open-addressing hash table with integer keys and `Copy` values, built once from the
 //! topology and read-only on the hot path. Slots are 16 bytes and 16-byte aligned, so a probe
-//! touches one cache line in the common case and the batch API can prefetch that line.
+//! touches one cache line in the common case and the batch API can prefetch that line. The load
+//! factor stays at most 3/4, which keeps a 1M-EIP table at 32 MiB (fewer TLB misses).
 
 /// A key of a [`FlatMap`]: an integer with one value reserved to mark empty slots.
 pub trait TableKey: Copy + Eq {
@@ -44,9 +45,9 @@ pub struct FlatMap<K: TableKey, V: Copy> {
 }
 
 impl<K: TableKey, V: Copy + Default> FlatMap<K, V> {
-    /// A table sized for `n` entries (load factor at most 1/2).
+    /// A table sized for `n` entries (load factor at most 3/4).
     pub fn with_capacity(n: usize) -> Self {
-        let cap = (n.max(4) * 2).next_power_of_two();
+        let cap = (n.max(3) * 4).div_ceil(3).next_power_of_two();
         FlatMap {
             slots: vec![
                 Slot {
@@ -66,10 +67,10 @@ impl<K: TableKey, V: Copy + Default> FlatMap<K, V> {
     }
 
     /// Inserts or replaces `key` (which must not be [`TableKey::EMPTY`]). Grows the table when
-    /// it is half full.
+    /// it is three quarters full.
     pub fn insert(&mut self, key: K, val: V) {
         assert!(key != K::EMPTY, "the reserved key cannot be stored");
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
             let mut bigger = FlatMap::with_capacity(self.slots.len());
             for s in self.slots.iter().filter(|s| s.key != K::EMPTY) {
                 bigger.insert(s.key, s.val);

@@ -66,13 +66,7 @@ impl Delta {
     /// Records a 32-bit field (an IPv4 address, host order) changing from `old` to `new`.
     #[inline]
     pub fn addr32(self, old: u32, new: u32) -> Delta {
-        Delta(
-            self.0
-                + ((!old) >> 16)
-                + ((!old) & 0xffff)
-                + (new >> 16)
-                + (new & 0xffff),
-        )
+        Delta(self.0 + ((!old) >> 16) + ((!old) & 0xffff) + (new >> 16) + (new & 0xffff))
     }
 
     /// Records a 32-bit field (an IPv4 address) changing from `old` to `new`.
