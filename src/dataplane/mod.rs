@@ -334,7 +334,7 @@ impl Dataplane {
 
     /// Processes one frame: decides its fate and, when it is forwarded, rewrites it in place
     /// (addresses, TTL, checksums, MACs). A dropped frame is left unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn process(&self, frame: &mut [u8], link: LinkType) -> Verdict {
         let mac_ingress = match self.ingress {
             IngressHint::Fixed(p) => Some(p),
@@ -410,7 +410,7 @@ impl Dataplane {
     }
 
     /// The forwarding decision (design.md section 5), checks in the documented precedence.
-    #[inline]
+    #[inline(always)]
     fn decide(
         &self,
         p: &Parsed,
@@ -585,7 +585,7 @@ impl Dataplane {
 }
 
 /// Parses the link and IPv4 headers (etherparse checks version and IHL).
-#[inline]
+#[inline(always)]
 fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
     let l3 = wire::ipv4_offset(link, frame)?;
     let ip =

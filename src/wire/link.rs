@@ -58,7 +58,7 @@ pub enum LinkError {
 const VLAN_TAGS_MAX: usize = 4;
 
 /// Offset of the IPv4 header in `frame`, or why there is none.
-#[inline]
+#[inline(always)]
 pub fn ipv4_offset(link: LinkType, frame: &[u8]) -> Result<usize, LinkError> {
     match link {
         LinkType::Ethernet => {
