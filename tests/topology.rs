@@ -838,3 +838,21 @@ fn multi_binded_static_eips() {
         ["47.0.0.1", "47.0.0.3"]
     );
 }
+
+#[test]
+fn eni_ids_that_would_escape_or_clash_with_outputs_are_rejected() {
+    for (id, code) in [
+        ("../evil", "invalid-id"),
+        (".hidden", "invalid-id"),
+        ("a/b", "invalid-id"),
+        ("internet", "reserved-id"),
+        ("dropped", "reserved-id"),
+    ] {
+        let text = format!(
+            "region = \"eu-central-1\"\n[vpc]\ncidr = \"10.0.0.0/8\"\n[[eni]]\nid = \"{id}\"\nkind = \"secondary\"\nmac = \"00:16:3e:00:00:01\"\nprimary_ip = \"10.0.0.1\"\n"
+        );
+        let e = eipsim::model::Cloud::from_toml(&text).unwrap_err();
+        assert_eq!(e.code(), Some(code), "{id}: {e}");
+        assert!(e.to_string().contains(id), "{e}");
+    }
+}

@@ -595,6 +595,27 @@ impl Cloud {
         if self.id_taken(&eni.id) {
             return Err(err("duplicate-id", subject, "the id is used twice"));
         }
+        // The id names an output file (`<eni-id>.pcap`) and an `--ingress` value.
+        let safe = !eni.id.is_empty()
+            && !eni.id.starts_with('.')
+            && eni
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !safe {
+            return Err(err(
+                "invalid-id",
+                format!("ENI {:?}", eni.id),
+                "an ENI id is letters, digits, '-', '_' and '.', not starting with '.' (it names the file <eni-id>.pcap)",
+            ));
+        }
+        if eni.id == "internet" || eni.id == "dropped" || eni.id == "report" {
+            return Err(err(
+                "reserved-id",
+                subject,
+                "`internet`, `dropped` and `report` name the replay's other outputs",
+            ));
+        }
         if let Some(other) = self.index.macs.get(&eni.mac) {
             return Err(err(
                 "duplicate-mac",
