@@ -546,7 +546,7 @@ impl Dataplane {
 
     /// The checks of a frame arriving from the Internet at `dst` (whose table entry is `d`):
     /// egress, DNAT target, mode and whether the guest is configured for it.
-    #[inline]
+    #[inline(always)]
     fn inbound(
         &self,
         dst: u32,
@@ -646,7 +646,7 @@ fn set_addr(buf: &mut [u8], at: usize, expect: u32, new: u32) -> bool {
 
 /// Applies a plan to the frame: addresses, TTL, IPv4 / L4 / ICMP checksums (RFC 1624), and the
 /// quoted packet of ICMP errors (RFC 5508).
-#[inline]
+#[inline(always)]
 fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
     let translated = plan.new_src.is_some() || plan.new_dst.is_some();
     if !translated && !plan.dec_ttl {
