@@ -195,6 +195,11 @@ struct Endpoint {
 #[derive(Serialize)]
 struct FlowReport {
     protocol: String,
+    /// The two addresses, VPC side first (inside view).
+    addresses: [String; 2],
+    /// The two ports (TCP/UDP), VPC side first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<[u16; 2]>,
     /// The VPC-side endpoint (private address for NAT mode).
     local: Endpoint,
     /// The far endpoint (as seen inside the VPC).
@@ -214,7 +219,8 @@ struct FlowReport {
     dropped: BTreeMap<&'static str, u64>,
     actions: BTreeMap<&'static str, u64>,
     verdict: &'static str,
-    alg: Vec<serde_json::Value>,
+    /// ALG findings (issue 3).
+    findings: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +283,11 @@ pub fn write_json<W: std::io::Write>(
             let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
             FlowReport {
                 protocol: proto_name(key_proto),
+                addresses: [
+                    Ipv4Addr::from(f.local.0).to_string(),
+                    Ipv4Addr::from(f.remote.0).to_string(),
+                ],
+                ports: matches!(key_proto, 6 | 17).then_some([f.local.1, f.remote.1]),
                 local: endpoint(key_proto, f.local),
                 remote: endpoint(key_proto, f.remote),
                 public: public.clone(),
@@ -301,7 +312,7 @@ pub fn write_json<W: std::io::Write>(
                 } else {
                     "dropped"
                 },
-                alg: Vec::new(),
+                findings: Vec::new(),
             }
         })
         .collect();
