@@ -2075,7 +2075,7 @@ fn verdict_metadata() {
     assert_eq!(v.mode, Some(eipsim::model::Mode::Nat));
     assert_eq!(v.eip, Some(u32::from_be_bytes(EIP_B)));
     assert_eq!(v.tuple.dst, u32::from_be_bytes(EIP_B));
-    assert_eq!(v.inside.dst, u32::from_be_bytes(WEB2_NAT));
+    assert_eq!(v.inside().dst, u32::from_be_bytes(WEB2_NAT));
     assert_eq!((v.tuple.sport, v.tuple.dport), (40000, 80));
     assert_eq!(v.tuple.proto, 6);
 }

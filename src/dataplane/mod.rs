@@ -386,7 +386,7 @@ impl Dataplane {
             outcome: Outcome::Drop(DropReason::Malformed),
             ingress: Some(ingress),
             tuple,
-            inside: tuple,
+            inside_dst: p.dst,
             eni: None,
             mode: None,
             eip: None,
@@ -399,8 +399,11 @@ impl Dataplane {
                         Port::Internet => self.internet_mac,
                         Port::Eni(e) => self.enis[e as usize].mac,
                     };
-                    frame[0..6].copy_from_slice(&dst);
-                    frame[6..12].copy_from_slice(&self.gateway_mac);
+                    let macs: &mut [u8; 12] = (&mut frame[..12])
+                        .try_into()
+                        .expect("an Ethernet frame that parsed has its MACs");
+                    macs[..6].copy_from_slice(&dst);
+                    macs[6..].copy_from_slice(&self.gateway_mac);
                 }
                 v.outcome = Outcome::Forward(plan.egress, plan.action);
             }
@@ -522,7 +525,7 @@ impl Dataplane {
                     Some(r) => {
                         let (egress, new_dst, _, guest_ok) = r?;
                         if let Some(d) = new_dst {
-                            v.inside.dst = d;
+                            v.inside_dst = d;
                         }
                         (egress, new_dst, guest_ok, Action::Hairpin)
                     }
@@ -562,7 +565,7 @@ impl Dataplane {
             }
             AddrKind::EipNat => {
                 // Both sides of the gateway share the inside view: the private address.
-                v.inside.dst = d.other;
+                v.inside_dst = d.other;
                 Mode::Nat
             }
             AddrKind::EipBinded => Mode::Binded,
@@ -657,7 +660,10 @@ fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
 
     let l3 = p.l3;
     // The IPv4 header is wholly present (parse checked IHL against the captured bytes).
-    let hdr = &mut frame[l3..l3 + p.ihl];
+    // The fixed 20 bytes of the header, as an array: one bounds check for all the fields.
+    let hdr: &mut [u8; 20] = (&mut frame[l3..l3 + 20])
+        .try_into()
+        .expect("parse checked the header is present");
     let mut addr_delta = Delta::ZERO;
     if let Some(s) = plan.new_src {
         hdr[12..16].copy_from_slice(&s.to_be_bytes());

@@ -157,9 +157,10 @@ pub struct Verdict {
     pub ingress: Option<Port>,
     /// The frame's addresses and ports as they arrived.
     pub tuple: Tuple,
-    /// The same addresses as seen inside the VPC: NAT-mode EIPs replaced by their private IPs.
-    /// Both directions and both sides of the gateway of one connection share this view.
-    pub inside: Tuple,
+    /// The destination as seen inside the VPC: a NAT-mode EIP destination is replaced by its
+    /// private IP (DNAT, hairpin, and frames to it dropped at the gateway). The source is always
+    /// seen as it is (see [`Verdict::inside`]).
+    pub inside_dst: u32,
     /// The ENI on the VPC side of the frame (the sender for ENI traffic, the receiver otherwise).
     pub eni: Option<u32>,
     /// The association mode concerned, if any.
@@ -175,10 +176,19 @@ impl Verdict {
             outcome: Outcome::Drop(reason),
             ingress,
             tuple: Tuple::default(),
-            inside: Tuple::default(),
+            inside_dst: 0,
             eni: None,
             mode: None,
             eip: None,
+        }
+    }
+
+    /// The frame's addresses and ports as seen inside the VPC. Both directions and both sides
+    /// of the gateway of one connection share this view, so it keys the report's flows.
+    pub fn inside(&self) -> Tuple {
+        Tuple {
+            dst: self.inside_dst,
+            ..self.tuple
         }
     }
 

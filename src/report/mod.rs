@@ -111,7 +111,7 @@ impl Stats {
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
             return; // not IPv4: no flow
         }
-        let t = v.inside;
+        let t = v.inside();
         let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
         let key = FlowKey {
             proto: t.proto,
