@@ -1,0 +1,212 @@
+//! SIP (RFC 3261) with an SDP body (RFC 4566): the start line, the headers that carry addresses
+//! (Via, Contact, From, To, Record-Route, and Content-Length to find the body), and the SDP lines
+//! `o=`, `c=`, `m=` and `a=rtcp:`. Compact header names (v, m, f, t, l) are understood.
+
+use std::net::Ipv4Addr;
+
+use super::Embedded;
+
+/// SIP request methods (RFC 3261 and extensions) that start a request line.
+const METHODS: [&str; 14] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "INFO",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
+];
+
+/// Whether a payload starts as a SIP message (a status line or a request line).
+pub fn looks_like_sip(p: &[u8]) -> bool {
+    if p.starts_with(b"SIP/2.0 ") {
+        return true;
+    }
+    METHODS.iter().any(|m| {
+        p.len() > m.len() + 5
+            && p.starts_with(m.as_bytes())
+            && p[m.len()] == b' '
+            && (p[m.len() + 1..].starts_with(b"sip:") || p[m.len() + 1..].starts_with(b"sips:"))
+    })
+}
+
+/// The first dotted IPv4 address in `s` that is a whole token (with an optional `:port`).
+fn find_addr(s: &str) -> Option<(Ipv4Addr, Option<u16>, usize)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
+            let end = b[i..]
+                .iter()
+                .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+                .map_or(b.len(), |n| i + n);
+            if let Ok(a) = s[i..end].parse::<Ipv4Addr>() {
+                let port = if b.get(end) == Some(&b':') {
+                    let pend = b[end + 1..]
+                        .iter()
+                        .position(|c| !c.is_ascii_digit())
+                        .map_or(b.len(), |n| end + 1 + n);
+                    s[end + 1..pend].parse::<u16>().ok()
+                } else {
+                    None
+                };
+                return Some((a, port, i));
+            }
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Every address and port a SIP message carries, with the field it is in.
+pub fn scan(payload: &[u8]) -> Vec<Embedded> {
+    let mut out = Vec::new();
+    // Headers end at the first empty line; the body follows.
+    let (head_len, body_at) = match payload.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => (i, i + 4),
+        None => match payload.windows(2).position(|w| w == b"\n\n") {
+            Some(i) => (i, i + 2),
+            None => (payload.len(), payload.len()),
+        },
+    };
+    let head = String::from_utf8_lossy(&payload[..head_len]);
+    let mut content_length: Option<usize> = None;
+    let mut at = 0usize;
+    for (n, raw) in head.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line_at = at;
+        at += raw.len() + 1;
+        if n == 0 {
+            // Request line: the Request-URI may carry an address.
+            if !line.starts_with("SIP/2.0")
+                && let Some((a, p, off)) = find_addr(line)
+            {
+                out.push(Embedded::new("Request-URI", Some(a), p, line_at + off, 0));
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let field = match name.to_ascii_lowercase().as_str() {
+            "via" | "v" => "Via",
+            "contact" | "m" => "Contact",
+            "from" | "f" => "From",
+            "to" | "t" => "To",
+            "record-route" => "Record-Route",
+            "route" => "Route",
+            "content-length" | "l" => {
+                content_length = value.trim().parse().ok();
+                continue;
+            }
+            _ => continue,
+        };
+        let value_at = line_at + name.len() + 1;
+        if let Some((a, p, off)) = find_addr(value) {
+            out.push(Embedded::new(field, Some(a), p, value_at + off, 0));
+        }
+    }
+    let body_end = content_length.map_or(payload.len(), |l| (body_at + l).min(payload.len()));
+    if body_at < body_end {
+        scan_sdp(&payload[body_at..body_end], body_at, &mut out);
+    }
+    out
+}
+
+/// The SDP lines that carry addresses and ports.
+fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
+    let text = String::from_utf8_lossy(body);
+    let mut at = base;
+    for raw in text.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line_at = at;
+        at += raw.len() + 1;
+        if let Some(v) = line.strip_prefix("c=") {
+            // c=IN IP4 addr[/ttl]
+            let mut f = v.split_whitespace();
+            if f.next() == Some("IN")
+                && f.next() == Some("IP4")
+                && let Some(a) = f.next().and_then(|x| x.split('/').next()?.parse().ok())
+            {
+                out.push(Embedded::new("sdp c=", Some(a), None, line_at, line.len()));
+            }
+        } else if let Some(v) = line.strip_prefix("o=") {
+            // o=user sess-id version IN IP4 addr
+            let f: Vec<&str> = v.split_whitespace().collect();
+            if f.len() >= 6
+                && f[3] == "IN"
+                && f[4] == "IP4"
+                && let Ok(a) = f[5].parse()
+            {
+                out.push(Embedded::new("sdp o=", Some(a), None, line_at, line.len()));
+            }
+        } else if let Some(v) = line.strip_prefix("m=") {
+            // m=media port[/n] proto fmt...
+            let mut f = v.split_whitespace();
+            let media = f.next();
+            if let Some(p) = f
+                .next()
+                .and_then(|x| x.split('/').next()?.parse::<u16>().ok())
+                && media.is_some()
+            {
+                out.push(Embedded::new("sdp m=", None, Some(p), line_at, line.len()));
+            }
+        } else if let Some(v) = line.strip_prefix("a=rtcp:") {
+            // a=rtcp:port [IN IP4 addr]
+            let f: Vec<&str> = v.split_whitespace().collect();
+            let port = f.first().and_then(|p| p.parse::<u16>().ok());
+            let addr = if f.len() >= 4 && f[1] == "IN" && f[2] == "IP4" {
+                f[3].parse().ok()
+            } else {
+                None
+            };
+            if port.is_some() {
+                out.push(Embedded::new("sdp a=rtcp", addr, port, line_at, line.len()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@203.0.113.5 SIP/2.0\r\nVia: SIP/2.0/UDP 172.16.0.21:5060;branch=z9\r\nFrom: <sip:alice@172.16.0.21>;tag=1\r\nTo: <sip:bob@203.0.113.5>\r\nContact: <sip:alice@172.16.0.21:5060>\r\nContent-Type: application/sdp\r\nContent-Length: 94\r\n\r\nv=0\r\no=- 1 1 IN IP4 172.16.0.21\r\nc=IN IP4 172.16.0.21\r\nm=audio 30000 RTP/AVP 0\r\na=rtcp:30001\r\n";
+
+    #[test]
+    fn invite_with_sdp() {
+        assert!(looks_like_sip(INVITE));
+        let v = scan(INVITE);
+        let fields: Vec<(&str, Option<Ipv4Addr>, Option<u16>)> =
+            v.iter().map(|e| (e.field, e.addr, e.port)).collect();
+        let me = Some(Ipv4Addr::new(172, 16, 0, 21));
+        assert!(fields.contains(&("Via", me, Some(5060))));
+        assert!(fields.contains(&("Contact", me, Some(5060))));
+        assert!(fields.contains(&("From", me, None)));
+        assert!(fields.contains(&("Request-URI", Some(Ipv4Addr::new(203, 0, 113, 5)), None)));
+        assert!(fields.contains(&("sdp o=", me, None)));
+        assert!(fields.contains(&("sdp c=", me, None)));
+        assert!(fields.contains(&("sdp m=", None, Some(30000))));
+        assert!(fields.contains(&("sdp a=rtcp", None, Some(30001))));
+    }
+
+    #[test]
+    fn not_sip() {
+        assert!(!looks_like_sip(b"GET / HTTP/1.1\r\n"));
+        assert!(!looks_like_sip(b"INVITE"));
+        assert!(scan(b"").is_empty());
+        assert!(scan(&[0xff, 0xfe, b'\n', b'c', b'=']).is_empty());
+    }
+}
