@@ -43,10 +43,9 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
         }
         return None;
     }
-    if text.starts_with("227") {
+    if let Some(rest) = text.strip_prefix("227") {
         // The six numbers may stand in parentheses or not (RFC 1123 4.1.2.6): take the first
         // run of them after the code.
-        let rest = &text[3..];
         let bytes = rest.as_bytes();
         for (i, c) in bytes.iter().enumerate() {
             if c.is_ascii_digit()

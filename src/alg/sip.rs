@@ -80,19 +80,22 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
             None => (payload.len(), payload.len()),
         },
     };
-    let head = String::from_utf8_lossy(&payload[..head_len]);
     let mut content_length: Option<usize> = None;
     let mut at = 0usize;
-    for (n, raw) in head.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+    // Offsets are counted in bytes of the payload; a line that is not UTF-8 is read lossily and
+    // its offsets clamped to the line.
+    for (n, raw) in payload[..head_len].split(|b| *b == b'\n').enumerate() {
+        let raw_line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line_at = at;
         at += raw.len() + 1;
+        let line = String::from_utf8_lossy(raw_line);
+        let within = |off: usize| line_at + off.min(raw_line.len());
         if n == 0 {
             // Request line: the Request-URI may carry an address.
             if !line.starts_with("SIP/2.0")
-                && let Some((a, p, off)) = find_addr(line)
+                && let Some((a, p, off)) = find_addr(&line)
             {
-                out.push(Embedded::new("Request-URI", Some(a), p, line_at + off, 0));
+                out.push(Embedded::new("Request-URI", Some(a), p, within(off), 0));
             }
             continue;
         }
@@ -113,9 +116,9 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
             }
             _ => continue,
         };
-        let value_at = line_at + name.len() + 1;
+        let value_at = line.len() - value.len();
         if let Some((a, p, off)) = find_addr(value) {
-            out.push(Embedded::new(field, Some(a), p, value_at + off, 0));
+            out.push(Embedded::new(field, Some(a), p, within(value_at + off), 0));
         }
     }
     let body_end = content_length.map_or(payload.len(), |l| (body_at + l).min(payload.len()));
@@ -127,12 +130,13 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
 
 /// The SDP lines that carry addresses and ports.
 fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
-    let text = String::from_utf8_lossy(body);
     let mut at = base;
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+    for raw in body.split(|b| *b == b'\n') {
+        let raw_line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line_at = at;
         at += raw.len() + 1;
+        let line = String::from_utf8_lossy(raw_line);
+        let line = line.as_ref();
         if let Some(v) = line.strip_prefix("c=") {
             // c=IN IP4 addr[/ttl]
             let mut f = v.split_whitespace();
@@ -140,7 +144,13 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 && f.next() == Some("IP4")
                 && let Some(a) = f.next().and_then(|x| x.split('/').next()?.parse().ok())
             {
-                out.push(Embedded::new("sdp c=", Some(a), None, line_at, line.len()));
+                out.push(Embedded::new(
+                    "sdp c=",
+                    Some(a),
+                    None,
+                    line_at,
+                    raw_line.len(),
+                ));
             }
         } else if let Some(v) = line.strip_prefix("o=") {
             // o=user sess-id version IN IP4 addr
@@ -150,7 +160,13 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 && f[4] == "IP4"
                 && let Ok(a) = f[5].parse()
             {
-                out.push(Embedded::new("sdp o=", Some(a), None, line_at, line.len()));
+                out.push(Embedded::new(
+                    "sdp o=",
+                    Some(a),
+                    None,
+                    line_at,
+                    raw_line.len(),
+                ));
             }
         } else if let Some(v) = line.strip_prefix("m=") {
             // m=media port[/n] proto fmt...
@@ -161,7 +177,13 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 .and_then(|x| x.split('/').next()?.parse::<u16>().ok())
                 && media.is_some()
             {
-                out.push(Embedded::new("sdp m=", None, Some(p), line_at, line.len()));
+                out.push(Embedded::new(
+                    "sdp m=",
+                    None,
+                    Some(p),
+                    line_at,
+                    raw_line.len(),
+                ));
             }
         } else if let Some(v) = line.strip_prefix("a=rtcp:") {
             // a=rtcp:port [IN IP4 addr]
@@ -173,7 +195,13 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 None
             };
             if port.is_some() {
-                out.push(Embedded::new("sdp a=rtcp", addr, port, line_at, line.len()));
+                out.push(Embedded::new(
+                    "sdp a=rtcp",
+                    addr,
+                    port,
+                    line_at,
+                    raw_line.len(),
+                ));
             }
         }
     }

@@ -214,6 +214,7 @@ struct Sink<'a> {
     frame_no: u64,
     progress: Option<indicatif::ProgressBar>,
     trace: Option<Trace>,
+    alg_ports: crate::alg::PortTable,
 }
 
 impl Sink<'_> {
@@ -227,6 +228,7 @@ impl Sink<'_> {
             self.frame_no += 1;
             self.stats.record(self.frame_no, v);
             let data = &b.buf[s..e];
+            self.inspect_alg(v, data, b.ranges[i].2);
             let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
             let out_frame = match v.outcome {
                 Outcome::Forward(Port::Internet, _) => {
@@ -286,6 +288,28 @@ impl Sink<'_> {
             p.inc(b.bytes);
         }
         Ok(())
+    }
+
+    /// ALG inspection: the port table first, so that other traffic pays one bit test (UDP
+    /// payloads are also sniffed for SIP on any port).
+    fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType) {
+        let t = v.tuple;
+        let hit = self.alg_ports.hit(t.sport, t.dport);
+        if !(hit || t.proto == crate::wire::proto::UDP) || !matches!(t.proto, 6 | 17) {
+            return;
+        }
+        let Some((proto, payload)) = crate::wire::l4_payload(link, data) else {
+            return;
+        };
+        if payload.is_empty() {
+            return;
+        }
+        let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
+            return;
+        };
+        let items = crate::alg::scan(protocol, payload);
+        self.stats
+            .record_alg(self.frame_no, v, protocol, &items, self.cloud.vpc.cidr);
     }
 
     fn abandon(self) {
@@ -416,6 +440,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         frame_no: 0,
         progress,
         trace,
+        alg_ports: crate::alg::PortTable::default(),
     };
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],

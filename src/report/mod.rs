@@ -7,8 +7,44 @@ use std::net::Ipv4Addr;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::alg::{Embedded, Protocol};
 use crate::dataplane::{Action, DropReason, Outcome, Port, Verdict};
-use crate::model::{Cloud, Mode};
+use crate::model::{Cloud, Ipv4Cidr, Mode};
+
+/// ALG findings kept per flow at most; further ones are counted.
+pub const MAX_FINDINGS: usize = 32;
+
+/// One ALG finding of a flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// `documented` or `embedded-address`.
+    pub kind: &'static str,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Where in the payload (`PORT`, `227`, `sdp c=`, `Via`, ...); empty for `documented`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub field: &'static str,
+    /// The address (and port) in dotted form, or the seed reference for `documented`.
+    pub value: String,
+    /// The 1-based frame number in the replay (0 for `documented`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frame: u64,
+    /// What it means.
+    pub why: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// ALG state of a flow.
+#[derive(Clone, Debug, Default)]
+struct AlgState {
+    protocol: Option<Protocol>,
+    findings: Vec<Finding>,
+    embedded: u64,
+    findings_untracked: u64,
+}
 
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
 pub const MAX_FLOWS: usize = 1 << 16;
@@ -36,6 +72,7 @@ struct FlowRec {
     forwarded: u64,
     dropped: [u64; DropReason::COUNT],
     actions: [u64; 5],
+    alg: Option<Box<AlgState>>,
 }
 
 /// Everything the replay counts.
@@ -141,6 +178,7 @@ impl Stats {
                     forwarded: 0,
                     dropped: [0; DropReason::COUNT],
                     actions: [0; 5],
+                    alg: None,
                 })
             }
         };
@@ -155,6 +193,93 @@ impl Stats {
             }
             Outcome::Drop(r) => rec.dropped[r.index()] += 1,
         }
+    }
+
+    /// Records what the ALG inspection of a frame found: its protocol and the addresses and
+    /// ports its payload carries. An address inside the VPC CIDR in a payload whose header the
+    /// NAT translated (SNAT, DNAT, hairpin) is an `embedded-address` finding.
+    pub fn record_alg(
+        &mut self,
+        frame_no: u64,
+        v: &Verdict,
+        protocol: Protocol,
+        items: &[Embedded],
+        vpc: Ipv4Cidr,
+    ) {
+        let t = v.inside();
+        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
+        let key = FlowKey {
+            proto: t.proto,
+            a: s.min(d),
+            b: s.max(d),
+        };
+        let Some(rec) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let alg = rec.alg.get_or_insert_with(Box::default);
+        if alg.protocol.is_none() {
+            alg.protocol = Some(protocol);
+            if let Some(why) = protocol.documented()
+                && rec.mode == Some(Mode::Nat)
+            {
+                alg.findings.push(Finding {
+                    kind: "documented",
+                    protocol,
+                    field: "",
+                    value: why.to_string(),
+                    frame: 0,
+                    why: format!("the provider's NAT mode has no ALG for {protocol}"),
+                });
+            }
+        }
+        let translated = matches!(
+            v.outcome,
+            Outcome::Forward(_, Action::Snat | Action::Dnat | Action::Hairpin)
+        );
+        if !translated {
+            return;
+        }
+        for e in items {
+            let Some(a) = e.addr else { continue };
+            if !vpc.contains(a) {
+                continue;
+            }
+            alg.embedded += 1;
+            if alg.findings.len() >= MAX_FINDINGS {
+                alg.findings_untracked += 1;
+                continue;
+            }
+            let dir = match v.outcome {
+                Outcome::Forward(_, Action::Snat) => "left through SNAT",
+                Outcome::Forward(_, Action::Dnat) => "arrived through DNAT",
+                _ => "crossed the gateway (hairpin)",
+            };
+            alg.findings.push(Finding {
+                kind: "embedded-address",
+                protocol,
+                field: e.field,
+                value: e.value(),
+                frame: frame_no,
+                why: format!(
+                    "the header was translated but the payload still carries the VPC address {a}; the frame {dir}"
+                ),
+            });
+        }
+    }
+
+    /// ALG totals per protocol: (flows, findings).
+    pub fn alg_totals(&self) -> BTreeMap<Protocol, (u64, u64)> {
+        let mut m = BTreeMap::new();
+        for f in self.flows.values() {
+            if let Some(a) = &f.alg
+                && let Some(p) = a.protocol
+            {
+                let e = m.entry(p).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += a.findings.len() as u64 + a.findings_untracked;
+            }
+        }
+        m
     }
 
     /// Number of flows tracked.
@@ -219,8 +344,17 @@ struct FlowReport {
     dropped: BTreeMap<&'static str, u64>,
     actions: BTreeMap<&'static str, u64>,
     verdict: &'static str,
-    /// ALG findings (issue 3).
-    findings: Vec<serde_json::Value>,
+    /// Why the verdict, for ALG protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict_reason: Option<&'static str>,
+    /// The ALG protocol identified, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alg_protocol: Option<Protocol>,
+    /// ALG findings.
+    findings: Vec<Finding>,
+    /// Findings beyond the kept ones.
+    #[serde(skip_serializing_if = "is_zero")]
+    findings_untracked: u64,
 }
 
 #[derive(Serialize)]
@@ -249,6 +383,34 @@ fn endpoint(proto: u8, (addr, port): (u32, u16)) -> Endpoint {
     Endpoint {
         address: Ipv4Addr::from(addr).to_string(),
         port: matches!(proto, 6 | 17).then_some(port),
+    }
+}
+
+/// The verdict of a flow and, for ALG protocols, why.
+fn flow_verdict(f: &FlowRec) -> (&'static str, Option<&'static str>) {
+    let all_forwarded = f.forwarded == f.frames;
+    let plain = if all_forwarded { "ok" } else { "dropped" };
+    let Some(a) = f.alg.as_ref().filter(|a| a.protocol.is_some()) else {
+        return (plain, None);
+    };
+    match f.mode {
+        Some(Mode::Binded | Mode::MultiBinded) => (
+            plain,
+            Some(
+                "cut-through and multi-EIP pass the payload unchanged: the OS owns the public address",
+            ),
+        ),
+        Some(Mode::Nat) if a.embedded > 0 => (
+            "alg-broken",
+            Some("the payload carries a VPC address the NAT translated in the header only"),
+        ),
+        Some(Mode::Nat) if a.protocol.and_then(Protocol::documented).is_some() => (
+            "alg-at-risk",
+            Some(
+                "the seeds name this protocol as unsupported by NAT mode; this capture shows no evidence",
+            ),
+        ),
+        _ => (plain, None),
     }
 }
 
@@ -281,6 +443,7 @@ pub fn write_json<W: std::io::Write>(
         .map(|f| {
             let key_proto = f.proto;
             let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
+            let (verdict, verdict_reason) = flow_verdict(f);
             FlowReport {
                 protocol: proto_name(key_proto),
                 addresses: [
@@ -307,13 +470,26 @@ pub fn write_json<W: std::io::Write>(
                     .filter(|a| f.actions[action_index(**a)] > 0)
                     .map(|a| (a.as_str(), f.actions[action_index(*a)]))
                     .collect(),
-                verdict: if f.forwarded == f.frames {
-                    "ok"
-                } else {
-                    "dropped"
-                },
-                findings: Vec::new(),
+                verdict,
+                verdict_reason,
+                alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
+                findings: f
+                    .alg
+                    .as_ref()
+                    .map(|a| a.findings.clone())
+                    .unwrap_or_default(),
+                findings_untracked: f.alg.as_ref().map_or(0, |a| a.findings_untracked),
             }
+        })
+        .collect();
+    let alg = stats
+        .alg_totals()
+        .into_iter()
+        .map(|(p, (flows, findings))| {
+            (
+                p.as_str().to_string(),
+                serde_json::json!({ "flows": flows, "findings": findings }),
+            )
         })
         .collect();
     let report = Report {
@@ -329,7 +505,7 @@ pub fn write_json<W: std::io::Write>(
         actions,
         flows,
         flows_untracked_frames: stats.flows_untracked,
-        alg: BTreeMap::new(),
+        alg,
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;
@@ -371,6 +547,19 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
         }
     }
     let _ = writeln!(s, "  {:<30} {:>10}", "flows", stats.flow_count());
+    let alg = stats.alg_totals();
+    if !alg.is_empty() {
+        let mut verdicts: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for f in stats.flows.values().filter(|f| f.alg.is_some()) {
+            *verdicts.entry(flow_verdict(f).0).or_default() += 1;
+        }
+        let _ = writeln!(s, "  ALG (NAT mode has none)          flows   findings");
+        for (p, (flows, findings)) in &alg {
+            let _ = writeln!(s, "    {:<28} {:>7} {:>10}", p.as_str(), flows, findings);
+        }
+        let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(s, "    verdicts: {}", v.join(", "));
+    }
     for i in inputs {
         if let Some(e) = &i.error {
             let _ = writeln!(s, "  error: {e}");

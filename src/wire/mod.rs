@@ -35,3 +35,24 @@ pub fn icmp_is_error(icmp_type: u8) -> bool {
 pub fn icmp_has_identifier(icmp_type: u8) -> bool {
     matches!(icmp_type, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
 }
+
+/// The TCP or UDP payload of a frame (first fragments only), with the IP protocol, as far as it
+/// was captured. `None` when the frame is not IPv4 TCP/UDP or its L4 header is cut short.
+pub fn l4_payload(link: LinkType, frame: &[u8]) -> Option<(u8, &[u8])> {
+    let l3 = ipv4_offset(link, frame).ok()?;
+    let ip = etherparse::Ipv4HeaderSlice::from_slice(&frame[l3..]).ok()?;
+    if ip.fragments_offset().value() != 0 {
+        return None;
+    }
+    let start = l3 + ip.slice().len();
+    let end = (l3 + usize::from(ip.total_len())).min(frame.len());
+    let seg = frame.get(start..end)?;
+    match ip.protocol().0 {
+        proto::TCP => {
+            let tcp = etherparse::TcpHeaderSlice::from_slice(seg).ok()?;
+            Some((proto::TCP, &seg[tcp.slice().len()..]))
+        }
+        proto::UDP => Some((proto::UDP, seg.get(8..)?)),
+        _ => None,
+    }
+}

@@ -1,0 +1,172 @@
+//! ALG findings on real captures from `../shared/pcaps` (run by .ci/run with `--ignored`), each
+//! with a topology written for it: its private host as a NAT-mode ENI.
+
+use std::path::{Path, PathBuf};
+
+use eipsim::replay::{self, ReplayOptions};
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pcaps")
+        .join(rel)
+}
+
+/// One private host as a primary ENI with a NAT EIP.
+fn topology(cidr: &str, mac: &str, ip: &str) -> String {
+    format!(
+        r#"region = "eu-central-1"
+[vpc]
+cidr = "{cidr}"
+[[instance]]
+id = "i-host"
+[[eni]]
+id = "eni-host"
+kind = "primary"
+mac = "{mac}"
+primary_ip = "{ip}"
+instance = "i-host"
+[[eip]]
+id = "eip-host"
+address = "198.18.0.1"
+[[association]]
+eip = "eip-host"
+eni = "eni-host"
+mode = "{mode}"
+"#,
+        mode = "NAT"
+    )
+}
+
+fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("eipsim-alg-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = dir.join("topology.toml");
+    std::fs::write(&t, topo).unwrap();
+    let o = replay::run(&ReplayOptions {
+        topology: t,
+        out: dir.join("out"),
+        ingress: None,
+        workers: 1,
+        inputs: vec![shared(capture)],
+        progress: false,
+        trace: None,
+        max_open_files: None,
+    })
+    .unwrap();
+    assert!(o.capture_error.is_none());
+    serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap()).unwrap()
+}
+
+/// The findings of kind `embedded-address` as (field, value, frame).
+fn embedded(report: &serde_json::Value) -> Vec<(String, String, u64)> {
+    let mut v = Vec::new();
+    for f in report["flows"].as_array().unwrap() {
+        for x in f["findings"].as_array().unwrap() {
+            if x["kind"] == "embedded-address" {
+                v.push((
+                    x["field"].as_str().unwrap().to_string(),
+                    x["value"].as_str().unwrap().to_string(),
+                    x["frame"].as_u64().unwrap(),
+                ));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn sip_sdp_carries_the_private_address() {
+    let r = replay(
+        "sip",
+        "sip/nDPI_sip.pcap",
+        &topology("192.168.0.0/16", "00:e0:ed:01:6e:bd", "192.168.1.2"),
+    );
+    let e = embedded(&r);
+    // Frame 22 is the first INVITE with SDP (tshark: c=IN IP4 192.168.1.2, m=audio 30000).
+    assert!(
+        e.contains(&("sdp c=".into(), "192.168.1.2".into(), 22)),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("sdp o=".into(), "192.168.1.2".into(), 22)),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|(f, v, _)| f == "Via" && v.starts_with("192.168.1.2")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|(f, v, _)| f == "Contact" && v.starts_with("192.168.1.2")),
+        "{e:?}"
+    );
+    // The flow to the SIP server is broken, and documented as unsupported.
+    let flow = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["addresses"][1] == "212.242.33.35" && f["alg_protocol"] == "sip")
+        .expect("the SIP flow");
+    assert_eq!(flow["verdict"], "alg-broken");
+    assert!(
+        flow["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "documented")
+    );
+    assert!(r["alg"]["sip"]["findings"].as_u64().unwrap() > 0);
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn ftp_active_port_carries_the_client_address() {
+    let r = replay(
+        "ftp-active",
+        "ftp/sv_ftp-download-active.pcap",
+        &topology("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+    );
+    let e = embedded(&r);
+    // tshark: frame 13 `PORT 172,23,0,3,174,127`, frame 29 `PORT 172,23,0,3,170,65`.
+    assert!(
+        e.contains(&("PORT".into(), "172.23.0.3:44671".into(), 13)),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("PORT".into(), "172.23.0.3:43585".into(), 29)),
+        "{e:?}"
+    );
+    let ctrl = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["alg_protocol"] == "ftp")
+        .unwrap();
+    assert_eq!(ctrl["verdict"], "alg-broken");
+    // FTP is not among the protocols the seeds name: no `documented` finding.
+    assert!(
+        !ctrl["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "documented")
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn ftp_passive_227_carries_the_server_address() {
+    let r = replay(
+        "ftp-passive",
+        "ftp/sv_ftp-download-passive.pcap",
+        &topology("172.23.0.2/32", "0a:91:c7:a5:7d:f7", "172.23.0.2"),
+    );
+    let e = embedded(&r);
+    // tshark: frame 14 `227 Entering Passive Mode (172,23,0,2,82,9).`
+    assert!(
+        e.contains(&("227".into(), "172.23.0.2:21001".into(), 14)),
+        "{e:?}"
+    );
+}
