@@ -170,3 +170,89 @@ fn ftp_passive_227_carries_the_server_address() {
         "{e:?}"
     );
 }
+
+/// The flows that have an ALG protocol.
+fn alg_flows(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("alg_protocol").is_some())
+        .cloned()
+        .collect()
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn rtsp_content_base_carries_the_server_address() {
+    // Linux SLL (no MACs): the server's frames come from its ENI by source address.
+    let r = replay(
+        "rtsp",
+        "rtsp/nDPI_rtsp.pcap",
+        &topology("10.2.2.2/32", "02:00:00:00:00:09", "10.2.2.2"),
+    );
+    let e = embedded(&r);
+    assert!(
+        e.iter()
+            .any(|(f, v, _)| f == "Content-Base" && v == "10.2.2.2:8554"),
+        "{e:?}"
+    );
+    // The retransmitted replies are one finding with repeats.
+    let broken: Vec<_> = alg_flows(&r)
+        .into_iter()
+        .filter(|f| f["verdict"] == "alg-broken")
+        .collect();
+    assert!(!broken.is_empty());
+    let f = &broken[0]["findings"].as_array().unwrap()[1];
+    assert_eq!(f["repeats"], 3, "{f}");
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn h323_connect_carries_the_h245_address() {
+    let r = replay(
+        "h323",
+        "h323/nDPI_h323.pcap",
+        &topology("10.1.6.18/32", "00:d0:50:10:01:66", "10.1.6.18"),
+    );
+    let e = embedded(&r);
+    // tshark: frame 18 carries h245Address 10.1.6.18:1232 (found here by pattern, not PER).
+    assert!(
+        e.contains(&(
+            "H.225/H.245 transport address (pattern)".into(),
+            "10.1.6.18:1232".into(),
+            18
+        )),
+        "{e:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn dns_and_tftp_without_evidence_are_at_risk() {
+    let r = replay(
+        "dns",
+        "dns/tcpdump_dns_tcp.pcap",
+        &topology("192.168.0.0/16", "00:11:22:33:44:55", "192.168.1.11"),
+    );
+    let f = alg_flows(&r);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["alg_protocol"], "dns");
+    // The answers carry public addresses only: documented, no evidence.
+    assert_eq!(f[0]["verdict"], "alg-at-risk");
+    assert_eq!(f[0]["findings"][0]["kind"], "documented");
+    let r = replay(
+        "tftp",
+        "tftp/sv_tftp-rrq.pcap",
+        &topology("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+    );
+    let f = alg_flows(&r);
+    assert_eq!(f[0]["alg_protocol"], "tftp");
+    assert_eq!(f[0]["verdict"], "alg-at-risk");
+    assert!(
+        f[0]["findings"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("seed 004")
+    );
+}

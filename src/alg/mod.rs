@@ -4,17 +4,24 @@
 //! traffic pays one bit test) and finds the addresses and ports their payloads carry. Pure: no
 //! I/O; the replay feeds it frames and keeps its findings per flow.
 //!
-//! Built so far: identification of all six protocols by port (SIP also by payload), the FTP and
-//! SIP/SDP parsers. Not built yet: the RTSP, DNS, TFTP and H.323 parsers, TCP reassembly,
+//! Built so far: identification of all six protocols by port (SIP and RTSP also by payload), and
+//! parsers for FTP, SIP/SDP, RTSP, DNS (with simple-dns), TFTP and H.323 (TPKT/Q.931 framing and
+//! a pattern search for transport addresses, not PER decoding). Not built yet: TCP reassembly,
 //! related flows, what-if translation and the mode advisor.
 
+pub mod dns;
 pub mod ftp;
+pub mod h323;
+pub mod rtsp;
 pub mod sip;
+pub mod tftp;
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
+
+use crate::model::Ipv4Cidr;
 
 /// A protocol whose payload embeds addresses.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize)]
@@ -153,14 +160,27 @@ pub fn identify(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<Pro
     by_port(dport)
         .or_else(|| by_port(sport))
         .or_else(|| sip::looks_like_sip(payload).then_some(Protocol::Sip))
+        .or_else(|| (proto == 6 && rtsp::looks_like_rtsp(payload)).then_some(Protocol::Rtsp))
 }
 
-/// The addresses and ports a payload of `protocol` carries, for the protocols parsed so far.
-pub fn scan(protocol: Protocol, payload: &[u8]) -> Vec<Embedded> {
+/// What a scan needs beyond the payload.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanContext {
+    /// The payload came over TCP (DNS then has a length prefix).
+    pub tcp: bool,
+    /// The VPC CIDR (H.323's pattern search looks for its addresses).
+    pub vpc: Ipv4Cidr,
+}
+
+/// The addresses and ports a payload of `protocol` carries. TFTP carries none.
+pub fn scan(protocol: Protocol, payload: &[u8], ctx: ScanContext) -> Vec<Embedded> {
     match protocol {
         Protocol::Ftp => ftp::scan(payload),
         Protocol::Sip => sip::scan(payload),
-        _ => Vec::new(),
+        Protocol::Rtsp => rtsp::scan(payload),
+        Protocol::Dns => dns::scan(payload, ctx.tcp),
+        Protocol::H323 => h323::scan(payload, ctx.vpc),
+        Protocol::Tftp => Vec::new(),
     }
 }
 

@@ -307,7 +307,11 @@ impl Sink<'_> {
         let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
             return;
         };
-        let items = crate::alg::scan(protocol, payload);
+        let ctx = crate::alg::ScanContext {
+            tcp: proto == crate::wire::proto::TCP,
+            vpc: self.cloud.vpc.cidr,
+        };
+        let items = crate::alg::scan(protocol, payload, ctx);
         self.stats
             .record_alg(self.frame_no, v, protocol, &items, self.cloud.vpc.cidr);
     }

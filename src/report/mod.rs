@@ -26,9 +26,12 @@ pub struct Finding {
     pub field: &'static str,
     /// The address (and port) in dotted form, or the seed reference for `documented`.
     pub value: String,
-    /// The 1-based frame number in the replay (0 for `documented`).
+    /// The 1-based frame number in the replay of its first occurrence (0 for `documented`).
     #[serde(skip_serializing_if = "is_zero")]
     pub frame: u64,
+    /// Later frames of the flow carrying the same field and value (retransmissions, repeats).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeats: u64,
     /// What it means.
     pub why: String,
 }
@@ -217,21 +220,7 @@ impl Stats {
             return;
         };
         let alg = rec.alg.get_or_insert_with(Box::default);
-        if alg.protocol.is_none() {
-            alg.protocol = Some(protocol);
-            if let Some(why) = protocol.documented()
-                && rec.mode == Some(Mode::Nat)
-            {
-                alg.findings.push(Finding {
-                    kind: "documented",
-                    protocol,
-                    field: "",
-                    value: why.to_string(),
-                    frame: 0,
-                    why: format!("the provider's NAT mode has no ALG for {protocol}"),
-                });
-            }
-        }
+        alg.protocol.get_or_insert(protocol);
         let translated = matches!(
             v.outcome,
             Outcome::Forward(_, Action::Snat | Action::Dnat | Action::Hairpin)
@@ -245,6 +234,16 @@ impl Stats {
                 continue;
             }
             alg.embedded += 1;
+            let value = e.value();
+            // A retransmitted or repeated message: counted on the first finding.
+            if let Some(f) = alg
+                .findings
+                .iter_mut()
+                .find(|f| f.field == e.field && f.value == value)
+            {
+                f.repeats += 1;
+                continue;
+            }
             if alg.findings.len() >= MAX_FINDINGS {
                 alg.findings_untracked += 1;
                 continue;
@@ -258,8 +257,9 @@ impl Stats {
                 kind: "embedded-address",
                 protocol,
                 field: e.field,
-                value: e.value(),
+                value,
                 frame: frame_no,
+                repeats: 0,
                 why: format!(
                     "the header was translated but the payload still carries the VPC address {a}; the frame {dir}"
                 ),
@@ -276,7 +276,7 @@ impl Stats {
             {
                 let e = m.entry(p).or_insert((0, 0));
                 e.0 += 1;
-                e.1 += a.findings.len() as u64 + a.findings_untracked;
+                e.1 += flow_findings(f).len() as u64 + a.findings_untracked;
             }
         }
         m
@@ -386,6 +386,31 @@ fn endpoint(proto: u8, (addr, port): (u32, u16)) -> Endpoint {
     }
 }
 
+/// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
+/// then the embedded addresses.
+fn flow_findings(f: &FlowRec) -> Vec<Finding> {
+    let Some(a) = &f.alg else {
+        return Vec::new();
+    };
+    let mut v = Vec::with_capacity(a.findings.len() + 1);
+    if let Some(p) = a.protocol
+        && let Some(why) = p.documented()
+        && f.mode == Some(Mode::Nat)
+    {
+        v.push(Finding {
+            kind: "documented",
+            protocol: p,
+            field: "",
+            value: why.to_string(),
+            frame: 0,
+            repeats: 0,
+            why: format!("the provider's NAT mode has no ALG for {p}"),
+        });
+    }
+    v.extend(a.findings.iter().cloned());
+    v
+}
+
 /// The verdict of a flow and, for ALG protocols, why.
 fn flow_verdict(f: &FlowRec) -> (&'static str, Option<&'static str>) {
     let all_forwarded = f.forwarded == f.frames;
@@ -473,11 +498,7 @@ pub fn write_json<W: std::io::Write>(
                 verdict,
                 verdict_reason,
                 alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
-                findings: f
-                    .alg
-                    .as_ref()
-                    .map(|a| a.findings.clone())
-                    .unwrap_or_default(),
+                findings: flow_findings(f),
                 findings_untracked: f.alg.as_ref().map_or(0, |a| a.findings_untracked),
             }
         })
