@@ -229,7 +229,7 @@ fn h323_connect_carries_the_h245_address() {
 
 #[test]
 #[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
-fn dns_and_tftp_without_evidence_are_at_risk() {
+fn dns_without_evidence_is_at_risk_tftp_new_port_is_broken() {
     let r = replay(
         "dns",
         "dns/tcpdump_dns_tcp.pcap",
@@ -248,11 +248,89 @@ fn dns_and_tftp_without_evidence_are_at_risk() {
     );
     let f = alg_flows(&r);
     assert_eq!(f[0]["alg_protocol"], "tftp");
-    assert_eq!(f[0]["verdict"], "alg-at-risk");
     assert!(
         f[0]["findings"][0]["value"]
             .as_str()
             .unwrap()
             .contains("seed 004")
     );
+    // The server answers from a new port, to the client's private address: the capture shows
+    // the transfer dropped, so the request flow is broken, not only at risk.
+    assert_eq!(f[0]["verdict"], "alg-broken");
+    assert_eq!(
+        f[0]["verdict_reason"],
+        "a flow the control channel announced was dropped"
+    );
+}
+
+/// The `related-flow` findings as (field, value, why).
+fn related(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut v = Vec::new();
+    for f in report["flows"].as_array().unwrap() {
+        for x in f["findings"].as_array().unwrap() {
+            if x["kind"] == "related-flow" {
+                v.push((
+                    x["field"].as_str().unwrap().to_string(),
+                    x["value"].as_str().unwrap().to_string(),
+                    x["why"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn related_flows_are_linked_to_their_control_flow() {
+    // SIP: the RTP flow to the announced port 30000 is linked to its INVITE (frame 22).
+    let r = replay(
+        "sip-related",
+        "sip/nDPI_sip.pcap",
+        &topology("192.168.0.0/16", "00:e0:ed:01:6e:bd", "192.168.1.2"),
+    );
+    let rel = related(&r);
+    assert!(
+        rel.iter().any(|(f, v, why)| f == "sdp m="
+            && v == "192.168.1.2:30000"
+            && why.contains("frame 95")),
+        "{rel:?}"
+    );
+    let rtp = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["ports"][0] == 30000)
+        .expect("the RTP flow");
+    assert_eq!(rtp["related_to"]["value"], "192.168.1.2:30000");
+    assert_eq!(rtp["related_to"]["frame"], 22);
+
+    // FTP active: the server's data connection to the PORT address arrives from the Internet
+    // at a private address: dropped, and the control flow says so.
+    let r = replay(
+        "ftp-related",
+        "ftp/sv_ftp-download-active.pcap",
+        &topology("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+    );
+    let rel = related(&r);
+    assert!(
+        rel.iter().any(|(f, v, why)| f == "PORT"
+            && v == "172.23.0.3:44671"
+            && why.contains("unknown-destination")),
+        "{rel:?}"
+    );
+
+    // TFTP: the server answers from a new port; the transfer is linked to the request.
+    let r = replay(
+        "tftp-related",
+        "tftp/sv_tftp-rrq.pcap",
+        &topology("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+    );
+    let transfer = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["related_to"]["protocol"] == "tftp")
+        .expect("the transfer flow");
+    assert_ne!(transfer["ports"][1], 69);
 }

@@ -6,8 +6,9 @@
 //!
 //! Built so far: identification of all six protocols by port (SIP and RTSP also by payload), and
 //! parsers for FTP, SIP/SDP, RTSP, DNS (with simple-dns), TFTP and H.323 (TPKT/Q.931 framing and
-//! a pattern search for transport addresses, not PER decoding). Not built yet: TCP reassembly,
-//! related flows, what-if translation and the mode advisor.
+//! a pattern search for transport addresses, not PER decoding). The report links the flows the
+//! control channels announce (`related-flow`). Not built yet: TCP reassembly, what-if
+//! translation and the mode advisor.
 
 pub mod dns;
 pub mod ftp;

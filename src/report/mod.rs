@@ -76,7 +76,36 @@ struct FlowRec {
     dropped: [u64; DropReason::COUNT],
     actions: [u64; 5],
     alg: Option<Box<AlgState>>,
+    /// The control flow that announced this one (a related flow).
+    related_to: Option<(FlowKey, Announcement)>,
 }
+
+/// A port a control channel announced: who announced it, in which field, at which frame.
+#[derive(Clone, Debug)]
+struct Announcement {
+    protocol: Protocol,
+    field: &'static str,
+    value: String,
+    frame: u64,
+    /// Only a flow whose other end is this address matches (TFTP: the server).
+    peer: Option<u32>,
+}
+
+/// The fields that announce a new flow (media, data connection, H.245 channel).
+const ANNOUNCING: [&str; 9] = [
+    "sdp m=",
+    "sdp a=rtcp",
+    "PORT",
+    "EPRT",
+    "227",
+    "229",
+    "Transport client_port",
+    "Transport server_port",
+    "H.225/H.245 transport address (pattern)",
+];
+
+/// Announcements kept at most (oldest are not replaced; further ones are counted).
+pub const MAX_EXPECTATIONS: usize = 4096;
 
 /// Everything the replay counts.
 #[derive(Clone, Debug)]
@@ -94,6 +123,10 @@ pub struct Stats {
     flows: FxHashMap<FlowKey, FlowRec>,
     /// Frames of flows beyond [`MAX_FLOWS`].
     pub flows_untracked: u64,
+    /// Announced (address, port) -> the control flow and the announcement.
+    expected: FxHashMap<(u32, u16), (FlowKey, Announcement)>,
+    /// Announcements beyond [`MAX_EXPECTATIONS`].
+    pub expectations_untracked: u64,
 }
 
 fn action_index(a: Action) -> usize {
@@ -125,6 +158,8 @@ impl Stats {
             actions: [0; 5],
             flows: FxHashMap::default(),
             flows_untracked: 0,
+            expected: FxHashMap::default(),
+            expectations_untracked: 0,
         }
     }
 
@@ -169,6 +204,17 @@ impl Stats {
                 // Orient the flow from the VPC side: the sender if it came from an ENI.
                 let from_vpc = matches!(v.ingress, Some(Port::Eni(_)));
                 let (local, remote) = if from_vpc { (s, d) } else { (d, s) };
+                // A flow a control channel announced: match either end, and the peer if given.
+                let related_to = if self.expected.is_empty() {
+                    None
+                } else {
+                    [(s, d), (d, s)].iter().find_map(|(end, other)| {
+                        self.expected
+                            .get(end)
+                            .filter(|(ctl, a)| *ctl != key && a.peer.is_none_or(|p| p == other.0))
+                            .cloned()
+                    })
+                };
                 self.flows.entry(key).or_insert(FlowRec {
                     proto: t.proto,
                     first_frame: frame_no,
@@ -182,6 +228,7 @@ impl Stats {
                     dropped: [0; DropReason::COUNT],
                     actions: [0; 5],
                     alg: None,
+                    related_to,
                 })
             }
         };
@@ -221,6 +268,82 @@ impl Stats {
         };
         let alg = rec.alg.get_or_insert_with(Box::default);
         alg.protocol.get_or_insert(protocol);
+        // Announced ports: the flows that will use them are related to this one.
+        let mut sdp_addr = None;
+        for e in items {
+            if e.field == "sdp c=" {
+                sdp_addr = e.addr;
+            }
+            let Some(port) = e.port else { continue };
+            if !ANNOUNCING.contains(&e.field) {
+                continue;
+            }
+            let addr = match (e.addr, e.field) {
+                (Some(a), _) => u32::from(a),
+                (None, "sdp m=" | "sdp a=rtcp") => match sdp_addr {
+                    Some(a) => u32::from(a),
+                    None => t.src,
+                },
+                // RTSP: client_port belongs to the end that is not the RTSP server.
+                (None, "Transport client_port") => {
+                    if matches!(t.sport, 554 | 8554) {
+                        t.dst
+                    } else {
+                        t.src
+                    }
+                }
+                (None, "Transport server_port") => {
+                    if matches!(t.sport, 554 | 8554) {
+                        t.src
+                    } else {
+                        t.dst
+                    }
+                }
+                // FTP 229 and anything else: the sender's address.
+                (None, _) => t.src,
+            };
+            // The control channel's own endpoints are not a new flow.
+            if (addr, port) == s || (addr, port) == d {
+                continue;
+            }
+            let mut announce = |field: &'static str, port: u16| {
+                let ann = Announcement {
+                    protocol,
+                    field,
+                    value: format!("{}:{port}", Ipv4Addr::from(addr)),
+                    frame: frame_no,
+                    peer: None,
+                };
+                if self.expected.len() >= MAX_EXPECTATIONS
+                    && !self.expected.contains_key(&(addr, port))
+                {
+                    self.expectations_untracked += 1;
+                } else {
+                    self.expected.entry((addr, port)).or_insert((key, ann));
+                }
+            };
+            announce(e.field, port);
+            // RTP's RTCP goes to the next port unless a=rtcp says otherwise (RFC 3550).
+            if e.field == "sdp m=" && !items.iter().any(|x| x.field == "sdp a=rtcp") {
+                announce("sdp m= (RTCP: port + 1)", port.wrapping_add(1));
+            }
+        }
+        // TFTP: the server answers a request from a new port (its transfer id): the client's
+        // address and port, from the server's address, mark the transfer.
+        if protocol == Protocol::Tftp && t.dport == 69 && self.expected.len() < MAX_EXPECTATIONS {
+            let ann = Announcement {
+                protocol,
+                field: "TFTP request (the server answers from a new port)",
+                value: format!("{}:{}", Ipv4Addr::from(t.src), t.sport),
+                frame: frame_no,
+                peer: Some(t.dst),
+            };
+            self.expected.entry((t.src, t.sport)).or_insert((key, ann));
+        }
+        let Some(rec) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let alg = rec.alg.get_or_insert_with(Box::default);
         let translated = matches!(
             v.outcome,
             Outcome::Forward(_, Action::Snat | Action::Dnat | Action::Hairpin)
@@ -269,17 +392,30 @@ impl Stats {
 
     /// ALG totals per protocol: (flows, findings).
     pub fn alg_totals(&self) -> BTreeMap<Protocol, (u64, u64)> {
+        let view = AlgView::new(self);
         let mut m = BTreeMap::new();
-        for f in self.flows.values() {
+        for (k, f) in &self.flows {
             if let Some(a) = &f.alg
                 && let Some(p) = a.protocol
             {
                 let e = m.entry(p).or_insert((0, 0));
                 e.0 += 1;
-                e.1 += flow_findings(f).len() as u64 + a.findings_untracked;
+                e.1 += flow_findings(f, view.related.get(k)).len() as u64 + a.findings_untracked;
             }
         }
         m
+    }
+
+    /// The flows' verdicts, counted (for the summary).
+    fn alg_verdicts(&self) -> BTreeMap<&'static str, u64> {
+        let view = AlgView::new(self);
+        let mut verdicts = BTreeMap::new();
+        for (k, f) in self.flows.iter().filter(|(_, f)| f.alg.is_some()) {
+            *verdicts
+                .entry(flow_verdict(f, view.broken.contains(k)).0)
+                .or_default() += 1;
+        }
+        verdicts
     }
 
     /// Number of flows tracked.
@@ -355,6 +491,19 @@ struct FlowReport {
     /// Findings beyond the kept ones.
     #[serde(skip_serializing_if = "is_zero")]
     findings_untracked: u64,
+    /// The control flow that announced this flow, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    related_to: Option<RelatedTo>,
+}
+
+/// The control flow and announcement a related flow belongs to.
+#[derive(Serialize)]
+struct RelatedTo {
+    control_first_frame: u64,
+    protocol: Protocol,
+    field: &'static str,
+    value: String,
+    frame: u64,
 }
 
 #[derive(Serialize)]
@@ -386,9 +535,83 @@ fn endpoint(proto: u8, (addr, port): (u32, u16)) -> Endpoint {
     }
 }
 
+/// Related flows, seen from their control flows: a `related-flow` finding per announcement, and
+/// the control flows whose announced flows were dropped (the capture shows the failure).
+struct AlgView {
+    related: FxHashMap<FlowKey, Vec<Finding>>,
+    broken: rustc_hash::FxHashSet<FlowKey>,
+}
+
+impl AlgView {
+    fn new(stats: &Stats) -> AlgView {
+        // A flow satisfies every announcement of either of its ends (RTP answers an m= line
+        // from each side), not only the one it is linked to.
+        let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
+        for (k, f) in &stats.flows {
+            for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
+                if let Some((ctl, a)) = stats.expected.get(&end)
+                    && ctl != k
+                    && a.peer.is_none_or(|p| p == other.0)
+                {
+                    linked.entry((*ctl, a.value.as_str())).or_default().push(f);
+                }
+            }
+        }
+        let mut anns: Vec<&(FlowKey, Announcement)> = stats.expected.values().collect();
+        anns.sort_by(|a, b| (a.1.frame, &a.1.value).cmp(&(b.1.frame, &b.1.value)));
+        let mut related: FxHashMap<FlowKey, Vec<Finding>> = FxHashMap::default();
+        let mut broken = rustc_hash::FxHashSet::default();
+        for (ctl, a) in anns {
+            let flows = linked.get(&(*ctl, a.value.as_str()));
+            let why = match flows {
+                None => "announced; no flow to it in this capture".to_string(),
+                Some(fs) => {
+                    let mut parts = Vec::new();
+                    for f in fs.iter().take(4) {
+                        let drops: Vec<String> = DropReason::ALL
+                            .iter()
+                            .filter(|r| f.dropped[r.index()] > 0)
+                            .map(|r| format!("{} x{}", r.as_str(), f.dropped[r.index()]))
+                            .collect();
+                        if !drops.is_empty() {
+                            broken.insert(*ctl);
+                        }
+                        parts.push(format!(
+                            "flow from frame {} ({}): {} of {} frames delivered{}",
+                            f.first_frame,
+                            proto_name(f.proto),
+                            f.forwarded,
+                            f.frames,
+                            if drops.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    ", dropped {}: the announced address is not reachable that way",
+                                    drops.join(", ")
+                                )
+                            }
+                        ));
+                    }
+                    parts.join("; ")
+                }
+            };
+            related.entry(*ctl).or_default().push(Finding {
+                kind: "related-flow",
+                protocol: a.protocol,
+                field: a.field,
+                value: a.value.clone(),
+                frame: a.frame,
+                repeats: 0,
+                why,
+            });
+        }
+        AlgView { related, broken }
+    }
+}
+
 /// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
-/// then the embedded addresses.
-fn flow_findings(f: &FlowRec) -> Vec<Finding> {
+/// then the embedded addresses, then the related flows it announced.
+fn flow_findings(f: &FlowRec, related: Option<&Vec<Finding>>) -> Vec<Finding> {
     let Some(a) = &f.alg else {
         return Vec::new();
     };
@@ -408,11 +631,14 @@ fn flow_findings(f: &FlowRec) -> Vec<Finding> {
         });
     }
     v.extend(a.findings.iter().cloned());
+    if let Some(r) = related {
+        v.extend(r.iter().cloned());
+    }
     v
 }
 
 /// The verdict of a flow and, for ALG protocols, why.
-fn flow_verdict(f: &FlowRec) -> (&'static str, Option<&'static str>) {
+fn flow_verdict(f: &FlowRec, related_dropped: bool) -> (&'static str, Option<&'static str>) {
     let all_forwarded = f.forwarded == f.frames;
     let plain = if all_forwarded { "ok" } else { "dropped" };
     let Some(a) = f.alg.as_ref().filter(|a| a.protocol.is_some()) else {
@@ -428,6 +654,10 @@ fn flow_verdict(f: &FlowRec) -> (&'static str, Option<&'static str>) {
         Some(Mode::Nat) if a.embedded > 0 => (
             "alg-broken",
             Some("the payload carries a VPC address the NAT translated in the header only"),
+        ),
+        Some(Mode::Nat) if related_dropped => (
+            "alg-broken",
+            Some("a flow the control channel announced was dropped"),
         ),
         Some(Mode::Nat) if a.protocol.and_then(Protocol::documented).is_some() => (
             "alg-at-risk",
@@ -461,14 +691,15 @@ pub fn write_json<W: std::io::Write>(
         .iter()
         .map(|a| (a.as_str(), stats.actions[action_index(*a)]))
         .collect();
-    let mut flows: Vec<&FlowRec> = stats.flows.values().collect();
-    flows.sort_by_key(|f| f.first_frame);
+    let view = AlgView::new(stats);
+    let mut flows: Vec<(&FlowKey, &FlowRec)> = stats.flows.iter().collect();
+    flows.sort_by_key(|(_, f)| f.first_frame);
     let flows = flows
         .into_iter()
-        .map(|f| {
+        .map(|(k, f)| {
             let key_proto = f.proto;
             let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
-            let (verdict, verdict_reason) = flow_verdict(f);
+            let (verdict, verdict_reason) = flow_verdict(f, view.broken.contains(k));
             FlowReport {
                 protocol: proto_name(key_proto),
                 addresses: [
@@ -498,7 +729,14 @@ pub fn write_json<W: std::io::Write>(
                 verdict,
                 verdict_reason,
                 alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
-                findings: flow_findings(f),
+                findings: flow_findings(f, view.related.get(k)),
+                related_to: f.related_to.as_ref().map(|(ctl, a)| RelatedTo {
+                    control_first_frame: stats.flows.get(ctl).map_or(0, |c| c.first_frame),
+                    protocol: a.protocol,
+                    field: a.field,
+                    value: a.value.clone(),
+                    frame: a.frame,
+                }),
                 findings_untracked: f.alg.as_ref().map_or(0, |a| a.findings_untracked),
             }
         })
@@ -570,10 +808,7 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
     let _ = writeln!(s, "  {:<30} {:>10}", "flows", stats.flow_count());
     let alg = stats.alg_totals();
     if !alg.is_empty() {
-        let mut verdicts: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for f in stats.flows.values().filter(|f| f.alg.is_some()) {
-            *verdicts.entry(flow_verdict(f).0).or_default() += 1;
-        }
+        let verdicts = stats.alg_verdicts();
         let _ = writeln!(s, "  ALG (NAT mode has none)          flows   findings");
         for (p, (flows, findings)) in &alg {
             let _ = writeln!(s, "    {:<28} {:>7} {:>10}", p.as_str(), flows, findings);
