@@ -15,6 +15,7 @@ pub mod ftp;
 pub mod h323;
 pub mod rtsp;
 pub mod sip;
+pub mod stream;
 pub mod tftp;
 
 use std::fmt;

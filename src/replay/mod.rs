@@ -298,7 +298,7 @@ impl Sink<'_> {
         if !(hit || t.proto == crate::wire::proto::UDP) || !matches!(t.proto, 6 | 17) {
             return;
         }
-        let Some((proto, payload)) = crate::wire::l4_payload(link, data) else {
+        let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
             return;
         };
         if payload.is_empty() {
@@ -311,7 +311,14 @@ impl Sink<'_> {
             tcp: proto == crate::wire::proto::TCP,
             vpc: self.cloud.vpc.cidr,
         };
-        let items = crate::alg::scan(protocol, payload, ctx);
+        // TCP control channels are reassembled in order; a message is read once it is whole.
+        let items = match seq {
+            Some(seq) => match self.stats.reassemble(v, protocol, seq, payload) {
+                Some(messages) => crate::alg::scan(protocol, &messages, ctx),
+                None => Vec::new(),
+            },
+            None => crate::alg::scan(protocol, payload, ctx),
+        };
         self.stats
             .record_alg(self.frame_no, v, protocol, &items, self.cloud.vpc.cidr);
     }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::alg::stream::Stream;
 use crate::alg::{Embedded, Protocol};
 use crate::dataplane::{Action, DropReason, Outcome, Port, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
@@ -47,6 +48,8 @@ struct AlgState {
     findings: Vec<Finding>,
     embedded: u64,
     findings_untracked: u64,
+    /// TCP reassembly, from the flow's local end and towards it.
+    streams: [Stream; 2],
 }
 
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
@@ -243,6 +246,29 @@ impl Stats {
             }
             Outcome::Drop(r) => rec.dropped[r.index()] += 1,
         }
+    }
+
+    /// Feeds a TCP segment of an ALG control channel to its flow's reassembly, and returns the
+    /// complete messages it finishes.
+    pub fn reassemble(
+        &mut self,
+        v: &Verdict,
+        protocol: Protocol,
+        seq: u32,
+        payload: &[u8],
+    ) -> Option<Vec<u8>> {
+        let t = v.inside();
+        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
+        let key = FlowKey {
+            proto: t.proto,
+            a: s.min(d),
+            b: s.max(d),
+        };
+        let rec = self.flows.get_mut(&key)?;
+        let dir = usize::from(s != rec.local);
+        let alg = rec.alg.get_or_insert_with(Box::default);
+        alg.protocol.get_or_insert(protocol);
+        alg.streams[dir].feed(protocol, seq, payload)
     }
 
     /// Records what the ALG inspection of a frame found: its protocol and the addresses and
@@ -494,6 +520,9 @@ struct FlowReport {
     /// The control flow that announced this flow, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     related_to: Option<RelatedTo>,
+    /// TCP reassembly of an ALG control channel, when it saw gaps, retransmissions or cut bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reassembly: Option<serde_json::Value>,
 }
 
 /// The control flow and announcement a related flow belongs to.
@@ -730,6 +759,19 @@ pub fn write_json<W: std::io::Write>(
                 verdict_reason,
                 alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
                 findings: flow_findings(f, view.related.get(k)),
+                reassembly: f.alg.as_ref().and_then(|a| {
+                    let (gaps, cut, re) = a.streams.iter().fold((0, 0, 0), |acc, s| {
+                        (acc.0 + s.gaps, acc.1 + s.cut_bytes, acc.2 + s.retransmitted)
+                    });
+                    (gaps + cut + re > 0).then(|| {
+                        serde_json::json!({
+                            "gaps": gaps,
+                            "cut_bytes": cut,
+                            "retransmitted_segments": re,
+                            "bound_bytes": crate::alg::stream::MAX_BUFFER,
+                        })
+                    })
+                }),
                 related_to: f.related_to.as_ref().map(|(ctl, a)| RelatedTo {
                     control_first_frame: stats.flows.get(ctl).map_or(0, |c| c.first_frame),
                     protocol: a.protocol,

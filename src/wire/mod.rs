@@ -36,9 +36,10 @@ pub fn icmp_has_identifier(icmp_type: u8) -> bool {
     matches!(icmp_type, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
 }
 
-/// The TCP or UDP payload of a frame (first fragments only), with the IP protocol, as far as it
-/// was captured. `None` when the frame is not IPv4 TCP/UDP or its L4 header is cut short.
-pub fn l4_payload(link: LinkType, frame: &[u8]) -> Option<(u8, &[u8])> {
+/// The TCP or UDP payload of a frame (first fragments only), with the IP protocol and, for TCP,
+/// the sequence number, as far as it was captured. `None` when the frame is not IPv4 TCP/UDP or
+/// its L4 header is cut short.
+pub fn l4_payload(link: LinkType, frame: &[u8]) -> Option<(u8, Option<u32>, &[u8])> {
     let l3 = ipv4_offset(link, frame).ok()?;
     let ip = etherparse::Ipv4HeaderSlice::from_slice(&frame[l3..]).ok()?;
     if ip.fragments_offset().value() != 0 {
@@ -50,9 +51,13 @@ pub fn l4_payload(link: LinkType, frame: &[u8]) -> Option<(u8, &[u8])> {
     match ip.protocol().0 {
         proto::TCP => {
             let tcp = etherparse::TcpHeaderSlice::from_slice(seg).ok()?;
-            Some((proto::TCP, &seg[tcp.slice().len()..]))
+            Some((
+                proto::TCP,
+                Some(tcp.sequence_number()),
+                &seg[tcp.slice().len()..],
+            ))
         }
-        proto::UDP => Some((proto::UDP, seg.get(8..)?)),
+        proto::UDP => Some((proto::UDP, None, seg.get(8..)?)),
         _ => None,
     }
 }
