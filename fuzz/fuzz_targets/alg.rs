@@ -33,6 +33,19 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    // Reassembly: the bytes in three segments, the middle one also retransmitted.
+    let (a, rest) = data.split_at(data.len() / 3);
+    let (b, c) = rest.split_at(rest.len() / 2);
+    let (sa, sb) = (1000u32, 1000 + a.len() as u32);
+    let sc = sb + b.len() as u32;
+    for p in PROTOCOLS {
+        let mut st = alg::stream::Stream::default();
+        for (seq, seg) in [(sa, a), (sb, b), (sb, b), (sc, c)] {
+            if let Some(m) = st.feed(p, seq, seg) {
+                assert!(m.len() <= data.len(), "{p}: more bytes out than in");
+            }
+        }
+    }
     let _ = alg::tftp::parse(data);
     for (at, len) in alg::h323::tpkt_frames(data) {
         assert!(at + len <= data.len());

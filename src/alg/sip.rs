@@ -121,7 +121,9 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
             out.push(Embedded::new(field, Some(a), p, within(value_at + off), 0));
         }
     }
-    let body_end = content_length.map_or(payload.len(), |l| (body_at + l).min(payload.len()));
+    let body_end = content_length.map_or(payload.len(), |l| {
+        body_at.saturating_add(l).min(payload.len())
+    });
     if body_at < body_end {
         scan_sdp(&payload[body_at..body_end], body_at, &mut out);
     }
@@ -228,6 +230,16 @@ mod tests {
         assert!(fields.contains(&("sdp c=", me, None)));
         assert!(fields.contains(&("sdp m=", None, Some(30000))));
         assert!(fields.contains(&("sdp a=rtcp", None, Some(30001))));
+    }
+
+    #[test]
+    fn huge_content_length_is_bounded() {
+        // Found by the `alg` fuzz target: a Content-Length near usize::MAX overflowed.
+        let m = b"INVITE sip:a@10.0.0.1 SIP/2.0\r\nl: 18446744073709551615\r\n\r\nc=IN IP4 10.0.0.2\r\n";
+        let v = scan(m);
+        assert!(v.iter().any(|e| e.field == "sdp c="));
+        let mut st = crate::alg::stream::Stream::default();
+        assert_eq!(st.feed(crate::alg::Protocol::Sip, 1, m), None);
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn complete_len(protocol: Protocol, buf: &[u8]) -> usize {
                     break;
                 };
                 let body = content_length(&rest[..h]).unwrap_or(0);
-                let end = h + 4 + body;
+                let end = (h + 4).saturating_add(body);
                 if rest.len() < end {
                     break;
                 }
