@@ -800,18 +800,26 @@ fn replay_bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(8))
         .throughput(Throughput::Elements(REPLAY_FRAMES as u64));
-    for workers in [1, 2] {
-        g.bench_function(BenchmarkId::new("1M_frames_workers", workers), |b| {
+    // Workers 1 and 2 with ALG inspection on; and workers 1 with it off (`--no-alg`): the
+    // frames carry no ALG protocol, so the ratio alg-on / alg-off is what inspection costs
+    // traffic that does not need it (target: within 5%).
+    for (name, workers, alg) in [
+        ("1M_frames_workers", 1, true),
+        ("1M_frames_workers", 2, true),
+        ("1M_frames_alg_off_workers", 1, false),
+    ] {
+        g.bench_function(BenchmarkId::new(name, workers), |b| {
             let f = fx.get_or_init(replay_fixture);
             let opts = ReplayOptions {
                 topology: f.topology.clone(),
-                out: f.dir.join(format!("out-{workers}")),
+                out: f.dir.join(format!("out-{name}-{workers}")),
                 ingress: None,
                 workers,
                 inputs: vec![f.capture.clone()],
                 progress: false,
                 trace: None,
                 max_open_files: None,
+                alg,
             };
             let check = replay::run(&opts).expect("replay runs");
             assert!(check.capture_error.is_none());

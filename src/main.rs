@@ -42,6 +42,9 @@ enum Cmd {
         /// Also write a per-frame trace (TSV: frame, input, record, verdict, egress, out_frame).
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Do not inspect ALG protocols (no findings; for comparison runs).
+        #[arg(long)]
+        no_alg: bool,
         /// Captures (pcap or pcapng), replayed in order as one stream.
         inputs: Vec<PathBuf>,
     },
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             workers,
             no_progress,
             trace,
+            no_alg,
             inputs,
         } => {
             let (topology, inputs) = match (topology, inputs.is_empty()) {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
                 progress: !no_progress,
                 trace,
                 max_open_files: None,
+                alg: !no_alg,
             };
             match replay::run(&opts) {
                 Ok(o) => {

@@ -51,6 +51,7 @@ fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
         progress: false,
         trace: None,
         max_open_files: None,
+        alg: true,
     })
     .unwrap();
     assert!(o.capture_error.is_none());

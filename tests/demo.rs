@@ -75,6 +75,7 @@ fn demo_replay_writes_every_output() {
         progress: false,
         trace: Some(out.join("trace.tsv")),
         max_open_files: None,
+        alg: true,
     };
     let o = eipsim::replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());
@@ -128,6 +129,7 @@ fn demo_replay_writes_every_output() {
         out: out3.clone(),
         trace: None,
         max_open_files: Some(1),
+        alg: true,
         ..opts.clone()
     })
     .unwrap();

@@ -52,6 +52,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
             progress: false,
             trace: None,
             max_open_files: None,
+            alg: true,
         };
         match replay::run(&opts) {
             Ok(o) => {
@@ -143,6 +144,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
         progress: false,
         trace: None,
         max_open_files: None,
+        alg: true,
     })
     .unwrap();
     assert!(o.stats.forwarded > 0);

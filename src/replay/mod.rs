@@ -64,6 +64,8 @@ pub struct ReplayOptions {
     pub trace: Option<PathBuf>,
     /// At most this many ENI output files open at once (default: from the process's limit).
     pub max_open_files: Option<usize>,
+    /// Inspect ALG protocols (on unless `--no-alg`).
+    pub alg: bool,
 }
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
@@ -215,6 +217,8 @@ struct Sink<'a> {
     progress: Option<indicatif::ProgressBar>,
     trace: Option<Trace>,
     alg_ports: crate::alg::PortTable,
+    /// ALG inspection on (`--no-alg` turns it off).
+    alg: bool,
 }
 
 impl Sink<'_> {
@@ -226,9 +230,11 @@ impl Sink<'_> {
             let (input, meta) = &b.metas[i];
             let v = &b.verdicts[i];
             self.frame_no += 1;
-            self.stats.record(self.frame_no, v);
+            let wants_alg = self.stats.record(self.frame_no, v);
             let data = &b.buf[s..e];
-            self.inspect_alg(v, data, b.ranges[i].2);
+            if wants_alg && self.alg {
+                self.inspect_alg(v, data, b.ranges[i].2);
+            }
             let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
             let out_frame = match v.outcome {
                 Outcome::Forward(Port::Internet, _) => {
@@ -290,14 +296,14 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// ALG inspection: the port table first, so that other traffic pays one bit test (UDP
-    /// payloads are also sniffed for SIP on any port).
+    /// ALG inspection: the port table first; on other ports the first payload of a flow is
+    /// sniffed (SIP, RTSP) and, when it is no ALG protocol, the flow is never looked at again.
     fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType) {
         let t = v.tuple;
-        let hit = self.alg_ports.hit(t.sport, t.dport);
-        if !(hit || t.proto == crate::wire::proto::UDP) || !matches!(t.proto, 6 | 17) {
+        if !matches!(t.proto, 6 | 17) {
             return;
         }
+        let hit = self.alg_ports.hit(t.sport, t.dport);
         let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
             return;
         };
@@ -305,6 +311,9 @@ impl Sink<'_> {
             return;
         }
         let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
+            if !hit {
+                self.stats.not_alg(v);
+            }
             return;
         };
         let ctx = crate::alg::ScanContext {
@@ -452,6 +461,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         progress,
         trace,
         alg_ports: crate::alg::PortTable::default(),
+        alg: opts.alg,
     };
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],

@@ -79,6 +79,8 @@ struct FlowRec {
     dropped: [u64; DropReason::COUNT],
     actions: [u64; 5],
     alg: Option<Box<AlgState>>,
+    /// A payload of this flow was looked at and it is no ALG protocol.
+    not_alg: bool,
     /// The control flow that announced this one (a related flow).
     related_to: Option<(FlowKey, Announcement)>,
 }
@@ -172,7 +174,11 @@ impl Stats {
     }
 
     /// Counts one frame (its 1-based number in the replay) and its verdict.
-    pub fn record(&mut self, frame_no: u64, v: &Verdict) {
+    ///
+    /// Returns whether the frame's flow still wants ALG inspection: it has an ALG protocol, or
+    /// no payload of it has been looked at yet. A flow found not to be an ALG protocol costs
+    /// nothing more (see [`Stats::not_alg`]).
+    pub fn record(&mut self, frame_no: u64, v: &Verdict) -> bool {
         self.frames_in += 1;
         match v.outcome {
             Outcome::Forward(port, action) => {
@@ -187,7 +193,7 @@ impl Stats {
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
         }
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
-            return; // not IPv4: no flow
+            return false; // not IPv4: no flow
         }
         let t = v.inside();
         let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
@@ -201,7 +207,7 @@ impl Stats {
             Some(r) => r,
             None if len >= MAX_FLOWS => {
                 self.flows_untracked += 1;
-                return;
+                return false;
             }
             None => {
                 // Orient the flow from the VPC side: the sender if it came from an ENI.
@@ -231,6 +237,7 @@ impl Stats {
                     dropped: [0; DropReason::COUNT],
                     actions: [0; 5],
                     alg: None,
+                    not_alg: false,
                     related_to,
                 })
             }
@@ -245,6 +252,24 @@ impl Stats {
                 rec.actions[action_index(a)] += 1;
             }
             Outcome::Drop(r) => rec.dropped[r.index()] += 1,
+        }
+        !rec.not_alg
+    }
+
+    /// Marks the frame's flow as not carrying an ALG protocol: its later frames are not
+    /// inspected.
+    pub fn not_alg(&mut self, v: &Verdict) {
+        let t = v.inside();
+        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
+        let key = FlowKey {
+            proto: t.proto,
+            a: s.min(d),
+            b: s.max(d),
+        };
+        if let Some(rec) = self.flows.get_mut(&key)
+            && rec.alg.is_none()
+        {
+            rec.not_alg = true;
         }
     }
 
