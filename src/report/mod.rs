@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::alg::stream::Stream;
 use crate::alg::{Embedded, Protocol};
-use crate::dataplane::{Action, DropReason, Outcome, Port, Verdict};
+use crate::dataplane::{Action, DropReason, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
 /// ALG findings kept per flow at most; further ones are counted.
@@ -62,6 +62,22 @@ struct FlowKey {
     proto: u8,
     a: (u32, u16),
     b: (u32, u16),
+}
+
+impl FlowKey {
+    /// The flow of a frame (its inside view), the view itself, and its (source, destination)
+    /// endpoints.
+    #[inline]
+    fn of(v: &Verdict) -> (FlowKey, Tuple, (u32, u16), (u32, u16)) {
+        let t = v.inside();
+        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
+        let key = FlowKey {
+            proto: t.proto,
+            a: s.min(d),
+            b: s.max(d),
+        };
+        (key, t, s, d)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -195,13 +211,7 @@ impl Stats {
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
             return false; // not IPv4: no flow
         }
-        let t = v.inside();
-        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
-        let key = FlowKey {
-            proto: t.proto,
-            a: s.min(d),
-            b: s.max(d),
-        };
+        let (key, t, s, d) = FlowKey::of(v);
         let len = self.flows.len();
         let rec = match self.flows.get_mut(&key) {
             Some(r) => r,
@@ -259,13 +269,7 @@ impl Stats {
     /// Marks the frame's flow as not carrying an ALG protocol: its later frames are not
     /// inspected.
     pub fn not_alg(&mut self, v: &Verdict) {
-        let t = v.inside();
-        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
-        let key = FlowKey {
-            proto: t.proto,
-            a: s.min(d),
-            b: s.max(d),
-        };
+        let (key, ..) = FlowKey::of(v);
         if let Some(rec) = self.flows.get_mut(&key)
             && rec.alg.is_none()
         {
@@ -282,13 +286,7 @@ impl Stats {
         seq: u32,
         payload: &[u8],
     ) -> Option<Vec<u8>> {
-        let t = v.inside();
-        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
-        let key = FlowKey {
-            proto: t.proto,
-            a: s.min(d),
-            b: s.max(d),
-        };
+        let (key, _, s, _) = FlowKey::of(v);
         let rec = self.flows.get_mut(&key)?;
         let dir = usize::from(s != rec.local);
         let alg = rec.alg.get_or_insert_with(Box::default);
@@ -307,13 +305,7 @@ impl Stats {
         items: &[Embedded],
         vpc: Ipv4Cidr,
     ) {
-        let t = v.inside();
-        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
-        let key = FlowKey {
-            proto: t.proto,
-            a: s.min(d),
-            b: s.max(d),
-        };
+        let (key, t, s, d) = FlowKey::of(v);
         let Some(rec) = self.flows.get_mut(&key) else {
             return;
         };
