@@ -48,8 +48,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
 use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
 };
 use eipsim::dataplane::{Action, Dataplane, DropReason, Frame, Outcome, Port, Verdict};
 use eipsim::model::{
@@ -645,10 +647,7 @@ fn forwarding_size(c: &mut Criterion, n: usize, label: &str) {
     };
 
     for s in Scenario::ALL {
-        let mut g = c.benchmark_group(format!("{}_{label}", s.name()));
-        g.sample_size(10)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2));
+        let mut g = short_group(c, format!("{}_{label}", s.name()));
         let mut cursor = 0;
         for batch in BATCHES {
             g.throughput(Throughput::Elements(batch as u64));
@@ -660,10 +659,7 @@ fn forwarding_size(c: &mut Criterion, n: usize, label: &str) {
         g.finish();
     }
 
-    let mut g = c.benchmark_group(format!("baseline_{label}"));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    let mut g = short_group(c, format!("baseline_{label}"));
     let mut cursor = 0;
     for batch in BATCHES {
         g.throughput(Throughput::Elements(batch as u64));
@@ -693,10 +689,7 @@ fn forwarding_size(c: &mut Criterion, n: usize, label: &str) {
             (entries().collect(), entries().collect())
         })
     };
-    let mut g = c.benchmark_group(format!("lookup_{label}"));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    let mut g = short_group(c, format!("lookup_{label}"));
     let mut cursor = 0;
     for batch in BATCHES {
         g.throughput(Throughput::Elements(batch as u64));
@@ -722,6 +715,15 @@ fn forwarding_size(c: &mut Criterion, n: usize, label: &str) {
         });
     }
     g.finish();
+}
+
+/// A group with the settings every forwarding group uses: 10 samples, 0.5 s warm-up, 2 s.
+fn short_group(c: &mut Criterion, name: String) -> BenchmarkGroup<'_, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g
 }
 
 fn forwarding_1k(c: &mut Criterion) {
