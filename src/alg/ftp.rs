@@ -3,8 +3,9 @@
 //! `229 ... (|||port|)`.
 
 use std::net::Ipv4Addr;
+use std::ops::Range;
 
-use super::Embedded;
+use super::{Change, Embedded};
 
 /// Parses one control line (without its CRLF) and returns the address or port it carries.
 /// `offset` is the line's position in the payload, so that the finding can point at it.
@@ -96,6 +97,85 @@ fn six_numbers(s: &str) -> Option<(Ipv4Addr, u16)> {
     ))
 }
 
+/// The byte range of the IPv4 address inside a `PORT`, `EPRT` or `227` line, with the field
+/// and the address (what a NAT helper rewrites; the port stays, NAT being 1:1).
+pub fn address_span(line: &[u8]) -> Option<(&'static str, Range<usize>, Ipv4Addr)> {
+    let e = parse_line(line, 0)?;
+    let addr = e.addr?;
+    let text = std::str::from_utf8(line).ok()?;
+    match e.field {
+        "PORT" | "227" => {
+            // The first run of six comma-separated numbers after the code: the address is its
+            // first four.
+            let start = if e.field == "PORT" {
+                5 + (text.len() - 5 - text[5..].trim_start().len())
+            } else {
+                let b = text.as_bytes();
+                (3..b.len()).find(|&i| {
+                    b[i].is_ascii_digit()
+                        && !b[i - 1].is_ascii_digit()
+                        && six_numbers(&text[i..]).is_some()
+                })?
+            };
+            let mut commas = 0;
+            let end = text[start..].char_indices().find_map(|(i, c)| {
+                if c == ',' {
+                    commas += 1;
+                }
+                (commas == 4).then_some(start + i)
+            })?;
+            Some((e.field, start..end, addr))
+        }
+        "EPRT" => {
+            let lead = text.len() - text[5..].trim_start().len();
+            let arg = &text[lead..];
+            let delim = arg.chars().next()?;
+            let mut it = arg.match_indices(delim).map(|(i, _)| i);
+            let (_, a, b) = (it.next()?, it.next()?, it.next()?);
+            Some((e.field, lead + a + 1..lead + b, addr))
+        }
+        _ => None,
+    }
+}
+
+/// Rewrites, as Linux's `nf_nat_ftp` does, the `PORT`, `EPRT` and `227` lines of one segment
+/// whose address is `from` (the sender's address before NAT) to carry `to` (its EIP); other
+/// addresses are left alone, as the kernel's helper leaves them. `229` carries only a port,
+/// which 1:1 NAT keeps. Returns the changes; `out` receives the new payload (a copy of the old
+/// one when nothing changed).
+pub fn translate(payload: &[u8], from: Ipv4Addr, to: Ipv4Addr, out: &mut Vec<u8>) -> Vec<Change> {
+    out.clear();
+    let mut changes = Vec::new();
+    let mut at = 0;
+    for line in payload.split_inclusive(|b| *b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        match address_span(body) {
+            Some((field, span, a)) if a == from => {
+                let o = to.octets();
+                let text = format!("{},{},{},{}", o[0], o[1], o[2], o[3]);
+                let text = if field == "EPRT" {
+                    to.to_string()
+                } else {
+                    text
+                };
+                out.extend_from_slice(&line[..span.start]);
+                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(&line[span.end..]);
+                changes.push(Change {
+                    field,
+                    from,
+                    to,
+                    offset: at,
+                });
+            }
+            _ => out.extend_from_slice(line),
+        }
+        at += line.len();
+    }
+    changes
+}
+
 /// Every addressed line of an FTP control payload.
 pub fn scan(payload: &[u8]) -> Vec<Embedded> {
     let mut out = Vec::new();
@@ -145,5 +225,29 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].offset, 8);
         assert_eq!(v[0].port, Some(80));
+    }
+
+    #[test]
+    fn translation_rewrites_only_the_senders_address() {
+        let from = Ipv4Addr::new(172, 16, 0, 10);
+        let to = Ipv4Addr::new(47, 0, 0, 1);
+        let p = b"PORT 172,16,0,10,4,1\r\nEPRT |1|172.16.0.10|1025|\r\n227 Entering Passive Mode (172,16,0,10,4,2).\r\nPORT 10,9,9,9,4,3\r\n229 Entering Extended Passive Mode (|||1026|)\r\n";
+        let mut out = Vec::new();
+        let ch = translate(p, from, to, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "PORT 47,0,0,1,4,1\r\nEPRT |1|47.0.0.1|1025|\r\n227 Entering Passive Mode (47,0,0,1,4,2).\r\nPORT 10,9,9,9,4,3\r\n229 Entering Extended Passive Mode (|||1026|)\r\n"
+        );
+        assert_eq!(ch.len(), 3);
+        assert_eq!(ch[1].field, "EPRT");
+        assert_eq!(ch[1].offset, 22);
+        // Unterminated line and 227 without parentheses.
+        let ch = translate(b"227 ok 172,16,0,10,0,21", from, to, &mut out);
+        assert_eq!(ch.len(), 1);
+        assert_eq!(out, b"227 ok 47,0,0,1,0,21");
+        // Translating back gives the input.
+        let mut back = Vec::new();
+        translate(&out, to, from, &mut back);
+        assert_eq!(back, b"227 ok 172,16,0,10,0,21");
     }
 }

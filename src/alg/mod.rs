@@ -14,9 +14,11 @@ pub mod dns;
 pub mod ftp;
 pub mod h323;
 pub mod rtsp;
+pub mod seqadj;
 pub mod sip;
 pub mod stream;
 pub mod tftp;
+pub mod translate;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -116,6 +118,19 @@ impl Embedded {
             (None, None) => String::new(),
         }
     }
+}
+
+/// One address a what-if translation rewrote in a payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The field: `PORT`, `Via`, `sdp c=`, ...
+    pub field: &'static str,
+    /// The address before.
+    pub from: Ipv4Addr,
+    /// The address after.
+    pub to: Ipv4Addr,
+    /// Byte offset of the line (or value) in the payload before the change.
+    pub offset: usize,
 }
 
 /// One bit per TCP/UDP port: set where an ALG protocol listens.

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::Embedded;
+use super::{Change, Embedded};
 
 /// SIP request methods (RFC 3261 and extensions) that start a request line.
 const METHODS: [&str; 14] = [
@@ -209,6 +209,156 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
     }
 }
 
+/// Copies `line` to `out`, replacing each whole dotted-address token equal to a `from` of `map`
+/// by its `to`, and records the changes (`base` is the line's offset in the payload).
+fn replace_tokens(
+    line: &[u8],
+    map: &[(Ipv4Addr, Ipv4Addr)],
+    field: &'static str,
+    base: usize,
+    changes: &mut Vec<Change>,
+    out: &mut Vec<u8>,
+) {
+    let mut i = 0;
+    let mut copied = 0;
+    while i < line.len() {
+        let starts = line[i].is_ascii_digit()
+            && (i == 0 || !(line[i - 1].is_ascii_alphanumeric() || line[i - 1] == b'.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let end = line[i..]
+            .iter()
+            .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+            .map_or(line.len(), |n| i + n);
+        let parsed = std::str::from_utf8(&line[i..end])
+            .ok()
+            .and_then(|t| t.parse::<Ipv4Addr>().ok());
+        if let Some(&(from, to)) = parsed.and_then(|a| map.iter().find(|(f, _)| *f == a)) {
+            out.extend_from_slice(&line[copied..i]);
+            out.extend_from_slice(to.to_string().as_bytes());
+            copied = end;
+            changes.push(Change {
+                field,
+                from,
+                to,
+                offset: base + i,
+            });
+        }
+        i = end;
+    }
+    out.extend_from_slice(&line[copied..]);
+}
+
+/// What-if SIP ALG, as Linux's `nf_nat_sip` does it for SIP over UDP: every address of `map`
+/// (`from` -> `to`) is rewritten in the Request-URI, Via, Contact, From, To, Route and
+/// Record-Route headers and in the SDP lines `o=`, `c=` and `a=rtcp:`; `Content-Length` is set
+/// to the new body length. Returns the changes; `out` receives the new message.
+pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>) -> Vec<Change> {
+    out.clear();
+    let mut changes = Vec::new();
+    let (head_len, body_at) = match payload.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => (i, i + 4),
+        None => match payload.windows(2).position(|w| w == b"\n\n") {
+            Some(i) => (i, i + 2),
+            None => (payload.len(), payload.len()),
+        },
+    };
+    // Headers first, remembering where Content-Length's value is.
+    let mut length_at: Option<(usize, usize)> = None;
+    let mut declared: Option<usize> = None;
+    let mut at = 0usize;
+    for (n, line) in payload[..head_len]
+        .split_inclusive(|b| *b == b'\n')
+        .enumerate()
+    {
+        let line_at = at;
+        at += line.len();
+        if n == 0 {
+            if line.starts_with(b"SIP/2.0") {
+                out.extend_from_slice(line);
+            } else {
+                replace_tokens(line, map, "Request-URI", line_at, &mut changes, out);
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            out.extend_from_slice(line);
+            continue;
+        };
+        let name = String::from_utf8_lossy(&line[..colon])
+            .trim()
+            .to_ascii_lowercase();
+        let field = match name.as_str() {
+            "via" | "v" => "Via",
+            "contact" | "m" => "Contact",
+            "from" | "f" => "From",
+            "to" | "t" => "To",
+            "record-route" => "Record-Route",
+            "route" => "Route",
+            "content-length" | "l" => {
+                let v = &line[colon + 1..];
+                let lead = v.iter().take_while(|c| c.is_ascii_whitespace()).count();
+                let digits = v[lead..].iter().take_while(|c| c.is_ascii_digit()).count();
+                declared = std::str::from_utf8(&v[lead..lead + digits])
+                    .ok()
+                    .and_then(|d| d.parse().ok());
+                if declared.is_some() {
+                    let start = out.len() + colon + 1 + lead;
+                    length_at = Some((start, start + digits));
+                }
+                out.extend_from_slice(line);
+                continue;
+            }
+            _ => {
+                out.extend_from_slice(line);
+                continue;
+            }
+        };
+        out.extend_from_slice(&line[..=colon]);
+        replace_tokens(
+            &line[colon + 1..],
+            map,
+            field,
+            line_at + colon + 1,
+            &mut changes,
+            out,
+        );
+    }
+    out.extend_from_slice(&payload[head_len..body_at]);
+    let body_end = declared.map_or(payload.len(), |l| {
+        body_at.saturating_add(l).min(payload.len())
+    });
+    let body_start_out = out.len();
+    let mut at = body_at;
+    for line in payload[body_at..body_end].split_inclusive(|b| *b == b'\n') {
+        let field = if line.starts_with(b"c=") {
+            Some("sdp c=")
+        } else if line.starts_with(b"o=") {
+            Some("sdp o=")
+        } else if line.starts_with(b"a=rtcp:") {
+            Some("sdp a=rtcp")
+        } else {
+            None
+        };
+        match field {
+            Some(f) => replace_tokens(line, map, f, at, &mut changes, out),
+            None => out.extend_from_slice(line),
+        }
+        at += line.len();
+    }
+    let new_body = out.len() - body_start_out;
+    out.extend_from_slice(&payload[body_end..]);
+    if let Some((s, e)) = length_at
+        && new_body != body_end - body_at
+    {
+        let digits = new_body.to_string();
+        out.splice(s..e, digits.bytes());
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +398,28 @@ mod tests {
         assert!(!looks_like_sip(b"INVITE"));
         assert!(scan(b"").is_empty());
         assert!(scan(&[0xff, 0xfe, b'\n', b'c', b'=']).is_empty());
+    }
+
+    #[test]
+    fn translation_rewrites_headers_sdp_and_length() {
+        let me = Ipv4Addr::new(172, 16, 0, 21);
+        let eip = Ipv4Addr::new(47, 0, 0, 21);
+        let mut out = Vec::new();
+        let ch = translate(INVITE, &[(me, eip)], &mut out);
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(!text.contains("172.16.0.21"), "{text}");
+        assert!(text.contains("Via: SIP/2.0/UDP 47.0.0.21:5060;branch=z9"));
+        assert!(text.contains("c=IN IP4 47.0.0.21\r\n"));
+        // Both addresses shrank by 2 bytes in the body (o=, c=): 94 - 4.
+        assert!(text.contains("Content-Length: 90\r\n"), "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(body.len(), 90);
+        let fields: Vec<&str> = ch.iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["Via", "From", "Contact", "sdp o=", "sdp c="]);
+        // Nothing of the scan's VPC address is left, and translating back gives the input.
+        assert!(scan(&out).iter().all(|e| e.addr != Some(me)));
+        let mut back = Vec::new();
+        translate(&out, &[(eip, me)], &mut back);
+        assert_eq!(back, INVITE);
     }
 }

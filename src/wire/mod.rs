@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod link;
+pub mod rewrite;
 
 pub use link::{LinkError, LinkType, ipv4_offset};
 
