@@ -127,7 +127,7 @@ impl Translator {
         let Some((_, seq, payload)) = l4_payload(link, frame) else {
             return Translation::NotCovered;
         };
-        if !ftp && !(sip_port(t.sport) || sip_port(t.dport) || sip::looks_like_sip(payload)) {
+        if !(ftp || sip_port(t.sport) || sip_port(t.dport) || sip::looks_like_sip(payload)) {
             return Translation::NotCovered;
         }
         // The sender's address before and after SNAT; the destination before and after DNAT.
