@@ -5,8 +5,11 @@ For each capture: a topology (the demo's own, or `eipsim suggest` for a shared c
 its private sources NAT-mode ENIs), `eipsim replay --trace`, then tshark with checksum validation
 on the input and on every output. The trace maps each forwarded frame to its place in its output;
 a checksum that tshark finds good in the input frame and bad in the output frame fails the check.
-Usage: tshark_check.py EIPSIM_BINARY WORKDIR CAPTURE[=TOPOLOGY] ...
+With `--alg SPEC` (such as ftp=translate,sip=translate) the replays translate as the what-if ALG
+does; the check then also needs at least one flow reported `translated`.
+Usage: tshark_check.py [--alg SPEC] EIPSIM_BINARY WORKDIR CAPTURE[=TOPOLOGY] ...
 """
+import json
 import csv
 import os
 import subprocess
@@ -33,11 +36,17 @@ def statuses(path):
 
 
 def main():
-    eipsim, work = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    alg = []
+    if args and args[0] == "--alg":
+        alg = ["--alg", args[1]]
+        args = args[2:]
+    eipsim, work = args[0], args[1]
+    translated = 0
     failures = 0
     checked = 0
     good_fields = 0
-    for n, arg in enumerate(sys.argv[3:]):
+    for n, arg in enumerate(args[2:]):
         capture, _, topo = arg.partition("=")
         out = os.path.join(work, f"run{n}")
         os.makedirs(out, exist_ok=True)
@@ -50,13 +59,17 @@ def main():
             with open(topo, "w") as f:
                 f.write(s.stdout)
         trace = os.path.join(out, "trace.tsv")
-        r = subprocess.run([eipsim, "replay", "--no-progress", "--topology", topo, "--out", out, "--trace", trace, capture],
+        r = subprocess.run([eipsim, "replay", "--no-progress", "--topology", topo, "--out", out, "--trace", trace] + alg + [capture],
                            capture_output=True, text=True)
         if r.returncode not in (0, 1) or not os.path.exists(trace):
             print(f"skip {capture}: replay exit {r.returncode}: {r.stderr.strip()}")
             if r.returncode not in (0, 1):
                 failures += 1
             continue
+        report = os.path.join(out, "report.json")
+        if os.path.exists(report):
+            with open(report) as f:
+                translated += sum(1 for fl in json.load(f)["flows"] if fl["verdict"] == "translated")
         inp = statuses(capture)
         outs = {}
         with open(trace) as f:
@@ -86,6 +99,11 @@ def main():
         failures += bad_here
         print(f"ok {capture}: {len(rows)} frames, {sum(1 for r in rows if r['egress'] != 'dropped')} forwarded"
               if bad_here == 0 else f"BAD {capture}: {bad_here} checksum(s)")
+    if alg:
+        print(f"translated flows: {translated}")
+        if translated == 0:
+            print("FAIL: --alg given but no flow was reported translated")
+            failures += 1
     print(f"tshark check: {checked} forwarded frames checked, {good_fields} good input checksums, {failures} failures")
     return 1 if failures else 0
 

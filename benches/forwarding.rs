@@ -822,6 +822,7 @@ fn replay_bench(c: &mut Criterion) {
                 trace: None,
                 max_open_files: None,
                 alg,
+                alg_spec: None,
             };
             let check = replay::run(&opts).expect("replay runs");
             assert!(check.capture_error.is_none());

@@ -45,6 +45,10 @@ enum Cmd {
         /// Do not inspect ALG protocols (no findings; for comparison runs).
         #[arg(long)]
         no_alg: bool,
+        /// What-if ALG per protocol, over the topology's `[alg]` table: a list such as
+        /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
+        #[arg(long, value_name = "LIST")]
+        alg: Option<String>,
         /// Captures (pcap or pcapng), replayed in order as one stream.
         inputs: Vec<PathBuf>,
     },
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             no_progress,
             trace,
             no_alg,
+            alg,
             inputs,
         } => {
             let (topology, inputs) = match (topology, inputs.is_empty()) {
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
                 trace,
                 max_open_files: None,
                 alg: !no_alg,
+                alg_spec: alg,
             };
             match replay::run(&opts) {
                 Ok(o) => {

@@ -52,6 +52,7 @@ fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
         trace: None,
         max_open_files: None,
         alg: true,
+        alg_spec: None,
     })
     .unwrap();
     assert!(o.capture_error.is_none());

@@ -82,6 +82,21 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("eni-nope"));
+    for (spec, says) in [
+        ("dns=translate", "ftp and sip only"),
+        ("ftp", "PROTOCOL=MODE"),
+        ("ftp=maybe", "inspect or translate"),
+    ] {
+        let o = eipsim()
+            .current_dir(root())
+            .args(["replay", "--alg", spec, "--out"])
+            .arg(tempdir("algspec"))
+            .args(["--topology", "pcaps/demo-topology.toml", "pcaps/demo.pcap"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{spec}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{spec}");
+    }
 }
 
 #[test]

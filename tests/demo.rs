@@ -76,6 +76,7 @@ fn demo_replay_writes_every_output() {
         trace: Some(out.join("trace.tsv")),
         max_open_files: None,
         alg: true,
+        alg_spec: None,
     };
     let o = eipsim::replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());
@@ -130,6 +131,7 @@ fn demo_replay_writes_every_output() {
         trace: None,
         max_open_files: Some(1),
         alg: true,
+        alg_spec: None,
         ..opts.clone()
     })
     .unwrap();

@@ -53,6 +53,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
             trace: None,
             max_open_files: None,
             alg: true,
+            alg_spec: None,
         };
         match replay::run(&opts) {
             Ok(o) => {
@@ -145,6 +146,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
         trace: None,
         max_open_files: None,
         alg: true,
+        alg_spec: None,
     })
     .unwrap();
     assert!(o.stats.forwarded > 0);

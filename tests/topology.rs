@@ -856,3 +856,40 @@ fn eni_ids_that_would_escape_or_clash_with_outputs_are_rejected() {
         assert!(e.to_string().contains(id), "{e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `[alg]` table: what-if translation per protocol
+
+#[test]
+fn alg_table_turns_translation_on() {
+    let c = accept(
+        &Topo::web("eu-central-1", 1)
+            .raw("[alg]\nftp = \"translate\"\nsip = \"inspect\"\ndns = \"inspect\"\n"),
+    );
+    assert!(c.alg.ftp && !c.alg.sip);
+    let c = accept(&Topo::web("eu-central-1", 1));
+    assert!(
+        !c.alg.any(),
+        "no ALG unless asked: the provider's NAT mode has none"
+    );
+}
+
+#[test]
+fn alg_table_rejects_what_is_not_built() {
+    let m = reject(
+        &Topo::web("eu-central-1", 1).raw("[alg]\ndns = \"translate\"\n"),
+        "invalid-alg",
+        &["[alg] dns", "ftp and sip only"],
+    );
+    assert!(m.contains("dns"));
+    reject(
+        &Topo::web("eu-central-1", 1).raw("[alg]\nhttp = \"inspect\"\n"),
+        "invalid-alg",
+        &["http"],
+    );
+    reject(
+        &Topo::web("eu-central-1", 1).raw("[alg]\nsip = \"on\"\n"),
+        "invalid-alg",
+        &["sip", "inspect or translate"],
+    );
+}

@@ -48,17 +48,6 @@ impl SeqAdj {
         };
         seq.wrapping_add(off as u32)
     }
-
-    /// The acknowledgement number (or SACK edge) to deliver to this direction's sender for one
-    /// the peer sent as `ack` (it acknowledges the changed byte stream).
-    pub fn ack(&self, ack: u32) -> u32 {
-        let off = if after(ack.wrapping_sub(self.before as u32), self.pos) {
-            self.after
-        } else {
-            self.before
-        };
-        ack.wrapping_sub(off as u32)
-    }
 }
 
 #[cfg(test)]
@@ -72,9 +61,6 @@ mod tests {
         a.record(100, 3);
         assert_eq!(a.seq(100), 100);
         assert_eq!(a.seq(120), 123);
-        // The peer acknowledges the grown segment: 123 -> 120.
-        assert_eq!(a.ack(123), 120);
-        assert_eq!(a.ack(100), 100);
         // Retransmitted: unchanged offsets.
         a.record(100, 3);
         assert_eq!((a.before, a.after), (0, 3));
@@ -82,12 +68,9 @@ mod tests {
         a.record(150, -5);
         assert_eq!(a.seq(150), 153);
         assert_eq!(a.seq(170), 168);
-        assert_eq!(a.ack(168), 170);
-        assert_eq!(a.ack(153), 150);
         // Wrap-around.
         let mut w = SeqAdj::default();
         w.record(u32::MAX - 2, 4);
         assert_eq!(w.seq(5), 9);
-        assert_eq!(w.ack(9), 5);
     }
 }

@@ -5,8 +5,16 @@
 //!
 //! - FTP: in a frame leaving through SNAT, a `PORT`, `EPRT` or `227` address equal to the
 //!   sender's private address becomes its EIP. When the length changes, the sequence numbers of
-//!   that direction and the acknowledgements (and SACK edges) of the other are adjusted for the
-//!   rest of the connection.
+//!   that direction are adjusted for the rest of the connection, as `nf_nat_seqadj` does.
+//!
+//!   Acknowledgements: Linux maps the peer's acknowledgements (and SACK edges) back from the
+//!   translated stream to the sender's. In a replay the peer's frames come from a capture taken
+//!   without an ALG, so they already acknowledge the sender's own stream: the what-if peer would
+//!   have acknowledged the translated stream and the helper mapped it back to exactly the
+//!   captured value. The frames delivered into the VPC therefore keep their acknowledgements,
+//!   and the tests assert both sides stay continuous. The mode advisor, which changes what the
+//!   guest itself sends ([`Translator::guest_rewrite`]), shifts the peer's acknowledgements
+//!   forward instead.
 //! - SIP over UDP: the sender's private address becomes its EIP (SNAT), and the EIP a frame was
 //!   sent to becomes the private address it is delivered to (DNAT), in the fields
 //!   [`super::sip::translate`] names; Content-Length follows the body.
@@ -43,6 +51,67 @@ impl Policy {
             Protocol::Sip => self.sip,
             _ => false,
         }
+    }
+}
+
+/// What the gateway does for one ALG protocol (`[alg]` in the topology, `--alg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgMode {
+    /// Find and report what the NAT leaves untranslated (the provider's behaviour).
+    Inspect,
+    /// What-if: translate as a Linux NAT helper would (FTP and SIP only).
+    Translate,
+}
+
+impl Policy {
+    /// Sets the mode of the protocol named `name` (`ftp`, `sip`, `dns`, `tftp`, `rtsp`, `h323`)
+    /// from `mode` (`inspect` or `translate`).
+    pub fn set(&mut self, name: &str, mode: &str) -> std::result::Result<(), String> {
+        let protocol = match name {
+            "ftp" => Protocol::Ftp,
+            "sip" => Protocol::Sip,
+            "dns" => Protocol::Dns,
+            "tftp" => Protocol::Tftp,
+            "rtsp" => Protocol::Rtsp,
+            "h323" => Protocol::H323,
+            _ => {
+                return Err(format!(
+                    "unknown ALG protocol {name:?} (ftp, sip, dns, tftp, rtsp, h323)"
+                ));
+            }
+        };
+        let mode = match mode {
+            "inspect" => AlgMode::Inspect,
+            "translate" => AlgMode::Translate,
+            _ => {
+                return Err(format!(
+                    "{name}: unknown mode {mode:?} (inspect or translate)"
+                ));
+            }
+        };
+        let on = mode == AlgMode::Translate;
+        match protocol {
+            Protocol::Ftp => self.ftp = on,
+            Protocol::Sip => self.sip = on,
+            _ if on => {
+                return Err(format!(
+                    "{name}: what-if translation is built for ftp and sip only"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Applies a `--alg` list such as `ftp=translate,sip=translate` on top of this policy.
+    pub fn apply_spec(&mut self, spec: &str) -> std::result::Result<(), String> {
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, mode) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?}: expected PROTOCOL=MODE, e.g. ftp=translate"))?;
+            self.set(name.trim(), mode.trim())?;
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +153,53 @@ pub struct Translator {
     payload: Vec<u8>,
 }
 
+/// One frame's translation job.
+struct Job<'a> {
+    protocol: Protocol,
+    id: FlowId,
+    /// Direction of the frame in its connection (0: from the lower end of `id`).
+    dir: usize,
+    seq: u32,
+    payload: &'a [u8],
+    /// Addresses to rewrite in the payload.
+    map: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// New header addresses.
+    src: Option<[u8; 4]>,
+    dst: Option<[u8; 4]>,
+    /// Shift the acknowledgements by the other direction's offsets (the peer received the
+    /// changed stream); otherwise acknowledgements stay (see the module documentation).
+    forward_acks: bool,
+}
+
+/// The connection of a frame (from its inside view) and the frame's direction in it.
+fn flow_of(v: &Verdict) -> (FlowId, usize) {
+    let inside = v.inside();
+    let (s, d) = ((inside.src, inside.sport), (inside.dst, inside.dport));
+    let id: FlowId = (inside.proto, s.min(d), s.max(d));
+    (id, usize::from(s != id.1))
+}
+
+/// The protocol the policy translates for a TCP/UDP frame with these ports and payload.
+fn covered(
+    policy: Policy,
+    proto_no: u8,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Option<Protocol> {
+    let sip_port = |p: u16| p == 5060 || p == 5061;
+    if policy.ftp && proto_no == proto::TCP && (sport == 21 || dport == 21) {
+        return Some(Protocol::Ftp);
+    }
+    if policy.sip
+        && proto_no == proto::UDP
+        && (sip_port(sport) || sip_port(dport) || sip::looks_like_sip(payload))
+    {
+        return Some(Protocol::Sip);
+    }
+    None
+}
+
 impl Translator {
     /// A translator for `policy`.
     pub fn new(policy: Policy) -> Translator {
@@ -103,7 +219,8 @@ impl Translator {
         self.seq.len()
     }
 
-    /// Translates `frame` (as the core forwarded it, with verdict `v`) into `out`.
+    /// The what-if ALG: translates `frame` (as the core forwarded it, with verdict `v`) into
+    /// `out`.
     pub fn apply(
         &mut self,
         link: LinkType,
@@ -118,18 +235,15 @@ impl Translator {
             return Translation::NotCovered;
         }
         let t = v.tuple;
-        let ftp = self.policy.ftp && t.proto == proto::TCP && (t.sport == 21 || t.dport == 21);
-        let sip_port = |p: u16| p == 5060 || p == 5061;
-        let udp_sip = self.policy.sip && t.proto == proto::UDP;
-        if !ftp && !udp_sip {
+        if !matches!(t.proto, proto::TCP | proto::UDP) {
             return Translation::NotCovered;
         }
         let Some((_, seq, payload)) = l4_payload(link, frame) else {
             return Translation::NotCovered;
         };
-        if !(ftp || sip_port(t.sport) || sip_port(t.dport) || sip::looks_like_sip(payload)) {
+        let Some(protocol) = covered(self.policy, t.proto, t.sport, t.dport, payload) else {
             return Translation::NotCovered;
-        }
+        };
         // The sender's address before and after SNAT; the destination before and after DNAT.
         let wire_src = ipv4_offset(link, frame)
             .ok()
@@ -143,89 +257,151 @@ impl Translator {
         let dnat = matches!(action, Action::Dnat | Action::Hairpin)
             .then(|| (Ipv4Addr::from(t.dst), Ipv4Addr::from(v.inside_dst)))
             .filter(|(a, b)| a != b);
-        if ftp {
-            self.ftp(link, frame, v, seq.unwrap_or(0), payload, snat, out)
-        } else {
-            let map: Vec<(Ipv4Addr, Ipv4Addr)> = snat.into_iter().chain(dnat).collect();
-            let changes = if payload.is_empty() || map.is_empty() {
-                Vec::new()
-            } else {
-                sip::translate(payload, &map, &mut self.payload)
-            };
-            if changes.is_empty() {
-                return Translation::Covered {
-                    protocol: Protocol::Sip,
-                    changes,
-                    rewritten: false,
-                };
-            }
-            let edit = Edit {
-                payload: Some(&self.payload),
-                ..Default::default()
-            };
-            match rewrite(link, frame, &edit, out) {
-                Ok(()) => Translation::Covered {
-                    protocol: Protocol::Sip,
-                    changes,
-                    rewritten: true,
-                },
-                Err(reason) => Translation::Failed {
-                    protocol: Protocol::Sip,
-                    reason,
-                    rewritten: false,
-                },
-            }
-        }
+        // nf_nat_ftp rewrites the sender's own address only; nf_nat_sip maps both ways.
+        let map = match protocol {
+            Protocol::Ftp => snat.into_iter().collect(),
+            _ => snat.into_iter().chain(dnat).collect(),
+        };
+        let (id, dir) = flow_of(v);
+        self.run(
+            link,
+            frame,
+            Job {
+                protocol,
+                id,
+                dir,
+                seq: seq.unwrap_or(0),
+                payload,
+                map,
+                src: None,
+                dst: None,
+                forward_acks: false,
+            },
+            out,
+        )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn ftp(
+    /// The mode advisor's guest: rewrites a frame of the original capture (verdict `v` from the
+    /// original topology) as the guest would have sent it in another mode. A frame the guest
+    /// sends (`sent`) has its source `from` replaced by `to` in the header and, for the
+    /// protocols of the policy, in the payload, with its sequence numbers shifted when the
+    /// length changes; a frame towards the guest gets its acknowledgements shifted to match.
+    /// Returns whether `out` holds the frame to use.
+    pub fn guest_rewrite(
         &mut self,
         link: LinkType,
         frame: &[u8],
         v: &Verdict,
-        seq: u32,
-        payload: &[u8],
-        snat: Option<(Ipv4Addr, Ipv4Addr)>,
+        sent: Option<(Ipv4Addr, Ipv4Addr)>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let t = v.tuple;
+        let (seq, payload) = match l4_payload(link, frame) {
+            Some((_, seq, p)) => (seq, p),
+            None => (None, &[][..]),
+        };
+        let protocol = covered(self.policy, t.proto, t.sport, t.dport, payload);
+        let (id, dir) = flow_of(v);
+        let Some(protocol) = protocol else {
+            // Not a translated protocol: only the header, if anything.
+            let Some((_, to)) = sent else {
+                return false;
+            };
+            let edit = Edit {
+                src: Some(to.octets()),
+                ..Default::default()
+            };
+            return rewrite(link, frame, &edit, out).is_ok();
+        };
+        let done = self.run(
+            link,
+            frame,
+            Job {
+                protocol,
+                id,
+                dir,
+                seq: seq.unwrap_or(0),
+                payload,
+                map: sent.into_iter().collect(),
+                src: sent.map(|(_, to)| to.octets()),
+                dst: None,
+                forward_acks: true,
+            },
+            out,
+        );
+        matches!(
+            done,
+            Translation::Covered {
+                rewritten: true,
+                ..
+            } | Translation::Failed {
+                rewritten: true,
+                ..
+            }
+        )
+    }
+
+    fn run(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        job: Job<'_>,
         out: &mut Vec<u8>,
     ) -> Translation {
-        let inside = v.inside();
-        let (s, d) = ((inside.src, inside.sport), (inside.dst, inside.dport));
-        let id: FlowId = (inside.proto, s.min(d), s.max(d));
-        let dir = usize::from(s != id.1);
-        let changes = match snat {
-            Some((from, to)) if !payload.is_empty() => {
-                ftp::translate(payload, from, to, &mut self.payload)
-            }
-            _ => Vec::new(),
+        let Job {
+            protocol,
+            id,
+            dir,
+            seq,
+            payload,
+            map,
+            src,
+            dst,
+            forward_acks,
+        } = job;
+        let changes = if payload.is_empty() || map.is_empty() {
+            Vec::new()
+        } else if protocol == Protocol::Ftp {
+            let (from, to) = map[0];
+            ftp::translate(payload, from, to, &mut self.payload)
+        } else {
+            sip::translate(payload, &map, &mut self.payload)
         };
-        let mut adj = self.seq.get(&id).copied().unwrap_or_default();
-        if !changes.is_empty() {
+        let tcp = id.0 == proto::TCP;
+        let mut adj = if tcp {
+            self.seq.get(&id).copied().unwrap_or_default()
+        } else {
+            [SeqAdj::default(); 2]
+        };
+        if tcp && !changes.is_empty() {
             let delta = self.payload.len() as i64 - payload.len() as i64;
             adj[dir].record(seq, delta as i32);
         }
+        let header_only = src.is_none() && dst.is_none();
         let (mine, theirs) = (adj[dir], adj[1 - dir]);
-        if changes.is_empty() && !mine.active() && !theirs.active() {
+        let acks = forward_acks && theirs.active();
+        if changes.is_empty() && !mine.active() && !acks && header_only {
             return Translation::Covered {
-                protocol: Protocol::Ftp,
+                protocol,
                 changes,
                 rewritten: false,
             };
         }
-        let ack = move |a: u32| theirs.ack(a);
+        let ack = move |a: u32| theirs.seq(a);
         let mut edit = Edit {
+            src,
+            dst,
             seq: mine.active().then(|| mine.seq(seq)),
-            ack: theirs.active().then_some(&ack as &dyn Fn(u32) -> u32),
+            ack: acks.then_some(&ack as &dyn Fn(u32) -> u32),
             payload: (!changes.is_empty()).then_some(self.payload.as_slice()),
-            ..Default::default()
         };
         match rewrite(link, frame, &edit, out) {
             Ok(()) => {
-                if !changes.is_empty() {
+                if tcp && !changes.is_empty() {
                     self.seq.insert(id, adj);
                 }
                 Translation::Covered {
-                    protocol: Protocol::Ftp,
+                    protocol,
                     changes,
                     rewritten: true,
                 }
@@ -233,16 +409,21 @@ impl Translator {
             Err(reason) => {
                 // The payload cannot change (a fragment, or cut by the snap length): its length
                 // stays, so the offsets stay as they were; earlier ones still apply.
-                let old = self.seq.get(&id).copied().unwrap_or_default();
+                let old = if tcp {
+                    self.seq.get(&id).copied().unwrap_or_default()
+                } else {
+                    [SeqAdj::default(); 2]
+                };
                 let (mine, theirs) = (old[dir], old[1 - dir]);
-                let ack = move |a: u32| theirs.ack(a);
+                let acks = forward_acks && theirs.active();
+                let ack = move |a: u32| theirs.seq(a);
                 edit.payload = None;
                 edit.seq = mine.active().then(|| mine.seq(seq));
-                edit.ack = theirs.active().then_some(&ack as &dyn Fn(u32) -> u32);
-                let rewritten =
-                    (mine.active() || theirs.active()) && rewrite(link, frame, &edit, out).is_ok();
+                edit.ack = acks.then_some(&ack as &dyn Fn(u32) -> u32);
+                let rewritten = (mine.active() || acks || !header_only)
+                    && rewrite(link, frame, &edit, out).is_ok();
                 Translation::Failed {
-                    protocol: Protocol::Ftp,
+                    protocol,
                     reason,
                     rewritten,
                 }

@@ -103,6 +103,9 @@ struct TopologyFile {
     eip: Vec<EipFile>,
     #[serde(default)]
     association: Vec<AssociationFile>,
+    /// `[alg]`: per protocol, `inspect` (default) or `translate` (what-if, FTP and SIP).
+    #[serde(default)]
+    alg: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +299,9 @@ pub struct Cloud {
     pub eips: Vec<Eip>,
     /// Associations.
     pub associations: Vec<Association>,
+    /// The what-if ALG translation asked for by the `[alg]` table (none by default: the
+    /// provider's NAT mode has no ALG).
+    pub alg: crate::alg::translate::Policy,
     /// Look-up indexes kept by the operations (so that building a large topology is linear).
     /// The public fields are for reading: change the cloud through its operations.
     index: Index,
@@ -493,6 +499,12 @@ impl Cloud {
         for (eni, inst) in attach {
             cloud.attach_network_interface(eni, inst)?;
         }
+        for (name, mode) in &file.alg {
+            cloud
+                .alg
+                .set(name, mode)
+                .map_err(|m| err("invalid-alg", format!("[alg] {name}"), m))?;
+        }
         Ok(cloud)
     }
 
@@ -513,6 +525,7 @@ impl Cloud {
             enis: Vec::new(),
             eips: Vec::new(),
             associations: Vec::new(),
+            alg: Default::default(),
             index: Index::default(),
         })
     }

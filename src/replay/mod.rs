@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::dataplane::{Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
+use crate::dataplane::{Action, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, TopologyError};
 use crate::report::{self, InputReport, Stats};
 use crate::wire::LinkType;
@@ -66,6 +66,8 @@ pub struct ReplayOptions {
     pub max_open_files: Option<usize>,
     /// Inspect ALG protocols (on unless `--no-alg`).
     pub alg: bool,
+    /// `--alg` list (`ftp=translate,sip=translate`), applied over the topology's `[alg]`.
+    pub alg_spec: Option<String>,
 }
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
@@ -219,6 +221,10 @@ struct Sink<'a> {
     alg_ports: crate::alg::PortTable,
     /// ALG inspection on (`--no-alg` turns it off).
     alg: bool,
+    /// What-if ALG translation (`--alg`, `[alg]`), when asked for.
+    translator: Option<crate::alg::translate::Translator>,
+    /// The translated frame.
+    scratch: Vec<u8>,
 }
 
 impl Sink<'_> {
@@ -231,9 +237,28 @@ impl Sink<'_> {
             let v = &b.verdicts[i];
             self.frame_no += 1;
             let wants_alg = self.stats.record(self.frame_no, v);
-            let data = &b.buf[s..e];
+            let mut data = &b.buf[s..e];
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let mut translated_meta = *meta;
+            let meta = &mut translated_meta;
             if wants_alg && self.alg {
-                self.inspect_alg(v, data, b.ranges[i].2);
+                let link = b.ranges[i].2;
+                let (rewritten, covered) = self.translate(v, data, link, &mut scratch);
+                if rewritten {
+                    let grown = scratch.len() as i64 - data.len() as i64;
+                    meta.orig_len = (i64::from(meta.orig_len) + grown)
+                        .clamp(scratch.len() as i64, i64::from(u32::MAX))
+                        as u32;
+                    data = &scratch;
+                }
+                // The private address the translation itself wrote towards the VPC is no finding.
+                let mapped = (covered
+                    && matches!(
+                        v.outcome,
+                        Outcome::Forward(_, Action::Dnat | Action::Hairpin)
+                    ))
+                .then_some(v.inside_dst);
+                self.inspect_alg(v, data, link, mapped);
             }
             let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
             let out_frame = match v.outcome {
@@ -289,6 +314,7 @@ impl Sink<'_> {
                     message: e.to_string(),
                 })?;
             }
+            self.scratch = scratch;
         }
         if let Some(p) = &self.progress {
             p.inc(b.bytes);
@@ -296,9 +322,57 @@ impl Sink<'_> {
         Ok(())
     }
 
+    /// What-if translation of a forwarded frame: whether `out` holds the frame to send, and
+    /// whether the translation covers the frame.
+    fn translate(
+        &mut self,
+        v: &Verdict,
+        data: &[u8],
+        link: LinkType,
+        out: &mut Vec<u8>,
+    ) -> (bool, bool) {
+        use crate::alg::translate::Translation;
+        let Some(tr) = &mut self.translator else {
+            return (false, false);
+        };
+        match tr.apply(link, data, v, out) {
+            Translation::NotCovered => (false, false),
+            Translation::Covered {
+                protocol,
+                changes,
+                rewritten,
+            } => {
+                self.stats.record_translation(
+                    self.frame_no,
+                    v,
+                    protocol,
+                    &changes,
+                    rewritten,
+                    None,
+                );
+                (rewritten, true)
+            }
+            Translation::Failed {
+                protocol,
+                reason,
+                rewritten,
+            } => {
+                self.stats.record_translation(
+                    self.frame_no,
+                    v,
+                    protocol,
+                    &[],
+                    rewritten,
+                    Some(reason),
+                );
+                (rewritten, true)
+            }
+        }
+    }
+
     /// ALG inspection: the port table first; on other ports the first payload of a flow is
     /// sniffed (SIP, RTSP) and, when it is no ALG protocol, the flow is never looked at again.
-    fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType) {
+    fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType, mapped: Option<u32>) {
         let t = v.tuple;
         if !matches!(t.proto, 6 | 17) {
             return;
@@ -328,8 +402,14 @@ impl Sink<'_> {
             },
             None => crate::alg::scan(protocol, payload, ctx),
         };
-        self.stats
-            .record_alg(self.frame_no, v, protocol, &items, self.cloud.vpc.cidr);
+        self.stats.record_alg(
+            self.frame_no,
+            v,
+            protocol,
+            &items,
+            self.cloud.vpc.cidr,
+            mapped,
+        );
     }
 
     fn abandon(self) {
@@ -386,6 +466,17 @@ fn out_format(readers: &[CaptureReader]) -> OutFormat {
 /// and written, and the outcome carries the error (the CLI then exits 1).
 pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Cloud::load(&opts.topology)?;
+    let mut policy = cloud.alg;
+    if let Some(spec) = &opts.alg_spec {
+        policy
+            .apply_spec(spec)
+            .map_err(|m| ReplayError::Usage(format!("--alg: {m}")))?;
+        if !opts.alg && policy.any() {
+            return Err(ReplayError::Usage(
+                "--alg asks for translation, --no-alg turns ALG handling off: choose one".into(),
+            ));
+        }
+    }
     let mut dp = Dataplane::new(&cloud);
     if let Some(ing) = &opts.ingress {
         let hint = if ing == "internet" {
@@ -456,12 +547,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         max_open: opts.max_open_files.unwrap_or_else(open_file_budget).max(1),
         dropped,
         ifaces: HashMap::new(),
-        stats: Stats::new(cloud.enis.len()),
+        stats: Stats::for_cloud(&cloud),
         frame_no: 0,
         progress,
         trace,
         alg_ports: crate::alg::PortTable::default(),
         alg: opts.alg,
+        translator: (opts.alg && policy.any())
+            .then(|| crate::alg::translate::Translator::new(policy)),
+        scratch: Vec::new(),
     };
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],

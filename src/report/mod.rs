@@ -50,6 +50,10 @@ struct AlgState {
     findings_untracked: u64,
     /// TCP reassembly, from the flow's local end and towards it.
     streams: [Stream; 2],
+    /// The what-if translation covered this flow (`--alg`, `[alg]`).
+    translated: bool,
+    /// Frames of the flow the translation rewrote.
+    translated_frames: u64,
 }
 
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
@@ -148,6 +152,9 @@ pub struct Stats {
     expected: FxHashMap<(u32, u16), (FlowKey, Announcement)>,
     /// Announcements beyond [`MAX_EXPECTATIONS`].
     pub expectations_untracked: u64,
+    /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
+    /// inside view that keys flows).
+    nat: FxHashMap<u32, u32>,
 }
 
 fn action_index(a: Action) -> usize {
@@ -181,7 +188,21 @@ impl Stats {
             flows_untracked: 0,
             expected: FxHashMap::default(),
             expectations_untracked: 0,
+            nat: FxHashMap::default(),
         }
+    }
+
+    /// Empty counters for `cloud`, which also names the NAT mappings announcements go through.
+    pub fn for_cloud(cloud: &Cloud) -> Stats {
+        let mut s = Stats::new(cloud.enis.len());
+        for a in &cloud.associations {
+            if a.mode == Mode::Nat {
+                let private = a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip);
+                s.nat
+                    .insert(u32::from(cloud.eips[a.eip].address), u32::from(private));
+            }
+        }
+        s
     }
 
     /// Total frames dropped.
@@ -296,7 +317,8 @@ impl Stats {
 
     /// Records what the ALG inspection of a frame found: its protocol and the addresses and
     /// ports its payload carries. An address inside the VPC CIDR in a payload whose header the
-    /// NAT translated (SNAT, DNAT, hairpin) is an `embedded-address` finding.
+    /// NAT translated (SNAT, DNAT, hairpin) is an `embedded-address` finding, except `mapped`:
+    /// the private address a what-if translation wrote into a frame delivered into the VPC.
     pub fn record_alg(
         &mut self,
         frame_no: u64,
@@ -304,6 +326,7 @@ impl Stats {
         protocol: Protocol,
         items: &[Embedded],
         vpc: Ipv4Cidr,
+        mapped: Option<u32>,
     ) {
         let (key, t, s, d) = FlowKey::of(v);
         let Some(rec) = self.flows.get_mut(&key) else {
@@ -345,6 +368,7 @@ impl Stats {
                 // FTP 229 and anything else: the sender's address.
                 (None, _) => t.src,
             };
+            let addr = self.nat.get(&addr).copied().unwrap_or(addr);
             // The control channel's own endpoints are not a new flow.
             if (addr, port) == s || (addr, port) == d {
                 continue;
@@ -396,7 +420,7 @@ impl Stats {
         }
         for e in items {
             let Some(a) = e.addr else { continue };
-            if !vpc.contains(a) {
+            if !vpc.contains(a) || mapped == Some(u32::from(a)) {
                 continue;
             }
             alg.embedded += 1;
@@ -430,6 +454,70 @@ impl Stats {
                     "the header was translated but the payload still carries the VPC address {a}; the frame {dir}"
                 ),
             });
+        }
+    }
+
+    /// Records what the what-if translation did to a frame of a flow it covers: the addresses it
+    /// rewrote (`translated` findings), or why it could not rewrite the payload.
+    pub fn record_translation(
+        &mut self,
+        frame_no: u64,
+        v: &Verdict,
+        protocol: Protocol,
+        changes: &[crate::alg::Change],
+        rewritten: bool,
+        failure: Option<crate::wire::rewrite::RewriteError>,
+    ) {
+        let (key, ..) = FlowKey::of(v);
+        let Some(rec) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let alg = rec.alg.get_or_insert_with(Box::default);
+        alg.protocol.get_or_insert(protocol);
+        alg.translated = true;
+        alg.translated_frames += u64::from(rewritten);
+        let push = |alg: &mut AlgState, f: Finding| {
+            if let Some(old) = alg
+                .findings
+                .iter_mut()
+                .find(|o| o.kind == f.kind && o.field == f.field && o.value == f.value)
+            {
+                old.repeats += 1;
+            } else if alg.findings.len() >= MAX_FINDINGS {
+                alg.findings_untracked += 1;
+            } else {
+                alg.findings.push(f);
+            }
+        };
+        for c in changes {
+            push(
+                alg,
+                Finding {
+                    kind: "translated",
+                    protocol,
+                    field: c.field,
+                    value: format!("{} -> {}", c.from, c.to),
+                    frame: frame_no,
+                    repeats: 0,
+                    why:
+                        "what-if ALG: the payload address was rewritten as a Linux NAT helper would"
+                            .into(),
+                },
+            );
+        }
+        if let Some(reason) = failure {
+            push(
+                alg,
+                Finding {
+                    kind: "not-translated",
+                    protocol,
+                    field: "",
+                    value: reason.to_string(),
+                    frame: frame_no,
+                    repeats: 0,
+                    why: "what-if ALG: this frame's payload could not be rewritten".into(),
+                },
+            );
         }
     }
 
@@ -665,6 +753,7 @@ fn flow_findings(f: &FlowRec, related: Option<&Vec<Finding>>) -> Vec<Finding> {
     if let Some(p) = a.protocol
         && let Some(why) = p.documented()
         && f.mode == Some(Mode::Nat)
+        && !a.translated
     {
         v.push(Finding {
             kind: "documented",
@@ -700,6 +789,12 @@ fn flow_verdict(f: &FlowRec, related_dropped: bool) -> (&'static str, Option<&'s
         Some(Mode::Nat) if a.embedded > 0 => (
             "alg-broken",
             Some("the payload carries a VPC address the NAT translated in the header only"),
+        ),
+        Some(Mode::Nat) if a.translated => (
+            "translated",
+            Some(
+                "what-if ALG (--alg, [alg]): the payload was translated as a Linux NAT helper would; the provider's NAT mode has no ALG",
+            ),
         ),
         Some(Mode::Nat) if related_dropped => (
             "alg-broken",
