@@ -254,7 +254,8 @@ fn replace_tokens(
 /// What-if SIP ALG, as Linux's `nf_nat_sip` does it for SIP over UDP: every address of `map`
 /// (`from` -> `to`) is rewritten in the Request-URI, Via, Contact, From, To, Route and
 /// Record-Route headers and in the SDP lines `o=`, `c=` and `a=rtcp:`; `Content-Length` is set
-/// to the new body length. Returns the changes; `out` receives the new message.
+/// to the new body length when it gave the length of the body present (a message cut short
+/// keeps its value). Returns the changes; `out` receives the new message.
 pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>) -> Vec<Change> {
     out.clear();
     let mut changes = Vec::new();
@@ -298,16 +299,23 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
             "record-route" => "Record-Route",
             "route" => "Route",
             "content-length" | "l" => {
+                // Read as the scan reads it: the whole trimmed value.
                 let v = &line[colon + 1..];
                 let lead = v.iter().take_while(|c| c.is_ascii_whitespace()).count();
-                let digits = v[lead..].iter().take_while(|c| c.is_ascii_digit()).count();
-                declared = std::str::from_utf8(&v[lead..lead + digits])
-                    .ok()
-                    .and_then(|d| d.parse().ok());
-                if declared.is_some() {
+                let tail = v
+                    .iter()
+                    .rev()
+                    .take_while(|c| c.is_ascii_whitespace())
+                    .count();
+                let digits = v.len().saturating_sub(lead + tail);
+                declared = String::from_utf8_lossy(v).trim().parse().ok();
+                length_at = declared.and_then(|_| {
                     let start = out.len() + colon + 1 + lead;
-                    length_at = Some((start, start + digits));
-                }
+                    v[lead..lead + digits]
+                        .iter()
+                        .all(u8::is_ascii_digit)
+                        .then_some((start, start + digits))
+                });
                 out.extend_from_slice(line);
                 continue;
             }
@@ -350,8 +358,10 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
     }
     let new_body = out.len() - body_start_out;
     out.extend_from_slice(&payload[body_end..]);
+    // Content-Length follows the body when it described the whole body present.
     if let Some((s, e)) = length_at
         && new_body != body_end - body_at
+        && declared == Some(body_end - body_at)
     {
         let digits = new_body.to_string();
         out.splice(s..e, digits.bytes());
