@@ -52,6 +52,21 @@ enum Cmd {
         /// Captures (pcap or pcapng), replayed in order as one stream.
         inputs: Vec<PathBuf>,
     },
+    /// The mode advisor: replay each ENI's traffic under NAT, BINDED and MULTI_BINDED and print
+    /// a flow x mode matrix (also written as modes.json); with no arguments, the bundled demo.
+    Modes {
+        /// Topology file (TOML, design.md section 2).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Output directory for modes.json.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+        #[arg(long)]
+        ingress: Option<String>,
+        /// Captures (pcap or pcapng), replayed in order as one stream.
+        inputs: Vec<PathBuf>,
+    },
     /// Validate a topology and print, per instance and NIC, the addresses its OS shows.
     Check {
         /// Topology file.
@@ -116,6 +131,48 @@ fn main() -> ExitCode {
                         }
                         None => ExitCode::SUCCESS,
                     }
+                }
+                Err(ReplayError::Usage(m)) => {
+                    eprintln!("eipsim: {m}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("eipsim: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Modes {
+            topology,
+            out,
+            ingress,
+            inputs,
+        } => {
+            let (topology, inputs) = match (topology, inputs.is_empty()) {
+                (None, true) => {
+                    let (t, c) = replay::demo_paths();
+                    (t, vec![c])
+                }
+                (Some(t), false) => (t, inputs),
+                (None, false) => {
+                    eprintln!("eipsim: modes needs --topology FILE with captures");
+                    return ExitCode::from(2);
+                }
+                (Some(_), true) => {
+                    eprintln!("eipsim: modes needs at least one capture after --topology");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = replay::modes::ModesOptions {
+                topology,
+                inputs,
+                out,
+                ingress,
+            };
+            match replay::modes::run(&opts) {
+                Ok(o) => {
+                    print!("{}", o.text);
+                    ExitCode::SUCCESS
                 }
                 Err(ReplayError::Usage(m)) => {
                     eprintln!("eipsim: {m}");

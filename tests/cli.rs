@@ -191,3 +191,40 @@ fn suggest_makes_a_topology_that_loads() {
     );
     assert!(!cloud.associations.is_empty());
 }
+
+#[test]
+fn modes_prints_the_matrix_for_the_demo() {
+    let out = tempdir("modes");
+    let o = eipsim()
+        .current_dir(root())
+        .args(["modes", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("NAT*") && text.contains("MULTI_BINDED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("every flow ok in: NAT, MULTI_BINDED"),
+        "{text}"
+    );
+    assert!(out.join("modes.json").exists());
+    let o = eipsim()
+        .args(["modes", "--topology", "x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = eipsim()
+        .args([
+            "modes",
+            "--topology",
+            "/nonexistent.toml",
+            "/nonexistent.pcap",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -324,3 +324,85 @@ fn sip_translation_over_udp() {
     assert_eq!(flow["verdict"], "translated");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The mode advisor's guest: in cut-through or multi-EIP mode the guest writes its own EIP in
+/// the PORT command; its stream shrinks, so its later segments and the server's
+/// acknowledgements move with it.
+#[test]
+fn guest_rewrite_moves_seq_and_the_peers_acks() {
+    use eipsim::alg::translate::{Policy, Translator};
+    use eipsim::dataplane::{Action, Outcome, Port, Tuple, Verdict};
+    use eipsim::wire::LinkType;
+    let client = u32::from_be_bytes(CLIENT);
+    let server = u32::from_be_bytes(SERVER);
+    let eip = u32::from_be_bytes(EIP);
+    let out_v = Verdict {
+        outcome: Outcome::Forward(Port::Internet, Action::Snat),
+        ingress: Some(Port::Eni(0)),
+        tuple: Tuple {
+            proto: 6,
+            src: client,
+            dst: server,
+            sport: CPORT,
+            dport: 21,
+        },
+        inside_dst: server,
+        eni: Some(0),
+        mode: None,
+        eip: Some(eip),
+    };
+    let in_v = Verdict {
+        outcome: Outcome::Forward(Port::Eni(0), Action::Dnat),
+        ingress: Some(Port::Internet),
+        tuple: Tuple {
+            proto: 6,
+            src: server,
+            dst: eip,
+            sport: 21,
+            dport: CPORT,
+        },
+        inside_dst: client,
+        ..out_v
+    };
+    let mut tr = Translator::new(Policy {
+        ftp: true,
+        sip: true,
+    });
+    let sent = Some((CLIENT.into(), EIP.into()));
+    let mut o = Vec::new();
+    let port = b"PORT 172,16,0,10,4,1\r\n";
+    assert!(tr.guest_rewrite(
+        LinkType::Ethernet,
+        &segment(true, 1000, 7000, port),
+        &out_v,
+        sent,
+        &mut o
+    ));
+    let (seq, _, payload) = tcp_fields(&o);
+    assert_eq!(
+        (seq, payload.as_slice()),
+        (1000, &b"PORT 47,0,0,10,4,1\r\n"[..])
+    );
+    assert_eq!(&o[14 + 12..14 + 16], &EIP, "the guest sends from its EIP");
+    let shrink = (port.len() - payload.len()) as u32;
+    // The server acknowledges the (shorter) stream it received.
+    assert!(tr.guest_rewrite(
+        LinkType::Ethernet,
+        &segment(false, 7000, 1000 + port.len() as u32, b"200 ok\r\n"),
+        &in_v,
+        None,
+        &mut o
+    ));
+    let (_, ack, _) = tcp_fields(&o);
+    assert_eq!(ack, 1000 + port.len() as u32 - shrink);
+    // The guest's next segment follows the shorter one.
+    assert!(tr.guest_rewrite(
+        LinkType::Ethernet,
+        &segment(true, 1000 + port.len() as u32, 7008, b"LIST\r\n"),
+        &out_v,
+        sent,
+        &mut o
+    ));
+    let (seq, _, _) = tcp_fields(&o);
+    assert_eq!(seq, 1000 + port.len() as u32 - shrink);
+}

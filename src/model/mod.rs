@@ -508,6 +508,59 @@ impl Cloud {
         Ok(cloud)
     }
 
+    /// The same cloud with other associations (`(eip, eni, mode, private_ip)`, indexes into this
+    /// cloud) and other `static_eips` per ENI, built again through the console's operations in
+    /// the order the seeds prescribe, so that every rule is checked. The mode advisor's
+    /// variants are made this way.
+    pub fn rebuilt(
+        &self,
+        associations: &[(usize, usize, Mode, Option<Ipv4Addr>)],
+        static_eips: &[(usize, Option<Vec<Ipv4Addr>>)],
+    ) -> Result<Cloud, ModelError> {
+        let mut c = Cloud::new(self.region.clone(), self.account.clone(), self.vpc.clone())?;
+        for i in &self.instances {
+            c.create_instance(i.clone())?;
+        }
+        for e in &self.enis {
+            c.create_network_interface(Eni {
+                instance: None,
+                static_eips: None,
+                ..e.clone()
+            })?;
+        }
+        for e in &self.eips {
+            c.allocate_eip_address(e.clone())?;
+        }
+        for &(eip, eni, mode, private_ip) in associations {
+            c.associate_eip_address(eip, eni, mode, private_ip)
+                .map_err(|mut e| {
+                    e.subject = format!(
+                        "{} -> {} ({})",
+                        self.eips[eip].id,
+                        self.enis[eni].id,
+                        mode.api_name()
+                    );
+                    e
+                })?;
+        }
+        for (i, e) in self.enis.iter().enumerate() {
+            let s = static_eips
+                .iter()
+                .find(|(x, _)| *x == i)
+                .map_or_else(|| e.static_eips.clone(), |(_, s)| s.clone());
+            if let Some(s) = s {
+                c.set_static_eips(i, s)?;
+            }
+        }
+        for (i, e) in self.enis.iter().enumerate() {
+            if let Some(inst) = e.instance {
+                c.attach_network_interface(i, inst)?;
+            }
+        }
+        c.alg = self.alg;
+        Ok(c)
+    }
+
     /// An empty cloud in `region` (an Alibaba Cloud region id), ready for the operations.
     pub fn new(region: String, account: Account, vpc: Vpc) -> Result<Cloud, ModelError> {
         if regions::region_name(&region).is_none() {

@@ -6,6 +6,7 @@
 //! pipeline over crossbeam channels; batches are put back in input order before writing.
 
 pub mod input;
+pub mod modes;
 pub mod output;
 pub mod suggest;
 
@@ -370,44 +371,13 @@ impl Sink<'_> {
         }
     }
 
-    /// ALG inspection: the port table first; on other ports the first payload of a flow is
-    /// sniffed (SIP, RTSP) and, when it is no ALG protocol, the flow is never looked at again.
     fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType, mapped: Option<u32>) {
-        let t = v.tuple;
-        if !matches!(t.proto, 6 | 17) {
-            return;
-        }
-        let hit = self.alg_ports.hit(t.sport, t.dport);
-        let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
-            return;
-        };
-        if payload.is_empty() {
-            return;
-        }
-        let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
-            if !hit {
-                self.stats.not_alg(v);
-            }
-            return;
-        };
-        let ctx = crate::alg::ScanContext {
-            tcp: proto == crate::wire::proto::TCP,
-            vpc: self.cloud.vpc.cidr,
-        };
-        // TCP control channels are reassembled in order; a message is read once it is whole.
-        let items = match seq {
-            Some(seq) => match self.stats.reassemble(v, protocol, seq, payload) {
-                Some(messages) => crate::alg::scan(protocol, &messages, ctx),
-                None => Vec::new(),
-            },
-            None => crate::alg::scan(protocol, payload, ctx),
-        };
-        self.stats.record_alg(
-            self.frame_no,
-            v,
-            protocol,
-            &items,
+        inspect_alg(
+            &mut self.stats,
+            &self.alg_ports,
             self.cloud.vpc.cidr,
+            self.frame_no,
+            (v, data, link),
             mapped,
         );
     }
@@ -423,6 +393,50 @@ impl Sink<'_> {
             w.abandon();
         }
     }
+}
+
+/// ALG inspection of one frame (`frame_no`, its verdict, bytes and link type): the port table
+/// first; on other ports the first payload of a flow is sniffed (SIP, RTSP) and, when it is no
+/// ALG protocol, the flow is never looked at again. `mapped` is the private address a what-if
+/// translation wrote towards the VPC (not a finding).
+pub(crate) fn inspect_alg(
+    stats: &mut Stats,
+    ports: &crate::alg::PortTable,
+    vpc: crate::model::Ipv4Cidr,
+    frame_no: u64,
+    (v, data, link): (&Verdict, &[u8], LinkType),
+    mapped: Option<u32>,
+) {
+    let t = v.tuple;
+    if !matches!(t.proto, 6 | 17) {
+        return;
+    }
+    let hit = ports.hit(t.sport, t.dport);
+    let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
+        return;
+    };
+    if payload.is_empty() {
+        return;
+    }
+    let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
+        if !hit {
+            stats.not_alg(v);
+        }
+        return;
+    };
+    let ctx = crate::alg::ScanContext {
+        tcp: proto == crate::wire::proto::TCP,
+        vpc,
+    };
+    // TCP control channels are reassembled in order; a message is read once it is whole.
+    let items = match seq {
+        Some(seq) => match stats.reassemble(v, protocol, seq, payload) {
+            Some(messages) => crate::alg::scan(protocol, &messages, ctx),
+            None => Vec::new(),
+        },
+        None => crate::alg::scan(protocol, payload, ctx),
+    };
+    stats.record_alg(frame_no, v, protocol, &items, vpc, mapped);
 }
 
 /// The bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`, found from the current

@@ -555,6 +555,91 @@ impl Stats {
     }
 }
 
+/// A flow as the mode advisor sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowSummary {
+    /// `tcp`, `udp`, `icmp`, `ip-N`.
+    pub protocol: String,
+    /// VPC-side endpoint, then the far one (inside view).
+    pub addresses: [String; 2],
+    /// Ports, VPC side first (TCP/UDP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<[u16; 2]>,
+    /// The ENI (index) on the VPC side.
+    #[serde(skip)]
+    pub eni: Option<u32>,
+    /// The mode concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    /// The frame that opened the flow (1-based).
+    pub first_frame: u64,
+    /// Frames of the flow.
+    pub frames: u64,
+    /// Frames forwarded.
+    pub forwarded: u64,
+    /// Frames dropped, per reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// `ok`, `dropped`, `alg-broken`, `alg-at-risk` or `translated`.
+    pub verdict: &'static str,
+    /// Why, for ALG protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_reason: Option<&'static str>,
+    /// The ALG protocol, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alg_protocol: Option<Protocol>,
+}
+
+impl Stats {
+    fn summary_of(&self, f: &FlowRec, view: &AlgView, k: &FlowKey) -> FlowSummary {
+        let (verdict, verdict_reason) = flow_verdict(f, view.broken.contains(k));
+        FlowSummary {
+            protocol: proto_name(f.proto),
+            addresses: [
+                Ipv4Addr::from(f.local.0).to_string(),
+                Ipv4Addr::from(f.remote.0).to_string(),
+            ],
+            ports: matches!(f.proto, 6 | 17).then_some([f.local.1, f.remote.1]),
+            eni: f.eni,
+            mode: f.mode.map(Mode::api_name),
+            first_frame: f.first_frame,
+            frames: f.frames,
+            forwarded: f.forwarded,
+            dropped: DropReason::ALL
+                .iter()
+                .filter(|r| f.dropped[r.index()] > 0)
+                .map(|r| (r.as_str(), f.dropped[r.index()]))
+                .collect(),
+            verdict,
+            verdict_reason,
+            alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
+        }
+    }
+
+    /// Every tracked flow, in order of first frame.
+    pub fn summaries(&self) -> Vec<FlowSummary> {
+        let view = AlgView::new(self);
+        let mut v: Vec<FlowSummary> = self
+            .flows
+            .iter()
+            .map(|(k, f)| self.summary_of(f, &view, k))
+            .collect();
+        v.sort_by_key(|f| f.first_frame);
+        v
+    }
+
+    /// The flow each verdict's frame belongs to, if tracked.
+    pub fn summaries_for(&self, verdicts: &[Verdict]) -> Vec<Option<FlowSummary>> {
+        let view = AlgView::new(self);
+        verdicts
+            .iter()
+            .map(|v| {
+                let (k, ..) = FlowKey::of(v);
+                self.flows.get(&k).map(|f| self.summary_of(f, &view, &k))
+            })
+            .collect()
+    }
+}
+
 /// One input capture in the report.
 #[derive(Serialize, Clone, Debug)]
 pub struct InputReport {
