@@ -1,6 +1,7 @@
 //! ALG parser costs per frame (criterion): a SIP INVITE with SDP, an FTP PORT command, a DNS
-//! answer, and the same FTP line through TCP reassembly; beside them the port-table test every
-//! other frame pays. `cargo bench --bench alg`.
+//! answer, and the same FTP line through TCP reassembly; the what-if translation of the INVITE
+//! and the PORT line; beside them the port-table test every other frame pays.
+//! `cargo bench --bench alg`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -46,6 +47,19 @@ fn alg_bench(c: &mut Criterion) {
             seq = seq.wrapping_add(PORT.len() as u32);
             m
         })
+    });
+    // What-if translation of the payload alone (the frame rewrite adds a copy and checksums).
+    let (from, to) = (
+        "172.16.0.21".parse().expect("a"),
+        "47.0.0.1".parse().expect("a"),
+    );
+    let mut out = Vec::new();
+    g.bench_function("sip_invite_translate", |b| {
+        b.iter(|| alg::sip::translate(black_box(INVITE), &[(from, to)], &mut out))
+    });
+    let from10 = "172.16.0.10".parse().expect("a");
+    g.bench_function("ftp_port_translate", |b| {
+        b.iter(|| alg::ftp::translate(black_box(PORT), from10, to, &mut out))
     });
     let table = PortTable::default();
     g.bench_function("port_table_miss", |b| {

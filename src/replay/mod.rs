@@ -571,6 +571,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
             .then(|| crate::alg::translate::Translator::new(policy)),
         scratch: Vec::new(),
     };
+    if let Some(t) = &sink.translator {
+        sink.stats.translation = t.policy();
+    }
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],
         readers,

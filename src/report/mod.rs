@@ -152,6 +152,8 @@ pub struct Stats {
     expected: FxHashMap<(u32, u16), (FlowKey, Announcement)>,
     /// Announcements beyond [`MAX_EXPECTATIONS`].
     pub expectations_untracked: u64,
+    /// The what-if ALG translation in force (for the summary).
+    pub translation: crate::alg::translate::Policy,
     /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
     /// inside view that keys flows).
     nat: FxHashMap<u32, u32>,
@@ -189,6 +191,7 @@ impl Stats {
             expected: FxHashMap::default(),
             expectations_untracked: 0,
             nat: FxHashMap::default(),
+            translation: Default::default(),
         }
     }
 
@@ -1048,7 +1051,14 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
     let alg = stats.alg_totals();
     if !alg.is_empty() {
         let verdicts = stats.alg_verdicts();
-        let _ = writeln!(s, "  ALG (NAT mode has none)          flows   findings");
+        let t = stats.translation;
+        let head = match (t.ftp, t.sip) {
+            (false, false) => "ALG (NAT mode has none)",
+            (true, false) => "ALG (what-if: ftp translated)",
+            (false, true) => "ALG (what-if: sip translated)",
+            (true, true) => "ALG (what-if ftp+sip translated)",
+        };
+        let _ = writeln!(s, "  {head:<33}flows   findings");
         for (p, (flows, findings)) in &alg {
             let _ = writeln!(s, "    {:<28} {:>7} {:>10}", p.as_str(), flows, findings);
         }
