@@ -38,6 +38,16 @@ mode = "{mode}"
 }
 
 fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
+    replay_alg(name, capture, topo, None).0
+}
+
+/// A replay with a what-if `--alg` list; the report and the output directory.
+fn replay_alg(
+    name: &str,
+    capture: &str,
+    topo: &str,
+    spec: Option<&str>,
+) -> (serde_json::Value, PathBuf) {
     let dir = std::env::temp_dir().join(format!("eipsim-alg-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let t = dir.join("topology.toml");
@@ -52,11 +62,14 @@ fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
         trace: None,
         max_open_files: None,
         alg: true,
-        alg_spec: None,
+        alg_spec: spec.map(str::to_string),
     })
     .unwrap();
     assert!(o.capture_error.is_none());
-    serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap()).unwrap()
+    let out = dir.join("out");
+    let r =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    (r, out)
 }
 
 /// The findings of kind `embedded-address` as (field, value, frame).
@@ -348,4 +361,115 @@ fn related_flows_are_linked_to_their_control_flow() {
         .find(|f| f["related_to"]["protocol"] == "tftp")
         .expect("the transfer flow");
     assert_ne!(transfer["ports"][1], 69);
+}
+
+/// The `translated` findings of the flows of `protocol`, as (field, value, frame), and the
+/// flows' verdicts.
+fn translated(
+    report: &serde_json::Value,
+    protocol: &str,
+) -> (Vec<(String, String, u64)>, Vec<String>) {
+    let mut v = Vec::new();
+    let mut verdicts = Vec::new();
+    for f in report["flows"].as_array().unwrap() {
+        if f["alg_protocol"] != protocol {
+            continue;
+        }
+        verdicts.push(f["verdict"].as_str().unwrap().to_string());
+        for x in f["findings"].as_array().unwrap() {
+            if x["kind"] == "translated" {
+                v.push((
+                    x["field"].as_str().unwrap().to_string(),
+                    x["value"].as_str().unwrap().to_string(),
+                    x["frame"].as_u64().unwrap(),
+                ));
+            }
+        }
+    }
+    (v, verdicts)
+}
+
+/// Every payload of an output capture, as text.
+fn payload_text(path: &Path) -> String {
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut s = String::new();
+    while let Some(p) = r.next_packet() {
+        s.push_str(&String::from_utf8_lossy(&p.unwrap().data));
+    }
+    s
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn ftp_active_port_translated() {
+    let (r, out) = replay_alg(
+        "ftp-active-tr",
+        "ftp/sv_ftp-download-active.pcap",
+        &topology("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+        Some("ftp=translate"),
+    );
+    let (t, verdicts) = translated(&r, "ftp");
+    // Frames 13 and 29 carry `PORT 172,23,0,3,...`: one finding, repeated.
+    assert!(
+        t.contains(&("PORT".into(), "172.23.0.3 -> 198.18.0.1".into(), 13)),
+        "{t:?}"
+    );
+    assert_eq!(verdicts, ["translated"]);
+    assert!(embedded(&r).is_empty(), "{:?}", embedded(&r));
+    let sent = payload_text(&out.join("internet.pcap"));
+    assert!(sent.contains("PORT 198,18,0,1,174,127"), "the EIP leaves");
+    assert!(sent.contains("PORT 198,18,0,1,170,65"));
+    assert!(
+        !sent.contains("172,23,0,3"),
+        "the private address never leaves"
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn ftp_passive_227_translated() {
+    let (r, out) = replay_alg(
+        "ftp-passive-tr",
+        "ftp/sv_ftp-download-passive.pcap",
+        &topology("172.23.0.2/32", "0a:91:c7:a5:7d:f7", "172.23.0.2"),
+        Some("ftp=translate"),
+    );
+    let (t, verdicts) = translated(&r, "ftp");
+    assert!(
+        t.contains(&("227".into(), "172.23.0.2 -> 198.18.0.1".into(), 14)),
+        "{t:?}"
+    );
+    assert_eq!(verdicts, ["translated"]);
+    let sent = payload_text(&out.join("internet.pcap"));
+    assert!(sent.contains("(198,18,0,1,82,9)"));
+    assert!(!sent.contains("172,23,0,2"));
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn sip_translated() {
+    let (r, out) = replay_alg(
+        "sip-tr",
+        "sip/nDPI_sip.pcap",
+        &topology("192.168.0.0/16", "00:e0:ed:01:6e:bd", "192.168.1.2"),
+        Some("sip=translate"),
+    );
+    let (t, _) = translated(&r, "sip");
+    for field in ["sdp c=", "sdp o=", "Via", "Contact"] {
+        assert!(
+            t.iter()
+                .any(|(f, v, _)| f == field && v == "192.168.1.2 -> 198.18.0.1"),
+            "{field}: {t:?}"
+        );
+    }
+    let flow = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["addresses"][1] == "212.242.33.35" && f["alg_protocol"] == "sip")
+        .expect("the SIP flow");
+    assert_eq!(flow["verdict"], "translated", "{flow:#}");
+    let sent = payload_text(&out.join("internet.pcap"));
+    assert!(sent.contains("c=IN IP4 198.18.0.1"));
+    assert!(!sent.contains("IN IP4 192.168.1.2"));
 }

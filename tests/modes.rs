@@ -197,6 +197,24 @@ fn capture(path: &Path) {
         .write(&mut b, b"world")
         .unwrap();
     frames.push(b);
+    // A ping from the guest and its reply (ICMP: the advisor changes its source too).
+    let mut b = Vec::new();
+    PacketBuilder::ethernet2(
+        [0, 0x16, 0x3e, 0, 0, 2],
+        [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
+    )
+    .ipv4([172, 16, 0, 2], [198, 51, 100, 7], 64)
+    .icmpv4_echo_request(7, 1)
+    .write(&mut b, b"ping")
+    .unwrap();
+    frames.push(b);
+    let mut b = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [0xee, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .ipv4([198, 51, 100, 7], [47, 0, 0, 1], 64)
+        .icmpv4_echo_reply(7, 1)
+        .write(&mut b, b"ping")
+        .unwrap();
+    frames.push(b);
     for (i, f) in frames.iter().enumerate() {
         w.write_packet(&PcapPacket::new(
             std::time::Duration::from_secs(i as u64),
@@ -245,6 +263,7 @@ fn refused_modes_name_their_rule() {
         m.note
     );
     assert_eq!(e.all_ok, ["NAT", "BINDED"]);
+    assert_eq!(a.frames, 4);
     // Without the authorisation multi-EIP mode takes no new applications (seed 003).
     let a = advise("auth", "eu-central-1", "ecs.g5", false);
     let m = &a.enis[0].availability["MULTI_BINDED"];
@@ -258,7 +277,11 @@ fn refused_modes_name_their_rule() {
     assert_eq!(a.enis[0].all_ok, ["NAT"]);
     // The guest sends from its EIP in cut-through: both frames pass.
     let a = advise("binded", "eu-central-1", "ecs.g5", true);
-    let row = &a.enis[0].flows[0];
-    assert_eq!(row.modes["BINDED"].forwarded, Some(2));
-    assert_eq!(row.modes["NAT"].forwarded, Some(2));
+    assert_eq!(a.enis[0].flows.len(), 2, "UDP and ICMP");
+    for row in &a.enis[0].flows {
+        for m in ["NAT", "BINDED", "MULTI_BINDED"] {
+            assert_eq!(row.modes[m].forwarded, Some(2), "{} {m}", row.flow.protocol);
+            assert_eq!(row.modes[m].verdict, "ok");
+        }
+    }
 }

@@ -29,6 +29,10 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
     if upper4 == "EPRT" && text.len() > 5 {
         let arg = text.get(5..)?.trim();
         let delim = arg.chars().next()?;
+        // RFC 2428: the delimiter is a printable ASCII character (33 to 126).
+        if !('!'..='~').contains(&delim) {
+            return None;
+        }
         let parts: Vec<&str> = arg.split(delim).collect();
         // |1|a.b.c.d|port|  ->  ["", "1", "a.b.c.d", "port", ""]
         if parts.len() >= 4 && parts[1] == "1" {
@@ -110,11 +114,13 @@ pub fn address_span(line: &[u8]) -> Option<(&'static str, Range<usize>, Ipv4Addr
             let start = if e.field == "PORT" {
                 5 + (text.len() - 5 - text[5..].trim_start().len())
             } else {
-                let b = text.as_bytes();
-                (3..b.len()).find(|&i| {
+                // The same run `parse_line` reads: the first after the code.
+                let rest = &text[3..];
+                let b = rest.as_bytes();
+                3 + (0..b.len()).find(|&i| {
                     b[i].is_ascii_digit()
-                        && !b[i - 1].is_ascii_digit()
-                        && six_numbers(&text[i..]).is_some()
+                        && (i == 0 || !b[i - 1].is_ascii_digit())
+                        && six_numbers(&rest[i..]).is_some()
                 })?
             };
             let mut commas = 0;
@@ -249,5 +255,27 @@ mod tests {
         let mut back = Vec::new();
         translate(&out, to, from, &mut back);
         assert_eq!(back, b"227 ok 172,16,0,10,0,21");
+    }
+
+    #[test]
+    fn spans_agree_with_the_parser() {
+        // Found in review: a 227 whose numbers follow the code at once, and a non-ASCII EPRT
+        // delimiter.
+        let from = Ipv4Addr::new(10, 0, 0, 5);
+        let to = Ipv4Addr::new(47, 0, 0, 1);
+        let mut out = Vec::new();
+        let ch = translate(b"22710,0,0,5,1,1 (172,16,0,9,1,2)", from, to, &mut out);
+        assert_eq!(ch.len(), 1);
+        assert_eq!(out, b"22747,0,0,1,1,1 (172,16,0,9,1,2)");
+        assert!(parse_line("EPRT \u{e9}1\u{e9}10.0.0.5\u{e9}2000\u{e9}".as_bytes(), 0).is_none());
+        assert!(
+            translate(
+                "EPRT \u{e9}1\u{e9}10.0.0.5\u{e9}2000\u{e9}".as_bytes(),
+                from,
+                to,
+                &mut out
+            )
+            .is_empty()
+        );
     }
 }

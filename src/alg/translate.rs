@@ -420,8 +420,17 @@ impl Translator {
                 edit.payload = None;
                 edit.seq = mine.active().then(|| mine.seq(seq));
                 edit.ack = acks.then_some(&ack as &dyn Fn(u32) -> u32);
-                let rewritten = (mine.active() || acks || !header_only)
+                let mut rewritten = (mine.active() || acks || !header_only)
                     && rewrite(link, frame, &edit, out).is_ok();
+                if !rewritten && !header_only {
+                    // No whole TCP header: the addresses still change.
+                    let addresses = Edit {
+                        src,
+                        dst,
+                        ..Default::default()
+                    };
+                    rewritten = rewrite(link, frame, &addresses, out).is_ok();
+                }
                 Translation::Failed {
                     protocol,
                     reason,

@@ -231,7 +231,15 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn take(&mut self, b: &Batch) -> Result<(), OutputError> {
         for (k, d) in &b.new_ifaces {
-            self.ifaces.insert(*k, d.clone());
+            let mut d = d.clone();
+            if self.translator.is_some() {
+                // A translated frame may grow past the input's snap length.
+                d.snaplen = grown_snaplen(d.snaplen);
+                if let Some(idb) = &mut d.idb {
+                    idb.snaplen = grown_snaplen(idb.snaplen);
+                }
+            }
+            self.ifaces.insert(*k, d);
         }
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
             let (input, meta) = &b.metas[i];
@@ -451,6 +459,16 @@ pub fn demo_paths() -> (PathBuf, PathBuf) {
     (dir.join("demo-topology.toml"), dir.join("demo.pcap"))
 }
 
+/// The snap length of an output whose frames a what-if translation may lengthen: 0 (no limit in
+/// pcapng) stays, anything else becomes at least 262144 (libpcap's largest).
+fn grown_snaplen(snaplen: u32) -> u32 {
+    if snaplen == 0 {
+        0
+    } else {
+        snaplen.max(262_144)
+    }
+}
+
 fn out_format(readers: &[CaptureReader]) -> OutFormat {
     let mut first = None;
     for r in readers {
@@ -514,7 +532,13 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         readers.push(CaptureReader::open(p)?);
         total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     }
-    let format = out_format(&readers);
+    let mut format = out_format(&readers);
+    if opts.alg
+        && policy.any()
+        && let OutFormat::Pcap(h) = &mut format
+    {
+        h.snaplen = grown_snaplen(h.snaplen);
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| OutputError {
         file: opts.out.clone(),
         message: format!("cannot create the output directory: {e}"),

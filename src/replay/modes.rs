@@ -337,24 +337,17 @@ fn replay_frames(
     cloud: &Cloud,
     hint: Option<Port>,
     frames: &[(Vec<u8>, LinkType)],
-    mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> Option<bool>,
-) -> (Stats, Vec<Option<Verdict>>) {
+    mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool,
+) -> (Stats, Vec<Verdict>) {
     let dp = dataplane(cloud, hint);
     let mut stats = Stats::for_cloud(cloud);
     let ports = PortTable::default();
     let mut verdicts = Vec::with_capacity(frames.len());
     let mut buf = Vec::new();
     for (i, (data, link)) in frames.iter().enumerate() {
-        match prepare(i, data, *link, &mut buf) {
-            None => {
-                verdicts.push(None);
-                continue;
-            }
-            Some(true) => {}
-            Some(false) => {
-                buf.clear();
-                buf.extend_from_slice(data);
-            }
+        if !prepare(i, data, *link, &mut buf) {
+            buf.clear();
+            buf.extend_from_slice(data);
         }
         let v = dp.process(&mut buf, *link);
         let n = i as u64 + 1;
@@ -368,7 +361,7 @@ fn replay_frames(
                 None,
             );
         }
-        verdicts.push(Some(v));
+        verdicts.push(v);
     }
     (stats, verdicts)
 }
@@ -392,7 +385,7 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
         }
     }
     // The topology as written.
-    let (base, base_verdicts) = replay_frames(&cloud, hint, &frames, |_, _, _, _| Some(false));
+    let (base, base_verdicts) = replay_frames(&cloud, hint, &frames, |_, _, _, _| false);
     let flows = base.summaries();
     let mut enis = Vec::new();
     for (x, eni) in cloud.enis.iter().enumerate() {
@@ -451,9 +444,11 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
                 sip: true,
             });
             let (stats, verdicts) = replay_frames(&variant, hint, &frames, |i, data, link, out| {
-                let v = base_verdicts[i].as_ref()?;
+                // Every frame is replayed (flows of other ENIs may be announced by this one's
+                // control channels); only this ENI's frames change.
+                let v = &base_verdicts[i];
                 if !concerns(v, x as u32) {
-                    return None;
+                    return false;
                 }
                 let sent = (v.ingress == Some(Port::Eni(x as u32)))
                     .then(|| {
@@ -461,15 +456,11 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
                         p.guest.get(&src).map(|to| (src, *to))
                     })
                     .flatten();
-                Some(guest.guest_rewrite(link, data, v, sent, out))
+                guest.guest_rewrite(link, data, v, sent, out)
             });
             let firsts: Vec<Verdict> = rows
                 .iter()
-                .map(|f| {
-                    verdicts[(f.first_frame - 1) as usize].unwrap_or_else(|| {
-                        Verdict::early_drop(crate::dataplane::DropReason::Malformed, None)
-                    })
-                })
+                .map(|f| verdicts[(f.first_frame - 1) as usize])
                 .collect();
             for (k, s) in stats.summaries_for(&firsts).into_iter().enumerate() {
                 let cell = match s {

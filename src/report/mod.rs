@@ -50,7 +50,7 @@ struct AlgState {
     findings_untracked: u64,
     /// TCP reassembly, from the flow's local end and towards it.
     streams: [Stream; 2],
-    /// The what-if translation covered this flow (`--alg`, `[alg]`).
+    /// The what-if translation rewrote an address in this flow (`--alg`, `[alg]`).
     translated: bool,
     /// Frames of the flow the translation rewrote.
     translated_frames: u64,
@@ -477,7 +477,7 @@ impl Stats {
         };
         let alg = rec.alg.get_or_insert_with(Box::default);
         alg.protocol.get_or_insert(protocol);
-        alg.translated = true;
+        alg.translated |= !changes.is_empty();
         alg.translated_frames += u64::from(rewritten);
         let push = |alg: &mut AlgState, f: Finding| {
             if let Some(old) = alg
@@ -878,6 +878,8 @@ fn flow_verdict(f: &FlowRec, related_dropped: bool) -> (&'static str, Option<&'s
             "alg-broken",
             Some("the payload carries a VPC address the NAT translated in the header only"),
         ),
+        // A translated flow's announced flows in the capture went where the untranslated
+        // payload sent them: they are listed as related-flow findings, not held against it.
         Some(Mode::Nat) if a.translated => (
             "translated",
             Some(

@@ -1,4 +1,4 @@
-//! Rewriting a TCP/UDP frame outside the core: new addresses, new TCP sequence and
+//! Rewriting an IPv4 frame outside the core: new addresses (any protocol), new TCP sequence and
 //! acknowledgement numbers (SACK edges included), a new payload of another length. Used by the
 //! ALG's what-if translation and the mode advisor, never on the forwarding fast path.
 //!
@@ -27,7 +27,8 @@ pub struct Edit<'a> {
 /// Why a frame could not be rewritten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RewriteError {
-    /// Not IPv4 TCP or UDP, or a header is cut short.
+    /// Not IPv4, or the IPv4 header is cut short; or TCP numbers or a payload were to change
+    /// and the frame has no whole TCP or UDP header.
     #[error("not an IPv4 TCP or UDP frame with whole headers")]
     NotTcpUdp,
     /// A new payload was asked for a fragment.
@@ -52,6 +53,8 @@ struct Layout {
     proto: u8,
     first_fragment: bool,
     fragmented: bool,
+    /// The TCP or UDP header is whole (first fragment, not cut short).
+    l4_whole: bool,
 }
 
 fn layout(link: LinkType, frame: &[u8]) -> Result<Layout, RewriteError> {
@@ -70,31 +73,24 @@ fn layout(link: LinkType, frame: &[u8]) -> Result<Layout, RewriteError> {
     let more = frag & 0x2000 != 0;
     let proto = ip[9];
     let l4 = l3 + ihl;
+    // The L4 header, when it is whole (TCP or UDP, first fragment).
     let hdr = match proto {
-        proto::TCP if offset == 0 => {
-            let off = usize::from(*frame.get(l4 + 12).ok_or(RewriteError::NotTcpUdp)? >> 4) * 4;
-            if off < 20 || frame.len() < l4 + off {
-                return Err(RewriteError::NotTcpUdp);
-            }
-            off
-        }
-        proto::UDP if offset == 0 => {
-            if frame.len() < l4 + 8 {
-                return Err(RewriteError::NotTcpUdp);
-            }
-            8
-        }
-        proto::TCP | proto::UDP => 0,
-        _ => return Err(RewriteError::NotTcpUdp),
+        proto::TCP if offset == 0 => frame
+            .get(l4 + 12)
+            .map(|b| usize::from(b >> 4) * 4)
+            .filter(|&off| off >= 20 && frame.len() >= l4 + off),
+        proto::UDP if offset == 0 => (frame.len() >= l4 + 8).then_some(8),
+        _ => None,
     };
     Ok(Layout {
         l3,
         l4,
-        payload: l4 + hdr,
+        payload: l4 + hdr.unwrap_or(0),
         end: l3 + total,
         proto,
         first_fragment: offset == 0,
         fragmented: offset != 0 || more,
+        l4_whole: hdr.is_some(),
     })
 }
 
@@ -144,6 +140,14 @@ pub fn rewrite(
     out: &mut Vec<u8>,
 ) -> Result<(), RewriteError> {
     let lay = layout(link, frame)?;
+    let l4_edit = edit.payload.is_some() || edit.seq.is_some() || edit.ack.is_some();
+    if l4_edit && !lay.l4_whole {
+        return Err(if lay.fragmented {
+            RewriteError::Fragment
+        } else {
+            RewriteError::NotTcpUdp
+        });
+    }
     out.clear();
     match edit.payload {
         None => {
@@ -229,7 +233,15 @@ fn rewrite_in_place(out: &mut [u8], lay: &Layout, edit: &Edit<'_>) {
     }
     l4d = l4d.plus(ip);
     checksum::apply_at(out, l3 + 10, ip);
-    if !lay.first_fragment {
+    if !lay.first_fragment || !matches!(lay.proto, proto::TCP | proto::UDP) {
+        return;
+    }
+    if !lay.l4_whole {
+        // Cut short: the pseudo-header's addresses still count in the checksum, if present.
+        match lay.proto {
+            proto::TCP => checksum::apply_at(out, l4 + TCP_CHECKSUM_AT, l4d),
+            _ => checksum::apply_udp_at(out, l4 + UDP_CHECKSUM_AT, l4d),
+        };
         return;
     }
     if lay.proto == proto::TCP {
@@ -349,6 +361,37 @@ mod tests {
         );
         assert_eq!(
             rewrite(LinkType::RawIp, &[0x45, 0, 0], &e, &mut out),
+            Err(RewriteError::NotTcpUdp)
+        );
+    }
+
+    #[test]
+    fn addresses_of_any_protocol_and_cut_frames() {
+        // ICMP echo: only the IPv4 header checksum covers the addresses.
+        let mut p = tcp(b"", false);
+        p[9] = 1;
+        p[10..12].fill(0);
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut out = Vec::new();
+        let e = Edit {
+            src: Some([47, 0, 0, 9]),
+            ..Default::default()
+        };
+        rewrite(LinkType::RawIp, &p, &e, &mut out).unwrap();
+        assert_eq!(&out[12..16], &[47, 0, 0, 9]);
+        assert_eq!(checksum::checksum(&out[..20]), 0);
+        assert_eq!(&out[20..], &p[20..]);
+        // TCP cut inside its header: the address changes, TCP numbers cannot.
+        let f = tcp(b"abc", false);
+        rewrite(LinkType::RawIp, &f[..30], &e, &mut out).unwrap();
+        assert_eq!(checksum::checksum(&out[..20]), 0);
+        let s = Edit {
+            seq: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            rewrite(LinkType::RawIp, &f[..30], &s, &mut out),
             Err(RewriteError::NotTcpUdp)
         );
     }
