@@ -106,6 +106,40 @@ fuzz_target!(|data: &[u8]| {
             assert_ne!(e.addr, Some(FROM), "{} still carries it", e.field);
         }
     }
+    // The bytes as a raw IPv4 frame: no panic; a new payload means every checksum recomputed.
+    {
+        use eipsim::wire::rewrite::{Edit, rewrite};
+        let map = |a: u32| a.wrapping_add(3);
+        let mut o = Vec::new();
+        let _ = rewrite(
+            LinkType::RawIp,
+            data,
+            &Edit {
+                src: Some([1, 2, 3, 4]),
+                seq: Some(9),
+                ack: Some(&map),
+                ..Default::default()
+            },
+            &mut o,
+        );
+        let new = Edit {
+            dst: Some([5, 6, 7, 8]),
+            payload: Some(b"PORT 1,2,3,4,5,6\r\n"),
+            ..Default::default()
+        };
+        if rewrite(LinkType::RawIp, data, &new, &mut o).is_ok() {
+            let ihl = usize::from(o[0] & 15) * 4;
+            let total = usize::from(u16::from_be_bytes([o[2], o[3]]));
+            assert_eq!(checksum(&o[..ihl]), 0, "IPv4 checksum after a new payload");
+            let src = o[12..16].try_into().expect("4");
+            let dst = o[16..20].try_into().expect("4");
+            let seg = &o[ihl..total];
+            let udp_without = o[9] == 17 && seg[6] == 0 && seg[7] == 0;
+            if !udp_without {
+                assert_eq!(l4_checksum(src, dst, o[9], seg), 0, "L4 checksum");
+            }
+        }
+    }
     // Frames: checksums and lengths after translation.
     let mut tr = translate::Translator::new(translate::Policy {
         ftp: true,
