@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use eipsim::model::Cloud;
 use eipsim::replay::{self, ReplayError, ReplayOptions};
@@ -20,19 +20,28 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What `replay` and `modes` both take.
+#[derive(Args)]
+struct RunArgs {
+    /// Topology file (TOML, design.md section 2).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+    #[arg(long)]
+    ingress: Option<String>,
+    /// Captures (pcap or pcapng), replayed in order as one stream.
+    inputs: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Replay captures through the EIP gateway; with no arguments, the bundled demo in pcaps/.
     Replay {
-        /// Topology file (TOML, design.md section 2).
-        #[arg(long)]
-        topology: Option<PathBuf>,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
-        #[arg(long)]
-        ingress: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Core worker threads.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: u16,
@@ -49,23 +58,12 @@ enum Cmd {
         /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
         #[arg(long, value_name = "LIST")]
         alg: Option<String>,
-        /// Captures (pcap or pcapng), replayed in order as one stream.
-        inputs: Vec<PathBuf>,
     },
     /// The mode advisor: replay each ENI's traffic under NAT, BINDED and MULTI_BINDED and print
     /// a flow x mode matrix (also written as modes.json); with no arguments, the bundled demo.
     Modes {
-        /// Topology file (TOML, design.md section 2).
-        #[arg(long)]
-        topology: Option<PathBuf>,
-        /// Output directory for modes.json.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
-        #[arg(long)]
-        ingress: Option<String>,
-        /// Captures (pcap or pcapng), replayed in order as one stream.
-        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Validate a topology and print, per instance and NIC, the addresses its OS shows.
     Check {
@@ -80,34 +78,49 @@ enum Cmd {
     },
 }
 
+/// The topology and captures of `replay` or `modes`: both given, or neither (the bundled demo).
+fn topology_and_inputs(
+    cmd: &str,
+    topology: Option<PathBuf>,
+    inputs: Vec<PathBuf>,
+) -> Result<(PathBuf, Vec<PathBuf>), ExitCode> {
+    match (topology, inputs.is_empty()) {
+        (None, true) => {
+            let (t, c) = replay::demo_paths();
+            Ok((t, vec![c]))
+        }
+        (Some(t), false) => Ok((t, inputs)),
+        (None, false) => {
+            eprintln!("eipsim: {cmd} needs --topology FILE with captures");
+            Err(ExitCode::from(2))
+        }
+        (Some(_), true) => {
+            eprintln!("eipsim: {cmd} needs at least one capture after --topology");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Replay {
-            topology,
-            out,
-            ingress,
+            run:
+                RunArgs {
+                    topology,
+                    out,
+                    ingress,
+                    inputs,
+                },
             workers,
             no_progress,
             trace,
             no_alg,
             alg,
-            inputs,
         } => {
-            let (topology, inputs) = match (topology, inputs.is_empty()) {
-                (None, true) => {
-                    let (t, c) = replay::demo_paths();
-                    (t, vec![c])
-                }
-                (Some(t), false) => (t, inputs),
-                (None, false) => {
-                    eprintln!("eipsim: replay needs --topology FILE with captures");
-                    return ExitCode::from(2);
-                }
-                (Some(_), true) => {
-                    eprintln!("eipsim: replay needs at least one capture after --topology");
-                    return ExitCode::from(2);
-                }
+            let (topology, inputs) = match topology_and_inputs("replay", topology, inputs) {
+                Ok(x) => x,
+                Err(code) => return code,
             };
             let opts = ReplayOptions {
                 topology,
@@ -143,25 +156,17 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Modes {
-            topology,
-            out,
-            ingress,
-            inputs,
+            run:
+                RunArgs {
+                    topology,
+                    out,
+                    ingress,
+                    inputs,
+                },
         } => {
-            let (topology, inputs) = match (topology, inputs.is_empty()) {
-                (None, true) => {
-                    let (t, c) = replay::demo_paths();
-                    (t, vec![c])
-                }
-                (Some(t), false) => (t, inputs),
-                (None, false) => {
-                    eprintln!("eipsim: modes needs --topology FILE with captures");
-                    return ExitCode::from(2);
-                }
-                (Some(_), true) => {
-                    eprintln!("eipsim: modes needs at least one capture after --topology");
-                    return ExitCode::from(2);
-                }
+            let (topology, inputs) = match topology_and_inputs("modes", topology, inputs) {
+                Ok(x) => x,
+                Err(code) => return code,
             };
             let opts = replay::modes::ModesOptions {
                 topology,

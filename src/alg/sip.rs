@@ -69,17 +69,41 @@ fn find_addr(s: &str) -> Option<(Ipv4Addr, Option<u16>, usize)> {
     None
 }
 
-/// Every address and port a SIP message carries, with the field it is in.
-pub fn scan(payload: &[u8]) -> Vec<Embedded> {
-    let mut out = Vec::new();
-    // Headers end at the first empty line; the body follows.
-    let (head_len, body_at) = match payload.windows(4).position(|w| w == b"\r\n\r\n") {
+/// Where the headers end and the body starts: at the first empty line (CRLF or LF).
+fn split_message(payload: &[u8]) -> (usize, usize) {
+    match payload.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => (i, i + 4),
         None => match payload.windows(2).position(|w| w == b"\n\n") {
             Some(i) => (i, i + 2),
             None => (payload.len(), payload.len()),
         },
-    };
+    }
+}
+
+/// A header that matters here: one carrying an address (its report name), or Content-Length.
+enum Header {
+    Address(&'static str),
+    ContentLength,
+}
+
+/// The header named `name` (long or compact form, any case, blanks around), if it matters.
+fn header(name: &str) -> Option<Header> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "via" | "v" => Header::Address("Via"),
+        "contact" | "m" => Header::Address("Contact"),
+        "from" | "f" => Header::Address("From"),
+        "to" | "t" => Header::Address("To"),
+        "record-route" => Header::Address("Record-Route"),
+        "route" => Header::Address("Route"),
+        "content-length" | "l" => Header::ContentLength,
+        _ => return None,
+    })
+}
+
+/// Every address and port a SIP message carries, with the field it is in.
+pub fn scan(payload: &[u8]) -> Vec<Embedded> {
+    let mut out = Vec::new();
+    let (head_len, body_at) = split_message(payload);
     let mut content_length: Option<usize> = None;
     let mut at = 0usize;
     // Offsets are counted in bytes of the payload; a line that is not UTF-8 is read lossily and
@@ -102,19 +126,13 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim();
-        let field = match name.to_ascii_lowercase().as_str() {
-            "via" | "v" => "Via",
-            "contact" | "m" => "Contact",
-            "from" | "f" => "From",
-            "to" | "t" => "To",
-            "record-route" => "Record-Route",
-            "route" => "Route",
-            "content-length" | "l" => {
+        let field = match header(name) {
+            Some(Header::Address(f)) => f,
+            Some(Header::ContentLength) => {
                 content_length = value.trim().parse().ok();
                 continue;
             }
-            _ => continue,
+            None => continue,
         };
         let value_at = line.len() - value.len();
         if let Some((a, p, off)) = find_addr(value) {
@@ -259,13 +277,7 @@ fn replace_tokens(
 pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>) -> Vec<Change> {
     out.clear();
     let mut changes = Vec::new();
-    let (head_len, body_at) = match payload.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => (i, i + 4),
-        None => match payload.windows(2).position(|w| w == b"\n\n") {
-            Some(i) => (i, i + 2),
-            None => (payload.len(), payload.len()),
-        },
-    };
+    let (head_len, body_at) = split_message(payload);
     // Headers first, remembering where Content-Length's value is.
     let mut length_at: Option<(usize, usize)> = None;
     let mut declared: Option<usize> = None;
@@ -288,17 +300,9 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
             out.extend_from_slice(line);
             continue;
         };
-        let name = String::from_utf8_lossy(&line[..colon])
-            .trim()
-            .to_ascii_lowercase();
-        let field = match name.as_str() {
-            "via" | "v" => "Via",
-            "contact" | "m" => "Contact",
-            "from" | "f" => "From",
-            "to" | "t" => "To",
-            "record-route" => "Record-Route",
-            "route" => "Route",
-            "content-length" | "l" => {
+        let field = match header(&String::from_utf8_lossy(&line[..colon])) {
+            Some(Header::Address(f)) => f,
+            Some(Header::ContentLength) => {
                 // Read as the scan reads it: the whole trimmed value.
                 let v = &line[colon + 1..];
                 let lead = v.iter().take_while(|c| c.is_ascii_whitespace()).count();
@@ -319,7 +323,7 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
                 out.extend_from_slice(line);
                 continue;
             }
-            _ => {
+            None => {
                 out.extend_from_slice(line);
                 continue;
             }

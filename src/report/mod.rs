@@ -105,6 +105,17 @@ struct FlowRec {
     related_to: Option<(FlowKey, Announcement)>,
 }
 
+impl FlowRec {
+    /// Frames dropped, per reason (the reasons that occurred).
+    fn drops(&self) -> BTreeMap<&'static str, u64> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| self.dropped[r.index()] > 0)
+            .map(|r| (r.as_str(), self.dropped[r.index()]))
+            .collect()
+    }
+}
+
 /// A port a control channel announced: who announced it, in which field, at which frame.
 #[derive(Clone, Debug)]
 struct Announcement {
@@ -607,11 +618,7 @@ impl Stats {
             first_frame: f.first_frame,
             frames: f.frames,
             forwarded: f.forwarded,
-            dropped: DropReason::ALL
-                .iter()
-                .filter(|r| f.dropped[r.index()] > 0)
-                .map(|r| (r.as_str(), f.dropped[r.index()]))
-                .collect(),
+            dropped: f.drops(),
             verdict,
             verdict_reason,
             alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
@@ -947,11 +954,7 @@ pub fn write_json<W: std::io::Write>(
                 first_frame: f.first_frame,
                 frames: f.frames,
                 forwarded: f.forwarded,
-                dropped: DropReason::ALL
-                    .iter()
-                    .filter(|r| f.dropped[r.index()] > 0)
-                    .map(|r| (r.as_str(), f.dropped[r.index()]))
-                    .collect(),
+                dropped: f.drops(),
                 actions: ACTIONS
                     .iter()
                     .filter(|a| f.actions[action_index(**a)] > 0)
