@@ -166,15 +166,13 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
             })
             .expect("instance");
         cloud
-            .create_network_interface(Eni {
-                id: format!("eni-{idx}"),
-                kind: EniKind::Secondary,
-                mac: Mac(eni_mac(idx)),
-                primary_ip: ips[0],
-                secondary_ips: ips[1..].to_vec(),
-                instance: None,
-                static_eips: None,
-            })
+            .create_network_interface(Eni::new(
+                format!("eni-{idx}"),
+                EniKind::Secondary,
+                Mac(eni_mac(idx)),
+                ips[0],
+                ips[1..].to_vec(),
+            ))
             .expect("eni");
         idx
     };
@@ -187,11 +185,11 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
         let address = next_eip;
         next_eip += 1;
         cloud
-            .allocate_eip_address(Eip {
-                id: format!("eip-{e}"),
-                address: Ipv4Addr::from(address),
-                charge: Charge::PayByTraffic,
-            })
+            .allocate_eip_address(Eip::new(
+                format!("eip-{e}"),
+                Ipv4Addr::from(address),
+                Charge::PayByTraffic,
+            ))
             .expect("eip");
         cloud
             .associate_eip_address(e, eni, mode, private_ip)

@@ -65,6 +65,12 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Run a scenario (design.md section 2b): console operations in order, each with the
+    /// outcome it should have; exit 1 when one differs. Prints each step and the final state.
+    Scenario {
+        /// Scenario file (TOML).
+        file: PathBuf,
+    },
     /// Validate a topology and print, per instance and NIC, the addresses its OS shows.
     Check {
         /// Topology file.
@@ -196,6 +202,24 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("eipsim: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Cmd::Scenario { file } => match eipsim::model::scenario::load_scenario(&file) {
+            Ok(mut sc) => {
+                let results = eipsim::model::scenario::run_scenario(&mut sc);
+                print!(
+                    "{}",
+                    eipsim::model::scenario::scenario_report(&sc, &file, &results)
+                );
+                if results.iter().all(|r| r.as_expected) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("eipsim: scenario {e}");
                 ExitCode::from(1)
             }
         },

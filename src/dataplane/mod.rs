@@ -138,9 +138,14 @@ impl Dataplane {
             enis.push(EniEntry {
                 mac: e.mac.0,
                 attached: e.instance.is_some(),
-                binded: cloud.is_binded(i),
+                // No private network: cut-through, or lost with a released subscription EIP.
+                binded: cloud.private_network_unavailable(i),
                 dhcp,
             });
+            if e.deleted {
+                // Kept for its index; it owns no MAC and no address.
+                continue;
+            }
             macs.insert(e.mac.to_u64(), i as u32);
             for ip in e.private_ips() {
                 addrs.insert(
@@ -154,7 +159,7 @@ impl Dataplane {
                 );
             }
         }
-        for eip in &cloud.eips {
+        for eip in cloud.eips.iter().filter(|e| !e.released) {
             let a = u32::from(eip.address);
             eip_prefixes[(a >> 22) as usize] |= 1 << ((a >> 16) & 63);
             addrs.insert(

@@ -3,16 +3,19 @@
 //! ENI to an instance), so that every rule of the seeds is checked in one place.
 
 mod addr;
+mod ops;
 pub mod regions;
+pub mod scenario;
 
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use addr::{Ipv4Cidr, Mac};
+pub use ops::{Billing, GatewayInfo};
 
 /// How an EIP is bound to an ENI.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Deserialize, PartialOrd, Ord)]
@@ -185,15 +188,27 @@ struct EipFile {
     address: Ipv4Addr,
     #[serde(default)]
     charge: Charge,
+    gateway: Option<Ipv4Addr>,
+    mask: Option<Ipv4Addr>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AssociationFile {
     eip: String,
-    eni: String,
+    /// The ENI (InstanceType NetworkInterface).
+    eni: Option<String>,
+    /// The instance (InstanceType EcsInstance: NAT to its primary ENI).
+    instance: Option<String>,
+    #[serde(default)]
+    instance_type: InstanceType,
+    #[serde(default = "default_mode")]
     mode: Mode,
     private_ip: Option<Ipv4Addr>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Nat
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,9 +264,36 @@ pub struct Eni {
     pub instance: Option<usize>,
     /// Multi-EIP only: the EIPs the OS configured statically (`None`: all of them).
     pub static_eips: Option<Vec<Ipv4Addr>>,
+    /// Deleted (DeleteNetworkInterface): kept so that indexes stay stable; it owns nothing.
+    pub deleted: bool,
+    /// Seed 001's note: a subscription EIP bound in cut-through mode to this ENI was released
+    /// while the ENI was attached; the ENI has no private network until it is detached and
+    /// bound again in cut-through mode.
+    pub private_network_lost: bool,
 }
 
 impl Eni {
+    /// A new, detached, live ENI.
+    pub fn new(
+        id: impl Into<String>,
+        kind: EniKind,
+        mac: Mac,
+        primary_ip: Ipv4Addr,
+        secondary_ips: Vec<Ipv4Addr>,
+    ) -> Eni {
+        Eni {
+            id: id.into(),
+            kind,
+            mac,
+            primary_ip,
+            secondary_ips,
+            instance: None,
+            static_eips: None,
+            deleted: false,
+            private_network_lost: false,
+        }
+    }
+
     /// Every private IP configured on the ENI, primary first.
     pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         std::iter::once(self.primary_ip).chain(self.secondary_ips.iter().copied())
@@ -267,6 +309,37 @@ pub struct Eip {
     pub address: Ipv4Addr,
     /// Billing method.
     pub charge: Charge,
+    /// Released (ReleaseEipAddress): kept so that indexes stay stable; it owns no address.
+    pub released: bool,
+    /// Gateway a MULTI_BINDED EIP needs in the OS (DescribeEipGatewayInfo); default: the
+    /// first address of the EIP's /24 (the last when the EIP is that one).
+    pub gateway: Option<Ipv4Addr>,
+    /// Subnet mask of that gateway's network; default 255.255.255.0.
+    pub mask: Option<Ipv4Addr>,
+}
+
+impl Eip {
+    /// A new, unreleased EIP with the default gateway and mask.
+    pub fn new(id: impl Into<String>, address: Ipv4Addr, charge: Charge) -> Eip {
+        Eip {
+            id: id.into(),
+            address,
+            charge,
+            released: false,
+            gateway: None,
+            mask: None,
+        }
+    }
+}
+
+/// What an EIP is associated with (AssociateEipAddress's InstanceType).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum InstanceType {
+    /// An ENI (`NetworkInterface`), in one of the three modes.
+    #[default]
+    NetworkInterface,
+    /// An ECS instance (`EcsInstance`): NAT to its primary ENI's primary private IP.
+    EcsInstance,
 }
 
 /// An EIP bound to an ENI.
@@ -280,6 +353,8 @@ pub struct Association {
     pub mode: Mode,
     /// NAT only: the private IP the EIP maps to.
     pub private_ip: Option<Ipv4Addr>,
+    /// Bound to the ENI, or to the instance whose primary ENI it is.
+    pub instance_type: InstanceType,
 }
 
 /// A validated cloud: every rule of the seeds holds.
@@ -334,6 +409,8 @@ struct Index {
     eni_assocs: Vec<Vec<usize>>,
     /// Per instance, its primary ENI.
     primary: FxHashMap<usize, usize>,
+    /// Ids of deleted ENIs and released EIPs: not given out again.
+    retired: rustc_hash::FxHashSet<String>,
 }
 
 /// Errors of loading a topology file.
@@ -437,6 +514,8 @@ impl Cloud {
                 secondary_ips: e.secondary_ips,
                 instance: None,
                 static_eips: None,
+                deleted: false,
+                private_network_lost: false,
             })?;
             let idx = cloud.enis.len() - 1;
             match e.instance {
@@ -468,10 +547,15 @@ impl Cloud {
                 id: e.id,
                 address: e.address,
                 charge: e.charge,
+                released: false,
+                gateway: e.gateway,
+                mask: e.mask,
             })?;
         }
+        let mut to_instances = Vec::new();
         for (n, a) in file.association.iter().enumerate() {
-            let subject = format!("association {} ({} -> {}, {})", n + 1, a.eip, a.eni, a.mode);
+            let target = a.eni.as_deref().or(a.instance.as_deref()).unwrap_or("?");
+            let subject = format!("association {} ({} -> {target}, {})", n + 1, a.eip, a.mode);
             let eip = cloud.eip_index(&a.eip).ok_or_else(|| {
                 err(
                     "unknown-id",
@@ -479,25 +563,62 @@ impl Cloud {
                     format!("EIP {:?} is not defined in [[eip]]", a.eip),
                 )
             })?;
-            let eni = cloud.eni_index(&a.eni).ok_or_else(|| {
-                err(
-                    "unknown-id",
-                    subject.clone(),
-                    format!("ENI {:?} is not defined in [[eni]]", a.eni),
-                )
-            })?;
-            cloud
-                .associate_eip_address(eip, eni, a.mode, a.private_ip)
-                .map_err(|mut e| {
-                    e.subject = subject.clone();
-                    e
-                })?;
+            let in_subject = |mut e: ModelError| {
+                e.subject = subject.clone();
+                e
+            };
+            match (a.instance_type, &a.eni, &a.instance) {
+                (InstanceType::NetworkInterface, Some(eni), None) => {
+                    let eni = cloud.eni_index(eni).ok_or_else(|| {
+                        err(
+                            "unknown-id",
+                            subject.clone(),
+                            format!("ENI {eni:?} is not defined in [[eni]]"),
+                        )
+                    })?;
+                    cloud
+                        .associate_eip_address(eip, eni, a.mode, a.private_ip)
+                        .map_err(in_subject)?;
+                }
+                (InstanceType::EcsInstance, None, Some(inst)) => {
+                    let inst = cloud.instance_index(inst).ok_or_else(|| {
+                        err(
+                            "unknown-id",
+                            subject.clone(),
+                            format!("instance {inst:?} is not defined in [[instance]]"),
+                        )
+                    })?;
+                    if a.mode != Mode::Nat || a.private_ip.is_some() {
+                        return Err(err(
+                            "instance-nat-only",
+                            subject,
+                            "an EIP associated with an ECS instance is NAT to its primary ENI's primary private IP: give neither another mode nor private_ip",
+                        ));
+                    }
+                    to_instances.push((eip, inst, subject));
+                }
+                _ => {
+                    return Err(err(
+                        "invalid-association",
+                        subject,
+                        "give `eni` (instance_type NetworkInterface, the default) or `instance` (instance_type EcsInstance), not both",
+                    ));
+                }
+            }
         }
         for (eni, s) in statics {
             cloud.set_static_eips(eni, s)?;
         }
         for (eni, inst) in attach {
             cloud.attach_network_interface(eni, inst)?;
+        }
+        for (eip, inst, subject) in to_instances {
+            cloud
+                .associate_eip_address_to_instance(eip, inst)
+                .map_err(|mut e| {
+                    e.subject = subject;
+                    e
+                })?;
         }
         for (name, mode) in &file.alg {
             cloud
@@ -521,7 +642,14 @@ impl Cloud {
         for i in &self.instances {
             c.create_instance(i.clone())?;
         }
+        // Tombstones stay tombstones, at the same indexes, owning nothing.
         for e in &self.enis {
+            if e.deleted {
+                c.index.retired.insert(e.id.clone());
+                c.index.eni_assocs.push(Vec::new());
+                c.enis.push(e.clone());
+                continue;
+            }
             c.create_network_interface(Eni {
                 instance: None,
                 static_eips: None,
@@ -529,6 +657,12 @@ impl Cloud {
             })?;
         }
         for e in &self.eips {
+            if e.released {
+                c.index.retired.insert(e.id.clone());
+                c.index.eip_assoc.push(None);
+                c.eips.push(e.clone());
+                continue;
+            }
             c.allocate_eip_address(e.clone())?;
         }
         for &(eip, eni, mode, private_ip) in associations {
@@ -622,7 +756,8 @@ impl Cloud {
     }
 
     fn id_taken(&self, id: &str) -> bool {
-        self.index.instances.contains_key(id)
+        self.index.retired.contains(id)
+            || self.index.instances.contains_key(id)
             || self.index.enis.contains_key(id)
             || self.index.eips.contains_key(id)
     }
@@ -779,8 +914,13 @@ impl Cloud {
         mode: Mode,
         private_ip: Option<Ipv4Addr>,
     ) -> Result<(), ModelError> {
+        let subject = format!(
+            "EIP {} -> ENI {} ({mode})",
+            self.eips[eip].id, self.enis[eni].id
+        );
+        self.live_eip(eip, &subject)?;
+        self.live_eni(eni, &subject)?;
         let e = &self.enis[eni];
-        let subject = format!("EIP {} -> ENI {} ({mode})", self.eips[eip].id, e.id);
         if let Some(a) = self.association_of_eip(eip) {
             return Err(err(
                 "eip-associated-twice",
@@ -854,6 +994,7 @@ impl Cloud {
                     eni,
                     mode,
                     private_ip: Some(ip),
+                    instance_type: InstanceType::NetworkInterface,
                 });
             }
             Mode::Binded | Mode::MultiBinded => {
@@ -933,9 +1074,53 @@ impl Cloud {
                     eni,
                     mode,
                     private_ip: None,
+                    instance_type: InstanceType::NetworkInterface,
                 });
+                if mode == Mode::Binded {
+                    // Seed 001's note: bound again in cut-through mode, the ENI is whole again.
+                    self.enis[eni].private_network_lost = false;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// AssociateEipAddress with InstanceType EcsInstance: NAT to the instance's primary ENI's
+    /// primary private IP. Each ECS instance takes only one EIP this way (seed 004), and its
+    /// primary ENI only one EIP in any way (seed 002).
+    pub fn associate_eip_address_to_instance(
+        &mut self,
+        eip: usize,
+        inst: usize,
+    ) -> Result<(), ModelError> {
+        let subject = format!(
+            "EIP {} -> instance {} (NAT)",
+            self.eips[eip].id, self.instances[inst].id
+        );
+        let Some(&primary) = self.index.primary.get(&inst) else {
+            return Err(err(
+                "instance-no-primary-eni",
+                subject,
+                "the instance has no primary ENI to carry the EIP",
+            ));
+        };
+        if let Some(a) = self.associations_of(primary).next() {
+            return Err(err(
+                "instance-one-eip",
+                subject,
+                format!(
+                    "the instance already has EIP {} on its primary ENI: each ECS instance can be associated with only one EIP (seed 004)",
+                    self.eips[a.eip].id
+                ),
+            ));
+        }
+        self.associate_eip_address(eip, primary, Mode::Nat, None)
+            .map_err(|mut e| {
+                e.subject = subject;
+                e
+            })?;
+        let last = self.associations.len() - 1;
+        self.associations[last].instance_type = InstanceType::EcsInstance;
         Ok(())
     }
 
@@ -950,9 +1135,13 @@ impl Cloud {
 
     /// AttachNetworkInterface: attach ENI `eni` to instance `inst`.
     pub fn attach_network_interface(&mut self, eni: usize, inst: usize) -> Result<(), ModelError> {
+        let subject = format!(
+            "ENI {} -> instance {}",
+            self.enis[eni].id, self.instances[inst].id
+        );
+        self.live_eni(eni, &subject)?;
         let e = &self.enis[eni];
         let i = &self.instances[inst];
-        let subject = format!("ENI {} -> instance {}", e.id, i.id);
         if let Some(cur) = e.instance {
             return Err(err(
                 "eni-attached",
@@ -997,7 +1186,16 @@ impl Cloud {
     }
 }
 
-/// What each instance's OS shows per NIC (`ip addr`) and which EIPs reach it (`eipsim check`).
+/// What each instance's OS shows per NIC (`ip addr`), its routes, and which EIPs reach it
+/// (`eipsim check`, and the state a scenario ends in):
+/// - NAT: the private IPs only; the EIP is reachable at the gateway, not shown in the OS;
+/// - BINDED: the EIP, learnt by DHCP (seed 001 step 6: DHCP on, then restart the NIC);
+/// - MULTI_BINDED: the private IPs plus the EIPs configured statically, each with the gateway
+///   and mask DescribeEipGatewayInfo gives (seed 003 steps 8 and 9);
+/// - routes: the default route leaves through the primary ENI; a BINDED ENI adds its own
+///   default route with a lower priority (seed 001 step 6); multi-EIP and NAT secondary NICs
+///   add none (`DEFROUTE=no`, seed 004 step 4);
+/// - then each EIP with its binding and billing (seed 002's FAQ).
 pub fn guest_view(cloud: &Cloud) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -1010,27 +1208,35 @@ pub fn guest_view(cloud: &Cloud) -> String {
         cloud.vpc.id,
         cloud.vpc.cidr
     );
-    let describe = |s: &mut String, idx: usize, e: &Eni| {
+    let dev = |n: usize| format!("eth{n}");
+    let describe = |s: &mut String, idx: usize, e: &Eni, nic: Option<usize>| {
         let assocs: Vec<&Association> = cloud.associations_of(idx).collect();
         let kind = match e.kind {
             EniKind::Primary => "primary",
             EniKind::Secondary => "secondary",
         };
-        let _ = writeln!(s, "  {} ({kind}, {})", e.id, e.mac);
+        let name = nic.map(|n| format!("{}: ", dev(n))).unwrap_or_default();
+        let _ = writeln!(s, "  {name}{} ({kind}, {})", e.id, e.mac);
         let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
+        let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
         match binded {
             Some(a) => {
-                let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
                 let _ = writeln!(
                     s,
                     "    inet {}  (cut-through EIP {}, learnt by DHCP{})",
                     cloud.eips[a.eip].address,
                     cloud.eips[a.eip].id,
-                    if dhcp {
+                    if dhcp || e.instance.is_none() {
                         ""
                     } else {
                         "; DHCP is off: not configured"
                     }
+                );
+            }
+            None if e.private_network_lost => {
+                let _ = writeln!(
+                    s,
+                    "    no address: the subscription EIP bound in cut-through mode was released while attached; detach the ENI and bind an EIP in cut-through mode again (seed 001)"
                 );
             }
             None => {
@@ -1038,12 +1244,16 @@ pub fn guest_view(cloud: &Cloud) -> String {
                     let _ = writeln!(s, "    inet {ip}/{prefix}");
                 }
                 for a in assocs.iter().filter(|a| a.mode == Mode::MultiBinded) {
-                    let addr = cloud.eips[a.eip].address;
-                    let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&addr));
+                    let g = cloud.gateway_info(a.eip);
+                    let len = u32::from(g.mask).count_ones();
+                    let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&g.ip));
                     let _ = writeln!(
                         s,
-                        "    inet {addr}  (multi-EIP {}, static{})",
+                        "    inet {}/{len}  (multi-EIP {}, static, gateway {} mask {}{})",
+                        g.ip,
                         cloud.eips[a.eip].id,
+                        g.gateway,
+                        g.mask,
                         if on { "" } else { "; not configured in the OS" }
                     );
                 }
@@ -1052,10 +1262,15 @@ pub fn guest_view(cloud: &Cloud) -> String {
         for a in assocs.iter().filter(|a| a.mode == Mode::Nat) {
             let _ = writeln!(
                 s,
-                "    reachable as {} -> {} (NAT EIP {}, not shown in the OS)",
+                "    reachable as {} -> {} (NAT EIP {}{}, not shown in the OS)",
                 cloud.eips[a.eip].address,
                 a.private_ip.unwrap_or(e.primary_ip),
-                cloud.eips[a.eip].id
+                cloud.eips[a.eip].id,
+                if a.instance_type == InstanceType::EcsInstance {
+                    ", bound to the instance"
+                } else {
+                    ""
+                }
             );
         }
     };
@@ -1082,26 +1297,72 @@ pub fn guest_view(cloud: &Cloud) -> String {
             .map(|i| (*i, &cloud.enis[*i]))
             .collect();
         nics.sort_by_key(|(_, e)| e.kind != EniKind::Primary);
-        for (idx, e) in nics {
-            describe(&mut s, idx, e);
+        for (n, (idx, e)) in nics.iter().enumerate() {
+            describe(&mut s, *idx, e, Some(n));
+        }
+        // Routes (seed 001 step 6; seed 004 step 4).
+        let mut routes = Vec::new();
+        for (n, (idx, e)) in nics.iter().enumerate() {
+            if e.kind == EniKind::Primary {
+                routes.push(format!(
+                    "default dev {} metric 0 (primary ENI {})",
+                    dev(n),
+                    e.id
+                ));
+            } else if cloud.is_binded(*idx) {
+                routes.push(format!(
+                    "default dev {} metric 100 (cut-through ENI {}: added by the system, lower priority than the primary ENI's; adjust to send through it)",
+                    dev(n),
+                    e.id
+                ));
+            }
+        }
+        for r in routes {
+            let _ = writeln!(s, "  route {r}");
         }
     }
     let detached: Vec<(usize, &Eni)> = cloud
         .enis
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.instance.is_none())
+        .filter(|(_, e)| e.instance.is_none() && !e.deleted)
         .collect();
     if !detached.is_empty() {
         let _ = writeln!(s, "detached ENIs");
         for (idx, e) in detached {
-            describe(&mut s, idx, e);
+            describe(&mut s, idx, e, None);
         }
     }
+    let deleted: Vec<&str> = cloud
+        .enis
+        .iter()
+        .filter(|e| e.deleted)
+        .map(|e| e.id.as_str())
+        .collect();
+    if !deleted.is_empty() {
+        let _ = writeln!(s, "deleted ENIs: {}", deleted.join(", "));
+    }
+    let _ = writeln!(s, "EIPs");
     for (i, eip) in cloud.eips.iter().enumerate() {
-        if cloud.association_of_eip(i).is_none() {
-            let _ = writeln!(s, "EIP {} {}: not associated", eip.id, eip.address);
-        }
+        let bound = match cloud.association_of_eip(i) {
+            _ if eip.released => "released".to_string(),
+            Some(a) => match a.mode {
+                Mode::Nat => format!(
+                    "NAT -> {} {}",
+                    cloud.enis[a.eni].id,
+                    a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip)
+                ),
+                m => format!("{} -> {}", m.api_name(), cloud.enis[a.eni].id),
+            },
+            None => "not associated".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  {} {}: {bound}; {}",
+            eip.id,
+            eip.address,
+            cloud.billing(i)
+        );
     }
     s
 }
