@@ -228,3 +228,50 @@ fn modes_prints_the_matrix_for_the_demo() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn scenario_exits_1_when_a_step_differs() {
+    let ok = eipsim()
+        .arg("scenario")
+        .arg(root().join("pcaps/scenarios/seed004-nat-multi.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("all 13 steps as expected"), "{text}");
+    assert!(text.contains("resulting state:"));
+    let work = tempdir("scenario");
+    let bad = work.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "topology = {:?}\n[[step]]\nop = \"DetachNetworkInterface\"\neni = \"eni-a0\"\nexpect = \"ok\"\n",
+            root().join("pcaps/scenarios/base.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = eipsim().arg("scenario").arg(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("UNEXPECTED") && text.contains("primary-eni-detach"),
+        "{text}"
+    );
+    // A malformed step names the step and the field.
+    std::fs::write(
+        &bad,
+        "topology = \"nope.toml\"\n[[step]]\nop = \"Frobnicate\"\nexpect = \"ok\"\n",
+    )
+    .unwrap();
+    let o = eipsim().arg("scenario").arg(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("step 1") && err.contains("Frobnicate"),
+        "{err}"
+    );
+}
