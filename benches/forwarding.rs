@@ -821,6 +821,7 @@ fn replay_bench(c: &mut Criterion) {
                 max_open_files: None,
                 alg,
                 alg_spec: None,
+                events: None,
             };
             let check = replay::run(&opts).expect("replay runs");
             assert!(check.capture_error.is_none());

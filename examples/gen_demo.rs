@@ -1,4 +1,5 @@
-//! Writes the bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`.
+//! Writes the bundled demos: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`; the failover
+//! demo `pcaps/failover-topology.toml`, `pcaps/failover.pcap`, `pcaps/failover-events.toml`.
 //! Usage: `cargo run --example gen_demo [DIR]` (default `pcaps`).
 
 fn main() -> std::io::Result<()> {
@@ -7,6 +8,10 @@ fn main() -> std::io::Result<()> {
     let dir = std::path::Path::new(&dir);
     std::fs::write(dir.join("demo-topology.toml"), eipsim::demo::TOPOLOGY)?;
     std::fs::write(dir.join("demo.pcap"), eipsim::demo::capture())?;
+    use eipsim::demo::failover;
+    std::fs::write(dir.join("failover-topology.toml"), failover::TOPOLOGY)?;
+    std::fs::write(dir.join("failover-events.toml"), failover::EVENTS)?;
+    std::fs::write(dir.join("failover.pcap"), failover::capture())?;
     for (i, f) in eipsim::demo::frames().iter().enumerate() {
         println!("{:>3}  {:<32} {}", i + 1, f.expect, f.what);
     }

@@ -58,6 +58,10 @@ enum Cmd {
         /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
         #[arg(long, value_name = "LIST")]
         alg: Option<String>,
+        /// Timed operations applied during the replay (design.md section 2b: [[event]] tables
+        /// with `at`, capture time in seconds since the epoch).
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
     /// The mode advisor: replay each ENI's traffic under NAT, BINDED and MULTI_BINDED and print
     /// a flow x mode matrix (also written as modes.json); with no arguments, the bundled demo.
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             trace,
             no_alg,
             alg,
+            events,
         } => {
             let (topology, inputs) = match topology_and_inputs("replay", topology, inputs) {
                 Ok(x) => x,
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
                 max_open_files: None,
                 alg: !no_alg,
                 alg_spec: alg,
+                events,
             };
             match replay::run(&opts) {
                 Ok(o) => {

@@ -63,6 +63,7 @@ fn replay_alg(
         max_open_files: None,
         alg: true,
         alg_spec: spec.map(str::to_string),
+        events: None,
     })
     .unwrap();
     assert!(o.capture_error.is_none());

@@ -77,6 +77,7 @@ fn demo_replay_writes_every_output() {
         max_open_files: None,
         alg: true,
         alg_spec: None,
+        events: None,
     };
     let o = eipsim::replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());
@@ -132,6 +133,7 @@ fn demo_replay_writes_every_output() {
         max_open_files: Some(1),
         alg: true,
         alg_spec: None,
+        events: None,
         ..opts.clone()
     })
     .unwrap();

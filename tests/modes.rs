@@ -64,6 +64,7 @@ fn the_written_mode_column_is_the_plain_replay() {
         max_open_files: None,
         alg: true,
         alg_spec: None,
+        events: None,
     })
     .unwrap();
     assert!(o.capture_error.is_none());

@@ -54,6 +54,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
             max_open_files: None,
             alg: true,
             alg_spec: None,
+            events: None,
         };
         match replay::run(&opts) {
             Ok(o) => {
@@ -147,6 +148,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
         max_open_files: None,
         alg: true,
         alg_spec: None,
+        events: None,
     })
     .unwrap();
     assert!(o.stats.forwarded > 0);

@@ -137,6 +137,7 @@ fn run(dir: &Path, frames: &[Vec<u8>], spec: Option<&str>) -> serde_json::Value 
         max_open_files: None,
         alg: true,
         alg_spec: spec.map(str::to_string),
+        events: None,
     };
     let o = replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());

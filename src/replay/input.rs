@@ -271,6 +271,42 @@ impl CaptureReader {
         }
     }
 
+    /// A frame's capture time in nanoseconds since the epoch: pcap seconds and micro- or
+    /// nanoseconds; pcapng units of its interface's `if_tsresol` (default microseconds) plus
+    /// `if_tsoffset`. Call it right after [`CaptureReader::next_frame`] returned `meta`.
+    pub fn time_ns(&self, meta: &Meta) -> i128 {
+        match meta.stamp {
+            Stamp::Pcap { sec, frac, nanos } => {
+                i128::from(sec) * 1_000_000_000 + i128::from(frac) * if nanos { 1 } else { 1000 }
+            }
+            Stamp::PcapNg { raw } => {
+                let (mut resol, mut offset) = (6u8, 0i128);
+                if let Inner::PcapNg { reader, .. } = &self.inner
+                    && let Some(idb) = reader.interfaces().get(meta.iface.1 as usize)
+                {
+                    for o in &idb.options {
+                        match o {
+                            InterfaceDescriptionOption::IfTsResol(r) => resol = *r,
+                            InterfaceDescriptionOption::IfTsOffset(s) => {
+                                offset = i128::from(*s) * 1_000_000_000
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let raw = i128::from(raw);
+                let ns = if resol & 0x80 != 0 {
+                    (raw * 1_000_000_000) >> (resol & 0x7f).min(100)
+                } else if resol <= 9 {
+                    raw * 10i128.pow(u32::from(9 - resol))
+                } else {
+                    raw / 10i128.pow(u32::from(resol - 9).min(30))
+                };
+                ns + offset
+            }
+        }
+    }
+
     /// Reads the next frame and appends its bytes to `buf`. `Ok(None)` at the end.
     pub fn next_frame(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
         let path = &self.path;

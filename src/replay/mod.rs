@@ -13,6 +13,7 @@ pub mod suggest;
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::dataplane::{Action, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, TopologyError};
@@ -69,6 +70,8 @@ pub struct ReplayOptions {
     pub alg: bool,
     /// `--alg` list (`ftp=translate,sip=translate`), applied over the topology's `[alg]`.
     pub alg_spec: Option<String>,
+    /// Timed operations (`--events`, design.md section 2b).
+    pub events: Option<PathBuf>,
 }
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
@@ -113,6 +116,9 @@ pub enum ReplayError {
     /// The arguments do not make sense (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// The events file is unreadable or malformed (exit 1).
+    #[error("events {0}")]
+    Events(#[from] crate::model::scenario::ScenarioError),
 }
 
 /// The result of a replay that ran.
@@ -142,6 +148,53 @@ struct Batch {
     new_ifaces: Vec<((usize, u32, u32), IfaceDesc)>,
     /// Bytes read (for the progress bar).
     bytes: u64,
+    /// With timed events: the tables for this batch (swapped whole between batches).
+    dp: Option<Arc<Dataplane>>,
+    /// With timed events: the cloud after the events applied at this batch's first frame.
+    cloud: Option<Arc<Cloud>>,
+    /// Events applied at this batch's first frame: (at, operation, outcome).
+    applied: Vec<AppliedEvent>,
+}
+
+/// An event as applied: `at` as written, the operation, and its outcome.
+type AppliedEvent = (String, String, Result<(), crate::model::ModelError>);
+
+/// Timed events during a replay: the cloud they change and the tables compiled from it.
+struct Timeline {
+    events: Vec<crate::model::scenario::Event>,
+    next: usize,
+    cloud: Cloud,
+    dp: Arc<Dataplane>,
+    hint: Option<Port>,
+}
+
+impl Timeline {
+    /// Whether an event is due for a frame at `ts`.
+    fn due(&self, ts: i128) -> bool {
+        self.events.get(self.next).is_some_and(|e| e.at_ns <= ts)
+    }
+
+    /// Applies every event due at `ts`; rebuilds the tables when one succeeded.
+    fn apply(&mut self, ts: i128) -> (Vec<AppliedEvent>, bool) {
+        let mut out = Vec::new();
+        let mut changed = false;
+        while self.due(ts) {
+            let e = &self.events[self.next];
+            self.next += 1;
+            // A failing operation changes nothing (the operations check before they change).
+            let r = e.op.apply(&mut self.cloud).map(|_| ());
+            changed |= r.is_ok();
+            out.push((e.at.clone(), e.op.to_string(), r));
+        }
+        if changed {
+            let mut dp = Dataplane::new(&self.cloud);
+            if let Some(h) = self.hint {
+                dp.set_ingress(IngressHint::Fixed(h));
+            }
+            self.dp = Arc::new(dp);
+        }
+        (out, changed)
+    }
 }
 
 impl Batch {
@@ -152,16 +205,22 @@ impl Batch {
         self.verdicts.clear();
         self.new_ifaces.clear();
         self.bytes = 0;
+        self.dp = None;
+        self.cloud = None;
+        self.applied.clear();
     }
 
     fn process(&mut self, dp: &Dataplane) {
         let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
         self.verdicts.resize(self.ranges.len(), blank);
+        let own = self.dp.clone();
+        let dp = own.as_deref().unwrap_or(dp);
         dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
     }
 }
 
-/// Reads frames from the inputs, one batch at a time.
+/// Reads frames from the inputs, one batch at a time. With timed events a batch ends before
+/// the first frame an event is due for, and the events are applied before that frame's batch.
 struct Feeder {
     readers: Vec<CaptureReader>,
     current: usize,
@@ -169,6 +228,9 @@ struct Feeder {
     counts: Vec<u64>,
     error: Option<CaptureError>,
     seq: u64,
+    timeline: Option<Timeline>,
+    /// A frame read but left for the next batch (an event is due at it): bytes, input, meta.
+    carry: Option<(Vec<u8>, usize, Meta)>,
 }
 
 impl Feeder {
@@ -177,6 +239,15 @@ impl Feeder {
         b.clear();
         b.seq = self.seq;
         self.seq += 1;
+        if let Some((bytes, input, meta)) = self.carry.take() {
+            let ts = self.readers[input].time_ns(&meta);
+            self.begin(b, ts);
+            let start = b.buf.len();
+            b.buf.extend_from_slice(&bytes);
+            b.ranges.push((start, b.buf.len(), meta.link));
+            b.metas.push((input, meta));
+            b.bytes += bytes.len() as u64 + 16;
+        }
         while b.ranges.len() < BATCH && self.current < self.readers.len() && self.error.is_none() {
             let r = &mut self.readers[self.current];
             let start = b.buf.len();
@@ -186,10 +257,22 @@ impl Feeder {
                     if self.seen_ifaces.insert(key) {
                         b.new_ifaces.push((key, r.iface_desc(&meta)));
                     }
+                    self.counts[self.current] += 1;
+                    if let Some(t) = &self.timeline {
+                        let ts = r.time_ns(&meta);
+                        if t.due(ts) {
+                            if !b.ranges.is_empty() {
+                                // The batch ends here: this frame opens the next one.
+                                self.carry = Some((b.buf[start..].to_vec(), self.current, meta));
+                                b.buf.truncate(start);
+                                break;
+                            }
+                            self.begin(b, ts);
+                        }
+                    }
                     b.ranges.push((start, b.buf.len(), meta.link));
                     b.metas.push((self.current, meta));
                     b.bytes += (b.buf.len() - start) as u64 + 16;
-                    self.counts[self.current] += 1;
                 }
                 Ok(None) => self.current += 1,
                 Err(e) => {
@@ -198,13 +281,33 @@ impl Feeder {
                 }
             }
         }
+        if let Some(t) = &self.timeline {
+            b.dp.get_or_insert_with(|| t.dp.clone());
+        }
         !b.ranges.is_empty()
+    }
+
+    /// Opens a batch whose first frame is at `ts`: applies the events due, and gives the batch
+    /// the tables (and, when they changed, the cloud) to use.
+    fn begin(&mut self, b: &mut Batch, ts: i128) {
+        let Some(t) = &mut self.timeline else {
+            return;
+        };
+        if t.due(ts) {
+            let (applied, changed) = t.apply(ts);
+            b.applied = applied;
+            if changed {
+                b.cloud = Some(Arc::new(t.cloud.clone()));
+            }
+        }
+        b.dp = Some(t.dp.clone());
     }
 }
 
 /// The writers and counters: the serial end of the pipeline.
-struct Sink<'a> {
-    cloud: &'a Cloud,
+struct Sink {
+    /// The cloud as it stands (timed events change it).
+    cloud: Arc<Cloud>,
     out: PathBuf,
     format: OutFormat,
     internet: CaptureWriter,
@@ -228,8 +331,17 @@ struct Sink<'a> {
     scratch: Vec<u8>,
 }
 
-impl Sink<'_> {
+impl Sink {
     fn take(&mut self, b: &Batch) -> Result<(), OutputError> {
+        if let Some(c) = &b.cloud {
+            self.cloud = c.clone();
+            self.enis.resize_with(self.cloud.enis.len(), || None);
+            self.stats.follow(&self.cloud);
+        }
+        if !b.applied.is_empty() {
+            self.stats
+                .record_events(self.frame_no + 1, b.applied.clone());
+        }
         for (k, d) in &b.new_ifaces {
             let mut d = d.clone();
             if self.translator.is_some() {
@@ -510,8 +622,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         }
     }
     let mut dp = Dataplane::new(&cloud);
+    let mut hint = None;
     if let Some(ing) = &opts.ingress {
-        let hint = if ing == "internet" {
+        let h = if ing == "internet" {
             Port::Internet
         } else {
             let i = cloud.eni_index(ing).ok_or_else(|| {
@@ -521,11 +634,29 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
             })?;
             Port::Eni(i as u32)
         };
-        dp.set_ingress(IngressHint::Fixed(hint));
+        dp.set_ingress(IngressHint::Fixed(h));
+        hint = Some(h);
     }
     if opts.inputs.is_empty() {
         return Err(ReplayError::Usage("no capture to replay".into()));
     }
+    let timeline = match &opts.events {
+        Some(path) => {
+            let events = crate::model::scenario::load_events(path)?;
+            let mut d = Dataplane::new(&cloud);
+            if let Some(h) = hint {
+                d.set_ingress(IngressHint::Fixed(h));
+            }
+            Some(Timeline {
+                events,
+                next: 0,
+                cloud: cloud.clone(),
+                dp: Arc::new(d),
+                hint,
+            })
+        }
+        None => None,
+    };
     let mut readers = Vec::new();
     let mut total_bytes = 0;
     for p in &opts.inputs {
@@ -576,7 +707,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         }
     };
     let mut sink = Sink {
-        cloud: &cloud,
+        cloud: Arc::new(cloud.clone()),
         out: opts.out.clone(),
         format,
         internet,
@@ -598,6 +729,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     if let Some(t) = &sink.translator {
         sink.stats.translation = t.policy();
     }
+    if timeline.is_some() {
+        sink.stats.start_timeline();
+    }
     let mut feeder = Feeder {
         counts: vec![0; readers.len()],
         readers,
@@ -605,6 +739,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         seen_ifaces: Default::default(),
         error: None,
         seq: 0,
+        timeline,
+        carry: None,
     };
     let res = if opts.workers <= 1 {
         let mut b = Batch::default();
@@ -645,13 +781,18 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     {
         i.error = Some(e.to_string());
     }
-    finish(sink, opts, &cloud, inputs, capture_error)
+    // Events after the last frame: no frame reached them.
+    if let Some(t) = &feeder.timeline {
+        for e in &t.events[t.next..] {
+            sink.stats.record_unreached(e.at.clone(), e.op.to_string());
+        }
+    }
+    finish(sink, opts, inputs, capture_error)
 }
 
 fn finish(
-    sink: Sink<'_>,
+    sink: Sink,
     opts: &ReplayOptions,
-    cloud: &Cloud,
     inputs: Vec<InputReport>,
     capture_error: Option<CaptureError>,
 ) -> Result<ReplayOutcome, ReplayError> {
@@ -662,8 +803,10 @@ fn finish(
         stats,
         format,
         trace,
+        cloud,
         ..
     } = sink;
+    let cloud = cloud.as_ref();
     let trace = match trace {
         Some(t) => {
             let Trace { tmp, dest, w } = t;
@@ -772,7 +915,7 @@ fn finish(
 fn pipeline(
     feeder: &mut Feeder,
     dp: &Dataplane,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
     workers: usize,
 ) -> Result<(), OutputError> {
     use crossbeam_channel::bounded;

@@ -165,6 +165,10 @@ pub struct Stats {
     pub expectations_untracked: u64,
     /// The what-if ALG translation in force (for the summary).
     pub translation: crate::alg::translate::Policy,
+    /// Timed events (`replay --events`), in the order applied.
+    pub timeline: Vec<TimelineEntry>,
+    /// Counters between events: a new segment starts at each frame where events applied.
+    pub segments: Vec<Segment>,
     /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
     /// inside view that keys flows).
     nat: FxHashMap<u32, u32>,
@@ -203,20 +207,78 @@ impl Stats {
             expectations_untracked: 0,
             nat: FxHashMap::default(),
             translation: Default::default(),
+            timeline: Vec::new(),
+            segments: Vec::new(),
         }
     }
 
     /// Empty counters for `cloud`, which also names the NAT mappings announcements go through.
     pub fn for_cloud(cloud: &Cloud) -> Stats {
         let mut s = Stats::new(cloud.enis.len());
+        s.follow(cloud);
+        s
+    }
+
+    /// Follows a cloud changed by an event: more ENIs (egress counters), new NAT mappings.
+    pub fn follow(&mut self, cloud: &Cloud) {
+        if self.egress.len() < cloud.enis.len() + 1 {
+            self.egress.resize(cloud.enis.len() + 1, 0);
+        }
+        self.nat.clear();
         for a in &cloud.associations {
             if a.mode == Mode::Nat {
                 let private = a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip);
-                s.nat
+                self.nat
                     .insert(u32::from(cloud.eips[a.eip].address), u32::from(private));
             }
         }
-        s
+    }
+
+    /// Starts counting per segment (a replay with timed events): the first segment opens at
+    /// frame 1.
+    pub fn start_timeline(&mut self) {
+        if self.segments.is_empty() {
+            self.segments.push(Segment::starting(1));
+        }
+    }
+
+    /// Records timed events applied before frame `frame` (1-based): a new segment of counters
+    /// starts there. `results` are (at, operation, outcome).
+    pub fn record_events(
+        &mut self,
+        frame: u64,
+        results: Vec<(String, String, Result<(), crate::model::ModelError>)>,
+    ) {
+        if self.segments.is_empty() {
+            self.segments.push(Segment::starting(1));
+        }
+        if self.segments.last().is_some_and(|s| s.frames > 0) {
+            self.segments.push(Segment::starting(frame));
+        }
+        let segment = self.segments.len() - 1;
+        for (at, op, result) in results {
+            self.timeline.push(TimelineEntry {
+                at,
+                op,
+                result,
+                frame: Some(frame),
+                segment,
+            });
+        }
+    }
+
+    /// Records timed events that no frame reached (their time is after the last frame).
+    pub fn record_unreached(&mut self, at: String, op: String) {
+        if self.segments.is_empty() {
+            self.segments.push(Segment::starting(1));
+        }
+        self.timeline.push(TimelineEntry {
+            at,
+            op,
+            result: Ok(()),
+            frame: None,
+            segment: self.segments.len(),
+        });
     }
 
     /// Total frames dropped.
@@ -231,6 +293,9 @@ impl Stats {
     /// nothing more (see [`Stats::not_alg`]).
     pub fn record(&mut self, frame_no: u64, v: &Verdict) -> bool {
         self.frames_in += 1;
+        if let Some(seg) = self.segments.last_mut() {
+            seg.count(v);
+        }
         match v.outcome {
             Outcome::Forward(port, action) => {
                 self.forwarded += 1;
@@ -650,6 +715,139 @@ impl Stats {
     }
 }
 
+/// A timed event as the report shows it.
+#[derive(Clone, Debug)]
+pub struct TimelineEntry {
+    /// `at` as written.
+    pub at: String,
+    /// The operation.
+    pub op: String,
+    /// What it gave (a failing event leaves the tables unchanged).
+    pub result: Result<(), crate::model::ModelError>,
+    /// The first frame it applied to (`None`: no frame at or after its time).
+    pub frame: Option<u64>,
+    /// The segment of counters it starts (the one before is `segment - 1`).
+    pub segment: usize,
+}
+
+/// Counters of the frames between two events.
+#[derive(Clone, Debug, Default)]
+pub struct Segment {
+    /// Its first frame (1-based).
+    pub first_frame: u64,
+    /// Frames in it.
+    pub frames: u64,
+    /// Forwarded.
+    pub forwarded: u64,
+    /// Dropped, by [`DropReason::index`].
+    pub dropped: [u64; DropReason::COUNT],
+    /// Out per egress: 0 the Internet, 1 + i ENI i.
+    pub egress: Vec<u64>,
+}
+
+impl Segment {
+    fn starting(first_frame: u64) -> Segment {
+        Segment {
+            first_frame,
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, v: &Verdict) {
+        self.frames += 1;
+        match v.outcome {
+            Outcome::Forward(port, _) => {
+                self.forwarded += 1;
+                let i = match port {
+                    Port::Internet => 0,
+                    Port::Eni(e) => 1 + e as usize,
+                };
+                if self.egress.len() <= i {
+                    self.egress.resize(i + 1, 0);
+                }
+                self.egress[i] += 1;
+            }
+            Outcome::Drop(r) => self.dropped[r.index()] += 1,
+        }
+    }
+
+    fn json(&self, cloud: &Cloud) -> serde_json::Value {
+        let dropped: BTreeMap<&str, u64> = DropReason::ALL
+            .iter()
+            .filter(|r| self.dropped[r.index()] > 0)
+            .map(|r| (r.as_str(), self.dropped[r.index()]))
+            .collect();
+        let egress: BTreeMap<String, u64> = self
+            .egress
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let name = if i == 0 {
+                    "internet".to_string()
+                } else {
+                    cloud
+                        .enis
+                        .get(i - 1)
+                        .map_or_else(|| format!("eni#{}", i - 1), |e| e.id.clone())
+                };
+                (name, *n)
+            })
+            .collect();
+        serde_json::json!({
+            "first_frame": self.first_frame,
+            "frames": self.frames,
+            "forwarded": self.forwarded,
+            "dropped": dropped,
+            "egress": egress,
+        })
+    }
+
+    fn text(&self) -> String {
+        let drops: Vec<String> = DropReason::ALL
+            .iter()
+            .filter(|r| self.dropped[r.index()] > 0)
+            .map(|r| format!("{} {}", r.as_str(), self.dropped[r.index()]))
+            .collect();
+        format!(
+            "{} frames, {} forwarded{}",
+            self.frames,
+            self.forwarded,
+            if drops.is_empty() {
+                String::new()
+            } else {
+                format!(", dropped {}", drops.join(", "))
+            }
+        )
+    }
+}
+
+fn timeline_json(stats: &Stats, cloud: &Cloud) -> Vec<serde_json::Value> {
+    stats
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let seg = |k: usize| stats.segments.get(k).map(|s| s.json(cloud));
+            let mut v = serde_json::json!({
+                "event": n + 1,
+                "at": t.at,
+                "op": t.op,
+                "frame": t.frame,
+                "result": if t.result.is_ok() { "ok" } else { "error" },
+                "before": t.segment.checked_sub(1).and_then(seg),
+                "after": if t.frame.is_some() { seg(t.segment) } else { None },
+            });
+            if let Err(e) = &t.result {
+                v["error_code"] = serde_json::json!(e.code);
+                v["error"] = serde_json::json!(e.to_string());
+            }
+            v
+        })
+        .collect()
+}
+
 /// One input capture in the report.
 #[derive(Serialize, Clone, Debug)]
 pub struct InputReport {
@@ -746,6 +944,9 @@ struct Report {
     flows: Vec<FlowReport>,
     flows_untracked_frames: u64,
     alg: BTreeMap<String, serde_json::Value>,
+    /// Timed events (`replay --events`): per event, the counters before and after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    timeline: Vec<serde_json::Value>,
 }
 
 fn proto_name(p: u8) -> String {
@@ -1012,6 +1213,7 @@ pub fn write_json<W: std::io::Write>(
         flows,
         flows_untracked_frames: stats.flows_untracked,
         alg,
+        timeline: timeline_json(stats, cloud),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;
@@ -1069,6 +1271,29 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
         }
         let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(s, "    verdicts: {}", v.join(", "));
+    }
+    if !stats.timeline.is_empty() {
+        let _ = writeln!(s, "  timeline");
+        for (n, t) in stats.timeline.iter().enumerate() {
+            let at = match t.frame {
+                Some(f) => format!("frame {f}"),
+                None => "no frame reached it".into(),
+            };
+            let res = match &t.result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error {} (tables unchanged)", e.code),
+            };
+            let _ = writeln!(s, "    {} at {} ({at}): {}: {res}", n + 1, t.at, t.op);
+        }
+        for (k, seg) in stats.segments.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    segment {} from frame {}: {}",
+                k + 1,
+                seg.first_frame,
+                seg.text()
+            );
+        }
     }
     for i in inputs {
         if let Some(e) = &i.error {
