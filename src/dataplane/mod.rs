@@ -220,6 +220,67 @@ impl Dataplane {
         }
     }
 
+    /// Checks the compiled tables against `cloud` (the fuzz target `scenario` calls it after
+    /// every operation): every address and MAC entry points at an existing, live ENI, the ENI
+    /// owning that MAC or address; every live EIP and private IP has its entry.
+    pub fn check_tables(&self, cloud: &Cloud) -> Result<(), String> {
+        if self.enis.len() != cloud.enis.len() {
+            return Err("the ENI table and the cloud differ in length".into());
+        }
+        for (mac, i) in self.macs.iter() {
+            let e = cloud
+                .enis
+                .get(i as usize)
+                .ok_or("a MAC entry points past the ENIs")?;
+            if e.deleted || e.mac.to_u64() != mac {
+                return Err(format!("MAC entry {mac:012x} points at {}", e.id));
+            }
+        }
+        for (addr, a) in self.addrs.iter() {
+            let ip = Ipv4Addr::from(addr);
+            if a.kind == AddrKind::EipUnassociated {
+                continue;
+            }
+            let e = cloud
+                .enis
+                .get(a.eni as usize)
+                .ok_or_else(|| format!("{ip} points past the ENIs"))?;
+            if e.deleted {
+                return Err(format!("{ip} points at deleted ENI {}", e.id));
+            }
+            if a.kind == AddrKind::Private && !e.private_ips().any(|p| p == ip) {
+                return Err(format!("{ip} is not a private IP of {}", e.id));
+            }
+        }
+        for e in cloud.enis.iter().filter(|e| !e.deleted) {
+            for ip in e.private_ips() {
+                if self.addrs.get(u32::from(ip)).is_none() {
+                    return Err(format!("private IP {ip} of {} has no entry", e.id));
+                }
+            }
+        }
+        for (i, eip) in cloud.eips.iter().enumerate() {
+            let entry = self.addrs.get(u32::from(eip.address));
+            match (eip.released, entry, cloud.association_of_eip(i)) {
+                // A released address may have been allocated again as another EIP.
+                (true, Some(_), _)
+                    if !cloud
+                        .eips
+                        .iter()
+                        .any(|o| !o.released && o.address == eip.address) =>
+                {
+                    return Err(format!("released EIP {} still has an entry", eip.id));
+                }
+                (false, None, _) => return Err(format!("EIP {} has no entry", eip.id)),
+                (false, Some(a), Some(assoc)) if a.eni as usize != assoc.eni => {
+                    return Err(format!("EIP {} points at the wrong ENI", eip.id));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Sets how ingress is decided (`--ingress`).
     pub fn set_ingress(&mut self, hint: IngressHint) {
         self.ingress = hint;

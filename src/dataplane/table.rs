@@ -137,6 +137,14 @@ impl<K: TableKey, V: Copy + Default> FlatMap<K, V> {
         self.slots.len() * std::mem::size_of::<Slot<K, V>>()
     }
 
+    /// Every entry, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.key != K::EMPTY)
+            .map(|s| (s.key, s.val))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.len
