@@ -188,6 +188,7 @@ eni = "eni-new"
             .all(|e| e["frame"] == 9 && e["result"] == "ok")
     );
     assert!(t[4]["frame"].is_null());
+    assert_eq!(t[4]["result"], "not-reached");
     let fates = trace(&out);
     // Frame 7 (3.0 s) still went to eni-active; frame 9 (4.0 s) to the new ENI.
     assert_eq!(fates[6].1, "eni-active");

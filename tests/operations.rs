@@ -239,6 +239,13 @@ fn a_released_subscription_eip_takes_the_private_network_until_bound_again() {
         code(c.assign_private_ip_addresses(e, &[ip("172.16.20.7")])),
         "binded-no-private-ip"
     );
+    // Nor does it take a NAT or multi-EIP binding meanwhile.
+    c.detach_network_interface(e).unwrap();
+    assert_eq!(
+        code(c.associate_eip_address(eip(&c, "eip-2"), e, Mode::Nat, None)),
+        "private-network-lost"
+    );
+    c.attach_network_interface(e, i).unwrap();
     // Detached alone, it is not restored; bound again in cut-through mode, it is.
     c.detach_network_interface(e).unwrap();
     assert!(c.enis[e].private_network_lost);
@@ -441,6 +448,30 @@ fn delete_needs_a_detached_eni_without_eips() {
         ))),
         "duplicate-id"
     );
+    c.check_invariants().unwrap();
+}
+
+#[test]
+fn a_refused_create_leaves_nothing_behind() {
+    // Found in review: a primary ENI created onto an instance that has one was refused, but
+    // stayed, detached and undeletable.
+    let mut c = base();
+    let mut e = Eni::new(
+        "eni-p2",
+        EniKind::Primary,
+        Mac([0, 0x16, 0x3e, 0, 0x20, 30]),
+        ip("172.16.20.30"),
+        Vec::new(),
+    );
+    e.instance = Some(inst(&c, "i-a"));
+    assert_eq!(
+        code(c.create_network_interface(e.clone())),
+        "instance-one-primary-eni"
+    );
+    assert!(c.eni_index("eni-p2").is_none());
+    // The same id and address are free for a corrected retry.
+    e.kind = EniKind::Secondary;
+    c.create_network_interface(e).unwrap();
     c.check_invariants().unwrap();
 }
 

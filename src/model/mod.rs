@@ -635,7 +635,7 @@ impl Cloud {
     /// variants are made this way.
     pub fn rebuilt(
         &self,
-        associations: &[(usize, usize, Mode, Option<Ipv4Addr>)],
+        associations: &[(usize, usize, Mode, Option<Ipv4Addr>, InstanceType)],
         static_eips: &[(usize, Option<Vec<Ipv4Addr>>)],
     ) -> Result<Cloud, ModelError> {
         let mut c = Cloud::new(self.region.clone(), self.account.clone(), self.vpc.clone())?;
@@ -665,7 +665,22 @@ impl Cloud {
             }
             c.allocate_eip_address(e.clone())?;
         }
-        for &(eip, eni, mode, private_ip) in associations {
+        let named = |eip: usize, eni: usize, mode: Mode| {
+            let subject = format!(
+                "{} -> {} ({})",
+                self.eips[eip].id,
+                self.enis[eni].id,
+                mode.api_name()
+            );
+            move |mut e: ModelError| {
+                e.subject = subject;
+                e
+            }
+        };
+        for &(eip, eni, mode, private_ip, kind) in associations {
+            if kind == InstanceType::EcsInstance {
+                continue; // bound to the instance once its primary ENI is attached
+            }
             c.associate_eip_address(eip, eni, mode, private_ip)
                 .map_err(|mut e| {
                     e.subject = format!(
@@ -689,6 +704,19 @@ impl Cloud {
         for (i, e) in self.enis.iter().enumerate() {
             if let Some(inst) = e.instance {
                 c.attach_network_interface(i, inst)?;
+            }
+        }
+        for &(eip, eni, mode, _, kind) in associations {
+            if kind == InstanceType::EcsInstance {
+                let inst = self.enis[eni].instance.ok_or_else(|| {
+                    err(
+                        "instance-no-primary-eni",
+                        self.enis[eni].id.clone(),
+                        "an EcsInstance binding needs the primary ENI attached",
+                    )
+                })?;
+                c.associate_eip_address_to_instance(eip, inst)
+                    .map_err(named(eip, eni, mode))?;
             }
         }
         c.alg = self.alg;
@@ -849,6 +877,24 @@ impl Cloud {
             }
             seen.push(ip);
         }
+        if let Some(inst) = eni.instance {
+            // Checked before anything is recorded: a refused attach leaves no ENI behind.
+            if inst >= self.instances.len() {
+                return Err(err("unknown-id", subject, "no such instance"));
+            }
+            if eni.kind == EniKind::Primary
+                && let Some(other) = self.index.primary.get(&inst)
+            {
+                return Err(err(
+                    "instance-one-primary-eni",
+                    subject,
+                    format!(
+                        "instance {} already has primary ENI {}",
+                        self.instances[inst].id, self.enis[*other].id
+                    ),
+                ));
+            }
+        }
         let idx = self.enis.len();
         for ip in eni.private_ips() {
             self.index.addrs.insert(ip, Owner::Eni(idx));
@@ -945,6 +991,13 @@ impl Cloud {
                     self.region,
                     regions::region_name(&self.region).unwrap_or("?")
                 ),
+            ));
+        }
+        if e.private_network_lost && mode != Mode::Binded {
+            return Err(err(
+                "private-network-lost",
+                subject,
+                "the ENI lost its private network with a released subscription EIP: detach it and bind an EIP in cut-through mode to restore it (seed 001)",
             ));
         }
         let others: Vec<&Association> = self.associations_of(eni).collect();

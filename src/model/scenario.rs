@@ -205,6 +205,13 @@ impl Operation {
                 instance,
             } => {
                 let inst = instance.as_deref().map(|i| inst_of(cloud, i)).transpose()?;
+                if *kind == EniKind::Primary && inst.is_none() {
+                    return Err(err(
+                        "primary-eni-needs-instance",
+                        self.to_string(),
+                        "a primary ENI is created with its instance: give `instance`",
+                    ));
+                }
                 let mut e = Eni::new(id.clone(), *kind, *mac, *primary_ip, secondary_ips.clone());
                 e.instance = inst;
                 cloud.create_network_interface(e)?;
@@ -493,11 +500,18 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
 /// nanosecond).
 fn parse_at(v: &toml::Value) -> Option<(i128, String)> {
     match v {
-        toml::Value::Integer(i) => Some((i128::from(*i) * 1_000_000_000, i.to_string())),
-        toml::Value::Float(f) if f.is_finite() => Some(((f * 1e9).round() as i128, f.to_string())),
+        toml::Value::Integer(i) => {
+            Some((i128::from(*i).checked_mul(1_000_000_000)?, i.to_string()))
+        }
+        // The float's shortest decimal form, read exactly (f * 1e9 would be off by hundreds
+        // of nanoseconds at today's epoch times).
+        toml::Value::Float(f) if f.is_finite() && *f >= 0.0 => {
+            parse_at(&toml::Value::String(format!("{f}"))).map(|(ns, _)| (ns, f.to_string()))
+        }
         toml::Value::String(s) => {
             let (int, frac) = s.split_once('.').unwrap_or((s, ""));
             if int.is_empty()
+                || int.len() > 20
                 || !int.bytes().all(|b| b.is_ascii_digit())
                 || frac.len() > 9
                 || !frac.bytes().all(|b| b.is_ascii_digit())
@@ -506,7 +520,7 @@ fn parse_at(v: &toml::Value) -> Option<(i128, String)> {
             }
             let secs: i128 = int.parse().ok()?;
             let ns: i128 = format!("{frac:0<9}").parse().ok()?;
-            Some((secs * 1_000_000_000 + ns, s.clone()))
+            Some((secs.checked_mul(1_000_000_000)?.checked_add(ns)?, s.clone()))
         }
         _ => None,
     }
@@ -628,4 +642,32 @@ pub fn scenario_report(s: &Scenario, path: &Path, results: &[StepResult]) -> Str
     let _ = writeln!(t, "\nresulting state:");
     t.push_str(&super::guest_view(&s.cloud));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_is_read_exactly() {
+        let f = toml::Value::Float(1_700_000_000.000_001);
+        assert_eq!(parse_at(&f).unwrap().0, 1_700_000_000_000_001_000);
+        let s = toml::Value::String("1700000005.5".into());
+        assert_eq!(parse_at(&s).unwrap().0, 1_700_000_005_500_000_000);
+        assert_eq!(parse_at(&toml::Value::Integer(3)).unwrap().0, 3_000_000_000);
+        for bad in [
+            "999999999999999999999999999999",
+            "1.2.3",
+            "-1",
+            "1.0000000001",
+            "",
+        ] {
+            assert!(
+                parse_at(&toml::Value::String(bad.into())).is_none(),
+                "{bad}"
+            );
+        }
+        assert!(parse_at(&toml::Value::Integer(i64::MAX)).is_some());
+        assert!(parse_at(&toml::Value::Float(-1.0)).is_none());
+    }
 }

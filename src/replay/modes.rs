@@ -32,7 +32,9 @@ use super::{ReplayError, inspect_alg};
 use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
 use crate::dataplane::{Dataplane, IngressHint, Outcome, Port, Verdict};
-use crate::model::{Cloud, EniKind, Mode, ModelError};
+use crate::model::{Cloud, EniKind, InstanceType, Mode, ModelError};
+
+const NI: InstanceType = InstanceType::NetworkInterface;
 use crate::report::{FlowSummary, Stats};
 use crate::wire::LinkType;
 
@@ -163,7 +165,7 @@ pub struct ModesOutcome {
 
 /// How one ENI's EIPs are bound in one mode, and what its guest sends from.
 struct Variant {
-    associations: Vec<(usize, usize, Mode, Option<Ipv4Addr>)>,
+    associations: Vec<(usize, usize, Mode, Option<Ipv4Addr>, InstanceType)>,
     static_eips: Vec<(usize, Option<Vec<Ipv4Addr>>)>,
     /// Source address in the original capture -> the address the guest sends from in this mode.
     guest: HashMap<Ipv4Addr, Ipv4Addr>,
@@ -178,7 +180,7 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
         .associations
         .iter()
         .filter(|a| a.eni != x)
-        .map(|a| (a.eip, a.eni, a.mode, a.private_ip))
+        .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
         .collect();
     let privates: Vec<Ipv4Addr> = eni.private_ips().collect();
     // The address the guest sends from today, per EIP.
@@ -218,7 +220,7 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
                 match p {
                     Some(p) if used.len() < limit => {
                         used.push(p);
-                        associations.push((a.eip, x, Mode::Nat, Some(p)));
+                        associations.push((a.eip, x, Mode::Nat, Some(p), a.instance_type));
                         guest.insert(today(a), p);
                         bound.push(format!("{} -> {p}", eip_name(a)));
                     }
@@ -241,7 +243,7 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
                 return Err("the ENI has no EIP in the topology to bind".into());
             };
             let e = cloud.eips[first.eip].address;
-            associations.push((first.eip, x, Mode::Binded, None));
+            associations.push((first.eip, x, Mode::Binded, None, NI));
             for a in &mine {
                 guest.insert(today(a), e);
             }
@@ -269,7 +271,7 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
             let mut statics = Vec::new();
             for a in mine.iter().take(quota) {
                 let e = cloud.eips[a.eip].address;
-                associations.push((a.eip, x, Mode::MultiBinded, None));
+                associations.push((a.eip, x, Mode::MultiBinded, None, NI));
                 statics.push(e);
                 guest.insert(today(a), e);
             }

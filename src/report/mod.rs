@@ -260,7 +260,7 @@ impl Stats {
             self.timeline.push(TimelineEntry {
                 at,
                 op,
-                result,
+                result: Some(result),
                 frame: Some(frame),
                 segment,
             });
@@ -275,7 +275,7 @@ impl Stats {
         self.timeline.push(TimelineEntry {
             at,
             op,
-            result: Ok(()),
+            result: None,
             frame: None,
             segment: self.segments.len(),
         });
@@ -722,8 +722,9 @@ pub struct TimelineEntry {
     pub at: String,
     /// The operation.
     pub op: String,
-    /// What it gave (a failing event leaves the tables unchanged).
-    pub result: Result<(), crate::model::ModelError>,
+    /// What it gave (a failing event leaves the tables unchanged); `None`: never applied (no
+    /// frame at or after its time).
+    pub result: Option<Result<(), crate::model::ModelError>>,
     /// The first frame it applied to (`None`: no frame at or after its time).
     pub frame: Option<u64>,
     /// The segment of counters it starts (the one before is `segment - 1`).
@@ -835,11 +836,15 @@ fn timeline_json(stats: &Stats, cloud: &Cloud) -> Vec<serde_json::Value> {
                 "at": t.at,
                 "op": t.op,
                 "frame": t.frame,
-                "result": if t.result.is_ok() { "ok" } else { "error" },
+                "result": match &t.result {
+                    None => "not-reached",
+                    Some(Ok(())) => "ok",
+                    Some(Err(_)) => "error",
+                },
                 "before": t.segment.checked_sub(1).and_then(seg),
                 "after": if t.frame.is_some() { seg(t.segment) } else { None },
             });
-            if let Err(e) = &t.result {
+            if let Some(Err(e)) = &t.result {
                 v["error_code"] = serde_json::json!(e.code);
                 v["error"] = serde_json::json!(e.to_string());
             }
@@ -1280,8 +1285,9 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
                 None => "no frame reached it".into(),
             };
             let res = match &t.result {
-                Ok(()) => "ok".to_string(),
-                Err(e) => format!("error {} (tables unchanged)", e.code),
+                None => "not applied".to_string(),
+                Some(Ok(())) => "ok".to_string(),
+                Some(Err(e)) => format!("error {} (tables unchanged)", e.code),
             };
             let _ = writeln!(s, "    {} at {} ({at}): {}: {res}", n + 1, t.at, t.op);
         }
