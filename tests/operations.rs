@@ -396,6 +396,28 @@ fn billing_follows_the_binding() {
 }
 
 #[test]
+fn a_rebuilt_cloud_keeps_instance_bindings() {
+    // Found in review: the mode advisor's variants turned an EcsInstance binding into an ENI
+    // one, and with it the billing.
+    let mut c = base();
+    let e1 = eip(&c, "eip-1");
+    c.associate_eip_address_to_instance(e1, inst(&c, "i-a"))
+        .unwrap();
+    let same: Vec<_> = c
+        .associations
+        .iter()
+        .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
+        .collect();
+    let r = c.rebuilt(&same, &[]).unwrap();
+    assert!(!r.billing(e1).instance_fee);
+    assert_eq!(
+        r.associations[0].instance_type,
+        eipsim::model::InstanceType::EcsInstance
+    );
+    r.check_invariants().unwrap();
+}
+
+#[test]
 fn gateway_info_for_multi_eip_only() {
     // Seed 003, step 8: "You can call the DescribeEipGatewayInfo operation to query the gateway
     // and subnet mask of an EIP." Step 9: the OS is configured with them.

@@ -181,6 +181,10 @@ fn ftp_translation_keeps_seq_and_ack_continuous() {
     let sent = read_pcap(&out.join("internet.pcap"));
     let delivered = read_pcap(&out.join("eni-ftp.pcap"));
     assert_eq!(sent.len(), originals.len());
+    // A translated frame may outgrow the input's snap length: the output's is raised.
+    let f = std::fs::File::open(out.join("internet.pcap")).unwrap();
+    let header = pcap_file::pcap::PcapReader::new(f).unwrap().header();
+    assert!(header.snaplen >= 262_144, "{}", header.snaplen);
     assert_eq!(delivered.len(), 5);
 
     // Outbound: the EIP everywhere the private address was, and a continuous byte stream.
