@@ -411,3 +411,21 @@ fn guest_rewrite_moves_seq_and_the_peers_acks() {
     let (seq, _, _) = tcp_fields(&o);
     assert_eq!(seq, 1000 + port.len() as u32 - shrink);
 }
+
+/// Found in review: a covered flow where nothing needed rewriting was reported `translated`.
+#[test]
+fn nothing_rewritten_is_not_translated() {
+    let dir = std::env::temp_dir().join(format!("eipsim-translate-none-{}", std::process::id()));
+    let options = b"OPTIONS sip:bob@198.51.100.7 SIP/2.0\r\nVia: SIP/2.0/UDP 47.0.0.10:5060\r\nContent-Length: 0\r\n\r\n";
+    let mut b = Vec::new();
+    PacketBuilder::ethernet2(ENI_MAC, GW_MAC)
+        .ipv4(CLIENT, SERVER, 64)
+        .udp(5060, 5060)
+        .write(&mut b, options)
+        .unwrap();
+    let report = run(&dir, &[b], Some("sip=translate"));
+    let flow = &report["flows"][0];
+    assert_eq!(flow["alg_protocol"], "sip");
+    assert_eq!(flow["verdict"], "alg-at-risk", "{flow:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
