@@ -783,6 +783,15 @@ fn dns_answer() -> Vec<u8> {
 
 /// The demo capture as pcap bytes (Ethernet, microseconds, one frame per millisecond).
 pub fn capture() -> Vec<u8> {
+    let frames = frames();
+    pcap_bytes(frames.iter().enumerate().map(|(i, f)| {
+        let ts = std::time::Duration::new(u64::from(START), (i as u32) * 1_000_000);
+        (ts, f.orig_len, f.data.as_slice())
+    }))
+}
+
+/// Little-endian microsecond Ethernet pcap bytes of (timestamp, original length, bytes).
+fn pcap_bytes<'a>(frames: impl Iterator<Item = (std::time::Duration, u32, &'a [u8])>) -> Vec<u8> {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
     let header = PcapHeader {
         snaplen: 65535,
@@ -790,9 +799,8 @@ pub fn capture() -> Vec<u8> {
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
-    for (i, f) in frames().iter().enumerate() {
-        let ts = std::time::Duration::new(u64::from(START), (i as u32) * 1_000_000);
-        w.write_packet(&PcapPacket::new(ts, f.orig_len, &f.data))
+    for (ts, orig_len, data) in frames {
+        w.write_packet(&PcapPacket::new(ts, orig_len, data))
             .expect("pcap record");
     }
     w.into_writer()
@@ -949,18 +957,10 @@ mode = "NAT"
 
     /// The capture as pcap bytes (Ethernet, microseconds).
     pub fn capture() -> Vec<u8> {
-        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-        let header = PcapHeader {
-            snaplen: 65535,
-            endianness: pcap_file::Endianness::Little,
-            ..PcapHeader::default()
-        };
-        let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");
-        for f in frames() {
+        let frames = frames();
+        super::pcap_bytes(frames.iter().map(|f| {
             let ts = std::time::Duration::from_millis(T0 * 1000 + f.ms);
-            w.write_packet(&PcapPacket::new(ts, f.data.len() as u32, &f.data))
-                .expect("pcap record");
-        }
-        w.into_writer()
+            (ts, f.data.len() as u32, f.data.as_slice())
+        }))
     }
 }
