@@ -111,6 +111,15 @@ fn topology_and_inputs(
     }
 }
 
+/// Reports why `replay` or `modes` could not run: 2 for usage, 1 for bad input.
+fn failed(e: ReplayError) -> ExitCode {
+    eprintln!("eipsim: {e}");
+    match e {
+        ReplayError::Usage(_) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -157,14 +166,7 @@ fn main() -> ExitCode {
                         None => ExitCode::SUCCESS,
                     }
                 }
-                Err(ReplayError::Usage(m)) => {
-                    eprintln!("eipsim: {m}");
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("eipsim: {e}");
-                    ExitCode::from(1)
-                }
+                Err(e) => failed(e),
             }
         }
         Cmd::Modes {
@@ -191,14 +193,7 @@ fn main() -> ExitCode {
                     print!("{}", o.text);
                     ExitCode::SUCCESS
                 }
-                Err(ReplayError::Usage(m)) => {
-                    eprintln!("eipsim: {m}");
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("eipsim: {e}");
-                    ExitCode::from(1)
-                }
+                Err(e) => failed(e),
             }
         }
         Cmd::Suggest { inputs } => match replay::suggest::topology_for(&inputs) {

@@ -187,11 +187,7 @@ impl Timeline {
             out.push((e.at.clone(), e.op.to_string(), r));
         }
         if changed {
-            let mut dp = Dataplane::new(&self.cloud);
-            if let Some(h) = self.hint {
-                dp.set_ingress(IngressHint::Fixed(h));
-            }
-            self.dp = Arc::new(dp);
+            self.dp = Arc::new(dataplane(&self.cloud, self.hint));
         }
         (out, changed)
     }
@@ -559,6 +555,35 @@ pub(crate) fn inspect_alg(
     stats.record_alg(frame_no, v, protocol, &items, vpc, mapped);
 }
 
+/// The frames' ingress for `--ingress`: `internet`, an ENI id of `cloud`, or none (decided per
+/// frame).
+pub(crate) fn ingress_hint(
+    cloud: &Cloud,
+    ingress: &Option<String>,
+) -> Result<Option<Port>, ReplayError> {
+    let Some(ing) = ingress else {
+        return Ok(None);
+    };
+    if ing == "internet" {
+        return Ok(Some(Port::Internet));
+    }
+    let i = cloud.eni_index(ing).ok_or_else(|| {
+        ReplayError::Usage(format!(
+            "--ingress {ing:?}: neither `internet` nor an ENI id of the topology"
+        ))
+    })?;
+    Ok(Some(Port::Eni(i as u32)))
+}
+
+/// The core's tables for `cloud`, with the ingress fixed when `hint` says so.
+pub(crate) fn dataplane(cloud: &Cloud, hint: Option<Port>) -> Dataplane {
+    let mut dp = Dataplane::new(cloud);
+    if let Some(h) = hint {
+        dp.set_ingress(IngressHint::Fixed(h));
+    }
+    dp
+}
+
 /// The bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`, found from the current
 /// directory or, failing that, from the source tree eipsim was built from.
 pub fn demo_paths() -> (PathBuf, PathBuf) {
@@ -621,37 +646,19 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
             ));
         }
     }
-    let mut dp = Dataplane::new(&cloud);
-    let mut hint = None;
-    if let Some(ing) = &opts.ingress {
-        let h = if ing == "internet" {
-            Port::Internet
-        } else {
-            let i = cloud.eni_index(ing).ok_or_else(|| {
-                ReplayError::Usage(format!(
-                    "--ingress {ing:?}: neither `internet` nor an ENI id of the topology"
-                ))
-            })?;
-            Port::Eni(i as u32)
-        };
-        dp.set_ingress(IngressHint::Fixed(h));
-        hint = Some(h);
-    }
+    let hint = ingress_hint(&cloud, &opts.ingress)?;
+    let dp = dataplane(&cloud, hint);
     if opts.inputs.is_empty() {
         return Err(ReplayError::Usage("no capture to replay".into()));
     }
     let timeline = match &opts.events {
         Some(path) => {
             let events = crate::model::scenario::load_events(path)?;
-            let mut d = Dataplane::new(&cloud);
-            if let Some(h) = hint {
-                d.set_ingress(IngressHint::Fixed(h));
-            }
             Some(Timeline {
                 events,
                 next: 0,
                 cloud: cloud.clone(),
-                dp: Arc::new(d),
+                dp: Arc::new(dataplane(&cloud, hint)),
                 hint,
             })
         }

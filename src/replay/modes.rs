@@ -28,10 +28,10 @@ use serde::Serialize;
 
 use super::input::CaptureReader;
 use super::output::{self, OutputError};
-use super::{ReplayError, inspect_alg};
+use super::{ReplayError, dataplane, ingress_hint, inspect_alg};
 use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
-use crate::dataplane::{Dataplane, IngressHint, Outcome, Port, Verdict};
+use crate::dataplane::{Outcome, Port, Verdict};
 use crate::model::{Cloud, EniKind, InstanceType, Mode, ModelError};
 
 const NI: InstanceType = InstanceType::NetworkInterface;
@@ -301,29 +301,6 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
         guest,
         note,
     })
-}
-
-fn ingress_hint(cloud: &Cloud, ingress: &Option<String>) -> Result<Option<Port>, ReplayError> {
-    let Some(ing) = ingress else {
-        return Ok(None);
-    };
-    if ing == "internet" {
-        return Ok(Some(Port::Internet));
-    }
-    let i = cloud.eni_index(ing).ok_or_else(|| {
-        ReplayError::Usage(format!(
-            "--ingress {ing:?}: neither `internet` nor an ENI id of the topology"
-        ))
-    })?;
-    Ok(Some(Port::Eni(i as u32)))
-}
-
-fn dataplane(cloud: &Cloud, hint: Option<Port>) -> Dataplane {
-    let mut dp = Dataplane::new(cloud);
-    if let Some(h) = hint {
-        dp.set_ingress(IngressHint::Fixed(h));
-    }
-    dp
 }
 
 /// Whether a frame (by its verdict in the topology as written) concerns ENI `x`.
