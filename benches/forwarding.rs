@@ -811,6 +811,7 @@ fn replay_bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, workers), |b| {
             let f = fx.get_or_init(replay_fixture);
             let opts = ReplayOptions {
+                capture_point: Default::default(),
                 topology: f.topology.clone(),
                 out: f.dir.join(format!("out-{name}-{workers}")),
                 ingress: None,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use eipsim::dataplane::CapturePoint;
 use eipsim::model::Cloud;
 use eipsim::replay::{self, ReplayError, ReplayOptions};
 
@@ -32,6 +33,11 @@ struct RunArgs {
     /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
     #[arg(long)]
     ingress: Option<String>,
+    /// Where the captures were taken: `gateway` (frames from the Internet carry EIPs) or
+    /// `instance` (tcpdump in the guest: received frames carry the private IP and are turned
+    /// back into the Internet's frames first).
+    #[arg(long, value_name = "POINT", default_value = "gateway")]
+    capture_point: CapturePoint,
     /// Captures (pcap or pcapng), replayed in order as one stream.
     inputs: Vec<PathBuf>,
 }
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
                     out,
                     ingress,
                     inputs,
+                    capture_point,
                 },
             workers,
             no_progress,
@@ -154,6 +161,7 @@ fn main() -> ExitCode {
                 alg: !no_alg,
                 alg_spec: alg,
                 events,
+                capture_point,
             };
             match replay::run(&opts) {
                 Ok(o) => {
@@ -176,6 +184,7 @@ fn main() -> ExitCode {
                     out,
                     ingress,
                     inputs,
+                    capture_point,
                 },
         } => {
             let (topology, inputs) = match topology_and_inputs("modes", topology, inputs) {
@@ -187,6 +196,7 @@ fn main() -> ExitCode {
                 inputs,
                 out,
                 ingress,
+                capture_point,
             };
             match replay::modes::run(&opts) {
                 Ok(o) => {

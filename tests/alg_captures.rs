@@ -53,6 +53,7 @@ fn replay_alg(
     let t = dir.join("topology.toml");
     std::fs::write(&t, topo).unwrap();
     let o = replay::run(&ReplayOptions {
+        capture_point: Default::default(),
         topology: t,
         out: dir.join("out"),
         ingress: None,

@@ -67,6 +67,7 @@ fn demo_replay_writes_every_output() {
     let out = tempdir("demo-replay");
     let (topology, capture) = eipsim::replay::demo_paths();
     let opts = eipsim::replay::ReplayOptions {
+        capture_point: Default::default(),
         topology,
         out: out.clone(),
         ingress: None,
@@ -128,6 +129,7 @@ fn demo_replay_writes_every_output() {
     // With one ENI file open at a time (suspend and append), the outputs are byte-identical.
     let out3 = tempdir("demo-replay-one-open");
     eipsim::replay::run(&eipsim::replay::ReplayOptions {
+        capture_point: Default::default(),
         out: out3.clone(),
         trace: None,
         max_open_files: Some(1),
@@ -153,6 +155,7 @@ fn demo_replay_writes_every_output() {
     // With several workers the outputs are byte-identical.
     let out2 = tempdir("demo-replay-workers");
     let o2 = eipsim::replay::run(&eipsim::replay::ReplayOptions {
+        capture_point: Default::default(),
         out: out2.clone(),
         workers: 3,
         trace: None,

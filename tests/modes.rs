@@ -25,6 +25,7 @@ fn demo_advice(out: &Path) -> Advice {
         root().join("pcaps/demo.pcap"),
     );
     modes::run(&ModesOptions {
+        capture_point: Default::default(),
         topology: t,
         inputs: vec![c],
         out: out.to_path_buf(),
@@ -54,6 +55,7 @@ fn the_written_mode_column_is_the_plain_replay() {
     let out = tempdir("plain");
     let advice = demo_advice(&out);
     let o = replay::run(&ReplayOptions {
+        capture_point: Default::default(),
         topology: root().join("pcaps/demo-topology.toml"),
         out: out.join("replay"),
         ingress: None,
@@ -240,6 +242,7 @@ fn advise(name: &str, region: &str, family: &str, authorized: bool) -> Advice {
     let cap = dir.join("c.pcap");
     capture(&cap);
     modes::run(&ModesOptions {
+        capture_point: Default::default(),
         topology: topo,
         inputs: vec![cap],
         out: dir.join("out"),

@@ -44,6 +44,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
         let topo = dir.join("topology.toml");
         std::fs::write(&topo, topo_text).unwrap();
         let opts = ReplayOptions {
+            capture_point: Default::default(),
             topology: topo,
             out: dir.join("out"),
             ingress: None,
@@ -138,6 +139,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
     )
     .unwrap();
     let o = replay::run(&ReplayOptions {
+        capture_point: Default::default(),
         topology: topo,
         out: dir.join("out"),
         ingress: None,

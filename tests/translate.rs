@@ -127,6 +127,7 @@ fn run(dir: &Path, frames: &[Vec<u8>], spec: Option<&str>) -> serde_json::Value 
     write_pcap(&cap, frames);
     let out = dir.join("out");
     let opts = ReplayOptions {
+        capture_point: Default::default(),
         topology: topo,
         out: out.clone(),
         ingress: None,

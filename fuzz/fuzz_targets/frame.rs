@@ -7,11 +7,15 @@
 //! checksum (unfragmented, wholly captured frames; a UDP checksum of 0 means none), the ICMP
 //! checksum (same condition) and the IPv4 header quoted in an ICMP error. The checks use the
 //! RFC 1071 routine below, not eipsim's.
+//!
+//! Capture point `instance`: a DNAT'd frame whose input checksums all verified, taken as the
+//! instance received it and restored, is the input again (but for the MACs the gateway wrote),
+//! and the core then delivers exactly the bytes the instance received.
 #![no_main]
 
 use std::sync::LazyLock;
 
-use eipsim::dataplane::{Dataplane, Outcome};
+use eipsim::dataplane::{Action, Dataplane, Outcome};
 use eipsim::model::Cloud;
 use eipsim::wire::{LinkType, ipv4_offset};
 use libfuzzer_sys::fuzz_target;
@@ -60,6 +64,10 @@ struct Checks {
     ip: Option<bool>,
     l4: Option<bool>,
     quoted_ip: Option<bool>,
+    /// A checksum field holds 0xffff where a full recomputation would write 0 (both verify;
+    /// an incremental update there and back gives the canonical 0), or the frame is an ICMP
+    /// error (its quoted L4 checksum cannot be verified).
+    not_canonical: bool,
 }
 
 fn ipv4_header(b: &[u8]) -> Option<&[u8]> {
@@ -80,6 +88,7 @@ impl Checks {
             return c;
         };
         c.ip = Some(verifies(0, hdr));
+        c.not_canonical = hdr[10..12] == [0xff, 0xff];
         let ihl = hdr.len();
         let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
         if total < ihl {
@@ -104,6 +113,12 @@ impl Checks {
                 1 if seg.len() >= 4 => Some(verifies(0, seg)),
                 _ => None,
             };
+            let at = match proto {
+                6 => 16,
+                1 => 2,
+                _ => usize::MAX,
+            };
+            c.not_canonical |= seg.get(at..at.saturating_add(2)) == Some(&[0xff, 0xff][..]);
         }
         // An ICMP error quotes the offending packet's IPv4 header after its 8-byte header.
         if proto == 1
@@ -113,6 +128,7 @@ impl Checks {
                 .is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12))
         {
             c.quoted_ip = seg.get(8..).and_then(ipv4_header).map(|h| verifies(0, h));
+            c.not_canonical = true;
         }
         c
     }
@@ -136,6 +152,8 @@ fuzz_target!(|data: &[u8]| {
                 ("TCP/UDP/ICMP", before.l4, after.l4),
                 ("quoted IPv4 header", before.quoted_ip, after.quoted_ip),
             ];
+            let all_verified =
+                pairs.iter().all(|(_, b, _)| *b != Some(false)) && !before.not_canonical;
             for (what, b, a) in pairs {
                 if b == Some(true) {
                     assert_eq!(
@@ -144,6 +162,20 @@ fuzz_target!(|data: &[u8]| {
                         "{what} checksum verified on input but not on output ({link:?}, {:?})",
                         verdict.outcome
                     );
+                }
+            }
+            if matches!(verdict.outcome, Outcome::Forward(_, Action::Dnat)) && all_verified {
+                let mut restored = frame.clone();
+                if DATAPLANE.restore_received(&mut restored, link) {
+                    let macs = if link == LinkType::Ethernet { 12 } else { 0 };
+                    assert_eq!(
+                        &restored[macs..],
+                        &input[macs..],
+                        "restore undoes the DNAT ({link:?})"
+                    );
+                    let mut again = restored;
+                    DATAPLANE.process(&mut again, link);
+                    assert_eq!(again, frame, "the core delivers the captured bytes again");
                 }
             }
         }

@@ -20,7 +20,7 @@ use crate::wire::checksum::{Delta, apply_at, apply_udp_at};
 use crate::wire::{self, LinkError, LinkType, proto};
 
 pub use table::{FlatMap, TableKey};
-pub use verdict::{Action, DropReason, IngressHint, Outcome, Port, Tuple, Verdict};
+pub use verdict::{Action, CapturePoint, DropReason, IngressHint, Outcome, Port, Tuple, Verdict};
 
 /// What an IPv4 address is to the gateway.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -84,6 +84,7 @@ pub struct Dataplane {
     gateway_mac: [u8; 6],
     internet_mac: [u8; 6],
     ingress: IngressHint,
+    capture_point: CapturePoint,
     prefetch: bool,
 }
 
@@ -92,6 +93,8 @@ struct Plan {
     new_src: Option<u32>,
     new_dst: Option<u32>,
     dec_ttl: bool,
+    /// The reverse of a gateway crossing (capture point `instance`): TTL one higher.
+    inc_ttl: bool,
     egress: Port,
     action: Action,
 }
@@ -216,6 +219,7 @@ impl Dataplane {
             gateway_mac: cloud.vpc.gateway_mac.0,
             internet_mac: cloud.vpc.internet_mac.0,
             ingress: IngressHint::Auto,
+            capture_point: CapturePoint::Gateway,
             prefetch,
         }
     }
@@ -322,6 +326,70 @@ impl Dataplane {
         } else {
             None
         }
+    }
+
+    /// Capture point `instance` (design.md section 5): a frame the instance received through
+    /// the gateway is turned back into the frame the Internet sent, in place: destination =
+    /// the NAT-mode EIP of the private IP it is addressed to, TTL one higher, the IPv4, L4 and
+    /// ICMP checksums updated (RFC 1624), and an ICMP error's quoted source too (RFC 5508).
+    /// Returns whether the frame was restored.
+    ///
+    /// A frame is restored when it does not come from an ENI (not its source MAC, not
+    /// `--ingress ENI`), its source lies outside the VPC (a frame from inside never crossed the
+    /// gateway) and is no cut-through or multi-EIP address, and its destination is a private
+    /// IP with a NAT-mode EIP. A frame with TTL 255 cannot have crossed the gateway and is left
+    /// as it is. Frames the instance sent are never touched: they are what the gateway got.
+    pub fn restore_received(&self, frame: &mut [u8], link: LinkType) -> bool {
+        let from_eni = match self.ingress {
+            IngressHint::Fixed(p) => matches!(p, Port::Eni(_)),
+            IngressHint::Auto if link.has_macs() => frame
+                .get(6..12)
+                .is_some_and(|m| self.macs.get(mac_key(m)).is_some()),
+            IngressHint::Auto => false,
+        };
+        if from_eni {
+            return false;
+        }
+        let Ok(p) = parse(link, frame) else {
+            return false;
+        };
+        if self.in_vpc(p.src) || p.ttl == u8::MAX {
+            return false;
+        }
+        if self
+            .public_entry(p.src)
+            .is_some_and(|e| matches!(e.kind, AddrKind::EipBinded | AddrKind::EipMulti))
+        {
+            return false;
+        }
+        let Some(eip) = self.nat_eip_of(p.dst) else {
+            return false;
+        };
+        apply(
+            frame,
+            &p,
+            &Plan {
+                new_src: None,
+                new_dst: Some(eip),
+                dec_ttl: false,
+                inc_ttl: true,
+                egress: Port::Internet,
+                action: Action::Dnat,
+            },
+        );
+        true
+    }
+
+    /// Where the captures were taken (`--capture-point`).
+    pub fn capture_point(&self) -> CapturePoint {
+        self.capture_point
+    }
+
+    /// Sets where the captures were taken (`--capture-point`): with
+    /// [`CapturePoint::Instance`] the replay restores each frame with
+    /// [`Dataplane::restore_received`] before processing it.
+    pub fn set_capture_point(&mut self, point: CapturePoint) {
+        self.capture_point = point;
     }
 
     /// Processes a batch: one verdict per frame, in order. With large tables the table lines
@@ -501,6 +569,7 @@ impl Dataplane {
                     new_src: None,
                     new_dst,
                     dec_ttl: true,
+                    inc_ttl: false,
                     egress,
                     action: if mode == Mode::Nat {
                         Action::Dnat
@@ -554,6 +623,7 @@ impl Dataplane {
                         new_src: None,
                         new_dst: None,
                         dec_ttl: false,
+                        inc_ttl: false,
                         egress: Port::Eni(d.eni),
                         action: Action::IntraVpc,
                     });
@@ -606,6 +676,7 @@ impl Dataplane {
                     new_src,
                     new_dst,
                     dec_ttl: true,
+                    inc_ttl: false,
                     egress,
                     action,
                 })
@@ -718,7 +789,7 @@ fn set_addr(buf: &mut [u8], at: usize, expect: u32, new: u32) -> bool {
 #[inline(always)]
 fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
     let translated = plan.new_src.is_some() || plan.new_dst.is_some();
-    if !translated && !plan.dec_ttl {
+    if !translated && !plan.dec_ttl && !plan.inc_ttl {
         return;
     }
     #[cfg(debug_assertions)]
@@ -744,6 +815,10 @@ fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
         let old = u16::from_be_bytes([hdr[8], hdr[9]]);
         hdr[8] = p.ttl - 1;
         ip_delta = ip_delta.word(old, old - 0x0100);
+    } else if plan.inc_ttl {
+        let old = u16::from_be_bytes([hdr[8], hdr[9]]);
+        hdr[8] = p.ttl + 1;
+        ip_delta = ip_delta.word(old, old + 0x0100);
     }
     let hc = u16::from_be_bytes([hdr[10], hdr[11]]);
     hdr[10..12].copy_from_slice(&ip_delta.apply(hc).to_be_bytes());

@@ -96,6 +96,40 @@ pub enum IngressHint {
     Fixed(Port),
 }
 
+/// Where a capture was taken (`replay --capture-point`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum CapturePoint {
+    /// At the gateway: the Internet side's frames carry EIPs.
+    #[default]
+    Gateway,
+    /// On an instance (tcpdump in the guest): frames it received through NAT carry its
+    /// private IP and are turned back into the Internet's frames before the core sees them.
+    Instance,
+}
+
+impl CapturePoint {
+    /// The option's value: `gateway` or `instance`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapturePoint::Gateway => "gateway",
+            CapturePoint::Instance => "instance",
+        }
+    }
+}
+
+impl std::str::FromStr for CapturePoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gateway" => Ok(CapturePoint::Gateway),
+            "instance" => Ok(CapturePoint::Instance),
+            _ => Err(format!(
+                "{s:?}: the capture point is `gateway` or `instance`"
+            )),
+        }
+    }
+}
+
 /// What the gateway did to a forwarded frame.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Action {

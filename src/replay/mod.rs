@@ -15,7 +15,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::dataplane::{Action, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
+use crate::dataplane::{
+    Action, CapturePoint, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict,
+};
 use crate::model::{Cloud, TopologyError};
 use crate::report::{self, InputReport, Stats};
 use crate::wire::LinkType;
@@ -72,6 +74,8 @@ pub struct ReplayOptions {
     pub alg_spec: Option<String>,
     /// Timed operations (`--events`, design.md section 2b).
     pub events: Option<PathBuf>,
+    /// Where the captures were taken (`--capture-point`, default `gateway`).
+    pub capture_point: CapturePoint,
 }
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
@@ -144,6 +148,8 @@ struct Batch {
     ranges: Vec<(usize, usize, LinkType)>,
     metas: Vec<(usize, Meta)>,
     verdicts: Vec<Verdict>,
+    /// Capture point `instance`: frames restored to what the Internet sent.
+    restored: u64,
     /// Interfaces first seen in this batch.
     new_ifaces: Vec<((usize, u32, u32), IfaceDesc)>,
     /// Bytes read (for the progress bar).
@@ -166,6 +172,7 @@ struct Timeline {
     cloud: Cloud,
     dp: Arc<Dataplane>,
     hint: Option<Port>,
+    point: CapturePoint,
 }
 
 impl Timeline {
@@ -187,7 +194,7 @@ impl Timeline {
             out.push((e.at.clone(), e.op.to_string(), r));
         }
         if changed {
-            self.dp = Arc::new(dataplane(&self.cloud, self.hint));
+            self.dp = Arc::new(dataplane(&self.cloud, self.hint, self.point));
         }
         (out, changed)
     }
@@ -199,6 +206,7 @@ impl Batch {
         self.ranges.clear();
         self.metas.clear();
         self.verdicts.clear();
+        self.restored = 0;
         self.new_ifaces.clear();
         self.bytes = 0;
         self.dp = None;
@@ -211,6 +219,12 @@ impl Batch {
         self.verdicts.resize(self.ranges.len(), blank);
         let own = self.dp.clone();
         let dp = own.as_deref().unwrap_or(dp);
+        if dp.capture_point() == CapturePoint::Instance {
+            // The capture-point stage: frames the instance received become the Internet's.
+            for &(s, e, link) in &self.ranges {
+                self.restored += u64::from(dp.restore_received(&mut self.buf[s..e], link));
+            }
+        }
         dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
     }
 }
@@ -334,6 +348,7 @@ impl Sink {
             self.enis.resize_with(self.cloud.enis.len(), || None);
             self.stats.follow(&self.cloud);
         }
+        self.stats.restored += b.restored;
         if !b.applied.is_empty() {
             self.stats
                 .record_events(self.frame_no + 1, b.applied.clone());
@@ -575,12 +590,14 @@ pub(crate) fn ingress_hint(
     Ok(Some(Port::Eni(i as u32)))
 }
 
-/// The core's tables for `cloud`, with the ingress fixed when `hint` says so.
-pub(crate) fn dataplane(cloud: &Cloud, hint: Option<Port>) -> Dataplane {
+/// The core's tables for `cloud`, with the ingress fixed when `hint` says so and the capture
+/// point set.
+pub(crate) fn dataplane(cloud: &Cloud, hint: Option<Port>, point: CapturePoint) -> Dataplane {
     let mut dp = Dataplane::new(cloud);
     if let Some(h) = hint {
         dp.set_ingress(IngressHint::Fixed(h));
     }
+    dp.set_capture_point(point);
     dp
 }
 
@@ -647,7 +664,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         }
     }
     let hint = ingress_hint(&cloud, &opts.ingress)?;
-    let dp = dataplane(&cloud, hint);
+    let point = opts.capture_point;
+    let dp = dataplane(&cloud, hint, point);
     if opts.inputs.is_empty() {
         return Err(ReplayError::Usage("no capture to replay".into()));
     }
@@ -658,8 +676,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
                 events,
                 next: 0,
                 cloud: cloud.clone(),
-                dp: Arc::new(dataplane(&cloud, hint)),
+                dp: Arc::new(dataplane(&cloud, hint, point)),
                 hint,
+                point,
             })
         }
         None => None,
@@ -736,6 +755,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     if let Some(t) = &sink.translator {
         sink.stats.translation = t.policy();
     }
+    sink.stats.capture_point = point;
     if timeline.is_some() {
         sink.stats.start_timeline();
     }

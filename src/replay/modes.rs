@@ -31,7 +31,7 @@ use super::output::{self, OutputError};
 use super::{ReplayError, dataplane, ingress_hint, inspect_alg};
 use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
-use crate::dataplane::{Outcome, Port, Verdict};
+use crate::dataplane::{CapturePoint, Outcome, Port, Verdict};
 use crate::model::{Cloud, EniKind, InstanceType, Mode, ModelError};
 
 const NI: InstanceType = InstanceType::NetworkInterface;
@@ -52,6 +52,9 @@ pub struct ModesOptions {
     pub out: PathBuf,
     /// `internet` or an ENI id: every frame's ingress.
     pub ingress: Option<String>,
+    /// Where the captures were taken (`--capture-point`): with `instance`, the frames the
+    /// instance received are turned back into the Internet's frames once, before any variant.
+    pub capture_point: CapturePoint,
 }
 
 /// One cell of the matrix.
@@ -318,7 +321,7 @@ fn replay_frames(
     frames: &[(Vec<u8>, LinkType)],
     mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool,
 ) -> (Stats, Vec<Verdict>) {
-    let dp = dataplane(cloud, hint);
+    let dp = dataplane(cloud, hint, CapturePoint::Gateway);
     let mut stats = Stats::for_cloud(cloud);
     let ports = PortTable::default();
     let mut verdicts = Vec::with_capacity(frames.len());
@@ -361,6 +364,13 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
                 Some(meta) => frames.push((buf, meta.link)),
                 None => break,
             }
+        }
+    }
+    if opts.capture_point == CapturePoint::Instance {
+        // The gateway's view of the capture, as the topology as written translates it.
+        let dp = dataplane(&cloud, hint, CapturePoint::Instance);
+        for (data, link) in &mut frames {
+            dp.restore_received(data, *link);
         }
     }
     // The topology as written.

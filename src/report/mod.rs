@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::alg::stream::Stream;
 use crate::alg::{Embedded, Protocol};
-use crate::dataplane::{Action, DropReason, Outcome, Port, Tuple, Verdict};
+use crate::dataplane::{Action, CapturePoint, DropReason, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
 /// ALG findings kept per flow at most; further ones are counted.
@@ -172,6 +172,17 @@ pub struct Stats {
     /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
     /// inside view that keys flows).
     nat: FxHashMap<u32, u32>,
+    /// Where the captures were taken (`--capture-point`).
+    pub capture_point: CapturePoint,
+    /// Capture point `instance`: frames turned back into the frames the Internet sent.
+    pub restored: u64,
+    /// Frames that came from the Internet side.
+    pub internet_in: u64,
+    /// Of those, frames addressed to a private address of the VPC and dropped
+    /// `unknown-destination`: the mark of a capture taken on an instance.
+    pub internet_to_private: u64,
+    /// The VPC's CIDR (for the mark above).
+    vpc: Option<Ipv4Cidr>,
 }
 
 fn action_index(a: Action) -> usize {
@@ -209,7 +220,20 @@ impl Stats {
             translation: Default::default(),
             timeline: Vec::new(),
             segments: Vec::new(),
+            capture_point: CapturePoint::Gateway,
+            restored: 0,
+            internet_in: 0,
+            internet_to_private: 0,
+            vpc: None,
         }
+    }
+
+    /// Whether the capture looks taken on an instance although it is replayed as a gateway
+    /// capture: most frames from the Internet side are addressed to private IPs of the VPC.
+    pub fn looks_like_instance_capture(&self) -> bool {
+        self.capture_point == CapturePoint::Gateway
+            && self.internet_to_private > 0
+            && self.internet_to_private * 2 > self.internet_in
     }
 
     /// Empty counters for `cloud`, which also names the NAT mappings announcements go through.
@@ -224,6 +248,7 @@ impl Stats {
         if self.egress.len() < cloud.enis.len() + 1 {
             self.egress.resize(cloud.enis.len() + 1, 0);
         }
+        self.vpc = Some(cloud.vpc.cidr);
         self.nat.clear();
         for a in &cloud.associations {
             if a.mode == Mode::Nat {
@@ -307,6 +332,16 @@ impl Stats {
                 self.egress[i] += 1;
             }
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
+        }
+        if v.ingress == Some(Port::Internet) {
+            self.internet_in += 1;
+            if v.outcome == Outcome::Drop(DropReason::UnknownDestination)
+                && self
+                    .vpc
+                    .is_some_and(|c| c.contains(Ipv4Addr::from(v.tuple.dst)))
+            {
+                self.internet_to_private += 1;
+            }
         }
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
             return false; // not IPv4: no flow
@@ -949,6 +984,8 @@ struct Report {
     flows: Vec<FlowReport>,
     flows_untracked_frames: u64,
     alg: BTreeMap<String, serde_json::Value>,
+    /// Where the captures were taken and what that changed.
+    capture_point: serde_json::Value,
     /// Timed events (`replay --events`): per event, the counters before and after it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     timeline: Vec<serde_json::Value>,
@@ -1218,12 +1255,41 @@ pub fn write_json<W: std::io::Write>(
         flows,
         flows_untracked_frames: stats.flows_untracked,
         alg,
+        capture_point: capture_point_json(stats),
         timeline: timeline_json(stats, cloud),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;
     w.write_all(b"\n")?;
     w.flush()
+}
+
+/// `capture_point` in `report.json`: the point, the frames restored (instance), and whether a
+/// gateway replay looks like an instance capture.
+fn capture_point_json(stats: &Stats) -> serde_json::Value {
+    serde_json::json!({
+        "point": stats.capture_point.as_str(),
+        "restored": stats.restored,
+        "internet_frames": stats.internet_in,
+        "internet_frames_to_private": stats.internet_to_private,
+        "looks_like_instance_capture": stats.looks_like_instance_capture(),
+    })
+}
+
+/// The summary's lines about the capture point: what `instance` restored, or the hint that a
+/// gateway replay looks like an instance capture.
+fn capture_point_text(stats: &Stats) -> Option<String> {
+    match stats.capture_point {
+        CapturePoint::Instance => Some(format!(
+            "  capture point instance: {} frame(s) the instance received were turned back into the Internet's frames (destination its NAT-mode EIP, TTL + 1)",
+            stats.restored
+        )),
+        CapturePoint::Gateway if stats.looks_like_instance_capture() => Some(format!(
+            "  note: {} of {} frames from the Internet side are addressed to private IPs of the VPC (dropped unknown-destination): the capture looks taken on an instance; replay it with --capture-point instance",
+            stats.internet_to_private, stats.internet_in
+        )),
+        CapturePoint::Gateway => None,
+    }
 }
 
 /// The terminal summary.
@@ -1258,6 +1324,9 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
         if n > 0 {
             let _ = writeln!(s, "    {:<28} {:>10}", e.id, n);
         }
+    }
+    if let Some(line) = capture_point_text(stats) {
+        let _ = writeln!(s, "{line}");
     }
     let _ = writeln!(s, "  {:<30} {:>10}", "flows", stats.flow_count());
     let alg = stats.alg_totals();
