@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use eipsim::dataplane::CapturePoint;
 use eipsim::replay::{self, ReplayOptions};
 
 fn shared(rel: &str) -> PathBuf {
@@ -41,6 +42,11 @@ fn replay(name: &str, capture: &str, topo: &str) -> serde_json::Value {
     replay_alg(name, capture, topo, None).0
 }
 
+/// A replay of a capture taken on the instance (`--capture-point instance`).
+fn replay_instance(name: &str, capture: &str, topo: &str) -> serde_json::Value {
+    replay_at(name, capture, topo, None, CapturePoint::Instance).0
+}
+
 /// A replay with a what-if `--alg` list; the report and the output directory.
 fn replay_alg(
     name: &str,
@@ -48,12 +54,22 @@ fn replay_alg(
     topo: &str,
     spec: Option<&str>,
 ) -> (serde_json::Value, PathBuf) {
+    replay_at(name, capture, topo, spec, CapturePoint::Gateway)
+}
+
+fn replay_at(
+    name: &str,
+    capture: &str,
+    topo: &str,
+    spec: Option<&str>,
+    point: CapturePoint,
+) -> (serde_json::Value, PathBuf) {
     let dir = std::env::temp_dir().join(format!("eipsim-alg-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let t = dir.join("topology.toml");
     std::fs::write(&t, topo).unwrap();
     let o = replay::run(&ReplayOptions {
-        capture_point: Default::default(),
+        capture_point: point,
         topology: t,
         out: dir.join("out"),
         ingress: None,
@@ -259,7 +275,7 @@ fn h323_connect_carries_the_h245_address() {
 
 #[test]
 #[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
-fn dns_without_evidence_is_at_risk_tftp_new_port_is_broken() {
+fn dns_without_evidence_is_at_risk_tftp_client_is_at_risk_not_broken() {
     let r = replay(
         "dns",
         "dns/tcpdump_dns_tcp.pcap",
@@ -284,12 +300,43 @@ fn dns_without_evidence_is_at_risk_tftp_new_port_is_broken() {
             .unwrap()
             .contains("seed 004")
     );
-    // The server answers from a new port, to the client's private address: the capture shows
-    // the transfer dropped, so the request flow is broken, not only at risk.
-    assert_eq!(f[0]["verdict"], "alg-broken");
-    assert_eq!(
-        f[0]["verdict_reason"],
-        "a flow the control channel announced was dropped"
+    // The capture was taken on the client: the server's answers from its new port are addressed
+    // to the client's private address, which no gateway ever receives. Replayed as a gateway
+    // capture they drop unknown-destination, and the finding says why instead of calling the
+    // request broken (a TFTP client works through 1:1 NAT).
+    assert_eq!(f[0]["verdict"], "alg-at-risk");
+    let rel = f[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "related-flow")
+        .unwrap();
+    assert!(
+        rel["why"]
+            .as_str()
+            .unwrap()
+            .contains("--capture-point instance"),
+        "{rel:#}"
+    );
+    // As an instance capture: the transfer is delivered, and the request is still at risk.
+    let r = replay_instance(
+        "tftp-inst",
+        "tftp/sv_tftp-rrq.pcap",
+        &topology("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+    );
+    assert_eq!(r["dropped"]["unknown-destination"], 0);
+    let f = alg_flows(&r);
+    assert_eq!(f[0]["verdict"], "alg-at-risk");
+    let rel = f[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "related-flow")
+        .unwrap();
+    assert!(
+        rel["why"].as_str().unwrap().contains("frames delivered")
+            && !rel["why"].as_str().unwrap().contains("dropped"),
+        "{rel:#}"
     );
 }
 

@@ -356,6 +356,7 @@ fn guest_rewrite_moves_seq_and_the_peers_acks() {
         eni: Some(0),
         mode: None,
         eip: Some(eip),
+        fragment: Default::default(),
     };
     let in_v = Verdict {
         outcome: Outcome::Forward(Port::Eni(0), Action::Dnat),

@@ -161,6 +161,7 @@ fuzz_target!(|data: &[u8]| {
             eni: Some(0),
             mode: None,
             eip: Some(u32::from(TO)),
+            fragment: Default::default(),
         };
         let mut o = Vec::new();
         match tr.apply(LinkType::RawIp, &f, &v, &mut o) {

@@ -20,7 +20,9 @@ use crate::wire::checksum::{Delta, apply_at, apply_udp_at};
 use crate::wire::{self, LinkError, LinkType, proto};
 
 pub use table::{FlatMap, TableKey};
-pub use verdict::{Action, CapturePoint, DropReason, IngressHint, Outcome, Port, Tuple, Verdict};
+pub use verdict::{
+    Action, CapturePoint, DropReason, Fragment, IngressHint, Outcome, Port, Tuple, Verdict,
+};
 
 /// What an IPv4 address is to the gateway.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -110,6 +112,8 @@ struct Parsed {
     src: u32,
     dst: u32,
     first_fragment: bool,
+    /// Fragment or whole datagram, with the identification.
+    fragment: Fragment,
     /// Unfragmented (offset 0, MF clear) and wholly captured: a full L4 checksum is checkable.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     whole: bool,
@@ -524,6 +528,7 @@ impl Dataplane {
             eni: None,
             mode: None,
             eip: None,
+            fragment: p.fragment,
         };
         match self.decide(&p, ingress, src_entry, &mut v) {
             Ok(plan) => {
@@ -738,6 +743,11 @@ fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
     let end = (l3 + total).min(frame.len());
     let frag_off = ip.fragments_offset().value();
     let first_fragment = frag_off == 0;
+    let fragment = match (frag_off, ip.more_fragments()) {
+        (0, false) => Fragment::Whole,
+        (0, true) => Fragment::First(ip.identification()),
+        _ => Fragment::Later(ip.identification()),
+    };
     let whole = first_fragment && !ip.more_fragments() && l3 + total <= frame.len();
     let proto = ip.protocol().0;
     let l4 = &frame[l3 + ihl..end];
@@ -765,6 +775,7 @@ fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
         src: u32::from_be_bytes(ip.source()),
         dst: u32::from_be_bytes(ip.destination()),
         first_fragment,
+        fragment,
         whole,
         sport,
         dport,

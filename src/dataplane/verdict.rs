@@ -182,6 +182,18 @@ pub struct Tuple {
     pub dport: u16,
 }
 
+/// Whether a frame is an IPv4 fragment, and which.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Fragment {
+    /// A whole datagram.
+    #[default]
+    Whole,
+    /// The fragment at offset 0 (it carries the L4 header), with the datagram's identification.
+    First(u16),
+    /// A later fragment (no L4 header, so no ports), with the datagram's identification.
+    Later(u16),
+}
+
 /// The core's verdict for one frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Verdict {
@@ -201,6 +213,9 @@ pub struct Verdict {
     pub mode: Option<Mode>,
     /// The EIP concerned (host order), if any.
     pub eip: Option<u32>,
+    /// Whether the frame is an IPv4 fragment (later fragments carry no ports: the report joins
+    /// them to their first fragment's flow).
+    pub fragment: Fragment,
 }
 
 impl Verdict {
@@ -214,6 +229,7 @@ impl Verdict {
             eni: None,
             mode: None,
             eip: None,
+            fragment: Fragment::Whole,
         }
     }
 

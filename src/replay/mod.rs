@@ -366,7 +366,9 @@ impl Sink {
         }
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
             let (input, meta) = &b.metas[i];
-            let v = &b.verdicts[i];
+            let mut joined = b.verdicts[i];
+            self.stats.join_fragment(&mut joined);
+            let v = &joined;
             self.frame_no += 1;
             let wants_alg = self.stats.record(self.frame_no, v);
             let mut data = &b.buf[s..e];
@@ -526,8 +528,8 @@ impl Sink {
     }
 }
 
-/// ALG inspection of one frame (`frame_no`, its verdict, bytes and link type): the port table
-/// first; on other ports the first payload of a flow is sniffed (SIP, RTSP) and, when it is no
+/// ALG inspection of one frame (`frame_no`, its verdict, bytes and link type), for frames
+/// that concern the VPC (an ENI, an EIP or a VPC address): the port table first; on other ports the first payload of a flow is sniffed (SIP, RTSP) and, when it is no
 /// ALG protocol, the flow is never looked at again. `mapped` is the private address a what-if
 /// translation wrote towards the VPC (not a finding).
 pub(crate) fn inspect_alg(
@@ -540,6 +542,15 @@ pub(crate) fn inspect_alg(
 ) {
     let t = v.tuple;
     if !matches!(t.proto, 6 | 17) {
+        return;
+    }
+    // Only flows that cross the gateway or stay in the VPC: two Internet hosts talking in the
+    // same capture are none of the VPC's business.
+    let touches_vpc = v.eni.is_some()
+        || v.eip.is_some()
+        || vpc.contains(std::net::Ipv4Addr::from(t.src))
+        || vpc.contains(std::net::Ipv4Addr::from(v.inside_dst));
+    if !touches_vpc {
         return;
     }
     let hit = ports.hit(t.sport, t.dport);

@@ -331,7 +331,8 @@ fn replay_frames(
             buf.clear();
             buf.extend_from_slice(data);
         }
-        let v = dp.process(&mut buf, *link);
+        let mut v = dp.process(&mut buf, *link);
+        stats.join_fragment(&mut v);
         let n = i as u64 + 1;
         if stats.record(n, &v) {
             inspect_alg(

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::alg::stream::Stream;
 use crate::alg::{Embedded, Protocol};
-use crate::dataplane::{Action, CapturePoint, DropReason, Outcome, Port, Tuple, Verdict};
+use crate::dataplane::{Action, CapturePoint, DropReason, Fragment, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
 /// ALG findings kept per flow at most; further ones are counted.
@@ -103,6 +103,9 @@ struct FlowRec {
     not_alg: bool,
     /// The control flow that announced this one (a related flow).
     related_to: Option<(FlowKey, Announcement)>,
+    /// Frames from the Internet side addressed to a private address of the VPC, dropped
+    /// `unknown-destination` (the mark of an instance capture replayed as a gateway capture).
+    internet_to_private: u64,
 }
 
 impl FlowRec {
@@ -183,7 +186,12 @@ pub struct Stats {
     pub internet_to_private: u64,
     /// The VPC's CIDR (for the mark above).
     vpc: Option<Ipv4Cidr>,
+    /// First fragments seen: (source, destination, protocol, identification) -> their ports.
+    fragments: FxHashMap<(u32, u32, u8, u16), (u16, u16)>,
 }
+
+/// First fragments remembered at most (the table starts again when full).
+pub const MAX_FRAGMENTS: usize = 4096;
 
 fn action_index(a: Action) -> usize {
     match a {
@@ -225,6 +233,31 @@ impl Stats {
             internet_in: 0,
             internet_to_private: 0,
             vpc: None,
+            fragments: FxHashMap::default(),
+        }
+    }
+
+    /// Joins a later IPv4 fragment to its datagram's flow: it gets the ports of the first
+    /// fragment with the same addresses, protocol and identification, when that was seen (a
+    /// later fragment seen alone keeps no ports and counts as a flow of its own). Call it
+    /// before [`Stats::record`] and use the joined verdict for everything else of the frame.
+    pub fn join_fragment(&mut self, v: &mut Verdict) {
+        let t = &mut v.tuple;
+        match v.fragment {
+            Fragment::Whole => {}
+            Fragment::First(id) => {
+                if self.fragments.len() >= MAX_FRAGMENTS {
+                    self.fragments.clear();
+                }
+                self.fragments
+                    .insert((t.src, t.dst, t.proto, id), (t.sport, t.dport));
+            }
+            Fragment::Later(id) => {
+                if let Some(&(s, d)) = self.fragments.get(&(t.src, t.dst, t.proto, id)) {
+                    t.sport = s;
+                    t.dport = d;
+                }
+            }
         }
     }
 
@@ -333,6 +366,7 @@ impl Stats {
             }
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
         }
+        let mut to_private = false;
         if v.ingress == Some(Port::Internet) {
             self.internet_in += 1;
             if v.outcome == Outcome::Drop(DropReason::UnknownDestination)
@@ -341,6 +375,7 @@ impl Stats {
                     .is_some_and(|c| c.contains(Ipv4Addr::from(v.tuple.dst)))
             {
                 self.internet_to_private += 1;
+                to_private = true;
             }
         }
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
@@ -384,10 +419,12 @@ impl Stats {
                     alg: None,
                     not_alg: false,
                     related_to,
+                    internet_to_private: 0,
                 })
             }
         };
         rec.frames += 1;
+        rec.internet_to_private += u64::from(to_private);
         rec.eni = rec.eni.or(v.eni);
         rec.mode = rec.mode.or(v.mode);
         rec.eip = rec.eip.or(v.eip);
@@ -1045,6 +1082,18 @@ impl AlgView {
                             .filter(|r| f.dropped[r.index()] > 0)
                             .map(|r| format!("{} x{}", r.as_str(), f.dropped[r.index()]))
                             .collect();
+                        if instance_capture_mark(f) {
+                            parts.push(format!(
+                                "flow from frame {} ({}): {} of {} frames delivered, dropped unknown-destination x{}: frames from the Internet addressed to the private address {} (a NAT gateway never sends those); the capture looks taken on the instance: replay it with --capture-point instance",
+                                f.first_frame,
+                                proto_name(f.proto),
+                                f.forwarded,
+                                f.frames,
+                                f.dropped[DropReason::UnknownDestination.index()],
+                                Ipv4Addr::from(f.local.0),
+                            ));
+                            continue;
+                        }
                         if !drops.is_empty() {
                             broken.insert(*ctl);
                         }
@@ -1079,6 +1128,14 @@ impl AlgView {
         }
         AlgView { related, broken }
     }
+}
+
+/// Whether a related flow's drops are all `unknown-destination` of frames towards a private
+/// address of the VPC: the mark of a capture taken on an instance and replayed as a gateway
+/// capture, not of a missing ALG.
+fn instance_capture_mark(f: &FlowRec) -> bool {
+    let unknown = f.dropped[DropReason::UnknownDestination.index()];
+    unknown > 0 && f.dropped.iter().sum::<u64>() == unknown && f.internet_to_private == unknown
 }
 
 /// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
