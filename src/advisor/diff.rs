@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{AdvisorError, QuietReplay, port_name};
-use crate::dataplane::{Outcome, Verdict};
+use crate::dataplane::{Action, Outcome, Verdict};
 use crate::model::Cloud;
 use crate::model::scenario::load_operations;
 use crate::replay::input::CaptureReader;
@@ -232,7 +232,9 @@ fn key_label(k: &FlowId) -> String {
 /// Runs the comparison.
 pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
     if opts.inputs.is_empty() {
-        return Err(AdvisorError::Usage("diff needs at least one capture".into()));
+        return Err(AdvisorError::Usage(
+            "diff needs at least one capture".into(),
+        ));
     }
     let a = Cloud::load(&opts.topology_a)?;
     let (b, b_desc) = match (&opts.topology_b, &opts.apply) {
@@ -310,7 +312,8 @@ pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
                         n.forwarded += 1;
                         n.egress.insert(port_name(clouds[side], p));
                         n.actions.insert(act.as_str());
-                        if let Some(e) = v.eip {
+                        // The public address a frame crossing the gateway used.
+                        if let Some(e) = v.eip.filter(|_| act != Action::IntraVpc) {
                             n.public.insert(format!(
                                 "{} {}",
                                 Ipv4Addr::from(e),
@@ -335,7 +338,9 @@ pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
         let sides = [ra.stats(), rb.stats()];
         let mut out = vec![None; nodes.len()];
         for (side, stats) in sides.iter().enumerate() {
-            let ids: Vec<usize> = (0..nodes.len()).filter(|i| nodes[*i].side == side).collect();
+            let ids: Vec<usize> = (0..nodes.len())
+                .filter(|i| nodes[*i].side == side)
+                .collect();
             let firsts: Vec<Verdict> = ids.iter().map(|i| nodes[*i].first).collect();
             for (i, s) in ids.into_iter().zip(stats.summaries_for(&firsts)) {
                 out[i] = s;
@@ -367,7 +372,11 @@ pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
                 Some(f) => (label(f), f.verdict),
                 None => (
                     format!("{} (untracked)", key_label(&keys[i])),
-                    if n.forwarded == n.frames { "ok" } else { "dropped" },
+                    if n.forwarded == n.frames {
+                        "ok"
+                    } else {
+                        "dropped"
+                    },
                 ),
             };
             s.flows.push(l);

@@ -114,7 +114,8 @@ impl<'c> QuietReplay<'c> {
         self.buf.extend_from_slice(data);
         let mut v = [Verdict::early_drop(DropReason::Malformed, None)];
         let len = self.buf.len();
-        self.dp.process_packed(&mut self.buf, &[(0, len, link)], &mut v);
+        self.dp
+            .process_packed(&mut self.buf, &[(0, len, link)], &mut v);
         let v = v[0];
         self.frame_no += 1;
         if self.stats.record(self.frame_no, &v) {

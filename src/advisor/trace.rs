@@ -422,7 +422,7 @@ impl Walk<'_> {
     }
 
     /// The walk of a frame from the Internet.
-    fn from_internet(&mut self, f: &Facts) -> Outcome {
+    fn walk_internet(&mut self, f: &Facts) -> Outcome {
         let (eni, e) = match self.inbound(f.dst, "destination") {
             Ok(x) => x,
             Err(o) => return o,
@@ -445,7 +445,7 @@ impl Walk<'_> {
     }
 
     /// The walk of a frame from ENI `x`.
-    fn from_eni(&mut self, x: usize, f: &Facts) -> Outcome {
+    fn walk_eni(&mut self, x: usize, f: &Facts) -> Outcome {
         let cloud = self.cloud;
         let name = cloud.enis[x].id.clone();
         match self.attached(x) {
@@ -505,10 +505,9 @@ impl Walk<'_> {
                     Entry::Private { eni, .. } => {
                         format!("it is a private IP of {}", cloud.enis[eni].id)
                     }
-                    Entry::Binded { eni, eip } | Entry::Multi { eni, eip, .. } => format!(
-                        "it is EIP {} of {}",
-                        cloud.eips[eip].id, cloud.enis[eni].id
-                    ),
+                    Entry::Binded { eni, eip } | Entry::Multi { eni, eip, .. } => {
+                        format!("it is EIP {} of {}", cloud.eips[eip].id, cloud.enis[eni].id)
+                    }
                     Entry::Nat { eip, eni, private } => format!(
                         "it is EIP {}, NAT mode: {}'s guest sends from {private}",
                         cloud.eips[eip].id, cloud.enis[eni].id
@@ -623,10 +622,7 @@ impl Walk<'_> {
             None => {
                 self.pass(
                     "public",
-                    format!(
-                        "{} is an EIP {name}'s guest owns: sent unchanged",
-                        f.src
-                    ),
+                    format!("{} is an EIP {name}'s guest owns: sent unchanged", f.src),
                 );
                 false
             }
@@ -940,7 +936,10 @@ fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
     let (ingress, ingress_text) = match by_mac {
         Some(x) => (
             Port::Eni(x as u32),
-            format!("{}: source MAC {} is {}'s", cloud.enis[x].id, f.src_mac, cloud.enis[x].id),
+            format!(
+                "{}: source MAC {} is {}'s",
+                cloud.enis[x].id, f.src_mac, cloud.enis[x].id
+            ),
         ),
         None => (
             Port::Internet,
@@ -956,8 +955,8 @@ fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
         }],
     };
     let expected = match ingress {
-        Port::Internet => walk.from_internet(&f),
-        Port::Eni(x) => walk.from_eni(x as usize, &f),
+        Port::Internet => walk.walk_internet(&f),
+        Port::Eni(x) => walk.walk_eni(x as usize, &f),
     };
     let mut hops = walk.hops;
     let consistent = expected == v.outcome && v.ingress == Some(ingress);
@@ -1079,9 +1078,7 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
         }
     };
     if proto == "icmp" && opts.sport.is_some() {
-        return Err(AdvisorError::Usage(
-            "--sport: ICMP echo has no port".into(),
-        ));
+        return Err(AdvisorError::Usage("--sport: ICMP echo has no port".into()));
     }
     if opts.sport == Some(0) {
         return Err(AdvisorError::Usage(
@@ -1164,7 +1161,11 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
     let mut notes = Vec::new();
     if let Some(d) = dport
         && let Some(p) = crate::alg::identify(
-            if proto == "tcp" { proto::TCP } else { proto::UDP },
+            if proto == "tcp" {
+                proto::TCP
+            } else {
+                proto::UDP
+            },
             sport,
             d,
             b"",
@@ -1182,9 +1183,10 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
             crate::alg::Protocol::H323 => "H.323 embeds transport addresses",
             crate::alg::Protocol::Tftp => "TFTP answers from a new port",
         };
-        let doc = p
-            .documented()
-            .map_or_else(|| "not named by the provider".to_string(), |d| format!("documented: {d}"));
+        let doc = p.documented().map_or_else(
+            || "not named by the provider".to_string(),
+            |d| format!("documented: {d}"),
+        );
         notes.push(match mode {
             Some(Mode::Nat) => format!(
                 "port {d} is {p}: no ALG in NAT mode: {embeds} and the gateway translates the headers only ({doc}); `eipsim replay` on a capture shows what breaks"
@@ -1236,13 +1238,7 @@ pub fn text(t: &Trace) -> String {
             l.frame.src_mac
         );
         for h in &l.hops {
-            let _ = writeln!(
-                s,
-                "  {:<13} {:<5} {}",
-                h.step,
-                h.result,
-                h.detail
-            );
+            let _ = writeln!(s, "  {:<13} {:<5} {}", h.step, h.result, h.detail);
         }
         let _ = writeln!(s, "  {:<13} {:<5} {}", "verdict", "", l.verdict.text);
         if let Some(f) = &l.fix {

@@ -762,7 +762,10 @@ pub fn load_operations(path: &Path) -> Result<Vec<PlannedOp>, ScenarioError> {
     timed.sort_by_key(|(at, _)| *at);
     out.extend(timed.into_iter().map(|(_, p)| p));
     if out.is_empty() {
-        return Err(syntax(path, "no operation: give [[step]] or [[event]] tables"));
+        return Err(syntax(
+            path,
+            "no operation: give [[step]] or [[event]] tables",
+        ));
     }
     Ok(out)
 }
