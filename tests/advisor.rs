@@ -397,7 +397,7 @@ fn the_walk_agrees_with_the_core_for_every_pair() {
                         outcome_text(&cloud, &core_outcome(&cloud, leg))
                     );
                     n += 1;
-                    seen.insert(leg.verdict.reason.unwrap_or(leg.verdict.action.unwrap()));
+                    seen.insert(leg.verdict.reason.or(leg.verdict.action).unwrap());
                 }
             }
         }
