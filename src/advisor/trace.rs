@@ -673,8 +673,8 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
     match r.as_str() {
         "eip-not-associated" => match eip_of(f.dst) {
             Some(i) => format!(
-                "associate {} with an ENI (AssociateEipAddress eip = \"{}\", eni = ..., mode = ...)",
-                cloud.eips[i].id, cloud.eips[i].id
+                "associate {} with an ENI (AssociateEipAddress), or send to an associated EIP",
+                cloud.eips[i].id
             ),
             None => "associate the EIP with an ENI (AssociateEipAddress)".into(),
         },
