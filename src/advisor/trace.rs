@@ -740,10 +740,10 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
                 .iter()
                 .enumerate()
                 .find(|(i, e)| !e.released && cloud.association_of_eip(*i).is_none())
-                .map(|(_, e)| format!(" (unassociated: {} {})", e.id, e.address))
+                .map(|(_, e)| format!("; {} {} is unassociated", e.id, e.address))
                 .unwrap_or_default();
             let mut s = format!(
-                "bind an EIP in NAT mode to {} (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\"){free}",
+                "bind an EIP in NAT mode to {} (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\"{free})",
                 f.src, f.src
             );
             if !with.is_empty() {
