@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod advisor;
 pub mod alg;
 pub mod dataplane;
 pub mod demo;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use eipsim::advisor;
 use eipsim::dataplane::CapturePoint;
 use eipsim::model::Cloud;
 use eipsim::replay::{self, ReplayError, ReplayOptions};
@@ -86,6 +87,53 @@ enum Cmd {
         /// Topology file.
         file: PathBuf,
     },
+    /// One synthetic packet and its reply through the gateway, hop by hop: the verdict, the
+    /// table entry that decided each check, and what to change for a drop.
+    Trace {
+        /// Topology file.
+        #[arg(long)]
+        topology: PathBuf,
+        /// The sender: an IPv4 address (an ENI's, or an Internet host) or an ENI id.
+        #[arg(long)]
+        from: String,
+        /// The destination: ADDR or ADDR:PORT.
+        #[arg(long)]
+        to: String,
+        /// tcp, udp or icmp (default: tcp with a port, icmp echo without).
+        #[arg(long)]
+        proto: Option<String>,
+        /// Source port (TCP/UDP; default 49152).
+        #[arg(long)]
+        sport: Option<u16>,
+        /// TTL of the request (default 64).
+        #[arg(long)]
+        ttl: Option<u8>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The flows of captures whose verdict, egress or public address differs between topology
+    /// A and topology B (another file, or A with an operations file applied).
+    Diff {
+        /// Topology A, then optionally topology B.
+        #[arg(long = "topology", required = true, num_args = 1, action = clap::ArgAction::Append)]
+        topologies: Vec<PathBuf>,
+        /// Operations ([[step]] or [[event]] tables) applied to A to make B.
+        #[arg(long, value_name = "OPS")]
+        apply: Option<PathBuf>,
+        /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+        #[arg(long)]
+        ingress: Option<String>,
+        /// Where the captures were taken: `gateway` or `instance` (restored through topology A).
+        #[arg(long, value_name = "POINT", default_value = "gateway")]
+        capture_point: CapturePoint,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Captures (pcap or pcapng), replayed in order as one stream.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Print a starting topology for captures: each private source becomes a NAT-mode ENI.
     Suggest {
         /// Captures (pcap or pcapng).
@@ -123,6 +171,26 @@ fn failed(e: ReplayError) -> ExitCode {
     match e {
         ReplayError::Usage(_) => ExitCode::from(2),
         _ => ExitCode::from(1),
+    }
+}
+
+/// Reports why `trace` or `diff` could not answer: 2 for usage, 1 for bad input.
+fn advisor_failed(e: advisor::AdvisorError) -> ExitCode {
+    eprintln!("eipsim: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+/// Prints a value as one JSON object.
+fn print_json<T: serde::Serialize>(v: &T) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("eipsim: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -234,6 +302,62 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Cmd::Trace {
+            topology,
+            from,
+            to,
+            proto,
+            sport,
+            ttl,
+            json,
+        } => {
+            let opts = advisor::trace::TraceOptions {
+                topology,
+                from,
+                to,
+                proto,
+                sport,
+                ttl,
+            };
+            match advisor::trace::run(&opts) {
+                Ok(t) if json => print_json(&t),
+                Ok(t) => {
+                    print!("{}", advisor::trace::text(&t));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => advisor_failed(e),
+            }
+        }
+        Cmd::Diff {
+            topologies,
+            apply,
+            ingress,
+            capture_point,
+            json,
+            inputs,
+        } => {
+            let mut t = topologies.into_iter();
+            let (Some(a), b, None) = (t.next(), t.next(), t.next()) else {
+                eprintln!("eipsim: diff takes --topology at most twice (A and B)");
+                return ExitCode::from(2);
+            };
+            let opts = advisor::diff::DiffOptions {
+                topology_a: a,
+                topology_b: b,
+                apply,
+                inputs,
+                ingress,
+                capture_point,
+            };
+            match advisor::diff::run(&opts) {
+                Ok(d) if json => print_json(&d),
+                Ok(d) => {
+                    print!("{}", advisor::diff::text(&d));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => advisor_failed(e),
+            }
+        }
         Cmd::Check { file } => match Cloud::load(&file) {
             Ok(cloud) => {
                 print!("{}", eipsim::model::guest_view(&cloud));

@@ -671,3 +671,101 @@ mod tests {
         assert!(parse_at(&toml::Value::Float(-1.0)).is_none());
     }
 }
+
+/// An operation of an operations file (`eipsim diff --apply`): where it is in the file
+/// (`step 2`, `event 1`), the operation, and what it should give.
+#[derive(Clone, Debug)]
+pub struct PlannedOp {
+    /// `step N` or `event N` (1-based, in the file's order).
+    pub label: String,
+    /// The operation.
+    pub op: Operation,
+    /// What it should give (`ok` unless the step says otherwise).
+    pub expect: Expect,
+}
+
+/// Reads an operations file: `[[step]]` tables as in a scenario (`expect` optional, default
+/// `ok`) or `[[event]]` tables as in an events file (`at` optional, default 0; applied in time
+/// order, the file's order among equal times), and nothing else.
+pub fn load_operations(path: &Path) -> Result<Vec<PlannedOp>, ScenarioError> {
+    let mut table = read_table(path)?;
+    if table.contains_key("step") && table.contains_key("event") {
+        return Err(syntax(
+            path,
+            "give [[step]] tables or [[event]] tables, not both",
+        ));
+    }
+    for (name, key, default) in [
+        ("step", "expect", toml::Value::String("ok".into())),
+        ("event", "at", toml::Value::Integer(0)),
+    ] {
+        if let Some(toml::Value::Array(items)) = table.get_mut(name) {
+            for item in items.iter_mut() {
+                if let toml::Value::Table(t) = item {
+                    t.entry(key).or_insert_with(|| default.clone());
+                }
+            }
+        }
+    }
+    let steps = entries(path, &mut table, "step", "expect")?;
+    let events = entries(path, &mut table, "event", "at")?;
+    if let Some(k) = table.keys().next() {
+        return Err(syntax(
+            path,
+            format!(
+                "unknown key `{k}`: an operations file has only [[step]] or [[event]] tables (they apply to the topology given with --topology)"
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for (n, (k, op)) in steps.into_iter().enumerate() {
+        let expect = match k.as_str() {
+            Some("ok") => Expect::Ok,
+            Some("error") => Expect::Error,
+            Some(c) if !c.is_empty() => Expect::Code(c.to_string()),
+            _ => {
+                return Err(syntax(
+                    path,
+                    format!(
+                        "step {}: `expect` is \"ok\", \"error\" or an error code",
+                        n + 1
+                    ),
+                ));
+            }
+        };
+        out.push(PlannedOp {
+            label: format!("step {}", n + 1),
+            op,
+            expect,
+        });
+    }
+    let mut timed = Vec::new();
+    for (n, (at, op)) in events.into_iter().enumerate() {
+        let (at_ns, _) = parse_at(&at).ok_or_else(|| {
+            syntax(
+                path,
+                format!(
+                    "event {}: `at` is capture time in seconds since the epoch (a number or a decimal string)",
+                    n + 1
+                ),
+            )
+        })?;
+        timed.push((
+            at_ns,
+            PlannedOp {
+                label: format!("event {}", n + 1),
+                op,
+                expect: Expect::Ok,
+            },
+        ));
+    }
+    timed.sort_by_key(|(at, _)| *at);
+    out.extend(timed.into_iter().map(|(_, p)| p));
+    if out.is_empty() {
+        return Err(syntax(
+            path,
+            "no operation: give [[step]] or [[event]] tables",
+        ));
+    }
+    Ok(out)
+}

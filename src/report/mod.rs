@@ -706,6 +706,14 @@ impl Stats {
     }
 }
 
+/// The key that groups a frame into its flow in the report: the protocol and the two endpoints
+/// (address, port) of the frame's inside view, lower first. Both directions and both sides of
+/// the gateway of a connection share it.
+pub fn flow_key(v: &Verdict) -> (u8, (u32, u16), (u32, u16)) {
+    let (k, ..) = FlowKey::of(v);
+    (k.proto, k.a, k.b)
+}
+
 /// A flow as the mode advisor sees it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowSummary {
