@@ -7,7 +7,10 @@ on the input and on every output. The trace maps each forwarded frame to its pla
 a checksum that tshark finds good in the input frame and bad in the output frame fails the check.
 With `--alg SPEC` (such as ftp=translate,sip=translate) the replays translate as the what-if ALG
 does; the check then also needs at least one flow reported `translated`.
-Usage: tshark_check.py [--alg SPEC] EIPSIM_BINARY WORKDIR CAPTURE[=TOPOLOGY] ...
+With `--capture-point instance` the captures are replayed as taken on the instance (frames it
+received are restored to the Internet's before the core), so restored-then-translated frames are
+checked too; the check then also needs at least one frame restored.
+Usage: tshark_check.py [--alg SPEC] [--capture-point POINT] EIPSIM_BINARY WORKDIR CAPTURE[=TOPOLOGY] ...
 """
 import json
 import csv
@@ -38,9 +41,14 @@ def statuses(path):
 def main():
     args = sys.argv[1:]
     alg = []
-    if args and args[0] == "--alg":
-        alg = ["--alg", args[1]]
+    point = []
+    while args and args[0] in ("--alg", "--capture-point"):
+        if args[0] == "--alg":
+            alg = ["--alg", args[1]]
+        else:
+            point = ["--capture-point", args[1]]
         args = args[2:]
+    restored = 0
     eipsim, work = args[0], args[1]
     translated = 0
     failures = 0
@@ -59,7 +67,7 @@ def main():
             with open(topo, "w") as f:
                 f.write(s.stdout)
         trace = os.path.join(out, "trace.tsv")
-        r = subprocess.run([eipsim, "replay", "--no-progress", "--topology", topo, "--out", out, "--trace", trace] + alg + [capture],
+        r = subprocess.run([eipsim, "replay", "--no-progress", "--topology", topo, "--out", out, "--trace", trace] + alg + point + [capture],
                            capture_output=True, text=True)
         if r.returncode not in (0, 1) or not os.path.exists(trace):
             print(f"skip {capture}: replay exit {r.returncode}: {r.stderr.strip()}")
@@ -69,7 +77,9 @@ def main():
         report = os.path.join(out, "report.json")
         if os.path.exists(report):
             with open(report) as f:
-                translated += sum(1 for fl in json.load(f)["flows"] if fl["verdict"] == "translated")
+                rep = json.load(f)
+                translated += sum(1 for fl in rep["flows"] if fl["verdict"] == "translated")
+                restored += rep.get("capture_point", {}).get("restored", 0)
         inp = statuses(capture)
         outs = {}
         with open(trace) as f:
@@ -103,6 +113,11 @@ def main():
         print(f"translated flows: {translated}")
         if translated == 0:
             print("FAIL: --alg given but no flow was reported translated")
+            failures += 1
+    if point:
+        print(f"restored frames: {restored}")
+        if point[1] == "instance" and restored == 0:
+            print("FAIL: --capture-point instance given but no frame was restored")
             failures += 1
     print(f"tshark check: {checked} forwarded frames checked, {good_fields} good input checksums, {failures} failures")
     return 1 if failures else 0
