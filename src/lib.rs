@@ -18,6 +18,7 @@
 pub mod alg;
 pub mod dataplane;
 pub mod demo;
+pub mod import;
 pub mod model;
 pub mod replay;
 pub mod report;
