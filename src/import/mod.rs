@@ -580,7 +580,7 @@ pub fn finish(d: Draft, region_arg: Option<&str>) -> Result<Imported, ImportErro
         .map_err(|m: String| input(vpc.origin.clone(), format!("cidr_block: {m}")))?;
 
     // The region.
-    let mut found: Vec<(String, String)> = d.regions.clone();
+    let mut found: Vec<(String, String)> = Vec::new();
     for s in &d.vswitches {
         if let Some(z) = &s.zone {
             found.push((region_of_zone(z), format!("{} (zone {z})", s.origin)));
@@ -596,6 +596,7 @@ pub fn finish(d: Draft, region_arg: Option<&str>) -> Result<Imported, ImportErro
             found.push((region_of_zone(z), format!("{} (zone {z})", e.origin)));
         }
     }
+    found.extend(d.regions.iter().cloned());
     if let Some((r, origin)) = found.first()
         && let Some((s, other)) = found.iter().find(|(s, _)| s != r)
     {
