@@ -752,3 +752,49 @@ fn a_capture_replays_through_an_imported_topology() {
         vec![([47, 91, 0, 21], client)]
     );
 }
+
+#[test]
+fn more_multi_eip_addresses_than_10_raise_the_quota() {
+    let r = |address: &str, kind: &str, values: serde_json::Value| serde_json::json!({"address": address, "mode": "managed", "type": kind, "name": "x", "values": values});
+    let mut resources = vec![
+        r(
+            "alicloud_vpc.v",
+            "alicloud_vpc",
+            serde_json::json!({"id": "vpc-v", "cidr_block": "10.0.0.0/16"}),
+        ),
+        r(
+            "alicloud_vswitch.s",
+            "alicloud_vswitch",
+            serde_json::json!({"id": "vsw-s", "vpc_id": "vpc-v", "zone_id": "ap-southeast-1a"}),
+        ),
+        r(
+            "alicloud_ecs_network_interface.m",
+            "alicloud_ecs_network_interface",
+            serde_json::json!({"id": "eni-m", "mac": "00:16:3e:00:00:01", "primary_ip_address": "10.0.0.5", "vswitch_id": "vsw-s"}),
+        ),
+    ];
+    for n in 1..=12 {
+        resources.push(r(
+            &format!("alicloud_eip_address.e[{n}]"),
+            "alicloud_eip_address",
+            serde_json::json!({"id": format!("eip-{n}"), "ip_address": format!("47.1.0.{n}"), "payment_type": "PayAsYouGo"}),
+        ));
+        resources.push(r(
+            &format!("alicloud_eip_association.e[{n}]"),
+            "alicloud_eip_association",
+            serde_json::json!({"allocation_id": format!("eip-{n}"), "instance_id": "eni-m", "instance_type": "NetworkInterface", "mode": "MULTI_BINDED", "private_ip_address": "10.0.0.5"}),
+        ));
+    }
+    let state =
+        serde_json::json!({"values": {"root_module": {"resources": resources}}}).to_string();
+    let i = import::import_text(Source::Terraform, &state, None).unwrap();
+    let c = Cloud::from_toml(&i.toml).unwrap();
+    assert_eq!(c.region, "ap-southeast-1");
+    assert!(c.account.multi_eip_authorized);
+    assert_eq!(c.account.multi_eip_quota, 12);
+    assert_eq!(c.associations.len(), 12);
+    assert!(
+        i.toml
+            .contains("# inferred: an ENI has 12 MULTI_BINDED EIPs")
+    );
+}
