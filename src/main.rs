@@ -134,12 +134,71 @@ enum Cmd {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Write a topology from a real configuration: `import terraform STATE.json` (the JSON of
+    /// `terraform show -json`) or `import aliyun DIR` (Describe* API responses as JSON files).
+    Import {
+        /// `terraform` or `aliyun`.
+        #[arg(value_enum)]
+        source: ImportSource,
+        /// The state file (terraform) or the directory of responses (aliyun).
+        input: PathBuf,
+        /// Write the topology here (default: stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Region id, when the input's zones do not give it.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Print a starting topology for captures: each private source becomes a NAT-mode ENI.
     Suggest {
         /// Captures (pcap or pcapng).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+}
+
+/// What `import` reads.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportSource {
+    /// The JSON of `terraform show -json`.
+    Terraform,
+    /// A directory of Describe* API responses (JSON).
+    Aliyun,
+}
+
+/// `eipsim import`: notes on stderr, the topology on stdout or in FILE; 1 on bad input.
+fn import(
+    source: ImportSource,
+    input: &std::path::Path,
+    output: Option<PathBuf>,
+    region: Option<String>,
+) -> ExitCode {
+    use eipsim::import;
+    let region = region.as_deref();
+    let result = match source {
+        ImportSource::Terraform => import::import_terraform(input, region),
+        ImportSource::Aliyun => import::import_aliyun(input, region),
+    };
+    let imported = match result {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("eipsim: import: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for n in &imported.notes {
+        eprintln!("note: {n}");
+    }
+    match output {
+        None => print!("{}", imported.toml),
+        Some(path) => {
+            if let Err(e) = import::write_atomically(&path, &imported.toml) {
+                eprintln!("eipsim: import: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// The topology and captures of `replay` or `modes`: both given, or neither (the bundled demo).
@@ -274,6 +333,12 @@ fn main() -> ExitCode {
                 Err(e) => failed(e),
             }
         }
+        Cmd::Import {
+            source,
+            input,
+            output,
+            region,
+        } => import(source, &input, output, region),
         Cmd::Suggest { inputs } => match replay::suggest::topology_for(&inputs) {
             Ok(t) => {
                 print!("{t}");

@@ -6,6 +6,7 @@ mod addr;
 mod ops;
 pub mod regions;
 pub mod scenario;
+pub mod sg;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -106,6 +107,9 @@ struct TopologyFile {
     eip: Vec<EipFile>,
     #[serde(default)]
     association: Vec<AssociationFile>,
+    /// `[[security_group]]` (parsed and validated; not applied to forwarding yet).
+    #[serde(default)]
+    security_group: Vec<sg::GroupFile>,
     /// `[alg]`: per protocol, `inspect` (default) or `translate` (what-if, FTP and SIP).
     #[serde(default)]
     alg: std::collections::BTreeMap<String, String>,
@@ -179,6 +183,8 @@ struct EniFile {
     secondary_ips: Vec<Ipv4Addr>,
     instance: Option<String>,
     static_eips: Option<Vec<Ipv4Addr>>,
+    #[serde(default)]
+    security_groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +272,8 @@ pub struct Eni {
     pub static_eips: Option<Vec<Ipv4Addr>>,
     /// Deleted (DeleteNetworkInterface): kept so that indexes stay stable; it owns nothing.
     pub deleted: bool,
+    /// Ids of the security groups the ENI is in (into [`Cloud::security_groups`]).
+    pub security_groups: Vec<String>,
     /// Seed 001's note: a subscription EIP bound in cut-through mode to this ENI was released
     /// while the ENI was attached; the ENI has no private network until it is detached and
     /// bound again in cut-through mode.
@@ -289,6 +297,7 @@ impl Eni {
             secondary_ips,
             instance: None,
             static_eips: None,
+            security_groups: Vec::new(),
             deleted: false,
             private_network_lost: false,
         }
@@ -377,6 +386,8 @@ pub struct Cloud {
     /// The what-if ALG translation asked for by the `[alg]` table (none by default: the
     /// provider's NAT mode has no ALG).
     pub alg: crate::alg::translate::Policy,
+    /// Security groups (validated; not applied to forwarding yet).
+    pub security_groups: Vec<sg::SecurityGroup>,
     /// Look-up indexes kept by the operations (so that building a large topology is linear).
     /// The public fields are for reading: change the cloud through its operations.
     index: Index,
@@ -495,6 +506,7 @@ impl Cloud {
                 internet_mac: file.vpc.internet_mac,
             },
         )?;
+        cloud.security_groups = sg::build_groups(file.security_group)?;
         for i in file.instance {
             cloud.create_instance(Instance {
                 id: i.id,
@@ -506,6 +518,7 @@ impl Cloud {
         let mut statics = Vec::new();
         for e in file.eni {
             let subject = format!("ENI {}", e.id);
+            sg::check_eni_groups(&cloud.security_groups, &e.id, &e.security_groups)?;
             cloud.create_network_interface(Eni {
                 id: e.id,
                 kind: e.kind,
@@ -514,6 +527,7 @@ impl Cloud {
                 secondary_ips: e.secondary_ips,
                 instance: None,
                 static_eips: None,
+                security_groups: e.security_groups,
                 deleted: false,
                 private_network_lost: false,
             })?;
@@ -720,6 +734,7 @@ impl Cloud {
             }
         }
         c.alg = self.alg;
+        c.security_groups = self.security_groups.clone();
         Ok(c)
     }
 
@@ -741,6 +756,7 @@ impl Cloud {
             eips: Vec::new(),
             associations: Vec::new(),
             alg: Default::default(),
+            security_groups: Vec::new(),
             index: Index::default(),
         })
     }
@@ -1270,6 +1286,13 @@ pub fn guest_view(cloud: &Cloud) -> String {
         };
         let name = nic.map(|n| format!("{}: ", dev(n))).unwrap_or_default();
         let _ = writeln!(s, "  {name}{} ({kind}, {})", e.id, e.mac);
+        if !e.security_groups.is_empty() {
+            let _ = writeln!(
+                s,
+                "    security groups {} (not applied: security-group filtering is not built yet)",
+                e.security_groups.join(", ")
+            );
+        }
         let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
         let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
         match binded {

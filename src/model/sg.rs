@@ -1,0 +1,312 @@
+//! Security groups in the topology: the `[[security_group]]` tables, their `[[security_group.rule]]`
+//! entries and each ENI's `security_groups`, parsed and validated. Filtering is not applied to
+//! forwarding yet: a later stage compiles these tables.
+//!
+//! Rules checked (the code in the error): group ids unique (`duplicate-id`); priority 1..100
+//! (`invalid-priority`); a port range valid for the protocol (`invalid-port-range`); `cidr` xor
+//! `group` (`cidr-or-group`) and `group` naming a group (`unknown-group`); `inner_access` on a
+//! basic group only (`inner-access-basic-only`); an ENI's groups exist (`unknown-group`), are
+//! listed once (`duplicate-group`) and are all of one type (`mixed-group-types`); at most 1,000
+//! rules over all of an ENI's groups (`too-many-rules`).
+
+use serde::Deserialize;
+
+use super::{Ipv4Cidr, ModelError, err};
+
+/// The most rules an ENI may carry over all of its groups.
+pub const MAX_RULES_PER_ENI: usize = 1000;
+
+/// Basic or enterprise (the console's "advanced") security group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupType {
+    /// Basic: inner access between members, all egress allowed, ingress denied by default.
+    #[default]
+    Basic,
+    /// Enterprise: both directions denied by default, no inner access.
+    Enterprise,
+}
+
+impl GroupType {
+    /// `basic` or `enterprise`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupType::Basic => "basic",
+            GroupType::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// A basic group's policy between its own members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InnerAccess {
+    /// Members reach each other over the VPC.
+    #[default]
+    Accept,
+    /// Members are isolated from each other.
+    Drop,
+}
+
+/// The direction a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Frames arriving at the ENI; the rule's peer is the source.
+    Ingress,
+    /// Frames leaving the ENI; the rule's peer is the destination.
+    Egress,
+}
+
+/// What a matching rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Let the frame through.
+    Accept,
+    /// Drop the frame.
+    Drop,
+}
+
+/// The protocol a rule matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP, with a destination port range.
+    Tcp,
+    /// UDP, with a destination port range.
+    Udp,
+    /// ICMP (ports `-1/-1`).
+    Icmp,
+    /// GRE (ports `-1/-1`).
+    Gre,
+    /// Every protocol (ports `-1/-1`).
+    All,
+}
+
+impl Protocol {
+    /// Whether the protocol has ports (TCP and UDP).
+    pub fn has_ports(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp)
+    }
+}
+
+/// Whom a rule's peer is: addresses, or the ENIs of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// An IPv4 block (ingress: the source; egress: the destination).
+    Cidr(Ipv4Cidr),
+    /// The ENIs of the named group.
+    Group(String),
+}
+
+/// A validated rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Ingress or egress.
+    pub direction: Direction,
+    /// Accept or drop.
+    pub policy: Policy,
+    /// 1..100, 1 is the highest.
+    pub priority: u8,
+    /// The protocol matched.
+    pub protocol: Protocol,
+    /// Destination ports `(from, to)` for TCP and UDP; `None` is every port (`-1/-1`).
+    pub ports: Option<(u16, u16)>,
+    /// The peer.
+    pub peer: Peer,
+}
+
+/// A validated security group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityGroup {
+    /// Group id.
+    pub id: String,
+    /// Basic or enterprise.
+    pub kind: GroupType,
+    /// Basic only: whether members reach each other (enterprise groups: `Drop`).
+    pub inner_access: InnerAccess,
+    /// The rules in file order (a rule's number in messages is its 1-based position).
+    pub rules: Vec<Rule>,
+}
+
+/// `[[security_group]]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GroupFile {
+    id: String,
+    #[serde(rename = "type", default)]
+    kind: GroupType,
+    inner_access: Option<InnerAccess>,
+    #[serde(default)]
+    rule: Vec<RuleFile>,
+}
+
+/// `[[security_group.rule]]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    direction: Direction,
+    policy: Policy,
+    priority: i64,
+    protocol: Protocol,
+    port_range: String,
+    cidr: Option<Ipv4Cidr>,
+    group: Option<String>,
+}
+
+/// Parses a port range for `protocol`: `"from/to"` with 1 <= from <= to <= 65535 for TCP and
+/// UDP (`-1/-1` also allowed: every port), only `-1/-1` for ICMP, GRE and all.
+pub fn parse_port_range(protocol: Protocol, text: &str) -> Result<Option<(u16, u16)>, String> {
+    let t = text.trim();
+    if t == "-1/-1" {
+        return Ok(None);
+    }
+    if !protocol.has_ports() {
+        return Err(format!(
+            "port_range {text:?}: \"-1/-1\" is the only value for protocol {protocol:?}"
+        ));
+    }
+    let bad = || {
+        format!(
+            "port_range {text:?} is not \"from/to\" with 1 <= from <= to <= 65535 (or \"-1/-1\")"
+        )
+    };
+    let (a, b) = t.split_once('/').ok_or_else(bad)?;
+    let from: u16 = a.trim().parse().map_err(|_| bad())?;
+    let to: u16 = b.trim().parse().map_err(|_| bad())?;
+    if from == 0 || from > to {
+        return Err(bad());
+    }
+    Ok(Some((from, to)))
+}
+
+/// Validates the file's groups: ids unique, each rule's priority, ports and peer.
+pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, ModelError> {
+    let mut groups: Vec<SecurityGroup> = Vec::with_capacity(files.len());
+    let mut peers: Vec<(String, String)> = Vec::new();
+    for g in files {
+        let subject = format!("security group {}", g.id);
+        if groups.iter().any(|x| x.id == g.id) {
+            return Err(err("duplicate-id", subject, "the id is used twice"));
+        }
+        if g.kind == GroupType::Enterprise && g.inner_access.is_some() {
+            return Err(err(
+                "inner-access-basic-only",
+                subject,
+                "inner_access applies to basic groups only: an enterprise group never lets its members reach each other by membership",
+            ));
+        }
+        let mut rules = Vec::with_capacity(g.rule.len());
+        for (n, r) in g.rule.into_iter().enumerate() {
+            let rs = format!("security group {} rule {}", g.id, n + 1);
+            let priority = u8::try_from(r.priority)
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| {
+                    err(
+                        "invalid-priority",
+                        rs.clone(),
+                        format!("priority {} is not 1 to 100 (1 is the highest)", r.priority),
+                    )
+                })?;
+            let ports = parse_port_range(r.protocol, &r.port_range)
+                .map_err(|m| err("invalid-port-range", rs.clone(), m))?;
+            let peer = match (r.cidr, r.group) {
+                (Some(c), None) => Peer::Cidr(c),
+                (None, Some(group)) => {
+                    peers.push((rs.clone(), group.clone()));
+                    Peer::Group(group)
+                }
+                _ => {
+                    return Err(err(
+                        "cidr-or-group",
+                        rs,
+                        "give exactly one of `cidr` (an IPv4 block) and `group` (a security group id)",
+                    ));
+                }
+            };
+            rules.push(Rule {
+                direction: r.direction,
+                policy: r.policy,
+                priority,
+                protocol: r.protocol,
+                ports,
+                peer,
+            });
+        }
+        groups.push(SecurityGroup {
+            inner_access: if g.kind == GroupType::Enterprise {
+                InnerAccess::Drop
+            } else {
+                g.inner_access.unwrap_or_default()
+            },
+            id: g.id,
+            kind: g.kind,
+            rules,
+        });
+    }
+    for (subject, group) in peers {
+        if !groups.iter().any(|g| g.id == group) {
+            return Err(err(
+                "unknown-group",
+                subject,
+                format!("group {group:?} is not defined in [[security_group]]"),
+            ));
+        }
+    }
+    Ok(groups)
+}
+
+/// Checks the groups an ENI lists: each exists once, all of one type, 1,000 rules at most.
+pub(super) fn check_eni_groups(
+    groups: &[SecurityGroup],
+    eni: &str,
+    ids: &[String],
+) -> Result<(), ModelError> {
+    let subject = format!("ENI {eni}");
+    let mut kind: Option<(GroupType, &str)> = None;
+    let mut rules = 0usize;
+    for (n, id) in ids.iter().enumerate() {
+        if ids[..n].contains(id) {
+            return Err(err(
+                "duplicate-group",
+                subject,
+                format!("security group {id} is listed twice"),
+            ));
+        }
+        let g = groups.iter().find(|g| &g.id == id).ok_or_else(|| {
+            err(
+                "unknown-group",
+                subject.clone(),
+                format!("security group {id:?} is not defined in [[security_group]]"),
+            )
+        })?;
+        match kind {
+            Some((k, first)) if k != g.kind => {
+                return Err(err(
+                    "mixed-group-types",
+                    subject,
+                    format!(
+                        "security group {first} is {} and {id} is {}: an ENI's groups are all basic or all enterprise",
+                        k.name(),
+                        g.kind.name()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => kind = Some((g.kind, id)),
+        }
+        rules += g.rules.len();
+    }
+    if rules > MAX_RULES_PER_ENI {
+        return Err(err(
+            "too-many-rules",
+            subject,
+            format!(
+                "its security groups hold {rules} rules; an ENI takes at most {MAX_RULES_PER_ENI} over all of its groups"
+            ),
+        ));
+    }
+    Ok(())
+}
