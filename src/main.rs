@@ -158,12 +158,13 @@ fn main() -> ExitCode {
             match replay::run(&opts) {
                 Ok(o) => {
                     print!("{}", o.summary);
-                    match o.capture_error {
-                        Some(e) => {
-                            eprintln!("eipsim: {e}");
-                            ExitCode::from(1)
-                        }
-                        None => ExitCode::SUCCESS,
+                    for e in &o.capture_errors {
+                        eprintln!("eipsim: {e}");
+                    }
+                    if o.capture_errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
                     }
                 }
                 Err(e) => failed(e),

@@ -34,7 +34,7 @@ impl Format {
 }
 
 /// A capture that cannot be read, naming the file and, past the header, the record.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("capture {}{}: {message}", .file.display(), .record.map(|r| format!(": record {r}")).unwrap_or_default())]
 pub struct CaptureError {
     /// The file.
