@@ -164,3 +164,176 @@ fn a_fault_with_workers_is_handled_the_same() {
     assert_eq!(report["frames"]["in"], 57);
     assert_balanced(&report);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capture builders.
+
+/// An Ethernet/IPv4/UDP frame from the Internet (198.51.100.7) to the demo's NAT EIP 47.0.0.10.
+fn inbound_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [0xee, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .ipv4([198, 51, 100, 7], [47, 0, 0, 10], 64)
+        .udp(9000, 9001)
+        .write(&mut f, payload)
+        .unwrap();
+    f
+}
+
+/// A little-endian microsecond pcap of `records` (Ethernet) with `snaplen`.
+fn pcap(snaplen: u32, records: &[Vec<u8>]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&4u16.to_le_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&snaplen.to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    for (i, r) in records.iter().enumerate() {
+        p.extend_from_slice(&(1_700_000_000u32 + i as u32).to_le_bytes());
+        p.extend_from_slice(&0u32.to_le_bytes());
+        p.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        p.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        p.extend_from_slice(r);
+    }
+    p
+}
+
+/// A pcapng block (little-endian): type, body padded to 4 bytes, lengths.
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let len = (12 + body.len() + pad) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend_from_slice(&vec![0; pad]);
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// Options: (code, value) each padded, then the end of options.
+fn options(opts: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut o = Vec::new();
+    for (code, v) in opts {
+        o.extend_from_slice(&code.to_le_bytes());
+        o.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        o.extend_from_slice(v);
+        o.extend_from_slice(&vec![0; (4 - v.len() % 4) % 4]);
+    }
+    if !opts.is_empty() {
+        o.extend_from_slice(&[0; 4]);
+    }
+    o
+}
+
+fn shb(opts: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    body.extend_from_slice(&options(opts));
+    block(0x0a0d_0d0a, &body)
+}
+
+fn idb(linktype: u16, opts: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&linktype.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(&options(opts));
+    block(1, &body)
+}
+
+fn epb(iface: u32, usec: u64, data: &[u8], opts: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&iface.to_le_bytes());
+    body.extend_from_slice(&((usec >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(usec as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    body.extend_from_slice(&vec![0; (4 - data.len() % 4) % 4]);
+    body.extend_from_slice(&options(opts));
+    block(6, &body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. A valid record larger than 8 MB is read; one over the limit is refused saying so.
+
+const BIG: usize = 10 << 20;
+
+#[test]
+fn a_10_mb_pcap_record_is_read_and_replayed() {
+    let work = tempdir("bigpcap");
+    let mut big = inbound_frame(b"big");
+    big.resize(BIG, 0xab); // trailing bytes after the IPv4 packet, as Ethernet padding
+    let small = inbound_frame(b"small");
+    let cap = work.join("big.pcap");
+    std::fs::write(&cap, pcap(0x7fff_ffff, &[small.clone(), big, small])).unwrap();
+    let (o, report) = replay(&work, &root().join("pcaps/demo-topology.toml"), &[cap]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(report["frames"]["in"], 3);
+    assert_eq!(report["frames"]["forwarded"], 3);
+    // The big frame reached its ENI whole.
+    let out = std::fs::read(work.join("out/eni-web0.pcap")).unwrap();
+    let offs = record_offsets(&out);
+    assert_eq!(offs.len(), 3);
+    let caplen = u32::from_le_bytes(out[offs[1] + 8..offs[1] + 12].try_into().unwrap());
+    assert_eq!(caplen as usize, BIG);
+}
+
+#[test]
+fn a_10_mb_pcapng_block_is_read() {
+    let mut big = inbound_frame(b"big");
+    big.resize(BIG, 0xcd);
+    let mut ng = shb(&[]);
+    ng.extend(idb(1, &[]));
+    ng.extend(epb(0, 1, &big, &[]));
+    ng.extend(epb(0, 2, &inbound_frame(b"after"), &[]));
+    let mut r =
+        eipsim::replay::input::CaptureReader::from_bytes(Path::new("big.pcapng"), ng).unwrap();
+    let mut buf = Vec::new();
+    let m = r.next_frame(&mut buf).unwrap().unwrap();
+    assert_eq!(buf.len(), BIG);
+    assert_eq!(m.record, 1);
+    buf.clear();
+    let m = r.next_frame(&mut buf).unwrap().unwrap();
+    assert_eq!(m.record, 2);
+    assert!(r.next_frame(&mut buf).unwrap().is_none());
+}
+
+#[test]
+fn a_record_over_the_limit_is_refused_saying_so() {
+    use eipsim::replay::input::{CaptureReader, MAX_RECORD};
+    // A stream (size unknown) whose record 2 says 300 MB: refused before reading it.
+    let huge = 300u32 << 20;
+    let mut p = pcap(0x7fff_ffff, &[inbound_frame(b"one")]);
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&huge.to_le_bytes());
+    p.extend_from_slice(&huge.to_le_bytes());
+    p.extend_from_slice(&[0; 64]);
+    let mut r = CaptureReader::from_reader(
+        Path::new("s.pcap"),
+        Box::new(std::io::Cursor::new(p.clone())),
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    assert!(r.next_frame(&mut buf).unwrap().is_some());
+    let e = r.next_frame(&mut buf).unwrap_err();
+    assert_eq!(e.record, Some(2));
+    let limit = format!("the limit is {:.1} MB", MAX_RECORD as f64 / 1048576.0);
+    assert!(
+        e.message.contains("is 300.0 MB") && e.message.contains(&limit),
+        "{e}"
+    );
+    assert!(!e.message.contains("cut short"), "{e}");
+    // The same bytes as a file: its size shows the length cannot be right.
+    let mut r = CaptureReader::from_bytes(Path::new("f.pcap"), p).unwrap();
+    assert!(r.next_frame(&mut buf).unwrap().is_some());
+    let e = r.next_frame(&mut buf).unwrap_err();
+    assert!(
+        e.message.contains("length field is corrupt") && e.message.contains("64 are left"),
+        "{e}"
+    );
+}
