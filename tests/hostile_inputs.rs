@@ -337,3 +337,140 @@ fn a_record_over_the_limit_is_refused_saying_so() {
         "{e}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// c. Text options that are not UTF-8 are read; an interface of an unsupported link type has its
+// packets counted and dropped `unsupported-link`, the other interfaces' replayed.
+
+fn nrb_with_bad_name() -> Vec<u8> {
+    let mut rec = vec![47, 0, 0, 10];
+    rec.extend_from_slice(b"web\xff\xfe\0");
+    let mut body = Vec::new();
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&(rec.len() as u16).to_le_bytes());
+    body.extend_from_slice(&rec);
+    body.extend_from_slice(&vec![0; (4 - rec.len() % 4) % 4]);
+    body.extend_from_slice(&[0; 4]);
+    block(4, &body)
+}
+
+fn isb_with_bad_comment(iface: u32) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&iface.to_le_bytes());
+    body.extend_from_slice(&[0; 8]);
+    body.extend_from_slice(&options(&[(1, b"stats \xc3")]));
+    block(5, &body)
+}
+
+#[test]
+fn bad_utf8_options_and_an_unsupported_interface_do_not_stop_the_capture() {
+    let work = tempdir("ng-odd");
+    let mut ng = shb(&[(4, b"dumpcap \xff\xfe"), (1, b"ok")]);
+    ng.extend(idb(
+        1,
+        &[(2, b"eth\xe9"), (3, b"caf\xc3\xa9 ok"), (9, &[6])],
+    ));
+    ng.extend(idb(147, &[(2, b"user0")])); // LINKTYPE_USER0: not replayed
+    ng.extend(nrb_with_bad_name());
+    ng.extend(epb(
+        0,
+        1,
+        &inbound_frame(b"one"),
+        &[(1, b"comment \x80\x81")],
+    ));
+    ng.extend(epb(1, 2, b"\x01\x02\x03 opaque", &[]));
+    ng.extend(epb(
+        0,
+        3,
+        &inbound_frame(b"two"),
+        &[(2988, b"\0\0\x7f\xffcustom \xf0\x28")],
+    ));
+    ng.extend(isb_with_bad_comment(0));
+    ng.extend(epb(1, 4, b"more opaque", &[]));
+    let cap = work.join("odd.pcapng");
+    std::fs::write(&cap, &ng).unwrap();
+    let (o, report) = replay(&work, &root().join("pcaps/demo-topology.toml"), &[cap]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(report["frames"]["in"], 4);
+    assert_eq!(report["frames"]["forwarded"], 2);
+    assert_eq!(report["dropped"]["unsupported-link"], 2);
+    assert_balanced(&report);
+    assert!(report["inputs"][0].get("error").is_none());
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("unsupported-link") && l.contains('2')),
+        "{stdout}"
+    );
+    // dropped.pcapng: the two frames, unchanged, on an interface of link type 147, commented.
+    let f = std::fs::File::open(work.join("out/dropped.pcapng")).unwrap();
+    let mut r = pcap_file::pcapng::PcapNgReader::new(f).unwrap();
+    let mut seen = Vec::new();
+    while let Some(b) = r.next_block() {
+        let b = b.unwrap().into_owned();
+        if let pcap_file::pcapng::Block::EnhancedPacket(p) = b {
+            let lt = u32::from(r.interfaces()[p.interface_id as usize].linktype);
+            let comment = p.options.iter().find_map(|o| match o {
+                pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(c) => {
+                    Some(c.to_string())
+                }
+                _ => None,
+            });
+            seen.push((lt, p.data.to_vec(), comment));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (
+                147,
+                b"\x01\x02\x03 opaque".to_vec(),
+                Some("unsupported-link".into())
+            ),
+            (
+                147,
+                b"more opaque".to_vec(),
+                Some("unsupported-link".into())
+            ),
+        ]
+    );
+    // The supported interface's frames were delivered, its IDB's text kept readable.
+    let f = std::fs::File::open(work.join("out/eni-web0.pcap")).unwrap();
+    let mut r = pcap_file::pcapng::PcapNgReader::new(f).unwrap();
+    let mut frames = 0;
+    while let Some(b) = r.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(_) = b.unwrap() {
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, 2);
+    let names: Vec<String> = r.interfaces()[0]
+        .options
+        .iter()
+        .filter_map(|o| match o {
+            pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+            pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption::IfDescription(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, vec!["eth?".to_string(), "café ok".to_string()]);
+}
+
+#[test]
+fn an_unsupported_interface_alone_is_an_error_where_frames_cannot_be_dropped() {
+    // Readers that do not opt in (the mode advisor) still get a clear error naming it.
+    let mut ng = shb(&[]);
+    ng.extend(idb(147, &[]));
+    ng.extend(epb(0, 1, b"opaque", &[]));
+    let mut r = eipsim::replay::input::CaptureReader::from_bytes(Path::new("u.pcapng"), ng.clone())
+        .unwrap();
+    let e = r.next_frame(&mut Vec::new()).unwrap_err();
+    assert!(e.message.contains("link type 147 is not supported"), "{e}");
+    let mut r =
+        eipsim::replay::input::CaptureReader::from_bytes(Path::new("u.pcapng"), ng).unwrap();
+    r.keep_unsupported_links();
+    let m = r.next_frame(&mut Vec::new()).unwrap().unwrap();
+    assert!(m.unsupported_link);
+    assert_eq!(m.linktype, 147);
+}

@@ -79,6 +79,10 @@ pub struct Meta {
     pub linktype: u32,
     /// 1-based record number in its file.
     pub record: u64,
+    /// The frame's pcapng interface has a link type eipsim does not replay (given only after
+    /// [`CaptureReader::keep_unsupported_links`]): `link` is a placeholder and the frame must
+    /// not be parsed; `linktype` is the interface's.
+    pub unsupported_link: bool,
 }
 
 /// How a pcap or pcapng interface describes its frames (for output headers).
@@ -169,6 +173,8 @@ pub struct CaptureReader {
     section: u32,
     pcap_header: Option<PcapHeader>,
     pcap_link: Option<LinkType>,
+    /// Give frames of unsupported pcapng interfaces (marked) instead of failing on them.
+    keep_unsupported: bool,
 }
 
 const PCAP_MAGICS: [[u8; 4]; 4] = [
@@ -290,6 +296,86 @@ fn block_len(
     Ok(Some(len))
 }
 
+/// Whether a pcapng block is one the reader needs (section header, interface description,
+/// packet blocks); others are skipped when they cannot be parsed.
+fn is_read_block(block: &[u8], big: bool) -> bool {
+    block[..4] == PCAPNG_MAGIC || matches!(read_u32(&block[..4], big), 1 | 2 | 3 | 6)
+}
+
+/// Replaces the bytes that are not UTF-8 in a pcapng block's text options (comments, names,
+/// descriptions, custom text options) with `?`: same length, so the block's layout holds, and
+/// the capture is read as a viewer that shows such text lossily reads it. Returns whether a
+/// byte changed. `big`: the section's byte order (a section header gives its own).
+fn sanitise_text_options(block: &mut [u8], big: bool) -> bool {
+    let len = block.len();
+    if len < 12 {
+        return false;
+    }
+    let shb = block[..4] == PCAPNG_MAGIC;
+    let big = if shb { block[8] == 0x1a } else { big };
+    let u16_at = |b: &[u8], at: usize| {
+        let a = [b[at], b[at + 1]];
+        if big {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
+    };
+    let (start, text): (usize, &[u16]) = match read_u32(&block[..4], big) {
+        _ if shb => (24, &[1, 2, 3, 4]),
+        1 => (16, &[1, 2, 3, 12, 15]),
+        2 | 6 if len >= 28 => {
+            let caplen = read_u32(&block[20..24], big) as usize;
+            (28usize.saturating_add(caplen.div_ceil(4) * 4), &[1])
+        }
+        5 => (20, &[1]),
+        _ => return false,
+    };
+    let end = len - 4;
+    let mut at = start;
+    let mut changed = false;
+    while at.saturating_add(4) <= end {
+        let code = u16_at(block, at);
+        let olen = usize::from(u16_at(block, at + 2));
+        if code == 0 {
+            break;
+        }
+        let (vs, ve) = (at + 4, at + 4 + olen);
+        if ve > end {
+            break;
+        }
+        let from = if text.contains(&code) {
+            Some(vs)
+        } else if matches!(code, 2988 | 19372) {
+            Some(vs + 4) // after the private enterprise number
+        } else {
+            None
+        };
+        if let Some(from) = from.filter(|f| *f <= ve) {
+            changed |= replace_invalid_utf8(&mut block[from..ve]);
+        }
+        at = ve + (4 - olen % 4) % 4;
+    }
+    changed
+}
+
+/// Overwrites every byte of `v` that is not part of valid UTF-8 with `?`.
+fn replace_invalid_utf8(mut v: &mut [u8]) -> bool {
+    let mut changed = false;
+    loop {
+        match std::str::from_utf8(v) {
+            Ok(_) => return changed,
+            Err(e) => {
+                let bad = e.valid_up_to();
+                let n = e.error_len().unwrap_or(v.len() - bad);
+                v[bad..bad + n].fill(b'?');
+                changed = true;
+                v = &mut v[bad + n..];
+            }
+        }
+    }
+}
+
 impl CaptureReader {
     /// Opens a capture file, telling pcap from pcapng by its magic bytes.
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
@@ -364,7 +450,16 @@ impl CaptureReader {
             let len = block_len(&mut src, size, false, true)
                 .map_err(|m| fail(None, format!("pcapng section header: {m}")))?
                 .expect("at least 4 bytes");
-            let (_, parser) = PcapNgParser::new(&src.avail()[..len]).map_err(|e| {
+            let head = &src.avail()[..len];
+            let parsed = match PcapNgParser::new(head) {
+                Err(PcapError::Utf8Error(_) | PcapError::FromUtf8Error(_)) => {
+                    let mut copy = head.to_vec();
+                    sanitise_text_options(&mut copy, false);
+                    PcapNgParser::new(&copy).map(|(_, p)| p)
+                }
+                r => r.map(|(_, p)| p),
+            };
+            let parser = parsed.map_err(|e| {
                 fail(
                     None,
                     format!("pcapng section header: {}", map_pcap_error(e)),
@@ -390,7 +485,16 @@ impl CaptureReader {
             section: 0,
             pcap_header,
             pcap_link,
+            keep_unsupported: false,
         })
+    }
+
+    /// From now on, a frame of a pcapng interface whose link type eipsim does not replay is
+    /// given with [`Meta::unsupported_link`] set instead of ending the capture with an error (a
+    /// replay counts and drops it; other interfaces go on). A pcap file of such a link type is
+    /// refused when opened either way.
+    pub fn keep_unsupported_links(&mut self) {
+        self.keep_unsupported = true;
     }
 
     /// The file's path.
@@ -535,6 +639,7 @@ impl CaptureReader {
             link: self.pcap_link.expect("pcap link"),
             linktype: linktype_value(h.datalink),
             record,
+            unsupported_link: false,
         };
         self.src.consume(len);
         Ok(Some(meta))
@@ -559,8 +664,24 @@ impl CaptureReader {
             else {
                 return Ok(None);
             };
-            let block = match parser.next_block(&self.src.buf[self.src.pos..self.src.pos + len]) {
+            let raw = &self.src.buf[self.src.pos..self.src.pos + len];
+            let mut copy = Vec::new();
+            let block = match parser.next_block(raw) {
                 Ok((_, block)) => block,
+                // A text option that is not UTF-8 (Wireshark shows it anyway): its bad bytes
+                // become `?`, or the block is skipped when it is none eipsim reads.
+                Err(PcapError::Utf8Error(_) | PcapError::FromUtf8Error(_)) => {
+                    copy.extend_from_slice(raw);
+                    sanitise_text_options(&mut copy, big);
+                    match parser.next_block(&copy) {
+                        Ok((_, block)) => block,
+                        Err(_) if !is_read_block(&copy, big) => {
+                            self.src.consume(len);
+                            continue;
+                        }
+                        Err(e) => return Err(fail(map_pcap_error(e))),
+                    }
+                }
                 Err(e) => return Err(fail(map_pcap_error(e))),
             };
             let (iface, stamp, orig_len, data) = match block {
@@ -596,10 +717,14 @@ impl CaptureReader {
                     )));
                 }
             };
-            let Some(link) = LinkType::from_linktype(lt) else {
-                return Err(fail(format!(
-                    "interface {iface}: link type {lt} is not supported (Ethernet, raw IPv4/IP, Linux SLL/SLL2 and null/loop are)"
-                )));
+            let (link, unsupported_link) = match LinkType::from_linktype(lt) {
+                Some(link) => (link, false),
+                None if self.keep_unsupported => (LinkType::Ethernet, true),
+                None => {
+                    return Err(fail(format!(
+                        "interface {iface}: link type {lt} is not supported (Ethernet, raw IPv4/IP, Linux SLL/SLL2 and null/loop are)"
+                    )));
+                }
             };
             buf.extend_from_slice(&data);
             drop(data);
@@ -611,6 +736,7 @@ impl CaptureReader {
                 link,
                 linktype: lt,
                 record,
+                unsupported_link,
             }));
         }
     }

@@ -217,7 +217,28 @@ impl Batch {
         self.verdicts.resize(self.ranges.len(), blank);
         let own = self.dp.clone();
         let dp = own.as_deref().unwrap_or(dp);
-        dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+        let unsupported = |(_, m): &(usize, Meta)| m.unsupported_link;
+        if !self.metas.iter().any(unsupported) {
+            dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+            return;
+        }
+        // Frames of an interface whose link type is not replayed never reach the core.
+        let n = self.ranges.len();
+        let mut i = 0;
+        while i < n {
+            if unsupported(&self.metas[i]) {
+                self.verdicts[i] =
+                    Verdict::early_drop(crate::dataplane::DropReason::UnsupportedLink, None);
+                i += 1;
+                continue;
+            }
+            let j = self.metas[i..]
+                .iter()
+                .position(unsupported)
+                .map_or(n, |k| i + k);
+            dp.process_packed(&mut self.buf, &self.ranges[i..j], &mut self.verdicts[i..j]);
+            i = j;
+        }
     }
 }
 
@@ -684,7 +705,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let mut total_bytes = 0;
     for (i, p) in opts.inputs.iter().enumerate() {
         match CaptureReader::open(p) {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.keep_unsupported_links();
                 readers.push(Some(r));
                 total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             }

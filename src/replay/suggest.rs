@@ -42,6 +42,7 @@ pub fn topology_for(paths: &[PathBuf]) -> Result<String, CaptureError> {
     let mut buf = Vec::new();
     for p in paths {
         let mut r = CaptureReader::open(p)?;
+        r.keep_unsupported_links();
         loop {
             buf.clear();
             let meta = match r.next_frame(&mut buf) {
@@ -50,6 +51,9 @@ pub fn topology_for(paths: &[PathBuf]) -> Result<String, CaptureError> {
                 // A corrupt record ends what can be learnt from this file.
                 Err(_) => break,
             };
+            if meta.unsupported_link {
+                continue;
+            }
             let Ok(l3) = wire::ipv4_offset(meta.link, &buf) else {
                 continue;
             };
