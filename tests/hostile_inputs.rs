@@ -474,3 +474,251 @@ fn an_unsupported_interface_alone_is_an_error_where_frames_cannot_be_dropped() {
     assert!(m.unsupported_link);
     assert_eq!(m.linktype, 147);
 }
+
+// ---------------------------------------------------------------------------------------------
+// d. Topology rules: MACs, EIP ranges, the VPC's network and broadcast addresses, static_eips;
+// the console operations refuse the same.
+
+const BASE: &str = r#"
+region = "eu-central-1"
+
+[account]
+multi_eip_authorized = true
+
+[vpc]
+id = "vpc-x"
+cidr = "10.0.0.0/16"
+gateway_mac = "ee:ff:ff:ff:ff:ff"
+internet_mac = "02:00:00:00:00:01"
+
+[[instance]]
+id = "i-1"
+family = "ecs.g5"
+
+[[eni]]
+id = "eni-p"
+kind = "primary"
+mac = "00:16:3e:00:00:01"
+primary_ip = "10.0.0.10"
+instance = "i-1"
+
+[[eni]]
+id = "eni-m"
+kind = "secondary"
+mac = "00:16:3e:00:00:02"
+primary_ip = "10.0.0.20"
+instance = "i-1"
+static_eips = ["47.0.0.2"]
+
+[[eip]]
+id = "eip-a"
+address = "47.0.0.1"
+
+[[eip]]
+id = "eip-b"
+address = "47.0.0.2"
+
+[[eip]]
+id = "eip-c"
+address = "47.0.0.3"
+
+[[association]]
+eip = "eip-a"
+eni = "eni-p"
+mode = "NAT"
+
+[[association]]
+eip = "eip-b"
+eni = "eni-m"
+mode = "MULTI_BINDED"
+
+[[association]]
+eip = "eip-c"
+eni = "eni-m"
+mode = "MULTI_BINDED"
+"#;
+
+fn refused(text: &str, code: &str, says: &str) {
+    match eipsim::model::Cloud::from_toml(text) {
+        Ok(_) => panic!("accepted, expected rule {code}"),
+        Err(e) => {
+            assert_eq!(e.code(), Some(code), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
+}
+
+#[test]
+fn the_base_topology_loads() {
+    eipsim::model::Cloud::from_toml(BASE).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn topology_rules_refuse_reserved_macs_addresses_and_static_eips() {
+    let eni_mac = "mac = \"00:16:3e:00:00:01\"";
+    for (mac, code, says) in [
+        ("ee:ff:ff:ff:ff:ff", "eni-mac-reserved", "gateway_mac"),
+        ("02:00:00:00:00:01", "eni-mac-reserved", "internet_mac"),
+        ("ff:ff:ff:ff:ff:ff", "eni-mac-group", "broadcast"),
+        ("01:00:5e:00:00:01", "eni-mac-group", "multicast"),
+        ("33:33:00:00:00:01", "eni-mac-group", "I/G bit"),
+    ] {
+        refused(
+            &BASE.replace(eni_mac, &format!("mac = \"{mac}\"")),
+            code,
+            says,
+        );
+    }
+    refused(
+        &BASE.replace(
+            "internet_mac = \"02:00:00:00:00:01\"",
+            "internet_mac = \"ee:ff:ff:ff:ff:ff\"",
+        ),
+        "gateway-mac-is-internet-mac",
+        "both ee:ff:ff:ff:ff:ff",
+    );
+    for (addr, range) in [
+        ("0.1.2.3", "0.0.0.0/8"),
+        ("127.0.0.1", "127.0.0.0/8"),
+        ("169.254.1.1", "169.254.0.0/16"),
+        ("224.0.0.5", "224.0.0.0/4"),
+        ("239.255.255.250", "224.0.0.0/4"),
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("250.1.1.1", "240.0.0.0/4"),
+    ] {
+        refused(
+            &BASE.replace("address = \"47.0.0.3\"", &format!("address = \"{addr}\"")),
+            "invalid-address",
+            range,
+        );
+    }
+    // 169.253 and 128.0 are fine.
+    for ok in ["169.253.0.1", "128.0.0.1", "223.255.255.1"] {
+        eipsim::model::Cloud::from_toml(
+            &BASE.replace("address = \"47.0.0.3\"", &format!("address = \"{ok}\"")),
+        )
+        .unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    refused(
+        &BASE.replace("primary_ip = \"10.0.0.20\"", "primary_ip = \"10.0.0.0\""),
+        "vpc-reserved-address",
+        "network address",
+    );
+    refused(
+        &BASE.replace(
+            "primary_ip = \"10.0.0.20\"",
+            "primary_ip = \"10.0.0.20\"\nsecondary_ips = [\"10.0.255.255\"]",
+        ),
+        "vpc-reserved-address",
+        "broadcast address",
+    );
+    refused(
+        &BASE.replace(
+            "static_eips = [\"47.0.0.2\"]",
+            "static_eips = [\"47.0.0.1\"]",
+        ),
+        "static-eip-not-owned",
+        "47.0.0.1",
+    );
+    refused(
+        &BASE.replace(
+            "static_eips = [\"47.0.0.2\"]",
+            "static_eips = [\"47.0.0.9\"]",
+        ),
+        "static-eip-not-owned",
+        "eni-m",
+    );
+}
+
+#[test]
+fn console_operations_refuse_the_same() {
+    use eipsim::model::{Charge, Cloud, Eip, Eni, EniKind};
+    let mut c = Cloud::from_toml(BASE).unwrap();
+    let mac = |s: &str| s.parse().unwrap();
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+    for (m, code) in [
+        ("ee:ff:ff:ff:ff:ff", "eni-mac-reserved"),
+        ("02:00:00:00:00:01", "eni-mac-reserved"),
+        ("ff:ff:ff:ff:ff:ff", "eni-mac-group"),
+        ("03:00:00:00:00:09", "eni-mac-group"),
+    ] {
+        let e = c
+            .create_network_interface(Eni::new(
+                "eni-new",
+                EniKind::Secondary,
+                mac(m),
+                ip("10.0.0.50"),
+                vec![],
+            ))
+            .unwrap_err();
+        assert_eq!(e.code, code, "{m}: {e}");
+    }
+    for a in ["10.0.0.0", "10.0.255.255"] {
+        let e = c
+            .create_network_interface(Eni::new(
+                "eni-new",
+                EniKind::Secondary,
+                mac("00:16:3e:00:00:09"),
+                ip("10.0.0.50"),
+                vec![ip(a)],
+            ))
+            .unwrap_err();
+        assert_eq!(e.code, "vpc-reserved-address", "{a}: {e}");
+    }
+    assert!(
+        c.eni_index("eni-new").is_none(),
+        "a refused create leaves no ENI"
+    );
+    for a in ["127.0.0.2", "169.254.169.254", "0.0.0.1", "240.1.1.1"] {
+        let e = c
+            .allocate_eip_address(Eip::new("eip-new", ip(a), Charge::PayByTraffic))
+            .unwrap_err();
+        assert_eq!(e.code, "invalid-address", "{a}: {e}");
+    }
+    let p = c.eni_index("eni-p").unwrap();
+    let e = c
+        .assign_private_ip_addresses(p, &[ip("10.0.0.11"), ip("10.0.255.255")])
+        .unwrap_err();
+    assert_eq!(e.code, "vpc-reserved-address", "{e}");
+    assert!(c.enis[p].secondary_ips.is_empty(), "nothing assigned");
+    // A scenario step cannot bypass them either.
+    let work = tempdir("ops-rules");
+    std::fs::write(work.join("base.toml"), BASE).unwrap();
+    std::fs::write(
+        work.join("s.toml"),
+        r#"topology = "base.toml"
+
+[[step]]
+op = "AllocateEipAddress"
+id = "eip-lo"
+address = "127.0.0.9"
+expect = "invalid-address"
+
+[[step]]
+op = "CreateNetworkInterface"
+id = "eni-gw"
+kind = "secondary"
+mac = "ee:ff:ff:ff:ff:ff"
+primary_ip = "10.0.0.90"
+expect = "eni-mac-reserved"
+
+[[step]]
+op = "AssignPrivateIpAddresses"
+eni = "eni-p"
+ips = ["10.0.0.0"]
+expect = "vpc-reserved-address"
+"#,
+    )
+    .unwrap();
+    let o = eipsim()
+        .arg("scenario")
+        .arg(work.join("s.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
