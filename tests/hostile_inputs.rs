@@ -722,3 +722,165 @@ expect = "vpc-reserved-address"
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// e. Events and scenario files: a negative integer `at`, a misspelled `expect` code, and TOML
+// errors on huge lines.
+
+#[test]
+fn a_negative_at_is_refused_in_every_form() {
+    let work = tempdir("neg-at");
+    for at in ["-5", "-0.5", "\"-5\""] {
+        let f = work.join("events.toml");
+        std::fs::write(
+            &f,
+            format!("[[event]]\nat = {at}\nop = \"UnassociateEipAddress\"\neip = \"eip-web\"\n"),
+        )
+        .unwrap();
+        let e = eipsim::model::scenario::load_events(&f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("event 1") && e.contains("`at` is capture time"),
+            "{at}: {e}"
+        );
+        // And the replay exits 1 before writing anything.
+        let out = work.join("out");
+        let o = eipsim()
+            .current_dir(root())
+            .args([
+                "replay",
+                "--no-progress",
+                "--topology",
+                "pcaps/demo-topology.toml",
+            ])
+            .arg("--events")
+            .arg(&f)
+            .arg("--out")
+            .arg(&out)
+            .arg("pcaps/demo.pcap")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{at}");
+        assert!(!out.join("report.json").exists());
+    }
+    // 0 and positive integers are fine.
+    let f = work.join("ok.toml");
+    std::fs::write(
+        &f,
+        "[[event]]\nat = 0\nop = \"UnassociateEipAddress\"\neip = \"eip-web\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        eipsim::model::scenario::load_events(&f).unwrap()[0].at_ns,
+        0
+    );
+}
+
+#[test]
+fn a_misspelled_expect_code_is_refused_at_load() {
+    let work = tempdir("expect-code");
+    std::fs::write(work.join("base.toml"), BASE).unwrap();
+    let s = work.join("s.toml");
+    std::fs::write(
+        &s,
+        r#"topology = "base.toml"
+
+[[step]]
+op = "DetachNetworkInterface"
+eni = "eni-m"
+expect = "ok"
+
+[[step]]
+op = "AttachNetworkInterface"
+eni = "eni-m"
+instance = "i-1"
+expect = "ok"
+
+[[step]]
+op = "DetachNetworkInterface"
+eni = "eni-p"
+expect = "primary-eni-detatch"
+"#,
+    )
+    .unwrap();
+    let e = eipsim::model::scenario::load_scenario(&s)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("step 3"), "{e}");
+    assert!(e.contains("DetachNetworkInterface"), "names the step: {e}");
+    assert!(e.contains("\"primary-eni-detatch\""), "names the code: {e}");
+    assert!(e.contains("did you mean \"primary-eni-detach\""), "{e}");
+    let o = eipsim().arg("scenario").arg(&s).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("step 3"), "{err}");
+    assert!(
+        o.stdout.is_empty(),
+        "no step ran: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Spelled right, the scenario runs and the step is as expected.
+    std::fs::write(
+        &s,
+        std::fs::read_to_string(&s)
+            .unwrap()
+            .replace("primary-eni-detatch", "primary-eni-detach"),
+    )
+    .unwrap();
+    let o = eipsim().arg("scenario").arg(&s).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // Every code the model gives is one `expect` accepts.
+    for code in eipsim::model::checks::ERROR_CODES {
+        assert!(eipsim::model::checks::closest_code(code) == Some(code));
+    }
+}
+
+#[test]
+fn toml_errors_never_echo_a_whole_huge_line() {
+    let work = tempdir("huge-line");
+    // One line of 1 MB: a key with a value that never ends, and a valid table after it that
+    // then breaks on a long unknown value.
+    let huge = format!("region = \"{}", "a".repeat(1 << 20));
+    let long_value = format!("{}\nregion = \"{}\"\n", "", "b".repeat(1 << 20));
+    let files = [
+        ("topology.toml", huge.clone()),
+        ("topology2.toml", long_value.replace("region", "regio")),
+        ("scenario.toml", huge.clone()),
+        ("events.toml", huge.clone()),
+        (
+            "events2.toml",
+            format!("[[event]]\nat = 1\nop = \"{}\"\n", "c".repeat(1 << 20)),
+        ),
+        (
+            "scenario2.toml",
+            format!(
+                "topology = \"topology.toml\"\n[[step]]\nop = \"x\"\nexpect = \"{}\"\n",
+                "d".repeat(1 << 20)
+            ),
+        ),
+    ];
+    for (name, text) in files {
+        let f = work.join(name);
+        std::fs::write(&f, &text).unwrap();
+        let e = if name.starts_with("topology") {
+            eipsim::model::Cloud::load(&f).unwrap_err().to_string()
+        } else if name.starts_with("scenario") {
+            eipsim::model::scenario::load_scenario(&f)
+                .unwrap_err()
+                .to_string()
+        } else {
+            eipsim::model::scenario::load_events(&f)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e.contains(name), "{e}");
+        let longest = e
+            .split(['\n', ' '])
+            .map(|w| w.chars().count())
+            .max()
+            .unwrap();
+        assert!(longest <= 260, "{name}: a run of {longest} characters");
+        assert!(e.chars().count() < 4000, "{name}: {} characters", e.len());
+    }
+}

@@ -3,6 +3,7 @@
 //! ENI to an instance), so that every rule of the seeds is checked in one place.
 
 mod addr;
+pub mod checks;
 mod ops;
 pub mod regions;
 pub mod scenario;
@@ -480,7 +481,7 @@ impl Cloud {
     pub fn from_toml_named(text: &str, name: &str) -> Result<Cloud, TopologyError> {
         let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
             path: name.to_string(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: checks::toml_error_text(&e),
         })?;
         Cloud::build(file).map_err(|source| TopologyError::Rule {
             path: name.to_string(),
