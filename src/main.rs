@@ -197,9 +197,10 @@ fn main() -> ExitCode {
                 Err(e) => failed(e),
             }
         }
-        Cmd::Suggest { inputs } => match replay::suggest::topology_for(&inputs) {
+        Cmd::Suggest { inputs } => match replay::suggest::suggest(&inputs) {
             Ok(t) => {
-                print!("{t}");
+                print!("{}", t.text);
+                eprintln!("{}", t.note);
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -884,3 +884,193 @@ fn toml_errors_never_echo_a_whole_huge_line() {
         assert!(e.chars().count() < 4000, "{name}: {} characters", e.len());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// f. `eipsim suggest`: every private source gets a NAT mapping; the capture point and the VPC
+// CIDR assumed are said.
+
+fn eth_udp(src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2(src_mac, [0x00, 0x16, 0x3e, 0xff, 0xff, 0xfe])
+        .ipv4(src, dst, 64)
+        .udp(40000, 53)
+        .write(&mut f, b"q")
+        .unwrap();
+    f
+}
+
+const ROUTER: [u8; 6] = [0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x01];
+const MAC_A: [u8; 6] = [0x00, 0x16, 0x3e, 0xaa, 0x00, 0x01];
+const MAC_B: [u8; 6] = [0x00, 0x16, 0x3e, 0xaa, 0x00, 0x02];
+
+/// Private sources 192.168.1.{1,10,20,30,40} (and 10.0.0.5 of another block); the router's MAC
+/// also carries Internet sources; .40 sends from the Internet next hop's default MAC.
+/// `replies`: the Internet's frames arrive addressed to the private sources (taken on the
+/// instances).
+fn lan_capture(replies: bool) -> Vec<u8> {
+    let mut r = vec![
+        eth_udp(MAC_A, [192, 168, 1, 10], [8, 8, 8, 8]),
+        eth_udp(MAC_B, [192, 168, 1, 20], [93, 184, 216, 34]),
+        eth_udp(MAC_B, [192, 168, 1, 30], [93, 184, 216, 34]),
+        eth_udp(ROUTER, [192, 168, 1, 1], [192, 168, 1, 10]),
+        eth_udp([2, 0, 0, 0, 0, 1], [192, 168, 1, 40], [1, 1, 1, 1]),
+        eth_udp([0x00, 0x16, 0x3e, 0xaa, 0, 9], [10, 0, 0, 5], [1, 1, 1, 1]),
+        eth_udp(ROUTER, [1, 1, 1, 1], [203, 0, 113, 9]),
+    ];
+    if replies {
+        r.push(eth_udp(ROUTER, [8, 8, 8, 8], [192, 168, 1, 10]));
+        r.push(eth_udp(ROUTER, [93, 184, 216, 34], [192, 168, 1, 20]));
+    }
+    pcap(65535, &r)
+}
+
+#[test]
+fn suggest_maps_every_private_source_and_says_what_it_assumed() {
+    let work = tempdir("suggest");
+    for (replies, point) in [(true, "instance"), (false, "gateway")] {
+        let cap = work.join(format!("lan-{point}.pcap"));
+        std::fs::write(&cap, lan_capture(replies)).unwrap();
+        let o = eipsim().arg("suggest").arg(&cap).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let stderr = String::from_utf8(o.stderr).unwrap();
+        let cloud =
+            eipsim::model::Cloud::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // Every private source of the VPC's block has a NAT mapping.
+        let mut mapped: Vec<String> = cloud
+            .associations
+            .iter()
+            .map(|a| {
+                assert_eq!(a.mode, eipsim::model::Mode::Nat);
+                a.private_ip.unwrap().to_string()
+            })
+            .collect();
+        mapped.sort();
+        assert_eq!(
+            mapped,
+            [
+                "192.168.1.1",
+                "192.168.1.10",
+                "192.168.1.20",
+                "192.168.1.30",
+                "192.168.1.40"
+            ]
+        );
+        assert_eq!(cloud.vpc.cidr.to_string(), "192.168.1.0/26");
+        // Captured MACs kept only where they are an ENI's own.
+        let mac_of = |ip: &str| {
+            let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+            cloud
+                .enis
+                .iter()
+                .find(|e| e.private_ips().any(|a| a == ip))
+                .unwrap()
+                .mac
+                .0
+        };
+        assert_eq!(mac_of("192.168.1.10"), MAC_A);
+        assert_eq!(mac_of("192.168.1.20"), MAC_B);
+        assert_eq!(mac_of("192.168.1.30"), MAC_B, "one ENI, two private IPs");
+        assert_ne!(
+            mac_of("192.168.1.1"),
+            ROUTER,
+            "the router's MAC carries Internet sources"
+        );
+        assert_ne!(mac_of("192.168.1.40"), [2, 0, 0, 0, 0, 1]);
+        // What was assumed, at the top and on stderr.
+        let head: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
+        let expected_point = if replies {
+            "# capture point: instance (frames from outside the VPC are addressed to private IPs): replay with --capture-point instance"
+        } else {
+            "# capture point: gateway (no frame from outside the VPC is addressed to a private IP)"
+        };
+        assert!(head.contains(&expected_point), "{head:?}");
+        assert!(
+            head.iter()
+                .any(|l| l.starts_with("# VPC CIDR: 192.168.1.0/26")),
+            "{head:?}"
+        );
+        assert!(
+            head.iter().any(|l| l.starts_with("# left out: 10.0.0.5")),
+            "{head:?}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("capture point {point}")) && stderr.contains("192.168.1.0/26"),
+            "{stderr}"
+        );
+        let s = eipsim::replay::suggest::suggest(std::slice::from_ref(&cap)).unwrap();
+        assert_eq!(s.capture_point.as_str(), point);
+    }
+}
+
+#[test]
+fn the_capture_point_decision() {
+    use eipsim::replay::suggest::{CapturePoint, CapturePointEvidence};
+    let vpc: eipsim::model::Ipv4Cidr = "10.0.0.0/8".parse().unwrap();
+    let eip: std::net::Ipv4Addr = "47.0.0.1".parse().unwrap();
+    let mut e = CapturePointEvidence::default();
+    let count = |e: &mut CapturePointEvidence, s: &str, d: &str| {
+        e.count(
+            s.parse().unwrap(),
+            d.parse().unwrap(),
+            |a| vpc.contains(a),
+            |a| a == eip,
+        )
+    };
+    assert_eq!(e.decide(), CapturePoint::Gateway, "no evidence: gateway");
+    count(&mut e, "8.8.8.8", "47.0.0.1");
+    count(&mut e, "10.0.0.5", "8.8.8.8"); // from inside: no evidence
+    assert_eq!(
+        e,
+        CapturePointEvidence {
+            to_private: 0,
+            to_public: 1
+        }
+    );
+    count(&mut e, "8.8.8.8", "10.0.0.5");
+    assert_eq!(e.decide(), CapturePoint::Gateway, "a tie stays gateway");
+    count(&mut e, "1.1.1.1", "10.0.0.6");
+    assert_eq!(e.decide(), CapturePoint::Instance);
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn suggest_gives_a_valid_topology_for_every_shared_capture() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.to_string_lossy().contains(".pcap") {
+                out.push(p);
+            }
+        }
+    }
+    let mut caps = Vec::new();
+    walk(&root().join("../shared/pcaps"), &mut caps);
+    assert!(caps.len() >= 40, "found {}", caps.len());
+    for cap in caps {
+        let s = match eipsim::replay::suggest::suggest(std::slice::from_ref(&cap)) {
+            Ok(s) => s,
+            Err(e) => {
+                // Only a capture that cannot be opened at all.
+                assert!(e.record.is_none(), "{e}");
+                continue;
+            }
+        };
+        let cloud = eipsim::model::Cloud::from_toml(&s.text)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", cap.display(), s.text));
+        assert!(s.text.starts_with("# Suggested"), "{}", cap.display());
+        assert!(s.text.contains("\n# capture point: "), "{}", cap.display());
+        assert!(
+            s.text
+                .contains(&format!("\n# VPC CIDR: {}", cloud.vpc.cidr)),
+            "{}",
+            cap.display()
+        );
+        // Every ENI IP has its NAT mapping.
+        let ips: usize = cloud.enis.iter().map(|e| e.private_ips().count()).sum();
+        assert_eq!(cloud.associations.len(), ips, "{}", cap.display());
+    }
+}
