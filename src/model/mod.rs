@@ -754,6 +754,60 @@ impl Cloud {
         Ok(c)
     }
 
+    /// The part of this cloud that ENIs `enis` live in: the instances they are attached to,
+    /// those ENIs (in the order given) and the EIPs `eips` (in the order given), with the same
+    /// ids, MACs, addresses, guest settings and attachments, and no association. Binding them
+    /// again with [`Cloud::rebuilt`] of the excerpt runs the same console operations, with the
+    /// same refusals, as rebuilding the whole cloud, as long as the rest of the cloud is
+    /// unchanged (the binding rules of an ENI see only itself, its instance and that
+    /// instance's ENIs, and its EIPs): the mode advisor validates a variant this way at the
+    /// cost of a few operations instead of the whole topology's. Deleted ENIs and released
+    /// EIPs stay tombstones. Indexes into the excerpt follow `enis` and `eips`.
+    pub fn excerpt(&self, enis: &[usize], eips: &[usize]) -> Result<Cloud, ModelError> {
+        let mut c = Cloud::new(self.region.clone(), self.account.clone(), self.vpc.clone())?;
+        let mut instances: Vec<usize> = Vec::new();
+        for &i in enis {
+            let e = &self.enis[i];
+            let inst = match e.instance {
+                Some(g) => match instances.iter().position(|x| *x == g) {
+                    Some(l) => Some(l),
+                    None => {
+                        c.create_instance(self.instances[g].clone())?;
+                        instances.push(g);
+                        Some(instances.len() - 1)
+                    }
+                },
+                None => None,
+            };
+            if e.deleted {
+                c.index.retired.insert(e.id.clone());
+                c.index.eni_assocs.push(Vec::new());
+                c.enis.push(e.clone());
+                continue;
+            }
+            c.create_network_interface(Eni {
+                instance: None,
+                ..e.clone()
+            })?;
+            // Recorded, not attached: `rebuilt` attaches it after binding, as the whole
+            // cloud's rebuild does.
+            let k = c.enis.len() - 1;
+            c.enis[k].instance = inst;
+        }
+        for &j in eips {
+            let e = &self.eips[j];
+            if e.released {
+                c.index.retired.insert(e.id.clone());
+                c.index.eip_assoc.push(None);
+                c.eips.push(e.clone());
+                continue;
+            }
+            c.allocate_eip_address(e.clone())?;
+        }
+        c.alg = self.alg;
+        Ok(c)
+    }
+
     /// An empty cloud in `region` (an Alibaba Cloud region id), ready for the operations.
     pub fn new(region: String, account: Account, vpc: Vpc) -> Result<Cloud, ModelError> {
         if regions::region_name(&region).is_none() {

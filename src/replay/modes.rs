@@ -28,15 +28,17 @@ use serde::Serialize;
 
 use super::input::CaptureReader;
 use super::output::{self, OutputError};
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use super::{ReplayError, dataplane, ingress_hint, inspect_alg};
 use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
-use crate::dataplane::{CapturePoint, Outcome, Port, Verdict};
-use crate::model::{Cloud, EniKind, InstanceType, Mode, ModelError};
+use crate::dataplane::{CapturePoint, Dataplane, Fragment, Outcome, Port, Verdict};
+use crate::model::{Cloud, EniKind, InstanceType, Ipv4Cidr, Mode, ModelError};
+use crate::report::{FlowKeyTuple, FlowSummary, MAX_FLOWS, MAX_FRAGMENTS, Stats, flow_key};
+use crate::wire::LinkType;
 
 const NI: InstanceType = InstanceType::NetworkInterface;
-use crate::report::{FlowSummary, Stats};
-use crate::wire::LinkType;
 
 /// The modes, in the matrix's column order.
 pub const MODES: [Mode; 3] = [Mode::Nat, Mode::Binded, Mode::MultiBinded];
@@ -166,25 +168,25 @@ pub struct ModesOutcome {
     pub written: PathBuf,
 }
 
+/// An association as [`Cloud::rebuilt`] takes it: EIP, ENI, mode, NAT private IP, kind.
+type Binding = (usize, usize, Mode, Option<Ipv4Addr>, InstanceType);
+
 /// How one ENI's EIPs are bound in one mode, and what its guest sends from.
 struct Variant {
-    associations: Vec<(usize, usize, Mode, Option<Ipv4Addr>, InstanceType)>,
+    /// The ENI's associations in this mode (every other association stays as written).
+    associations: Vec<Binding>,
+    /// The ENI's guest configuration of multi-EIP addresses, when it changes.
     static_eips: Vec<(usize, Option<Vec<Ipv4Addr>>)>,
     /// Source address in the original capture -> the address the guest sends from in this mode.
     guest: HashMap<Ipv4Addr, Ipv4Addr>,
     note: String,
 }
 
-/// Binds ENI `x`'s EIPs in `mode`, leaving every other association as it is.
+/// Binds ENI `x`'s EIPs in `mode` (every other association stays as it is).
 fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
     let eni = &cloud.enis[x];
     let mine: Vec<_> = cloud.associations_of(x).cloned().collect();
-    let mut associations: Vec<_> = cloud
-        .associations
-        .iter()
-        .filter(|a| a.eni != x)
-        .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
-        .collect();
+    let mut associations: Vec<Binding> = Vec::new();
     let privates: Vec<Ipv4Addr> = eni.private_ips().collect();
     // The address the guest sends from today, per EIP.
     let today = |a: &crate::model::Association| match a.mode {
@@ -306,6 +308,26 @@ fn plan(cloud: &Cloud, x: usize, mode: Mode) -> Result<Variant, String> {
     })
 }
 
+/// How the advisor builds each (ENI, mode) variant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strategy {
+    /// The default, proportional to the ENI's traffic: the variant's rules are checked on an
+    /// excerpt of the topology (the ENI, its instance and that instance's ENIs, their EIPs)
+    /// through the same console operations, the tables compiled once for the topology as
+    /// written are patched in place for the ENI's new bindings (and put back afterwards), and
+    /// only the frames whose verdict or flow can change are replayed: the flows of the frames
+    /// that concern the ENI or carry one of its addresses, the flows the ALG inspection ties
+    /// together, and fragmented datagrams. When a replayed frame lands in a flow left out, an
+    /// announcement names the end of a flow left out, or the replay is near a counter's limit,
+    /// the variant replays every frame instead. Same advice as [`Strategy::FullRebuild`].
+    #[default]
+    Incremental,
+    /// The reference, proportional to the whole topology per variant: the whole cloud is
+    /// rebuilt through the console's operations, its tables compiled anew and every frame
+    /// replayed.
+    FullRebuild,
+}
+
 /// Whether a frame (by its verdict in the topology as written) concerns ENI `x`.
 fn concerns(v: &Verdict, x: u32) -> bool {
     v.eni == Some(x)
@@ -313,44 +335,444 @@ fn concerns(v: &Verdict, x: u32) -> bool {
         || matches!(v.outcome, Outcome::Forward(Port::Eni(e), _) if e == x)
 }
 
-/// Replays `frames` through `cloud`, each first rewritten by `prepare`, and returns the counters
-/// and each frame's verdict.
+/// Whether a verdict has an IPv4 flow (the report counts no flow for the others).
+fn has_flow(v: &Verdict) -> bool {
+    !(v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0)
+}
+
+/// Replays `frames` (only those at the indexes `selected`, ascending, when given) through `dp`
+/// into `stats`, each first rewritten by `prepare`, and returns each replayed frame's verdict.
+/// Frames keep their number in the whole capture.
 fn replay_frames(
-    cloud: &Cloud,
-    hint: Option<Port>,
+    dp: &Dataplane,
+    stats: &mut Stats,
+    vpc: Ipv4Cidr,
     frames: &[(Vec<u8>, LinkType)],
+    selected: Option<&[u32]>,
     mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool,
-) -> (Stats, Vec<Verdict>) {
-    let dp = dataplane(cloud, hint, CapturePoint::Gateway);
-    let mut stats = Stats::for_cloud(cloud);
+) -> Vec<Verdict> {
     let ports = PortTable::default();
-    let mut verdicts = Vec::with_capacity(frames.len());
+    let n = selected.map_or(frames.len(), <[u32]>::len);
+    let mut verdicts = Vec::with_capacity(n);
     let mut buf = Vec::new();
-    for (i, (data, link)) in frames.iter().enumerate() {
+    let mut one = |i: usize| {
+        let (data, link) = &frames[i];
         if !prepare(i, data, *link, &mut buf) {
             buf.clear();
             buf.extend_from_slice(data);
         }
         let mut v = dp.process(&mut buf, *link);
         stats.join_fragment(&mut v);
-        let n = i as u64 + 1;
-        if stats.record(n, &v) {
-            inspect_alg(
-                &mut stats,
-                &ports,
-                cloud.vpc.cidr,
-                n,
-                (&v, &buf, *link),
-                None,
-            );
+        let no = i as u64 + 1;
+        if stats.record(no, &v) {
+            inspect_alg(stats, &ports, vpc, no, (&v, &buf, *link), None);
         }
         verdicts.push(v);
+    };
+    match selected {
+        Some(sel) => sel.iter().for_each(|i| one(*i as usize)),
+        None => (0..frames.len()).for_each(one),
     }
-    (stats, verdicts)
+    verdicts
 }
 
-/// Runs the advisor.
+/// The guest side of a variant: frames ENI `x` sent are rewritten as its guest sends them in
+/// the variant (`guest`: captured source -> source in this mode), frames towards it get their
+/// acknowledgements shifted to match.
+fn guest_rewriter<'a>(
+    base_verdicts: &'a [Verdict],
+    x: u32,
+    guest: &'a HashMap<Ipv4Addr, Ipv4Addr>,
+) -> impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool + 'a {
+    let mut t = Translator::new(Policy {
+        ftp: true,
+        sip: true,
+    });
+    move |i, data, link, out| {
+        // Flows of other ENIs may be announced by this one's control channels; only this
+        // ENI's frames change.
+        let v = &base_verdicts[i];
+        if !concerns(v, x) {
+            return false;
+        }
+        let sent = (v.ingress == Some(Port::Eni(x)))
+            .then(|| {
+                let src = Ipv4Addr::from(v.tuple.src);
+                guest.get(&src).map(|to| (src, *to))
+            })
+            .flatten();
+        t.guest_rewrite(link, data, v, sent, out)
+    }
+}
+
+/// A variant replayed: how the ENI's EIPs were bound, the counters, and the verdict of each
+/// row's first frame in the variant.
+struct Replayed {
+    note: String,
+    stats: Stats,
+    firsts: Vec<Verdict>,
+}
+
+/// What a variant needs of the run: the topology, the frames and their verdicts as written.
+struct Run<'a> {
+    cloud: &'a Cloud,
+    hint: Option<Port>,
+    frames: &'a [(Vec<u8>, LinkType)],
+    base_verdicts: &'a [Verdict],
+}
+
+/// [`Strategy::FullRebuild`]: the whole cloud rebuilt, its tables compiled, every frame replayed.
+fn full_variant(run: &Run<'_>, x: usize, mode: Mode, firsts: &[usize]) -> Result<Replayed, String> {
+    let cloud = run.cloud;
+    let p = plan(cloud, x, mode)?;
+    let mut associations: Vec<Binding> = cloud
+        .associations
+        .iter()
+        .filter(|a| a.eni != x)
+        .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
+        .collect();
+    associations.extend(p.associations.iter().cloned());
+    let variant = cloud
+        .rebuilt(&associations, &p.static_eips)
+        .map_err(|e: ModelError| e.to_string())?;
+    let dp = dataplane(&variant, run.hint, CapturePoint::Gateway);
+    let mut stats = Stats::for_cloud(&variant);
+    let verdicts = replay_frames(
+        &dp,
+        &mut stats,
+        variant.vpc.cidr,
+        run.frames,
+        None,
+        guest_rewriter(run.base_verdicts, x as u32, &p.guest),
+    );
+    Ok(Replayed {
+        note: p.note,
+        stats,
+        firsts: firsts.iter().map(|i| verdicts[*i]).collect(),
+    })
+}
+
+/// No flow (a frame that is not IPv4).
+const NO_FLOW: u32 = u32::MAX;
+
+/// [`Strategy::Incremental`]: indexes of the replay as written, built once, and the state lent
+/// to each variant (the tables and the NAT mappings, patched and put back).
+struct Incremental {
+    /// The tables of the topology as written (patched during a variant).
+    dp: Dataplane,
+    /// NAT-mode EIP -> private IP of the topology as written (patched during a variant).
+    nat: FxHashMap<u32, u32>,
+    /// Per frame, its flow as written (an index into `frames_of`), or [`NO_FLOW`].
+    flow_of: Vec<u32>,
+    /// Flow key -> flow.
+    ids: FxHashMap<FlowKeyTuple, u32>,
+    /// Per flow, its frames (ascending).
+    frames_of: Vec<Vec<u32>>,
+    /// Per ENI, the frames that concern it.
+    by_eni: FxHashMap<u32, Vec<u32>>,
+    /// Per address, the frames carrying it as source or destination.
+    by_addr: FxHashMap<u32, Vec<u32>>,
+    /// Flows every variant replays: the ALG's and the fragmented ones.
+    always: Vec<u32>,
+    /// Per (address, port), the flows with that end.
+    ends: FxHashMap<(u32, u16), Vec<u32>>,
+    /// Per instance, its ENIs (ascending).
+    by_instance: FxHashMap<usize, Vec<usize>>,
+    /// Whether a partial replay can match a whole one (the replay as written tracked every
+    /// flow and remembered every fragment).
+    exact: bool,
+    /// Flows of the replay as written.
+    flows: usize,
+    /// `mark[flow] == generation`: the flow is replayed in the current variant.
+    mark: Vec<u32>,
+    generation: u32,
+}
+
+impl Incremental {
+    /// The indexes, or `None` when the topology as written cannot be rebuilt through the
+    /// console's operations (then only whole rebuilds give the same refusals).
+    fn new(run: &Run<'_>, dp: Dataplane, base: &Stats) -> Option<Incremental> {
+        let cloud = run.cloud;
+        let written: Vec<Binding> = cloud
+            .associations
+            .iter()
+            .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
+            .collect();
+        if cloud.rebuilt(&written, &[]).is_err() {
+            return None;
+        }
+        let mut inc = Incremental {
+            dp,
+            nat: Stats::nat_of(cloud),
+            flow_of: Vec::with_capacity(run.base_verdicts.len()),
+            ids: FxHashMap::default(),
+            frames_of: Vec::new(),
+            by_eni: FxHashMap::default(),
+            by_addr: FxHashMap::default(),
+            always: Vec::new(),
+            ends: FxHashMap::default(),
+            by_instance: FxHashMap::default(),
+            exact: base.flows_untracked == 0,
+            flows: base.flow_count(),
+            mark: Vec::new(),
+            generation: 0,
+        };
+        for (i, e) in cloud.enis.iter().enumerate() {
+            if let Some(inst) = e.instance {
+                inc.by_instance.entry(inst).or_default().push(i);
+            }
+        }
+        let mut first_fragments = 0usize;
+        let mut always = FxHashSet::default();
+        for (i, v) in run.base_verdicts.iter().enumerate() {
+            let n = i as u32;
+            if !has_flow(v) {
+                inc.flow_of.push(NO_FLOW);
+                continue;
+            }
+            let key = flow_key(v);
+            let next = inc.frames_of.len() as u32;
+            let id = *inc.ids.entry(key).or_insert(next);
+            if id == next {
+                inc.frames_of.push(Vec::new());
+                for end in [key.1, key.2] {
+                    inc.ends.entry(end).or_default().push(id);
+                }
+            }
+            inc.frames_of[id as usize].push(n);
+            inc.flow_of.push(id);
+            let mut enis = [v.eni, None, None];
+            if let Some(Port::Eni(e)) = v.ingress {
+                enis[1] = Some(e);
+            }
+            if let Outcome::Forward(Port::Eni(e), _) = v.outcome {
+                enis[2] = Some(e);
+            }
+            for (k, e) in enis.iter().enumerate() {
+                if let Some(e) = *e
+                    && !enis[..k].contains(&Some(e))
+                {
+                    inc.by_eni.entry(e).or_default().push(n);
+                }
+            }
+            inc.by_addr.entry(v.tuple.src).or_default().push(n);
+            if v.tuple.dst != v.tuple.src {
+                inc.by_addr.entry(v.tuple.dst).or_default().push(n);
+            }
+            if v.fragment != Fragment::Whole {
+                first_fragments += usize::from(matches!(v.fragment, Fragment::First(_)));
+                always.insert(id);
+            }
+        }
+        for key in base.alg_flow_keys() {
+            if let Some(id) = inc.ids.get(&key) {
+                always.insert(*id);
+            }
+        }
+        inc.always = always.into_iter().collect();
+        inc.always.sort_unstable();
+        inc.exact &= first_fragments < MAX_FRAGMENTS;
+        inc.mark = vec![0; inc.frames_of.len()];
+        Some(inc)
+    }
+
+    /// ENI `x` in `mode`, validated on an excerpt, replayed with the patched tables.
+    fn variant(
+        &mut self,
+        run: &Run<'_>,
+        x: usize,
+        mode: Mode,
+        firsts: &[usize],
+    ) -> Result<Replayed, String> {
+        let cloud = run.cloud;
+        let p = plan(cloud, x, mode)?;
+        // The excerpt: the ENI, its instance's ENIs, and their EIPs.
+        let group: Vec<usize> = match cloud.enis[x].instance {
+            Some(inst) => self.by_instance[&inst].clone(),
+            None => vec![x],
+        };
+        let mut eips: Vec<usize> = Vec::new();
+        for &g in &group {
+            eips.extend(cloud.associations_of(g).map(|a| a.eip));
+        }
+        for b in &p.associations {
+            if !eips.contains(&b.0) {
+                eips.push(b.0);
+            }
+        }
+        let local_eni = |g: usize| group.iter().position(|e| *e == g).expect("in the group");
+        let local_eip = |g: usize| eips.iter().position(|e| *e == g).expect("in the excerpt");
+        let mut bindings: Vec<Binding> = Vec::new();
+        for &g in group.iter().filter(|g| **g != x) {
+            bindings.extend(cloud.associations_of(g).map(|a| {
+                (
+                    local_eip(a.eip),
+                    local_eni(a.eni),
+                    a.mode,
+                    a.private_ip,
+                    a.instance_type,
+                )
+            }));
+        }
+        bindings.extend(
+            p.associations
+                .iter()
+                .map(|b| (local_eip(b.0), local_eni(b.1), b.2, b.3, b.4)),
+        );
+        let statics: Vec<_> = p
+            .static_eips
+            .iter()
+            .map(|(e, s)| (local_eni(*e), s.clone()))
+            .collect();
+        let sub = cloud
+            .excerpt(&group, &eips)
+            .and_then(|c| c.rebuilt(&bindings, &statics))
+            .map_err(|e| e.to_string())?;
+        let lx = local_eni(x);
+
+        // The tables and the NAT mappings of the variant, lent for the replay.
+        let mine: Vec<Ipv4Addr> = cloud
+            .associations_of(x)
+            .map(|a| cloud.eips[a.eip].address)
+            .collect();
+        let undo = self.dp.patch_eni(&sub, lx, x as u32, &mine);
+        for a in &mine {
+            self.nat.remove(&u32::from(*a));
+        }
+        let nat_of = |c: &Cloud, a: &crate::model::Association| {
+            (
+                u32::from(c.eips[a.eip].address),
+                u32::from(a.private_ip.unwrap_or(c.enis[a.eni].primary_ip)),
+            )
+        };
+        let added: Vec<(u32, u32)> = sub
+            .associations_of(lx)
+            .filter(|a| a.mode == Mode::Nat)
+            .map(|a| nat_of(&sub, a))
+            .collect();
+        self.nat.extend(added.iter().copied());
+
+        let mut selected = self.select(run, x, &mine, firsts);
+        let replay = |nat, selected: Option<&[u32]>, dp: &Dataplane| {
+            let mut stats = Stats::with_nat(cloud.enis.len(), cloud.vpc.cidr, nat);
+            let verdicts = replay_frames(
+                dp,
+                &mut stats,
+                cloud.vpc.cidr,
+                run.frames,
+                selected,
+                guest_rewriter(run.base_verdicts, x as u32, &p.guest),
+            );
+            (stats, verdicts)
+        };
+        let nat = std::mem::take(&mut self.nat);
+        let (mut stats, mut verdicts) = replay(nat, selected.as_deref(), &self.dp);
+        if selected.is_some() && !self.closed(&stats, &verdicts) {
+            let nat = stats.take_nat();
+            (stats, verdicts) = replay(nat, None, &self.dp);
+            selected = None;
+        }
+        let firsts = firsts
+            .iter()
+            .map(|i| match &selected {
+                Some(sel) => verdicts[sel.binary_search(&(*i as u32)).expect("replayed")],
+                None => verdicts[*i],
+            })
+            .collect();
+
+        // Put back the tables and the mappings as written.
+        self.nat = stats.take_nat();
+        for (e, _) in &added {
+            self.nat.remove(e);
+        }
+        self.nat.extend(
+            cloud
+                .associations_of(x)
+                .filter(|a| a.mode == Mode::Nat)
+                .map(|a| nat_of(cloud, a)),
+        );
+        self.dp.restore(undo);
+        Ok(Replayed {
+            note: p.note,
+            stats,
+            firsts,
+        })
+    }
+
+    /// The frames a variant of ENI `x` (whose EIPs as written are `mine`) replays: every frame
+    /// of the flows of the frames that concern it or carry one of its addresses, of its rows'
+    /// flows (first frames `firsts`) and of the flows every variant replays; `None`: all of
+    /// them. Marks the flows chosen.
+    fn select(
+        &mut self,
+        run: &Run<'_>,
+        x: usize,
+        mine: &[Ipv4Addr],
+        firsts: &[usize],
+    ) -> Option<Vec<u32>> {
+        self.generation += 1;
+        let generation = self.generation;
+        let mut chosen: Vec<u32> = Vec::new();
+        let mut add = |id: u32, mark: &mut Vec<u32>| {
+            if id != NO_FLOW && mark[id as usize] != generation {
+                mark[id as usize] = generation;
+                chosen.push(id);
+            }
+        };
+        let eni = &run.cloud.enis[x];
+        let addrs = eni.private_ips().chain(mine.iter().copied()).map(u32::from);
+        let touching = self
+            .by_eni
+            .get(&(x as u32))
+            .into_iter()
+            .chain(addrs.filter_map(|a| self.by_addr.get(&a)))
+            .flatten();
+        for i in touching {
+            add(self.flow_of[*i as usize], &mut self.mark);
+        }
+        for i in firsts {
+            add(self.flow_of[*i], &mut self.mark);
+        }
+        for id in &self.always {
+            add(*id, &mut self.mark);
+        }
+        let mut frames: Vec<u32> = chosen
+            .iter()
+            .flat_map(|id| self.frames_of[*id as usize].iter().copied())
+            .collect();
+        // Below the flow limit whatever the frames left out do, the partial replay tracks the
+        // same flows as the whole one.
+        if !self.exact || self.flows + frames.len() >= MAX_FLOWS {
+            return None;
+        }
+        frames.sort_unstable();
+        Some(frames)
+    }
+
+    /// Whether a partial replay stayed within the flows it chose: no replayed frame fell into a
+    /// flow left out, and no announcement names an end of a flow left out.
+    fn closed(&self, stats: &Stats, verdicts: &[Verdict]) -> bool {
+        let chosen = |id: &u32| self.mark[*id as usize] == self.generation;
+        let into_left_out = verdicts
+            .iter()
+            .filter(|v| has_flow(v))
+            .any(|v| self.ids.get(&flow_key(v)).is_some_and(|id| !chosen(id)));
+        let announces_left_out = stats.announced().any(|end| {
+            self.ends
+                .get(&end)
+                .is_some_and(|ids| !ids.iter().all(chosen))
+        });
+        !into_left_out && !announces_left_out
+    }
+}
+
+/// Runs the advisor ([`Strategy::Incremental`]).
 pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
+    run_with(opts, Strategy::Incremental)
+}
+
+/// Runs the advisor, building the variants as `strategy` says (both give the same advice).
+pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome, ReplayError> {
     let cloud = Cloud::load(&opts.topology)?;
     let hint = ingress_hint(&cloud, &opts.ingress)?;
     if opts.inputs.is_empty() {
@@ -375,7 +797,26 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
         }
     }
     // The topology as written.
-    let (base, base_verdicts) = replay_frames(&cloud, hint, &frames, |_, _, _, _| false);
+    let dp = dataplane(&cloud, hint, CapturePoint::Gateway);
+    let mut base = Stats::for_cloud(&cloud);
+    let base_verdicts = replay_frames(
+        &dp,
+        &mut base,
+        cloud.vpc.cidr,
+        &frames,
+        None,
+        |_, _, _, _| false,
+    );
+    let run = Run {
+        cloud: &cloud,
+        hint,
+        frames: &frames,
+        base_verdicts: &base_verdicts,
+    };
+    let mut incremental = match strategy {
+        Strategy::Incremental => Incremental::new(&run, dp, &base),
+        Strategy::FullRebuild => None,
+    };
     let flows = base.summaries();
     let mut enis = Vec::new();
     for (x, eni) in cloud.enis.iter().enumerate() {
@@ -383,6 +824,7 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
         if rows.is_empty() {
             continue;
         }
+        let firsts: Vec<usize> = rows.iter().map(|f| (f.first_frame - 1) as usize).collect();
         let mut current: Vec<&'static str> = cloud
             .associations_of(x)
             .map(|a| a.mode.api_name())
@@ -392,14 +834,12 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
         let mut cells: Vec<BTreeMap<&'static str, Cell>> = vec![BTreeMap::new(); rows.len()];
         for mode in MODES {
             let name = mode.api_name();
-            let built = plan(&cloud, x, mode).and_then(|p| {
-                cloud
-                    .rebuilt(&p.associations, &p.static_eips)
-                    .map(|c| (c, p))
-                    .map_err(|e: ModelError| e.to_string())
-            });
-            let (variant, p) = match built {
-                Ok(v) => v,
+            let replayed = match incremental.as_mut() {
+                Some(inc) => inc.variant(&run, x, mode, &firsts),
+                None => full_variant(&run, x, mode, &firsts),
+            };
+            let r = match replayed {
+                Ok(r) => r,
                 Err(why) => {
                     for c in cells.iter_mut() {
                         c.insert(
@@ -426,33 +866,10 @@ pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
                 name,
                 Availability {
                     available: true,
-                    note: p.note.clone(),
+                    note: r.note,
                 },
             );
-            let mut guest = Translator::new(Policy {
-                ftp: true,
-                sip: true,
-            });
-            let (stats, verdicts) = replay_frames(&variant, hint, &frames, |i, data, link, out| {
-                // Every frame is replayed (flows of other ENIs may be announced by this one's
-                // control channels); only this ENI's frames change.
-                let v = &base_verdicts[i];
-                if !concerns(v, x as u32) {
-                    return false;
-                }
-                let sent = (v.ingress == Some(Port::Eni(x as u32)))
-                    .then(|| {
-                        let src = Ipv4Addr::from(v.tuple.src);
-                        p.guest.get(&src).map(|to| (src, *to))
-                    })
-                    .flatten();
-                guest.guest_rewrite(link, data, v, sent, out)
-            });
-            let firsts: Vec<Verdict> = rows
-                .iter()
-                .map(|f| verdicts[(f.first_frame - 1) as usize])
-                .collect();
-            for (k, s) in stats.summaries_for(&firsts).into_iter().enumerate() {
+            for (k, s) in r.stats.summaries_for(&r.firsts).into_iter().enumerate() {
                 let cell = match s {
                     Some(s) => Cell::of(&s),
                     None => Cell {

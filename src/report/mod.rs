@@ -276,6 +276,52 @@ impl Stats {
         s
     }
 
+    /// Empty counters like [`Stats::for_cloud`], for a cloud with `enis` ENIs in `vpc` whose
+    /// NAT-mode EIPs map as `nat` says (EIP -> private IP, host order). The mode advisor lends
+    /// one map to each variant and takes it back with [`Stats::take_nat`].
+    pub(crate) fn with_nat(enis: usize, vpc: Ipv4Cidr, nat: FxHashMap<u32, u32>) -> Stats {
+        let mut s = Stats::new(enis);
+        s.vpc = Some(vpc);
+        s.nat = nat;
+        s
+    }
+
+    /// Takes the NAT mappings out (see [`Stats::with_nat`]); announcements are no longer
+    /// mapped afterwards.
+    pub(crate) fn take_nat(&mut self) -> FxHashMap<u32, u32> {
+        std::mem::take(&mut self.nat)
+    }
+
+    /// The NAT mappings as [`Stats::for_cloud`] takes them from `cloud`.
+    pub(crate) fn nat_of(cloud: &Cloud) -> FxHashMap<u32, u32> {
+        let mut s = Stats::new(0);
+        s.follow(cloud);
+        s.nat
+    }
+
+    /// The flows the ALG inspection ties together, by [`flow_key`]: flows with ALG state,
+    /// control flows that announced a flow, and the flows linked to an announcement.
+    pub(crate) fn alg_flow_keys(&self) -> Vec<FlowKeyTuple> {
+        let key = |k: &FlowKey| (k.proto, k.a, k.b);
+        let mut v: Vec<_> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| {
+                f.alg.is_some()
+                    || self.expected.contains_key(&f.local)
+                    || self.expected.contains_key(&f.remote)
+            })
+            .map(|(k, _)| key(k))
+            .collect();
+        v.extend(self.expected.values().map(|(ctl, _)| key(ctl)));
+        v
+    }
+
+    /// The (address, port) ends announced by control channels.
+    pub(crate) fn announced(&self) -> impl Iterator<Item = (u32, u16)> + '_ {
+        self.expected.keys().copied()
+    }
+
     /// Follows a cloud changed by an event: more ENIs (egress counters), new NAT mappings.
     pub fn follow(&mut self, cloud: &Cloud) {
         if self.egress.len() < cloud.enis.len() + 1 {
@@ -705,6 +751,9 @@ impl Stats {
         self.flows.len()
     }
 }
+
+/// A flow as [`flow_key`] gives it: protocol and the two (address, port) ends, lower first.
+pub(crate) type FlowKeyTuple = (u8, (u32, u16), (u32, u16));
 
 /// The key that groups a frame into its flow in the report: the protocol and the two endpoints
 /// (address, port) of the frame's inside view, lower first. Both directions and both sides of
