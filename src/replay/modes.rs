@@ -421,10 +421,8 @@ struct Run<'a> {
     base_verdicts: &'a [Verdict],
 }
 
-/// [`Strategy::FullRebuild`]: the whole cloud rebuilt, its tables compiled, every frame replayed.
-fn full_variant(run: &Run<'_>, x: usize, mode: Mode, firsts: &[usize]) -> Result<Replayed, String> {
-    let cloud = run.cloud;
-    let p = plan(cloud, x, mode)?;
+/// Variant `p` of ENI `x`: the whole cloud rebuilt through the console's operations.
+fn whole_cloud(cloud: &Cloud, x: usize, p: &Variant) -> Result<Cloud, String> {
     let mut associations: Vec<Binding> = cloud
         .associations
         .iter()
@@ -432,9 +430,79 @@ fn full_variant(run: &Run<'_>, x: usize, mode: Mode, firsts: &[usize]) -> Result
         .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
         .collect();
     associations.extend(p.associations.iter().cloned());
-    let variant = cloud
+    cloud
         .rebuilt(&associations, &p.static_eips)
-        .map_err(|e: ModelError| e.to_string())?;
+        .map_err(|e: ModelError| e.to_string())
+}
+
+/// Variant `p` of ENI `x` checked on an excerpt of the cloud (see [`Cloud::excerpt`]): the ENI,
+/// the ENIs of its instance (`by_instance`: per instance, its ENIs), and their EIPs, rebuilt
+/// with the variant's bindings. Returns the excerpt and the ENI's index in it.
+fn excerpt_cloud(
+    cloud: &Cloud,
+    by_instance: &FxHashMap<usize, Vec<usize>>,
+    x: usize,
+    p: &Variant,
+) -> Result<(Cloud, usize), String> {
+    let group: Vec<usize> = match cloud.enis[x].instance {
+        Some(inst) => by_instance[&inst].clone(),
+        None => vec![x],
+    };
+    let mut eips: Vec<usize> = Vec::new();
+    for &g in &group {
+        eips.extend(cloud.associations_of(g).map(|a| a.eip));
+    }
+    for b in &p.associations {
+        if !eips.contains(&b.0) {
+            eips.push(b.0);
+        }
+    }
+    let local_eni = |g: usize| group.iter().position(|e| *e == g).expect("in the group");
+    let local_eip = |g: usize| eips.iter().position(|e| *e == g).expect("in the excerpt");
+    let mut bindings: Vec<Binding> = Vec::new();
+    for &g in group.iter().filter(|g| **g != x) {
+        bindings.extend(cloud.associations_of(g).map(|a| {
+            (
+                local_eip(a.eip),
+                local_eni(a.eni),
+                a.mode,
+                a.private_ip,
+                a.instance_type,
+            )
+        }));
+    }
+    bindings.extend(
+        p.associations
+            .iter()
+            .map(|b| (local_eip(b.0), local_eni(b.1), b.2, b.3, b.4)),
+    );
+    let statics: Vec<_> = p
+        .static_eips
+        .iter()
+        .map(|(e, s)| (local_eni(*e), s.clone()))
+        .collect();
+    let sub = cloud
+        .excerpt(&group, &eips)
+        .and_then(|c| c.rebuilt(&bindings, &statics))
+        .map_err(|e| e.to_string())?;
+    Ok((sub, local_eni(x)))
+}
+
+/// ENIs per instance (ascending).
+fn enis_by_instance(cloud: &Cloud) -> FxHashMap<usize, Vec<usize>> {
+    let mut m: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for (i, e) in cloud.enis.iter().enumerate() {
+        if let Some(inst) = e.instance {
+            m.entry(inst).or_default().push(i);
+        }
+    }
+    m
+}
+
+/// [`Strategy::FullRebuild`]: the whole cloud rebuilt, its tables compiled, every frame replayed.
+fn full_variant(run: &Run<'_>, x: usize, mode: Mode, firsts: &[usize]) -> Result<Replayed, String> {
+    let p = plan(run.cloud, x, mode)?;
+    let variant = whole_cloud(run.cloud, x, &p)?;
     let dp = dataplane(&variant, run.hint, CapturePoint::Gateway);
     let mut stats = Stats::for_cloud(&variant);
     let verdicts = replay_frames(
@@ -489,18 +557,22 @@ struct Incremental {
 }
 
 impl Incremental {
-    /// The indexes, or `None` when the topology as written cannot be rebuilt through the
-    /// console's operations (then only whole rebuilds give the same refusals).
-    fn new(run: &Run<'_>, dp: Dataplane, base: &Stats) -> Option<Incremental> {
+    /// The indexes of the replay as written (`base`, `run.base_verdicts`) and its tables.
+    ///
+    /// An excerpt gives the refusals of the whole rebuild because the rest of the cloud
+    /// rebuilds unchanged: the topology was built by [`Cloud::load`] through the operations
+    /// `rebuilt` runs, in the same order, and the variant changes the associations of one ENI
+    /// only, which no other ENI's operations look at. Debug builds check the first half.
+    fn new(run: &Run<'_>, dp: Dataplane, base: &Stats) -> Incremental {
         let cloud = run.cloud;
-        let written: Vec<Binding> = cloud
-            .associations
-            .iter()
-            .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
-            .collect();
-        if cloud.rebuilt(&written, &[]).is_err() {
-            return None;
-        }
+        debug_assert!({
+            let written: Vec<Binding> = cloud
+                .associations
+                .iter()
+                .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
+                .collect();
+            cloud.rebuilt(&written, &[]).is_ok()
+        });
         let mut inc = Incremental {
             dp,
             nat: Stats::nat_of(cloud),
@@ -511,17 +583,12 @@ impl Incremental {
             by_addr: FxHashMap::default(),
             always: Vec::new(),
             ends: FxHashMap::default(),
-            by_instance: FxHashMap::default(),
+            by_instance: enis_by_instance(cloud),
             exact: base.flows_untracked == 0,
             flows: base.flow_count(),
             mark: Vec::new(),
             generation: 0,
         };
-        for (i, e) in cloud.enis.iter().enumerate() {
-            if let Some(inst) = e.instance {
-                inc.by_instance.entry(inst).or_default().push(i);
-            }
-        }
         let mut first_fragments = 0usize;
         let mut always = FxHashSet::default();
         for (i, v) in run.base_verdicts.iter().enumerate() {
@@ -573,7 +640,7 @@ impl Incremental {
         inc.always.sort_unstable();
         inc.exact &= first_fragments < MAX_FRAGMENTS;
         inc.mark = vec![0; inc.frames_of.len()];
-        Some(inc)
+        inc
     }
 
     /// ENI `x` in `mode`, validated on an excerpt, replayed with the patched tables.
@@ -586,49 +653,7 @@ impl Incremental {
     ) -> Result<Replayed, String> {
         let cloud = run.cloud;
         let p = plan(cloud, x, mode)?;
-        // The excerpt: the ENI, its instance's ENIs, and their EIPs.
-        let group: Vec<usize> = match cloud.enis[x].instance {
-            Some(inst) => self.by_instance[&inst].clone(),
-            None => vec![x],
-        };
-        let mut eips: Vec<usize> = Vec::new();
-        for &g in &group {
-            eips.extend(cloud.associations_of(g).map(|a| a.eip));
-        }
-        for b in &p.associations {
-            if !eips.contains(&b.0) {
-                eips.push(b.0);
-            }
-        }
-        let local_eni = |g: usize| group.iter().position(|e| *e == g).expect("in the group");
-        let local_eip = |g: usize| eips.iter().position(|e| *e == g).expect("in the excerpt");
-        let mut bindings: Vec<Binding> = Vec::new();
-        for &g in group.iter().filter(|g| **g != x) {
-            bindings.extend(cloud.associations_of(g).map(|a| {
-                (
-                    local_eip(a.eip),
-                    local_eni(a.eni),
-                    a.mode,
-                    a.private_ip,
-                    a.instance_type,
-                )
-            }));
-        }
-        bindings.extend(
-            p.associations
-                .iter()
-                .map(|b| (local_eip(b.0), local_eni(b.1), b.2, b.3, b.4)),
-        );
-        let statics: Vec<_> = p
-            .static_eips
-            .iter()
-            .map(|(e, s)| (local_eni(*e), s.clone()))
-            .collect();
-        let sub = cloud
-            .excerpt(&group, &eips)
-            .and_then(|c| c.rebuilt(&bindings, &statics))
-            .map_err(|e| e.to_string())?;
-        let lx = local_eni(x);
+        let (sub, lx) = excerpt_cloud(cloud, &self.by_instance, x, &p)?;
 
         // The tables and the NAT mappings of the variant, lent for the replay.
         let mine: Vec<Ipv4Addr> = cloud
@@ -766,13 +791,11 @@ impl Incremental {
     }
 }
 
-/// Runs the advisor ([`Strategy::Incremental`]).
-pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
-    run_with(opts, Strategy::Incremental)
-}
+/// The topology, the ingress and the frames (as the gateway saw them) of a run.
+type Loaded = (Cloud, Option<Port>, Vec<(Vec<u8>, LinkType)>);
 
-/// Runs the advisor, building the variants as `strategy` says (both give the same advice).
-pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome, ReplayError> {
+/// Loads the topology and the captures of `opts`.
+fn load(opts: &ModesOptions) -> Result<Loaded, ReplayError> {
     let cloud = Cloud::load(&opts.topology)?;
     let hint = ingress_hint(&cloud, &opts.ingress)?;
     if opts.inputs.is_empty() {
@@ -796,6 +819,17 @@ pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome,
             dp.restore_received(data, *link);
         }
     }
+    Ok((cloud, hint, frames))
+}
+
+/// Runs the advisor ([`Strategy::Incremental`]).
+pub fn run(opts: &ModesOptions) -> Result<ModesOutcome, ReplayError> {
+    run_with(opts, Strategy::Incremental)
+}
+
+/// Runs the advisor, building the variants as `strategy` says (both give the same advice).
+pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome, ReplayError> {
+    let (cloud, hint, frames) = load(opts)?;
     // The topology as written.
     let dp = dataplane(&cloud, hint, CapturePoint::Gateway);
     let mut base = Stats::for_cloud(&cloud);
@@ -814,7 +848,7 @@ pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome,
         base_verdicts: &base_verdicts,
     };
     let mut incremental = match strategy {
-        Strategy::Incremental => Incremental::new(&run, dp, &base),
+        Strategy::Incremental => Some(Incremental::new(&run, dp, &base)),
         Strategy::FullRebuild => None,
     };
     let flows = base.summaries();
