@@ -11,6 +11,11 @@
 //! payload, with TCP sequence numbers kept continuous. The result is a matrix of flow x mode ->
 //! ok, alg-broken, alg-at-risk or dropped (reason), printed and written as `modes.json`.
 //!
+//! A variant costs in proportion to the ENI's traffic, not to the topology: its operations run
+//! on an excerpt of the cloud, the tables are patched in place, and only the frames that can
+//! change are replayed ([`Strategy::Incremental`]); [`Strategy::FullRebuild`] is the reference
+//! it is tested against.
+//!
 //! Choices: a BINDED ENI gets the first of its EIPs (one EIP per ENI) and its guest sends every
 //! flow from it; MULTI_BINDED binds up to the account's quota and assumes the guest configured
 //! them all (`static_eips`), while flows its guest sent from a private IP with no EIP stay on
