@@ -293,12 +293,13 @@ fn main() -> ExitCode {
             match replay::run(&opts) {
                 Ok(o) => {
                     print!("{}", o.summary);
-                    match o.capture_error {
-                        Some(e) => {
-                            eprintln!("eipsim: {e}");
-                            ExitCode::from(1)
-                        }
-                        None => ExitCode::SUCCESS,
+                    for e in &o.capture_errors {
+                        eprintln!("eipsim: {e}");
+                    }
+                    if o.capture_errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
                     }
                 }
                 Err(e) => failed(e),
@@ -339,9 +340,10 @@ fn main() -> ExitCode {
             output,
             region,
         } => import(source, &input, output, region),
-        Cmd::Suggest { inputs } => match replay::suggest::topology_for(&inputs) {
+        Cmd::Suggest { inputs } => match replay::suggest::suggest(&inputs) {
             Ok(t) => {
-                print!("{t}");
+                print!("{}", t.text);
+                eprintln!("{}", t.note);
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -29,11 +29,14 @@ pub enum DropReason {
     GuestNotConfigured,
     /// TTL <= 1 on arrival at the gateway.
     TtlExpired,
+    /// The frame's capture interface has a link type eipsim does not replay (a pcapng
+    /// interface); decided by the reader, never by the core.
+    UnsupportedLink,
 }
 
 impl DropReason {
     /// Every reason, in counter-index order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Malformed,
         DropReason::NotIpv4,
         DropReason::UnknownDestination,
@@ -44,6 +47,7 @@ impl DropReason {
         DropReason::PrivateNetworkUnavailable,
         DropReason::GuestNotConfigured,
         DropReason::TtlExpired,
+        DropReason::UnsupportedLink,
     ];
 
     /// Number of reasons (size of a counter array).
@@ -67,6 +71,7 @@ impl DropReason {
             DropReason::PrivateNetworkUnavailable => "private-network-unavailable",
             DropReason::GuestNotConfigured => "guest-not-configured",
             DropReason::TtlExpired => "ttl-expired",
+            DropReason::UnsupportedLink => "unsupported-link",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! ENI to an instance), so that every rule of the seeds is checked in one place.
 
 mod addr;
+pub mod checks;
 mod ops;
 pub mod regions;
 pub mod scenario;
@@ -79,6 +80,20 @@ pub struct ModelError {
     pub subject: String,
     /// What is wrong, in words, citing the seed where one states the rule.
     pub message: String,
+}
+
+/// The block a non-public address belongs to, when it is one no EIP can have: "this network"
+/// (0/8), loopback (127/8), link-local (169.254/16), multicast (224/4), reserved (240/4).
+fn non_public_range(a: Ipv4Addr) -> Option<&'static str> {
+    let o = a.octets();
+    match o[0] {
+        0 => Some("0.0.0.0/8 (this network)"),
+        127 => Some("127.0.0.0/8 (loopback)"),
+        169 if o[1] == 254 => Some("169.254.0.0/16 (link-local)"),
+        224..=239 => Some("224.0.0.0/4 (multicast)"),
+        240..=255 => Some("240.0.0.0/4 (reserved)"),
+        _ => None,
+    }
 }
 
 fn err(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> ModelError {
@@ -477,7 +492,7 @@ impl Cloud {
     pub fn from_toml_named(text: &str, name: &str) -> Result<Cloud, TopologyError> {
         let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
             path: name.to_string(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: checks::toml_error_text(&e),
         })?;
         Cloud::build(file).map_err(|source| TopologyError::Rule {
             path: name.to_string(),
@@ -621,6 +636,7 @@ impl Cloud {
             }
         }
         for (eni, s) in statics {
+            cloud.static_eips_rule(eni, &s)?;
             cloud.set_static_eips(eni, s)?;
         }
         for (eni, inst) in attach {
@@ -747,6 +763,16 @@ impl Cloud {
                 "not an Alibaba Cloud region id eipsim knows (such as cn-hangzhou, eu-central-1, us-east-1, ap-south-1)",
             ));
         }
+        if vpc.gateway_mac == vpc.internet_mac {
+            return Err(err(
+                "gateway-mac-is-internet-mac",
+                format!("VPC {}", vpc.id),
+                format!(
+                    "gateway_mac and internet_mac are both {}: frames to the Internet and to the ENIs could not be told apart",
+                    vpc.gateway_mac
+                ),
+            ));
+        }
         Ok(Cloud {
             region,
             account,
@@ -813,6 +839,59 @@ impl Cloud {
         })
     }
 
+    /// Why `ip` cannot be a private IP of an ENI although it lies in the VPC CIDR: it is the
+    /// CIDR's network or broadcast address (for a /30 or wider block).
+    pub(crate) fn vpc_reserved(&self, ip: Ipv4Addr, subject: &str) -> Result<(), ModelError> {
+        let c = self.vpc.cidr;
+        if c.prefix > 30 || !c.contains(ip) {
+            return Ok(());
+        }
+        let which = if ip == c.network {
+            "network"
+        } else if u32::from(ip) == u32::from(c.network) | !c.mask() {
+            "broadcast"
+        } else {
+            return Ok(());
+        };
+        Err(err(
+            "vpc-reserved-address",
+            subject,
+            format!("private IP {ip} is the {which} address of the VPC CIDR {c}"),
+        ))
+    }
+
+    /// Why `mac` cannot be an ENI's: the gateway's or the Internet next hop's MAC, or a group
+    /// (broadcast or multicast) address.
+    fn eni_mac_rule(&self, mac: Mac, subject: &str) -> Result<(), ModelError> {
+        for (field, m) in [
+            ("gateway_mac", self.vpc.gateway_mac),
+            ("internet_mac", self.vpc.internet_mac),
+        ] {
+            if mac == m {
+                return Err(err(
+                    "eni-mac-reserved",
+                    subject,
+                    format!(
+                        "MAC {mac} is the VPC's {field}: frames could not be told from the gateway's"
+                    ),
+                ));
+            }
+        }
+        if mac.0[0] & 1 != 0 {
+            let what = if mac.0 == [0xff; 6] {
+                "the broadcast address"
+            } else {
+                "a multicast address (the I/G bit of its first byte is set)"
+            };
+            return Err(err(
+                "eni-mac-group",
+                subject,
+                format!("MAC {mac} is {what}: an ENI's MAC is a unicast address"),
+            ));
+        }
+        Ok(())
+    }
+
     fn push_association(&mut self, a: Association) {
         let i = self.associations.len();
         self.index.eip_assoc[a.eip] = Some(i);
@@ -861,6 +940,7 @@ impl Cloud {
                 "`internet`, `dropped` and `report` name the replay's other outputs",
             ));
         }
+        self.eni_mac_rule(eni.mac, &subject)?;
         if let Some(other) = self.index.macs.get(&eni.mac) {
             return Err(err(
                 "duplicate-mac",
@@ -877,6 +957,7 @@ impl Cloud {
                     format!("private IP {ip} is outside the VPC CIDR {}", self.vpc.cidr),
                 ));
             }
+            self.vpc_reserved(ip, &subject)?;
             if let Some(owner) = self.address_owner(ip) {
                 return Err(err(
                     "duplicate-address",
@@ -945,12 +1026,11 @@ impl Cloud {
                 ),
             ));
         }
-        if eip.address.is_unspecified() || eip.address.is_broadcast() || eip.address.is_multicast()
-        {
+        if let Some(range) = non_public_range(eip.address) {
             return Err(err(
                 "invalid-address",
                 subject,
-                format!("address {} cannot be an EIP", eip.address),
+                format!("address {} is in {range}: it cannot be an EIP", eip.address),
             ));
         }
         if let Some(owner) = self.address_owner(eip.address) {
@@ -1199,6 +1279,31 @@ impl Cloud {
     /// delivered (design.md section 5).
     pub fn set_static_eips(&mut self, eni: usize, addrs: Vec<Ipv4Addr>) -> Result<(), ModelError> {
         self.enis[eni].static_eips = Some(addrs);
+        Ok(())
+    }
+
+    /// A topology file's `static_eips` on an ENI bound in multi-EIP mode: each entry must be an
+    /// EIP associated with that ENI (a typo would leave the EIP meant unconfigured in the
+    /// guest). On other ENIs the list has no effect and is not checked.
+    fn static_eips_rule(&self, eni: usize, addrs: &[Ipv4Addr]) -> Result<(), ModelError> {
+        if !self
+            .associations_of(eni)
+            .any(|a| a.mode == Mode::MultiBinded)
+        {
+            return Ok(());
+        }
+        for a in addrs {
+            let owned = self
+                .associations_of(eni)
+                .any(|x| self.eips[x.eip].address == *a);
+            if !owned {
+                return Err(err(
+                    "static-eip-not-owned",
+                    format!("ENI {}", self.enis[eni].id),
+                    format!("static_eips lists {a}, which is not an EIP associated with this ENI"),
+                ));
+            }
+        }
         Ok(())
     }
 

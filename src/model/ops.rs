@@ -199,6 +199,7 @@ impl Cloud {
                     ),
                 ));
             }
+            self.vpc_reserved(*ip, &subject)?;
             if let Some(owner) = self.address_owner(*ip) {
                 return Err(err(
                     "duplicate-address",

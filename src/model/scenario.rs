@@ -390,7 +390,7 @@ fn read_table(path: &Path) -> Result<toml::Table, ScenarioError> {
         message: e.to_string(),
     })?;
     text.parse::<toml::Table>()
-        .map_err(|e| syntax(path, e.to_string().trim_end().replace('\n', " ")))
+        .map_err(|e| syntax(path, super::checks::toml_error_text(&e)))
 }
 
 /// The `[[step]]` or `[[event]]` tables of a file, with one key taken out of each.
@@ -422,11 +422,7 @@ fn entries(
             .map_err(|e: toml::de::Error| {
                 syntax(
                     path,
-                    format!(
-                        "{name} {}: {}",
-                        n + 1,
-                        e.to_string().trim_end().replace('\n', " ")
-                    ),
+                    format!("{name} {}: {}", n + 1, super::checks::toml_error_text(&e)),
                 )
             })?;
         out.push((k, op));
@@ -456,7 +452,21 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
             let expect = match k.as_str() {
                 Some("ok") => Expect::Ok,
                 Some("error") => Expect::Error,
-                Some(c) if !c.is_empty() => Expect::Code(c.to_string()),
+                Some(c) if super::checks::ERROR_CODES.contains(&c) => Expect::Code(c.to_string()),
+                Some(c) => {
+                    let hint = match super::checks::closest_code(c) {
+                        Some(k) => format!(" (did you mean \"{k}\"?)"),
+                        None => format!(" (the codes: {})", super::checks::ERROR_CODES.join(", ")),
+                    };
+                    let shown: String = c.chars().take(super::checks::MAX_LINE).collect();
+                    return Err(syntax(
+                        path,
+                        format!(
+                            "step {} ({op}): `expect = \"{shown}\"` is not an error code eipsim knows{hint}; `expect` is \"ok\", \"error\" or an error code",
+                            n + 1
+                        ),
+                    ));
+                }
                 _ => {
                     return Err(syntax(
                         path,
@@ -500,7 +510,7 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
 /// nanosecond).
 fn parse_at(v: &toml::Value) -> Option<(i128, String)> {
     match v {
-        toml::Value::Integer(i) => {
+        toml::Value::Integer(i) if *i >= 0 => {
             Some((i128::from(*i).checked_mul(1_000_000_000)?, i.to_string()))
         }
         // The float's shortest decimal form, read exactly (f * 1e9 would be off by hundreds
@@ -543,7 +553,7 @@ pub fn load_events(path: &Path) -> Result<Vec<Event>, ScenarioError> {
             syntax(
                 path,
                 format!(
-                    "event {}: `at` is capture time in seconds since the epoch (a number or a decimal string)",
+                    "event {}: `at` is capture time in seconds since the epoch (a number or a decimal string, not negative)",
                     n + 1
                 ),
             )

@@ -2,14 +2,14 @@
 //! several sections), read with pcap-file and told apart by their magic bytes.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use pcap_file::pcap::{PcapHeader, PcapReader};
+use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{PcapError, TsResolution};
 
 use crate::wire::LinkType;
@@ -34,7 +34,7 @@ impl Format {
 }
 
 /// A capture that cannot be read, naming the file and, past the header, the record.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("capture {}{}: {message}", .file.display(), .record.map(|r| format!(": record {r}")).unwrap_or_default())]
 pub struct CaptureError {
     /// The file.
@@ -79,6 +79,10 @@ pub struct Meta {
     pub linktype: u32,
     /// 1-based record number in its file.
     pub record: u64,
+    /// The frame's pcapng interface has a link type eipsim does not replay (given only after
+    /// [`CaptureReader::keep_unsupported_links`]): `link` is a placeholder and the frame must
+    /// not be parsed; `linktype` is the interface's.
+    pub unsupported_link: bool,
 }
 
 /// How a pcap or pcapng interface describes its frames (for output headers).
@@ -94,23 +98,83 @@ pub struct IfaceDesc {
     pub nanos: bool,
 }
 
-type Source = BufReader<Box<dyn Read + Send>>;
+/// The largest record (pcap) or block (pcapng) read: 256 MiB. Wireshark's largest per link
+/// type is 128 MiB (D-Bus, USBPcap); a bigger length is far more likely a corrupt field than a
+/// frame, and refusing it keeps memory bounded.
+pub const MAX_RECORD: u64 = 256 << 20;
+
+/// The input's bytes, buffered without a size limit of its own: a record of any size up to
+/// [`MAX_RECORD`] is read whole (pcap-file's readers stop at 8 MB, so its parsers are used on
+/// this buffer instead).
+struct Buffered {
+    src: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// Start of the unread bytes in `buf`.
+    pos: usize,
+    /// The input has ended.
+    eof: bool,
+    /// File offset of `buf[pos]`.
+    offset: u64,
+}
+
+impl Buffered {
+    fn new(src: Box<dyn Read + Send>) -> Buffered {
+        Buffered {
+            src,
+            buf: Vec::with_capacity(1 << 16),
+            pos: 0,
+            eof: false,
+            offset: 0,
+        }
+    }
+
+    /// The unread bytes.
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Reads until at least `n` bytes are unread or the input ends; returns how many are.
+    fn want(&mut self, n: usize) -> std::io::Result<usize> {
+        while self.buf.len() - self.pos < n && !self.eof {
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let chunk = (n - self.buf.len()).max(1 << 16) as u64;
+            // `read_to_end` grows the buffer as bytes arrive: memory follows the data, not a
+            // length field.
+            let got = (&mut self.src).take(chunk).read_to_end(&mut self.buf)?;
+            if (got as u64) < chunk {
+                self.eof = true;
+            }
+        }
+        Ok(self.buf.len() - self.pos)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.offset += n as u64;
+    }
+}
 
 enum Inner {
-    Pcap(PcapReader<Source>),
-    PcapNg {
-        reader: PcapNgReader<Source>,
-        section: u32,
-    },
+    Pcap(PcapParser),
+    PcapNg(Box<PcapNgParser>),
 }
 
 /// A streaming reader over one capture file.
 pub struct CaptureReader {
     path: PathBuf,
     inner: Inner,
+    src: Buffered,
+    /// The file's size, when known (to tell a corrupt length from a large record).
+    size: Option<u64>,
     record: u64,
+    section: u32,
     pcap_header: Option<PcapHeader>,
     pcap_link: Option<LinkType>,
+    /// Give frames of unsupported pcapng interfaces (marked) instead of failing on them.
+    keep_unsupported: bool,
 }
 
 const PCAP_MAGICS: [[u8; 4]; 4] = [
@@ -144,6 +208,174 @@ fn map_pcap_error(e: PcapError) -> String {
     }
 }
 
+/// A length in MB (MiB), one decimal.
+fn mb(n: u64) -> String {
+    format!("{:.1} MB", n as f64 / f64::from(1u32 << 20))
+}
+
+fn read_u32(b: &[u8], big: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+/// Why a record or block of `len` bytes (after a header of `head` bytes) is not read: the file
+/// ends before it (its size known), or it is over [`MAX_RECORD`].
+fn too_large(src: &Buffered, size: Option<u64>, what: &str, head: u64, len: u64) -> String {
+    let left = size.map(|s| s.saturating_sub(src.offset + head));
+    match left {
+        Some(left) if left < len => format!(
+            "cut short or its length field is corrupt: the {what} says {len} bytes, {left} are left in the file"
+        ),
+        _ => format!(
+            "the {what} is {} ({len} bytes); the limit is {} (or its length field is corrupt)",
+            mb(len),
+            mb(MAX_RECORD)
+        ),
+    }
+}
+
+/// Buffers the next pcapng block whole and returns its total length; `Ok(None)` at the end of
+/// the file. `big`: the section's byte order (a section header gives its own); `first`: the
+/// section header that opens the file.
+fn block_len(
+    src: &mut Buffered,
+    size: Option<u64>,
+    big: bool,
+    first: bool,
+) -> Result<Option<usize>, String> {
+    let read_err = |e: std::io::Error| format!("read error: {e}");
+    let n = src.want(12).map_err(read_err)?;
+    if n == 0 && !first {
+        return Ok(None);
+    }
+    let b = src.avail();
+    if n < 8 {
+        return Err(format!(
+            "cut short: the file ends inside a block header ({n} of 8 bytes)"
+        ));
+    }
+    let big = if b[..4] == PCAPNG_MAGIC {
+        if n < 12 {
+            return Err(format!(
+                "cut short: the file ends inside a section header ({n} of 12 bytes)"
+            ));
+        }
+        match b[8..12] {
+            [0x1a, 0x2b, 0x3c, 0x4d] => true,
+            [0x4d, 0x3c, 0x2b, 0x1a] => false,
+            _ => {
+                return Err(
+                    "invalid field: the section header's byte-order magic is neither 1a2b3c4d nor 4d3c2b1a"
+                        .into(),
+                );
+            }
+        }
+    } else {
+        big
+    };
+    let len = u64::from(read_u32(&b[4..8], big));
+    if len < 12 || len % 4 != 0 {
+        return Err(format!(
+            "invalid field: block length {len} (at least 12, a multiple of 4)"
+        ));
+    }
+    if len > MAX_RECORD {
+        return Err(too_large(src, size, "block", 0, len));
+    }
+    let len = len as usize;
+    let n = src.want(len).map_err(read_err)?;
+    if n < len {
+        return Err(format!(
+            "cut short or its length field is corrupt: the block says {len} bytes, the file ends after {n}"
+        ));
+    }
+    Ok(Some(len))
+}
+
+/// Whether a pcapng block is one the reader needs (section header, interface description,
+/// packet blocks); others are skipped when they cannot be parsed.
+fn is_read_block(block: &[u8], big: bool) -> bool {
+    block[..4] == PCAPNG_MAGIC || matches!(read_u32(&block[..4], big), 1 | 2 | 3 | 6)
+}
+
+/// Replaces the bytes that are not UTF-8 in a pcapng block's text options (comments, names,
+/// descriptions, custom text options) with `?`: same length, so the block's layout holds, and
+/// the capture is read as a viewer that shows such text lossily reads it. Returns whether a
+/// byte changed. `big`: the section's byte order (a section header gives its own).
+fn sanitise_text_options(block: &mut [u8], big: bool) -> bool {
+    let len = block.len();
+    if len < 12 {
+        return false;
+    }
+    let shb = block[..4] == PCAPNG_MAGIC;
+    let big = if shb { block[8] == 0x1a } else { big };
+    let u16_at = |b: &[u8], at: usize| {
+        let a = [b[at], b[at + 1]];
+        if big {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
+    };
+    let (start, text): (usize, &[u16]) = match read_u32(&block[..4], big) {
+        _ if shb => (24, &[1, 2, 3, 4]),
+        1 => (16, &[1, 2, 3, 12, 15]),
+        2 | 6 if len >= 28 => {
+            let caplen = read_u32(&block[20..24], big) as usize;
+            (28usize.saturating_add(caplen.div_ceil(4) * 4), &[1])
+        }
+        5 => (20, &[1]),
+        _ => return false,
+    };
+    let end = len - 4;
+    let mut at = start;
+    let mut changed = false;
+    while at.saturating_add(4) <= end {
+        let code = u16_at(block, at);
+        let olen = usize::from(u16_at(block, at + 2));
+        if code == 0 {
+            break;
+        }
+        let (vs, ve) = (at + 4, at + 4 + olen);
+        if ve > end {
+            break;
+        }
+        let from = if text.contains(&code) {
+            Some(vs)
+        } else if matches!(code, 2988 | 19372) {
+            Some(vs + 4) // after the private enterprise number
+        } else {
+            None
+        };
+        if let Some(from) = from.filter(|f| *f <= ve) {
+            changed |= replace_invalid_utf8(&mut block[from..ve]);
+        }
+        at = ve + (4 - olen % 4) % 4;
+    }
+    changed
+}
+
+/// Overwrites every byte of `v` that is not part of valid UTF-8 with `?`.
+fn replace_invalid_utf8(mut v: &mut [u8]) -> bool {
+    let mut changed = false;
+    loop {
+        match std::str::from_utf8(v) {
+            Ok(_) => return changed,
+            Err(e) => {
+                let bad = e.valid_up_to();
+                let n = e.error_len().unwrap_or(v.len() - bad);
+                v[bad..bad + n].fill(b'?');
+                changed = true;
+                v = &mut v[bad + n..];
+            }
+        }
+    }
+}
+
 impl CaptureReader {
     /// Opens a capture file, telling pcap from pcapng by its magic bytes.
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
@@ -152,12 +384,14 @@ impl CaptureReader {
             record: None,
             message: format!("cannot open: {e}"),
         })?;
-        CaptureReader::from_reader(path, Box::new(f))
+        let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        CaptureReader::with_size(path, Box::new(f), size)
     }
 
     /// Reads a capture held in memory (`name` is used in messages).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<CaptureReader, CaptureError> {
-        CaptureReader::from_reader(name, Box::new(std::io::Cursor::new(bytes)))
+        let size = Some(bytes.len() as u64);
+        CaptureReader::with_size(name, Box::new(std::io::Cursor::new(bytes)), size)
     }
 
     /// Reads a capture from any byte stream (`path` is used in messages).
@@ -165,31 +399,45 @@ impl CaptureReader {
         path: &Path,
         src: Box<dyn Read + Send>,
     ) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::with_size(path, src, None)
+    }
+
+    fn with_size(
+        path: &Path,
+        src: Box<dyn Read + Send>,
+        size: Option<u64>,
+    ) -> Result<CaptureReader, CaptureError> {
         let fail = |record: Option<u64>, message: String| CaptureError {
             file: path.to_path_buf(),
             record,
             message,
         };
-        let mut r: Source = BufReader::with_capacity(1 << 16, src);
-        let magic: [u8; 4] = {
-            let buf = r
-                .fill_buf()
+        let mut src = Buffered::new(src);
+        let n = src
+            .want(4)
+            .map_err(|e| fail(None, format!("cannot read: {e}")))?;
+        if n < 4 {
+            return Err(fail(
+                None,
+                format!("not a capture: {n} bytes, too short for a pcap or pcapng header"),
+            ));
+        }
+        let b = src.avail();
+        let magic: [u8; 4] = [b[0], b[1], b[2], b[3]];
+        let (inner, pcap_header, pcap_link) = if PCAP_MAGICS.contains(&magic) {
+            let n = src
+                .want(24)
                 .map_err(|e| fail(None, format!("cannot read: {e}")))?;
-            if buf.len() < 4 {
+            if n < 24 {
                 return Err(fail(
                     None,
-                    format!(
-                        "not a capture: {} bytes, too short for a pcap or pcapng header",
-                        buf.len()
-                    ),
+                    format!("pcap file header: cut short: {n} of its 24 bytes"),
                 ));
             }
-            [buf[0], buf[1], buf[2], buf[3]]
-        };
-        if PCAP_MAGICS.contains(&magic) {
-            let reader = PcapReader::new(r)
+            let (_, parser) = PcapParser::new(&src.avail()[..24])
                 .map_err(|e| fail(None, format!("pcap file header: {}", map_pcap_error(e))))?;
-            let header = reader.header();
+            src.consume(24);
+            let header = parser.header();
             let lt = linktype_value(header.datalink);
             let link = LinkType::from_linktype(lt).ok_or_else(|| {
                 fail(
@@ -197,36 +445,56 @@ impl CaptureReader {
                     format!("link type {lt} is not supported (Ethernet, raw IPv4/IP, Linux SLL/SLL2 and null/loop are)"),
                 )
             })?;
-            Ok(CaptureReader {
-                path: path.to_path_buf(),
-                inner: Inner::Pcap(reader),
-                record: 0,
-                pcap_header: Some(header),
-                pcap_link: Some(link),
-            })
+            (Inner::Pcap(parser), Some(header), Some(link))
         } else if magic == PCAPNG_MAGIC {
-            let reader = PcapNgReader::new(r).map_err(|e| {
+            let len = block_len(&mut src, size, false, true)
+                .map_err(|m| fail(None, format!("pcapng section header: {m}")))?
+                .expect("at least 4 bytes");
+            let head = &src.avail()[..len];
+            let parsed = match PcapNgParser::new(head) {
+                Err(PcapError::Utf8Error(_) | PcapError::FromUtf8Error(_)) => {
+                    let mut copy = head.to_vec();
+                    sanitise_text_options(&mut copy, false);
+                    PcapNgParser::new(&copy).map(|(_, p)| p)
+                }
+                r => r.map(|(_, p)| p),
+            };
+            let parser = parsed.map_err(|e| {
                 fail(
                     None,
                     format!("pcapng section header: {}", map_pcap_error(e)),
                 )
             })?;
-            Ok(CaptureReader {
-                path: path.to_path_buf(),
-                inner: Inner::PcapNg { reader, section: 0 },
-                record: 0,
-                pcap_header: None,
-                pcap_link: None,
-            })
+            src.consume(len);
+            (Inner::PcapNg(Box::new(parser)), None, None)
         } else {
-            Err(fail(
+            return Err(fail(
                 None,
                 format!(
                     "not a pcap or pcapng file (magic bytes {:02x} {:02x} {:02x} {:02x})",
                     magic[0], magic[1], magic[2], magic[3]
                 ),
-            ))
-        }
+            ));
+        };
+        Ok(CaptureReader {
+            path: path.to_path_buf(),
+            inner,
+            src,
+            size,
+            record: 0,
+            section: 0,
+            pcap_header,
+            pcap_link,
+            keep_unsupported: false,
+        })
+    }
+
+    /// From now on, a frame of a pcapng interface whose link type eipsim does not replay is
+    /// given with [`Meta::unsupported_link`] set instead of ending the capture with an error (a
+    /// replay counts and drops it; other interfaces go on). A pcap file of such a link type is
+    /// refused when opened either way.
+    pub fn keep_unsupported_links(&mut self) {
+        self.keep_unsupported = true;
     }
 
     /// The file's path.
@@ -238,7 +506,7 @@ impl CaptureReader {
     pub fn format(&self) -> Format {
         match self.inner {
             Inner::Pcap(_) => Format::Pcap,
-            Inner::PcapNg { .. } => Format::PcapNg,
+            Inner::PcapNg(_) => Format::PcapNg,
         }
     }
 
@@ -259,8 +527,8 @@ impl CaptureReader {
                     nanos: h.ts_resolution == TsResolution::NanoSecond,
                 }
             }
-            Inner::PcapNg { reader, .. } => {
-                let idb = reader.interfaces().get(meta.iface.1 as usize).cloned();
+            Inner::PcapNg(parser) => {
+                let idb = parser.interfaces().get(meta.iface.1 as usize).cloned();
                 IfaceDesc {
                     linktype: meta.linktype,
                     snaplen: idb.as_ref().map_or(0, |i| i.snaplen),
@@ -281,8 +549,8 @@ impl CaptureReader {
             }
             Stamp::PcapNg { raw } => {
                 let (mut resol, mut offset) = (6u8, 0i128);
-                if let Inner::PcapNg { reader, .. } = &self.inner
-                    && let Some(idb) = reader.interfaces().get(meta.iface.1 as usize)
+                if let Inner::PcapNg(parser) = &self.inner
+                    && let Some(idb) = parser.interfaces().get(meta.iface.1 as usize)
                 {
                     for o in &idb.options {
                         match o {
@@ -309,92 +577,167 @@ impl CaptureReader {
 
     /// Reads the next frame and appends its bytes to `buf`. `Ok(None)` at the end.
     pub fn next_frame(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
-        let path = &self.path;
-        match &mut self.inner {
-            Inner::Pcap(reader) => {
-                let Some(res) = reader.next_raw_packet() else {
-                    return Ok(None);
-                };
-                self.record += 1;
-                let pkt = res.map_err(|e| CaptureError {
-                    file: path.clone(),
-                    record: Some(self.record),
-                    message: map_pcap_error(e),
-                })?;
-                buf.extend_from_slice(&pkt.data);
-                let h = self.pcap_header.expect("pcap header");
-                Ok(Some(Meta {
-                    stamp: Stamp::Pcap {
-                        sec: pkt.ts_sec,
-                        frac: pkt.ts_frac,
-                        nanos: h.ts_resolution == TsResolution::NanoSecond,
-                    },
-                    orig_len: pkt.orig_len,
-                    iface: (0, 0),
-                    link: self.pcap_link.expect("pcap link"),
-                    linktype: linktype_value(h.datalink),
-                    record: self.record,
-                }))
-            }
-            Inner::PcapNg { reader, section } => loop {
-                let Some(res) = reader.next_block() else {
-                    return Ok(None);
-                };
-                let record = self.record + 1;
-                let fail = |message: String| CaptureError {
-                    file: path.clone(),
-                    record: Some(record),
-                    message,
-                };
-                let block = res.map_err(|e| fail(map_pcap_error(e)))?;
-                let (iface, stamp, orig_len, data) = match block {
-                    Block::SectionHeader(_) => {
-                        *section += 1;
-                        continue;
+        match &self.inner {
+            Inner::Pcap(_) => self.next_pcap(buf),
+            Inner::PcapNg(_) => self.next_pcapng(buf),
+        }
+    }
+
+    fn next_pcap(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
+        let h = self.pcap_header.expect("pcap header");
+        let record = self.record + 1;
+        let fail = |message: String| CaptureError {
+            file: self.path.clone(),
+            record: Some(record),
+            message,
+        };
+        let n = self
+            .src
+            .want(16)
+            .map_err(|e| fail(format!("read error: {e}")))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.record = record;
+        if n < 16 {
+            return Err(fail(format!(
+                "cut short: the file ends inside the record header ({n} of 16 bytes)"
+            )));
+        }
+        let big = h.endianness == pcap_file::Endianness::Big;
+        let caplen = u64::from(read_u32(&self.src.avail()[8..12], big));
+        if caplen + 16 > MAX_RECORD {
+            let m = too_large(&self.src, self.size, "record", 16, caplen);
+            return Err(fail(m));
+        }
+        let len = 16 + caplen as usize;
+        let n = self
+            .src
+            .want(len)
+            .map_err(|e| fail(format!("read error: {e}")))?;
+        if n < len {
+            return Err(fail(format!(
+                "cut short or its length field is corrupt: the record says {caplen} bytes, the file ends after {}",
+                n - 16
+            )));
+        }
+        let Inner::Pcap(parser) = &self.inner else {
+            unreachable!("pcap reader")
+        };
+        let (_, pkt) = parser
+            .next_raw_packet(&self.src.avail()[..len])
+            .map_err(|e| fail(map_pcap_error(e)))?;
+        buf.extend_from_slice(&pkt.data);
+        let meta = Meta {
+            stamp: Stamp::Pcap {
+                sec: pkt.ts_sec,
+                frac: pkt.ts_frac,
+                nanos: h.ts_resolution == TsResolution::NanoSecond,
+            },
+            orig_len: pkt.orig_len,
+            iface: (0, 0),
+            link: self.pcap_link.expect("pcap link"),
+            linktype: linktype_value(h.datalink),
+            record,
+            unsupported_link: false,
+        };
+        self.src.consume(len);
+        Ok(Some(meta))
+    }
+
+    fn next_pcapng(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
+        loop {
+            let record = self.record + 1;
+            let at = self.src.offset;
+            let path = self.path.clone();
+            let fail = move |message: String| CaptureError {
+                file: path,
+                record: Some(record),
+                message: format!("block at byte {at}: {message}"),
+            };
+            let Inner::PcapNg(parser) = &mut self.inner else {
+                unreachable!("pcapng reader")
+            };
+            let big = parser.section().endianness == pcap_file::Endianness::Big;
+            let Some(len) =
+                block_len(&mut self.src, self.size, big, false).map_err(fail.clone())?
+            else {
+                return Ok(None);
+            };
+            let raw = &self.src.buf[self.src.pos..self.src.pos + len];
+            let mut copy = Vec::new();
+            let block = match parser.next_block(raw) {
+                Ok((_, block)) => block,
+                // A text option that is not UTF-8 (Wireshark shows it anyway): its bad bytes
+                // become `?`, or the block is skipped when it is none eipsim reads.
+                Err(PcapError::Utf8Error(_) | PcapError::FromUtf8Error(_)) => {
+                    copy.extend_from_slice(raw);
+                    sanitise_text_options(&mut copy, big);
+                    match parser.next_block(&copy) {
+                        Ok((_, block)) => block,
+                        Err(_) if !is_read_block(&copy, big) => {
+                            self.src.consume(len);
+                            continue;
+                        }
+                        Err(e) => return Err(fail(map_pcap_error(e))),
                     }
-                    Block::EnhancedPacket(p) => (
-                        p.interface_id,
-                        p.timestamp.as_nanos() as u64,
-                        p.original_len,
-                        p.data,
-                    ),
-                    Block::SimplePacket(p) => (0, 0, p.original_len, p.data),
-                    Block::Packet(p) => (
-                        u32::from(p.interface_id),
-                        p.timestamp,
-                        p.original_len,
-                        p.data,
-                    ),
-                    _ => continue,
-                };
-                self.record = record;
-                let start = buf.len();
-                buf.extend_from_slice(&data);
-                drop(data);
-                let lt = match reader.interfaces().get(iface as usize) {
-                    Some(idb) => linktype_value(idb.linktype),
-                    None => {
-                        buf.truncate(start);
-                        return Err(fail(format!(
-                            "invalid field: interface id {iface} has no interface description block"
-                        )));
-                    }
-                };
-                let Some(link) = LinkType::from_linktype(lt) else {
-                    buf.truncate(start);
+                }
+                Err(e) => return Err(fail(map_pcap_error(e))),
+            };
+            let (iface, stamp, orig_len, data) = match block {
+                Block::SectionHeader(_) => {
+                    self.section += 1;
+                    self.src.consume(len);
+                    continue;
+                }
+                Block::EnhancedPacket(p) => (
+                    p.interface_id,
+                    p.timestamp.as_nanos() as u64,
+                    p.original_len,
+                    p.data,
+                ),
+                Block::SimplePacket(p) => (0, 0, p.original_len, p.data),
+                Block::Packet(p) => (
+                    u32::from(p.interface_id),
+                    p.timestamp,
+                    p.original_len,
+                    p.data,
+                ),
+                _ => {
+                    self.src.consume(len);
+                    continue;
+                }
+            };
+            self.record = record;
+            let lt = match parser.interfaces().get(iface as usize) {
+                Some(idb) => linktype_value(idb.linktype),
+                None => {
+                    return Err(fail(format!(
+                        "invalid field: interface id {iface} has no interface description block"
+                    )));
+                }
+            };
+            let (link, unsupported_link) = match LinkType::from_linktype(lt) {
+                Some(link) => (link, false),
+                None if self.keep_unsupported => (LinkType::Ethernet, true),
+                None => {
                     return Err(fail(format!(
                         "interface {iface}: link type {lt} is not supported (Ethernet, raw IPv4/IP, Linux SLL/SLL2 and null/loop are)"
                     )));
-                };
-                return Ok(Some(Meta {
-                    stamp: Stamp::PcapNg { raw: stamp },
-                    orig_len,
-                    iface: (*section, iface),
-                    link,
-                    linktype: lt,
-                    record,
-                }));
-            },
+                }
+            };
+            buf.extend_from_slice(&data);
+            drop(data);
+            self.src.consume(len);
+            return Ok(Some(Meta {
+                stamp: Stamp::PcapNg { raw: stamp },
+                orig_len,
+                iface: (self.section, iface),
+                link,
+                linktype: lt,
+                record,
+                unsupported_link,
+            }));
         }
     }
 }

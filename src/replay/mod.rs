@@ -111,7 +111,9 @@ pub enum ReplayError {
     /// The topology is invalid (exit 1).
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    /// A capture cannot be opened or its header is bad (exit 1); nothing was written.
+    /// No capture could be opened (every one is unreadable or its header is bad; exit 1):
+    /// nothing was written. When only some cannot be opened, the others are replayed and the
+    /// outcome carries the errors.
     #[error(transparent)]
     Capture(#[from] CaptureError),
     /// An output could not be written (exit 1); partial files were removed.
@@ -134,8 +136,12 @@ pub struct ReplayOutcome {
     pub inputs: Vec<InputReport>,
     /// The terminal summary.
     pub summary: String,
-    /// A capture that turned out corrupt midway: the frames before it were replayed and written.
+    /// The first capture that could not be read to its end (the first of `capture_errors`).
     pub capture_error: Option<CaptureError>,
+    /// Every capture that could not be read to its end, in input order: one whose header is
+    /// bad (none of its frames read) or one corrupt or cut short midway (the frames before the
+    /// fault were replayed and written). The replay went on with the next input each time.
+    pub capture_errors: Vec<CaptureError>,
     /// Files written.
     pub written: Vec<PathBuf>,
 }
@@ -219,24 +225,50 @@ impl Batch {
         self.verdicts.resize(self.ranges.len(), blank);
         let own = self.dp.clone();
         let dp = own.as_deref().unwrap_or(dp);
+        let unsupported = |(_, m): &(usize, Meta)| m.unsupported_link;
         if dp.capture_point() == CapturePoint::Instance {
             // The capture-point stage: frames the instance received become the Internet's.
-            for &(s, e, link) in &self.ranges {
-                self.restored += u64::from(dp.restore_received(&mut self.buf[s..e], link));
+            for (&(s, e, link), m) in self.ranges.iter().zip(&self.metas) {
+                if !unsupported(m) {
+                    self.restored += u64::from(dp.restore_received(&mut self.buf[s..e], link));
+                }
             }
         }
-        dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+        if !self.metas.iter().any(unsupported) {
+            dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+            return;
+        }
+        // Frames of an interface whose link type is not replayed never reach the core.
+        let n = self.ranges.len();
+        let mut i = 0;
+        while i < n {
+            if unsupported(&self.metas[i]) {
+                self.verdicts[i] =
+                    Verdict::early_drop(crate::dataplane::DropReason::UnsupportedLink, None);
+                i += 1;
+                continue;
+            }
+            let j = self.metas[i..]
+                .iter()
+                .position(unsupported)
+                .map_or(n, |k| i + k);
+            dp.process_packed(&mut self.buf, &self.ranges[i..j], &mut self.verdicts[i..j]);
+            i = j;
+        }
     }
 }
 
 /// Reads frames from the inputs, one batch at a time. With timed events a batch ends before
 /// the first frame an event is due for, and the events are applied before that frame's batch.
 struct Feeder {
-    readers: Vec<CaptureReader>,
+    /// Per input, in order; `None` for an input that could not be opened.
+    readers: Vec<Option<CaptureReader>>,
     current: usize,
     seen_ifaces: std::collections::HashSet<(usize, u32, u32)>,
     counts: Vec<u64>,
-    error: Option<CaptureError>,
+    /// The inputs whose reading ended on a fault: the frames before it were read, and reading
+    /// went on with the next input.
+    errors: Vec<(usize, CaptureError)>,
     seq: u64,
     timeline: Option<Timeline>,
     /// A frame read but left for the next batch (an event is due at it): bytes, input, meta.
@@ -244,13 +276,14 @@ struct Feeder {
 }
 
 impl Feeder {
-    /// Fills `b`; returns false when there is nothing more (end or error).
+    /// Fills `b`; returns false when there is nothing more. An input that ends on a fault is
+    /// left there (the fault is kept) and reading goes on with the next one.
     fn fill(&mut self, b: &mut Batch) -> bool {
         b.clear();
         b.seq = self.seq;
         self.seq += 1;
         if let Some((bytes, input, meta)) = self.carry.take() {
-            let ts = self.readers[input].time_ns(&meta);
+            let ts = self.readers[input].as_ref().map_or(0, |r| r.time_ns(&meta));
             self.begin(b, ts);
             let start = b.buf.len();
             b.buf.extend_from_slice(&bytes);
@@ -258,8 +291,11 @@ impl Feeder {
             b.metas.push((input, meta));
             b.bytes += bytes.len() as u64 + 16;
         }
-        while b.ranges.len() < BATCH && self.current < self.readers.len() && self.error.is_none() {
-            let r = &mut self.readers[self.current];
+        while b.ranges.len() < BATCH && self.current < self.readers.len() {
+            let Some(r) = &mut self.readers[self.current] else {
+                self.current += 1;
+                continue;
+            };
             let start = b.buf.len();
             match r.next_frame(&mut b.buf) {
                 Ok(Some(meta)) => {
@@ -287,7 +323,8 @@ impl Feeder {
                 Ok(None) => self.current += 1,
                 Err(e) => {
                     b.buf.truncate(start);
-                    self.error = Some(e);
+                    self.errors.push((self.current, e));
+                    self.current += 1;
                 }
             }
         }
@@ -634,9 +671,9 @@ fn grown_snaplen(snaplen: u32) -> u32 {
     }
 }
 
-fn out_format(readers: &[CaptureReader]) -> OutFormat {
+fn out_format(readers: &[Option<CaptureReader>]) -> OutFormat {
     let mut first = None;
-    for r in readers {
+    for r in readers.iter().flatten() {
         match (r.pcap_header(), first) {
             (None, _) => return OutFormat::PcapNg,
             (Some(h), None) => first = Some(h),
@@ -694,11 +731,27 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         }
         None => None,
     };
+    // An input that cannot be opened is reported and skipped, unless none can be.
     let mut readers = Vec::new();
+    let mut open_errors = Vec::new();
     let mut total_bytes = 0;
-    for p in &opts.inputs {
-        readers.push(CaptureReader::open(p)?);
-        total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    for (i, p) in opts.inputs.iter().enumerate() {
+        match CaptureReader::open(p) {
+            Ok(mut r) => {
+                r.keep_unsupported_links();
+                readers.push(Some(r));
+                total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            }
+            Err(e) => {
+                readers.push(None);
+                open_errors.push((i, e));
+            }
+        }
+    }
+    if readers.iter().all(Option::is_none)
+        && let Some((_, e)) = open_errors.first()
+    {
+        return Err(e.clone().into());
     }
     let mut format = out_format(&readers);
     if opts.alg
@@ -711,9 +764,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         file: opts.out.clone(),
         message: format!("cannot create the output directory: {e}"),
     })?;
-    let inputs_meta: Vec<(String, Format)> = readers
+    let inputs_meta: Vec<(String, Option<Format>)> = readers
         .iter()
-        .map(|r| (r.path().display().to_string(), r.format()))
+        .zip(&opts.inputs)
+        .map(|(r, p)| {
+            (
+                p.display().to_string(),
+                r.as_ref().map(CaptureReader::format),
+            )
+        })
         .collect();
     let internet = CaptureWriter::create(opts.out.join("internet.pcap"), format)?;
     let dropped = match CaptureWriter::create(opts.out.join("dropped.pcapng"), OutFormat::PcapNg) {
@@ -775,7 +834,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         readers,
         current: 0,
         seen_ifaces: Default::default(),
-        error: None,
+        errors: open_errors,
         seq: 0,
         timeline,
         carry: None,
@@ -801,38 +860,37 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         sink.abandon();
         return Err(e.into());
     }
-    let capture_error = feeder.error.take();
-    let mut inputs: Vec<InputReport> = inputs_meta
+    let mut errors = std::mem::take(&mut feeder.errors);
+    errors.sort_by_key(|(i, _)| *i);
+    let inputs: Vec<InputReport> = inputs_meta
         .into_iter()
         .zip(feeder.counts.iter())
-        .map(|((file, fmt), n)| InputReport {
+        .enumerate()
+        .map(|(k, ((file, fmt), n))| InputReport {
             file,
-            format: fmt.as_str().into(),
+            format: fmt.map_or("unknown", Format::as_str).into(),
             frames: *n,
-            error: None,
+            error: errors
+                .iter()
+                .find(|(i, _)| *i == k)
+                .map(|(_, e)| e.to_string()),
         })
         .collect();
-    if let Some(e) = &capture_error
-        && let Some(i) = inputs
-            .iter_mut()
-            .find(|i| Path::new(&i.file) == e.file.as_path())
-    {
-        i.error = Some(e.to_string());
-    }
+    let capture_errors: Vec<CaptureError> = errors.into_iter().map(|(_, e)| e).collect();
     // Events after the last frame: no frame reached them.
     if let Some(t) = &feeder.timeline {
         for e in &t.events[t.next..] {
             sink.stats.record_unreached(e.at.clone(), e.op.to_string());
         }
     }
-    finish(sink, opts, inputs, capture_error)
+    finish(sink, opts, inputs, capture_errors)
 }
 
 fn finish(
     sink: Sink,
     opts: &ReplayOptions,
     inputs: Vec<InputReport>,
-    capture_error: Option<CaptureError>,
+    capture_errors: Vec<CaptureError>,
 ) -> Result<ReplayOutcome, ReplayError> {
     let Sink {
         internet,
@@ -944,7 +1002,8 @@ fn finish(
         stats,
         inputs,
         summary,
-        capture_error,
+        capture_error: capture_errors.first().cloned(),
+        capture_errors,
         written,
     })
 }
