@@ -207,10 +207,7 @@ fn modes_prints_the_matrix_for_the_demo() {
         text.contains("NAT*") && text.contains("MULTI_BINDED"),
         "{text}"
     );
-    assert!(
-        text.contains("every flow ok in: NAT, MULTI_BINDED"),
-        "{text}"
-    );
+    assert!(text.contains("every flow ok in: NAT\n"), "{text}");
     assert!(out.join("modes.json").exists());
     let o = eipsim()
         .args(["modes", "--topology", "x.toml"])

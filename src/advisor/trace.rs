@@ -400,6 +400,19 @@ impl Walk<'_> {
             Entry::Multi {
                 eni, configured, ..
             } => {
+                let inst = self.cloud.enis[eni]
+                    .instance
+                    .map(|i| &self.cloud.instances[i]);
+                if inst.is_some_and(|i| !i.dhcp) {
+                    return Err(self.drop(
+                        "guest",
+                        format!(
+                            "{} has no DHCP on its secondary NICs: multi-EIP mode does not take effect",
+                            inst.map_or("the instance", |i| i.id.as_str())
+                        ),
+                        DropReason::GuestNotConfigured,
+                    ));
+                }
                 if configured {
                     self.pass(
                         "guest",
@@ -773,10 +786,17 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
                     f.dst
                 )
             }
-            Entry::Multi { eni, .. } => format!(
-                "configure {} in the OS of {}'s instance (add it to static_eips; DescribeEipGatewayInfo gives the gateway and mask)",
-                f.dst, cloud.enis[eni].id
-            ),
+            Entry::Multi { eni, .. } => match cloud.enis[eni].instance.map(|i| &cloud.instances[i])
+            {
+                Some(i) if !i.dhcp => format!(
+                    "enable DHCP on {}'s secondary NICs (dhcp = true): multi-EIP mode takes effect only with DHCP",
+                    i.id
+                ),
+                _ => format!(
+                    "configure {} in the OS of {}'s instance (add it to static_eips; DescribeEipGatewayInfo gives the gateway and mask)",
+                    f.dst, cloud.enis[eni].id
+                ),
+            },
             _ => "configure the address in the guest OS".into(),
         },
         "ttl-expired" => format!(
