@@ -272,3 +272,22 @@ fn scenario_exits_1_when_a_step_differs() {
         "{err}"
     );
 }
+
+#[test]
+fn an_eni_without_frames_gets_no_file_and_a_stale_one_goes() {
+    let work = tempdir("noframes");
+    let out = work.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // A file left by an earlier run with another capture.
+    std::fs::write(out.join("eni-spare.pcap"), b"stale").unwrap();
+    let o = eipsim()
+        .current_dir(root())
+        .args(["replay", "--no-progress", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("eni-spare.pcap").exists());
+    assert!(out.join("eni-web0.pcap").exists());
+    assert!(out.join("internet.pcap").exists() && out.join("dropped.pcapng").exists());
+}
