@@ -171,7 +171,21 @@ fn a_binded_eip_passes_through_unchanged() {
 
 #[test]
 fn each_drop_names_what_to_change() {
-    let cases: [(&str, &str, Option<u8>, &str, &str); 6] = [
+    let cases: [(&str, &str, Option<u8>, &str, &str); 8] = [
+        (
+            "198.51.100.7",
+            "172.16.0.21:5060",
+            None,
+            "unknown-destination",
+            "reachable as its NAT EIP 47.0.0.1 (eip-a)",
+        ),
+        (
+            "198.51.100.7",
+            "172.16.0.20:5060",
+            None,
+            "unknown-destination",
+            "bind an EIP in NAT mode to it",
+        ),
         (
             "172.16.0.20",
             "203.0.113.5:80",

@@ -691,10 +691,20 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
             ),
             None => "associate the EIP with an ENI (AssociateEipAddress)".into(),
         },
-        "unknown-destination" if sender.is_none() && in_vpc(cloud, f.dst) => format!(
-            "{} is private: bind an EIP in NAT mode to it (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\") and send to that EIP",
-            f.dst, f.dst
-        ),
+        "unknown-destination" if sender.is_none() && in_vpc(cloud, f.dst) => {
+            match cloud.associations.iter().find(|a| {
+                a.mode == Mode::Nat && a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip) == f.dst
+            }) {
+                Some(a) => format!(
+                    "{} is private and no Internet frame reaches it; it is reachable as its NAT EIP {} ({}): send to that (a capture taken on the instance shows it addressed to {}: replay it with --capture-point instance)",
+                    f.dst, cloud.eips[a.eip].address, cloud.eips[a.eip].id, f.dst
+                ),
+                None => format!(
+                    "{} is private: bind an EIP in NAT mode to it (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\") and send to that EIP",
+                    f.dst, f.dst
+                ),
+            }
+        }
         "unknown-destination" if sender.is_none() => format!(
             "{} is not an EIP of this topology: send to an associated EIP, or allocate one (AllocateEipAddress) and associate it (AssociateEipAddress)",
             f.dst
