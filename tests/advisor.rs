@@ -680,6 +680,25 @@ fn diff_cli_json_exit_codes_and_no_files_written() {
         e.contains("step 1 (UnassociateEipAddress eip-free)") && e.contains("eip-not-associated"),
         "{e}"
     );
+    // A misspelled expect code is refused when the file is read, with the nearest code.
+    let typo = work.join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[[step]]\nop = \"UnassociateEipAddress\"\neip = \"eip-free\"\nexpect = \"eip-not-asociated\"\n",
+    )
+    .unwrap();
+    let (c, _, e) = run(&[
+        os("--topology"),
+        t.as_os_str(),
+        os("--apply"),
+        typo.as_os_str(),
+        p.as_os_str(),
+    ]);
+    assert_eq!(c, Some(1));
+    assert!(
+        e.contains("did you mean \"eip-not-associated\"") && e.contains("step 1"),
+        "{e}"
+    );
     // A missing capture: bad input.
     let missing = work.join("missing.pcap");
     let (c, _, e) = run(&[
