@@ -25,7 +25,7 @@ struct Cli {
 /// What `replay` and `modes` both take.
 #[derive(Args)]
 struct RunArgs {
-    /// Topology file (TOML, design.md section 2).
+    /// Topology file (TOML; docs/topology.md).
     #[arg(long)]
     topology: Option<PathBuf>,
     /// Output directory.
@@ -65,8 +65,8 @@ enum Cmd {
         /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
         #[arg(long, value_name = "LIST")]
         alg: Option<String>,
-        /// Timed operations applied during the replay (design.md section 2b: [[event]] tables
-        /// with `at`, capture time in seconds since the epoch).
+        /// Timed operations applied during the replay ([[event]] tables with `at`, capture time
+        /// in seconds since the epoch; docs/scenarios.md).
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
     },
@@ -76,7 +76,7 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Run a scenario (design.md section 2b): console operations in order, each with the
+    /// Run a scenario (docs/scenarios.md): console operations in order, each with the
     /// outcome it should have; exit 1 when one differs. Prints each step and the final state.
     Scenario {
         /// Scenario file (TOML).

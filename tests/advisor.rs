@@ -171,7 +171,21 @@ fn a_binded_eip_passes_through_unchanged() {
 
 #[test]
 fn each_drop_names_what_to_change() {
-    let cases: [(&str, &str, Option<u8>, &str, &str); 6] = [
+    let cases: [(&str, &str, Option<u8>, &str, &str); 8] = [
+        (
+            "198.51.100.7",
+            "172.16.0.21:5060",
+            None,
+            "unknown-destination",
+            "reachable as its NAT EIP 47.0.0.1 (eip-a)",
+        ),
+        (
+            "198.51.100.7",
+            "172.16.0.20:5060",
+            None,
+            "unknown-destination",
+            "bind an EIP in NAT mode to it",
+        ),
         (
             "172.16.0.20",
             "203.0.113.5:80",
@@ -664,6 +678,25 @@ fn diff_cli_json_exit_codes_and_no_files_written() {
     assert_eq!(c, Some(1));
     assert!(
         e.contains("step 1 (UnassociateEipAddress eip-free)") && e.contains("eip-not-associated"),
+        "{e}"
+    );
+    // A misspelled expect code is refused when the file is read, with the nearest code.
+    let typo = work.join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[[step]]\nop = \"UnassociateEipAddress\"\neip = \"eip-free\"\nexpect = \"eip-not-asociated\"\n",
+    )
+    .unwrap();
+    let (c, _, e) = run(&[
+        os("--topology"),
+        t.as_os_str(),
+        os("--apply"),
+        typo.as_os_str(),
+        p.as_os_str(),
+    ]);
+    assert_eq!(c, Some(1));
+    assert!(
+        e.contains("did you mean \"eip-not-associated\"") && e.contains("step 1"),
         "{e}"
     );
     // A missing capture: bad input.

@@ -106,11 +106,13 @@ fn demo_replay_writes_every_output() {
         "internet.pcap",
         "dropped.pcapng",
         "eni-web0.pcap",
-        "eni-spare.pcap",
         "report.json",
     ] {
         assert!(out.join(f).exists(), "{f} written");
     }
+    // eni-spare (detached) received no frame: no file (its frames are in dropped.pcapng).
+    assert_eq!(report["egress"]["eni-spare"], 0);
+    assert!(!out.join("eni-spare.pcap").exists());
     // No temporary file is left behind.
     for e in std::fs::read_dir(&out).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();

@@ -1074,3 +1074,30 @@ fn suggest_gives_a_valid_topology_for_every_shared_capture() {
         assert_eq!(cloud.associations.len(), ips, "{}", cap.display());
     }
 }
+
+/// `diff` reads what `replay` reads: frames of an unsupported interface are dropped
+/// `unsupported-link` in both topologies (no flow, nothing changed), the rest compared.
+#[test]
+fn diff_drops_unsupported_interfaces_as_the_replay_does() {
+    let work = tempdir("diff-unsupported");
+    let mut ng = shb(&[]);
+    ng.extend(idb(1, &[]));
+    ng.extend(idb(147, &[]));
+    ng.extend(epb(0, 1, &inbound_frame(b"one"), &[]));
+    ng.extend(epb(1, 2, b"opaque", &[]));
+    let cap = work.join("two-ifaces.pcapng");
+    std::fs::write(&cap, &ng).unwrap();
+    let t = root().join("pcaps/demo-topology.toml");
+    let o = eipsim()
+        .args(["diff", "--json", "--topology"])
+        .arg(&t)
+        .arg("--topology")
+        .arg(&t)
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["frames"], 2, "{d:#}");
+    assert_eq!(d["counts"]["changed"], 0, "{d:#}");
+}

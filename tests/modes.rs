@@ -131,14 +131,19 @@ fn demo_matrix_cells() {
     );
     assert_eq!(intra.modes["NAT"].text(), "ok");
     assert_eq!(intra.modes["MULTI_BINDED"].text(), "ok");
-    // Cut-through without DHCP: the guest never learns the EIP; NAT and multi-EIP need no DHCP
-    // on the guest for this flow.
+    // Without DHCP on the instance neither cut-through (the guest never learns the EIP) nor
+    // multi-EIP (seed 003: "Otherwise, the multi-EIP to ENI mode does not take effect") works;
+    // NAT needs no DHCP.
     let legacy = a.enis.iter().find(|e| e.eni == "eni-legacy-cut").unwrap();
     assert_eq!(
         legacy.flows[0].modes["BINDED"].text(),
         "dropped (guest-not-configured)"
     );
-    assert_eq!(legacy.all_ok, ["NAT", "MULTI_BINDED"]);
+    assert_eq!(
+        legacy.flows[0].modes["MULTI_BINDED"].text(),
+        "dropped (guest-not-configured)"
+    );
+    assert_eq!(legacy.all_ok, ["NAT"]);
 }
 
 const REGION_TOPOLOGY: &str = r#"

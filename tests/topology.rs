@@ -893,3 +893,35 @@ fn alg_table_rejects_what_is_not_built() {
         &["sip", "inspect or translate"],
     );
 }
+
+/// Seed 003: "enable DHCP ... Otherwise, the multi-EIP to ENI mode does not take effect": a
+/// multi-EIP address of an instance without DHCP is not configured in its OS.
+#[test]
+fn multi_eip_needs_dhcp_on_the_instance() {
+    use eipsim::dataplane::{Dataplane, DropReason, Outcome};
+    let frame = || {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(
+            [2, 0, 0, 0, 0, 0xfe],
+            [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
+        )
+        .ipv4([198, 51, 100, 7], [47, 0, 0, 31], 64)
+        .udp(6000, 6000)
+        .write(&mut v, b"x")
+        .unwrap();
+        v
+    };
+    let with = eipsim::demo::TOPOLOGY;
+    let without = with.replace(
+        "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = true",
+        "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = false",
+    );
+    assert_ne!(with, without, "the demo's i-app block changed shape");
+    let run = |t: &str| {
+        let dp = Dataplane::new(&Cloud::from_toml(t).unwrap());
+        dp.process(&mut frame(), eipsim::wire::LinkType::Ethernet)
+            .outcome
+    };
+    assert!(matches!(run(with), Outcome::Forward(..)));
+    assert_eq!(run(&without), Outcome::Drop(DropReason::GuestNotConfigured));
+}

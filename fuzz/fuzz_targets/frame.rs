@@ -113,6 +113,9 @@ impl Checks {
                 1 if seg.len() >= 4 => Some(verifies(0, seg)),
                 _ => None,
             };
+        }
+        // Updated incrementally even when it cannot be verified (a frame cut by the snap length).
+        if first_fragment {
             let at = match proto {
                 6 => 16,
                 1 => 2,

@@ -282,12 +282,19 @@ pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
     let mut buf = Vec::new();
     for path in &opts.inputs {
         let mut r = CaptureReader::open(path)?;
+        r.keep_unsupported_links();
         loop {
             buf.clear();
             let Some(meta) = r.next_frame(&mut buf)? else {
                 break;
             };
             frames += 1;
+            if meta.unsupported_link {
+                // Dropped unsupported-link in both, as the replay drops it: no flow.
+                ra.push_unsupported();
+                rb.push_unsupported();
+                continue;
+            }
             if let Some(dp) = &restore {
                 dp.restore_received(&mut buf, meta.link);
             }

@@ -109,6 +109,15 @@ impl<'c> QuietReplay<'c> {
         }
     }
 
+    /// Records a frame of an interface whose link type is not replayed: dropped
+    /// `unsupported-link`, as the replay drops it.
+    pub fn push_unsupported(&mut self) -> Verdict {
+        let v = Verdict::early_drop(DropReason::UnsupportedLink, None);
+        self.frame_no += 1;
+        self.stats.record(self.frame_no, &v);
+        v
+    }
+
     /// Runs one frame through the core (on a copy) and records it; returns the verdict.
     pub fn push(&mut self, data: &[u8], link: LinkType) -> Verdict {
         self.buf.clear();

@@ -400,6 +400,19 @@ impl Walk<'_> {
             Entry::Multi {
                 eni, configured, ..
             } => {
+                let inst = self.cloud.enis[eni]
+                    .instance
+                    .map(|i| &self.cloud.instances[i]);
+                if inst.is_some_and(|i| !i.dhcp) {
+                    return Err(self.drop(
+                        "guest",
+                        format!(
+                            "{} has no DHCP on its secondary NICs: multi-EIP mode does not take effect",
+                            inst.map_or("the instance", |i| i.id.as_str())
+                        ),
+                        DropReason::GuestNotConfigured,
+                    ));
+                }
                 if configured {
                     self.pass(
                         "guest",
@@ -678,10 +691,20 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
             ),
             None => "associate the EIP with an ENI (AssociateEipAddress)".into(),
         },
-        "unknown-destination" if sender.is_none() && in_vpc(cloud, f.dst) => format!(
-            "{} is private: bind an EIP in NAT mode to it (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\") and send to that EIP",
-            f.dst, f.dst
-        ),
+        "unknown-destination" if sender.is_none() && in_vpc(cloud, f.dst) => {
+            match cloud.associations.iter().find(|a| {
+                a.mode == Mode::Nat && a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip) == f.dst
+            }) {
+                Some(a) => format!(
+                    "{} is private and no Internet frame reaches it; it is reachable as its NAT EIP {} ({}): send to that (a capture taken on the instance shows it addressed to {}: replay it with --capture-point instance)",
+                    f.dst, cloud.eips[a.eip].address, cloud.eips[a.eip].id, f.dst
+                ),
+                None => format!(
+                    "{} is private: bind an EIP in NAT mode to it (AssociateEipAddress mode = \"NAT\", private_ip = \"{}\") and send to that EIP",
+                    f.dst, f.dst
+                ),
+            }
+        }
         "unknown-destination" if sender.is_none() => format!(
             "{} is not an EIP of this topology: send to an associated EIP, or allocate one (AllocateEipAddress) and associate it (AssociateEipAddress)",
             f.dst
@@ -773,10 +796,17 @@ fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> String {
                     f.dst
                 )
             }
-            Entry::Multi { eni, .. } => format!(
-                "configure {} in the OS of {}'s instance (add it to static_eips; DescribeEipGatewayInfo gives the gateway and mask)",
-                f.dst, cloud.enis[eni].id
-            ),
+            Entry::Multi { eni, .. } => match cloud.enis[eni].instance.map(|i| &cloud.instances[i])
+            {
+                Some(i) if !i.dhcp => format!(
+                    "enable DHCP on {}'s secondary NICs (dhcp = true): multi-EIP mode takes effect only with DHCP",
+                    i.id
+                ),
+                _ => format!(
+                    "configure {} in the OS of {}'s instance (add it to static_eips; DescribeEipGatewayInfo gives the gateway and mask)",
+                    f.dst, cloud.enis[eni].id
+                ),
+            },
             _ => "configure the address in the guest OS".into(),
         },
         "ttl-expired" => format!(

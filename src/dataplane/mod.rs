@@ -862,7 +862,8 @@ impl Dataplane {
         let (new_dst, guest_ok) = match mode {
             Mode::Nat => (Some(d.other), true),
             Mode::Binded => (None, eni.dhcp),
-            Mode::MultiBinded => (None, d.configured),
+            // Seed 003: multi-EIP needs DHCP on the instance too, and the EIP configured.
+            Mode::MultiBinded => (None, d.configured && eni.dhcp),
         };
         Ok((Port::Eni(d.eni), new_dst, mode, guest_ok))
     }

@@ -441,6 +441,43 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
+/// Reads step `n`'s (0-based) `expect`: "ok", "error" or an error code eipsim knows (a
+/// misspelled code is refused here, with the nearest known one, not reported later as an
+/// unexpected outcome).
+fn parse_expect(
+    path: &Path,
+    n: usize,
+    op: &impl std::fmt::Display,
+    k: &toml::Value,
+) -> Result<Expect, ScenarioError> {
+    match k.as_str() {
+        Some("ok") => Ok(Expect::Ok),
+        Some("error") => Ok(Expect::Error),
+        Some(c) if super::checks::ERROR_CODES.contains(&c) => Ok(Expect::Code(c.to_string())),
+        Some(c) => {
+            let hint = match super::checks::closest_code(c) {
+                Some(k) => format!(" (did you mean \"{k}\"?)"),
+                None => format!(" (the codes: {})", super::checks::ERROR_CODES.join(", ")),
+            };
+            let shown: String = c.chars().take(super::checks::MAX_LINE).collect();
+            Err(syntax(
+                path,
+                format!(
+                    "step {} ({op}): `expect = \"{shown}\"` is not an error code eipsim knows{hint}; `expect` is \"ok\", \"error\" or an error code",
+                    n + 1
+                ),
+            ))
+        }
+        None => Err(syntax(
+            path,
+            format!(
+                "step {}: `expect` is \"ok\", \"error\" or an error code",
+                n + 1
+            ),
+        )),
+    }
+}
+
 /// Reads a scenario file: `topology = "file.toml"` (relative to the scenario) or the topology's
 /// tables inline, and `[[step]]` tables with `op`, its parameters and `expect`.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -449,37 +486,10 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
         .into_iter()
         .enumerate()
         .map(|(n, (k, op))| {
-            let expect = match k.as_str() {
-                Some("ok") => Expect::Ok,
-                Some("error") => Expect::Error,
-                Some(c) if super::checks::ERROR_CODES.contains(&c) => Expect::Code(c.to_string()),
-                Some(c) => {
-                    let hint = match super::checks::closest_code(c) {
-                        Some(k) => format!(" (did you mean \"{k}\"?)"),
-                        None => format!(" (the codes: {})", super::checks::ERROR_CODES.join(", ")),
-                    };
-                    let shown: String = c.chars().take(super::checks::MAX_LINE).collect();
-                    return Err(syntax(
-                        path,
-                        format!(
-                            "step {} ({op}): `expect = \"{shown}\"` is not an error code eipsim knows{hint}; `expect` is \"ok\", \"error\" or an error code",
-                            n + 1
-                        ),
-                    ));
-                }
-                _ => {
-                    return Err(syntax(
-                        path,
-                        format!(
-                            "step {}: `expect` is \"ok\", \"error\" or an error code",
-                            n + 1
-                        ),
-                    ));
-                }
-            };
+            let expect = parse_expect(path, n, &op, &k)?;
             Ok(Step { op, expect })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ScenarioError>>()?;
     let (topology, cloud) = match table.remove("topology") {
         Some(toml::Value::String(file)) => {
             if !table.is_empty() {
@@ -729,20 +739,7 @@ pub fn load_operations(path: &Path) -> Result<Vec<PlannedOp>, ScenarioError> {
     }
     let mut out = Vec::new();
     for (n, (k, op)) in steps.into_iter().enumerate() {
-        let expect = match k.as_str() {
-            Some("ok") => Expect::Ok,
-            Some("error") => Expect::Error,
-            Some(c) if !c.is_empty() => Expect::Code(c.to_string()),
-            _ => {
-                return Err(syntax(
-                    path,
-                    format!(
-                        "step {}: `expect` is \"ok\", \"error\" or an error code",
-                        n + 1
-                    ),
-                ));
-            }
-        };
+        let expect = parse_expect(path, n, &op, &k)?;
         out.push(PlannedOp {
             label: format!("step {}", n + 1),
             op,

@@ -897,7 +897,6 @@ fn finish(
         dropped,
         enis,
         stats,
-        format,
         trace,
         cloud,
         ..
@@ -932,17 +931,11 @@ fn finish(
         match w {
             Some(w) => pending.push(w),
             None => {
-                // An egress without frames: a header-only file, written and closed at once.
+                // An ENI that received no frame gets no file (a stale one from an earlier run
+                // into the same directory would claim otherwise: it goes).
                 let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-                match CaptureWriter::create_empty(path, format) {
-                    Ok(p) => written.push(p),
-                    Err(e) => {
-                        pending.into_iter().for_each(CaptureWriter::abandon);
-                        written.iter().for_each(|p| {
-                            let _ = std::fs::remove_file(p);
-                        });
-                        return Err(e.into());
-                    }
+                if path.is_file() {
+                    let _ = std::fs::remove_file(&path);
                 }
             }
         }

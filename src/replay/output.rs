@@ -104,11 +104,6 @@ impl CaptureWriter {
         })
     }
 
-    /// Writes a header-only file at once (an egress that received no frame).
-    pub fn create_empty(dest: PathBuf, format: OutFormat) -> Result<PathBuf, OutputError> {
-        CaptureWriter::create(dest, format)?.finish()
-    }
-
     /// Whether the file handle is open.
     pub fn is_open(&self) -> bool {
         self.file.is_some()

@@ -16,10 +16,14 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use super::input::{CaptureError, CaptureReader};
+pub use crate::dataplane::CapturePoint;
 use crate::wire::{self, LinkType};
 
 /// Private address hosts taken at most.
 pub const MAX_HOSTS: usize = 4096;
+
+/// (source, destination) pairs counted at most (for the capture-point evidence).
+pub const MAX_PAIRS: usize = 1 << 20;
 
 const PRIVATE_BLOCKS: [(u32, u8); 3] = [
     (0x0a00_0000, 8),  // 10.0.0.0/8
@@ -43,27 +47,6 @@ fn mask(len: u8) -> u32 {
         0
     } else {
         u32::MAX << (32 - u32::from(len))
-    }
-}
-
-/// Where a capture was taken, which decides how frames from outside the VPC are replayed
-/// (`replay --capture-point`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CapturePoint {
-    /// At the EIP gateway: frames from outside the VPC carry EIPs as destination.
-    Gateway,
-    /// On an instance (tcpdump in the guest): frames it received are already translated and
-    /// carry its private IP as destination.
-    Instance,
-}
-
-impl CapturePoint {
-    /// `gateway` or `instance`, as the option spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CapturePoint::Gateway => "gateway",
-            CapturePoint::Instance => "instance",
-        }
     }
 }
 
@@ -147,6 +130,12 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
     let mut public_macs: HashSet<[u8; 6]> = HashSet::new();
     let mut all_macs: HashSet<[u8; 6]> = HashSet::new();
     let mut seen: BTreeSet<u32> = BTreeSet::new();
+    // Frames per address (as source or destination), and per (source, destination) pair.
+    let mut part: HashMap<u32, u64> = HashMap::new();
+    let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
+    // Per destination: the source MACs its frames came with (Ethernet).
+    let mut rx_macs: HashMap<u32, HashMap<[u8; 6], u64>> = HashMap::new();
+    let mut ipv4_frames = 0u64;
     let mut buf = Vec::new();
     for p in paths {
         let mut r = CaptureReader::open(p)?;
@@ -172,8 +161,21 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
             let dst = u32::from_be_bytes(ip.destination());
             seen.insert(src);
             seen.insert(dst);
+            ipv4_frames += 1;
+            *part.entry(src).or_default() += 1;
+            if dst != src {
+                *part.entry(dst).or_default() += 1;
+            }
+            if pairs.len() < MAX_PAIRS || pairs.contains_key(&(src, dst)) {
+                *pairs.entry((src, dst)).or_default() += 1;
+            }
             let mac = (meta.link == LinkType::Ethernet)
                 .then(|| [buf[6], buf[7], buf[8], buf[9], buf[10], buf[11]]);
+            if let Some(m) = mac
+                && (rx_macs.len() < MAX_HOSTS || rx_macs.contains_key(&dst))
+            {
+                *rx_macs.entry(dst).or_default().entry(m).or_default() += 1;
+            }
             if let Some(m) = mac {
                 all_macs.insert(m);
             }
@@ -197,6 +199,15 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
         }
     }
     let mut left_out: Vec<(u32, &str)> = Vec::new();
+    // The capture's centre: a private address in at least 90% of the IPv4 frames.
+    // Among equals (a two-host capture), the source of the first frame: the side that opened
+    // the conversation, the usual place of a capture of one's own traffic.
+    let first = first_src.map(|(a, _)| a);
+    let centre = part
+        .iter()
+        .max_by_key(|(a, n)| (**n, Some(**a) == first, std::cmp::Reverse(**a)))
+        .filter(|(a, n)| ipv4_frames >= 2 && **n * 10 >= ipv4_frames * 9 && block_of(**a).is_some())
+        .map(|(a, _)| *a);
     // The block with the most private sources (the first of equals).
     let mut per_block = [0usize; 3];
     for a in hosts.keys() {
@@ -215,9 +226,42 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
                 }
                 keep
             });
+            // A capture centred on one private host (tcpdump on an instance): that host's
+            // addresses are the VPC's, and its private peers stand for the Internet, so that
+            // their conversations cross the gateway (lab captures use private addresses on
+            // both ends).
+            let mut peers: Vec<u32> = Vec::new();
+            if let Some(h) = centre.filter(|h| hosts.contains_key(h)) {
+                let h_mac = hosts[&h];
+                hosts.retain(|a, m| {
+                    let keep = *a == h || (h_mac.is_some() && *m == h_mac);
+                    if !keep {
+                        peers.push(*a);
+                    }
+                    keep
+                });
+            }
             let lo = *hosts.keys().next().expect("non-empty");
             let hi = *hosts.keys().next_back().expect("non-empty");
             let mut len = ((lo ^ hi).leading_zeros() as u8).max(block.1);
+            // Narrow the VPC until no peer is inside it (a peer between the host's own
+            // addresses stays inside: it becomes an ENI after all).
+            while len < 32 && peers.iter().any(|p| p & mask(len) == lo & mask(len)) {
+                if (lo ^ hi).leading_zeros() as u8 <= len {
+                    break;
+                }
+                len += 1;
+            }
+            for p in peers {
+                if p & mask(len) == lo & mask(len) {
+                    hosts.insert(p, None);
+                } else {
+                    left_out.push((
+                        p,
+                        "a peer of the capture's host, taken as outside the VPC so that their conversation crosses the gateway; widen the VPC CIDR if it is in your VPC",
+                    ));
+                }
+            }
             // No host may be the network or broadcast address (of a /30 or wider block).
             let reserved =
                 |len: u8, a: u32| len <= 30 && (a == a & mask(len) || a == a | !mask(len));
@@ -252,8 +296,10 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
     };
     let inside = |a: u32| a & mask(cidr_len) == cidr_net;
     let mut evidence = CapturePointEvidence::default();
-    for a in hosts.keys() {
-        evidence.to_private += inbound.get(a).copied().unwrap_or(0);
+    for (&(src, dst), n) in &pairs {
+        if !inside(src) && hosts.contains_key(&dst) {
+            evidence.to_private += n;
+        }
     }
     // Frames of the host playing the instance (no private source) came from outside it.
     if cidr_len == 32
@@ -266,8 +312,14 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
     let capture_point = evidence.decide();
     // An ENI keeps its captured MAC only when that MAC sent nothing but private sources and is
     // a unicast address other than the gateway's and the Internet's.
+    // With no private source the instance's own address is public: its MAC sent public
+    // sources by definition.
+    let no_private = hosts.keys().all(|a| block_of(*a).is_none());
     let usable = |m: &[u8; 6]| {
-        m[0] & 1 == 0 && !public_macs.contains(m) && *m != GATEWAY_MAC && *m != INTERNET_MAC
+        m[0] & 1 == 0
+            && (no_private || !public_macs.contains(m))
+            && *m != GATEWAY_MAC
+            && *m != INTERNET_MAC
     };
     let mut enis: Vec<([u8; 6], Vec<u32>)> = Vec::new();
     let mut next_mac = 2u32;
@@ -293,6 +345,25 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
             }
         }
     }
+    // An instance capture shows the gateway's MAC as the source of every frame the instance
+    // received from outside: take it, so that delivered frames equal the captured ones.
+    let mut gateway_mac = GATEWAY_MAC;
+    if capture_point == CapturePoint::Instance {
+        let mut from: HashMap<[u8; 6], u64> = HashMap::new();
+        for a in hosts.keys() {
+            for (m, n) in rx_macs.get(a).into_iter().flatten() {
+                *from.entry(*m).or_default() += n;
+            }
+        }
+        let own: HashSet<[u8; 6]> = enis.iter().map(|(m, _)| *m).collect();
+        if let Some((m, _)) = from
+            .into_iter()
+            .filter(|(m, _)| m[0] & 1 == 0 && !own.contains(m) && *m != INTERNET_MAC)
+            .max_by_key(|(m, n)| (*n, std::cmp::Reverse(*m)))
+        {
+            gateway_mac = m;
+        }
+    }
     let cidr = format!("{}/{}", Ipv4Addr::from(cidr_net), cidr_len);
     let mut s = String::new();
     let _ = writeln!(
@@ -315,7 +386,7 @@ pub fn suggest(paths: &[PathBuf]) -> Result<Suggestion, CaptureError> {
     let _ = writeln!(
         s,
         "[vpc]\nid = \"vpc-suggested\"\ncidr = \"{cidr}\"\ngateway_mac = \"{}\"\ninternet_mac = \"{}\"\n",
-        mac_text(GATEWAY_MAC),
+        mac_text(gateway_mac),
         mac_text(INTERNET_MAC)
     );
     let mut eip_next = 0xc612_0001u32; // 198.18.0.1
