@@ -190,7 +190,7 @@ fn import(
         eprintln!("note: {n}");
     }
     match output {
-        None => print!("{}", imported.toml),
+        None => emit(&imported.toml),
         Some(path) => {
             if let Err(e) = import::write_atomically(&path, &imported.toml) {
                 eprintln!("eipsim: import: {e}");
@@ -243,13 +243,25 @@ fn advisor_failed(e: advisor::AdvisorError) -> ExitCode {
 fn print_json<T: serde::Serialize>(v: &T) -> ExitCode {
     match serde_json::to_string_pretty(v) {
         Ok(s) => {
-            println!("{s}");
+            emit(&format!("{s}\n"));
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("eipsim: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`eipsim ... | head`) is not an error worth a
+/// panic: the rest of the output is simply not wanted.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("eipsim: cannot write to stdout: {e}");
     }
 }
 
@@ -292,7 +304,7 @@ fn main() -> ExitCode {
             };
             match replay::run(&opts) {
                 Ok(o) => {
-                    print!("{}", o.summary);
+                    emit(&o.summary);
                     for e in &o.capture_errors {
                         eprintln!("eipsim: {e}");
                     }
@@ -328,7 +340,7 @@ fn main() -> ExitCode {
             };
             match replay::modes::run(&opts) {
                 Ok(o) => {
-                    print!("{}", o.text);
+                    emit(&o.text);
                     ExitCode::SUCCESS
                 }
                 Err(e) => failed(e),
@@ -342,7 +354,7 @@ fn main() -> ExitCode {
         } => import(source, &input, output, region),
         Cmd::Suggest { inputs } => match replay::suggest::suggest(&inputs) {
             Ok(t) => {
-                print!("{}", t.text);
+                emit(&t.text);
                 eprintln!("{}", t.note);
                 ExitCode::SUCCESS
             }
@@ -354,10 +366,9 @@ fn main() -> ExitCode {
         Cmd::Scenario { file } => match eipsim::model::scenario::load_scenario(&file) {
             Ok(mut sc) => {
                 let results = eipsim::model::scenario::run_scenario(&mut sc);
-                print!(
-                    "{}",
-                    eipsim::model::scenario::scenario_report(&sc, &file, &results)
-                );
+                emit(&eipsim::model::scenario::scenario_report(
+                    &sc, &file, &results,
+                ));
                 if results.iter().all(|r| r.as_expected) {
                     ExitCode::SUCCESS
                 } else {
@@ -389,7 +400,7 @@ fn main() -> ExitCode {
             match advisor::trace::run(&opts) {
                 Ok(t) if json => print_json(&t),
                 Ok(t) => {
-                    print!("{}", advisor::trace::text(&t));
+                    emit(&advisor::trace::text(&t));
                     ExitCode::SUCCESS
                 }
                 Err(e) => advisor_failed(e),
@@ -419,7 +430,7 @@ fn main() -> ExitCode {
             match advisor::diff::run(&opts) {
                 Ok(d) if json => print_json(&d),
                 Ok(d) => {
-                    print!("{}", advisor::diff::text(&d));
+                    emit(&advisor::diff::text(&d));
                     ExitCode::SUCCESS
                 }
                 Err(e) => advisor_failed(e),
@@ -427,7 +438,7 @@ fn main() -> ExitCode {
         }
         Cmd::Check { file } => match Cloud::load(&file) {
             Ok(cloud) => {
-                print!("{}", eipsim::model::guest_view(&cloud));
+                emit(&eipsim::model::guest_view(&cloud));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -291,3 +291,20 @@ fn an_eni_without_frames_gets_no_file_and_a_stale_one_goes() {
     assert!(out.join("eni-web0.pcap").exists());
     assert!(out.join("internet.pcap").exists() && out.join("dropped.pcapng").exists());
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    // `eipsim modes | head -1`: the reader is gone before eipsim writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = eipsim()
+        .current_dir(root())
+        .args(["modes", "--out"])
+        .arg(tempdir("epipe"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
