@@ -86,6 +86,10 @@ enum Cmd {
     Check {
         /// Topology file.
         file: PathBuf,
+        /// List every instance, detached ENI and EIP (default: the first 50 of each, and how
+        /// many more there are).
+        #[arg(long)]
+        all: bool,
     },
     /// One synthetic packet and its reply through the gateway, hop by hop: the verdict, the
     /// table entry that decided each check, and what to change for a drop.
@@ -436,9 +440,10 @@ fn main() -> ExitCode {
                 Err(e) => advisor_failed(e),
             }
         }
-        Cmd::Check { file } => match Cloud::load(&file) {
+        Cmd::Check { file, all } => match Cloud::load(&file) {
             Ok(cloud) => {
-                emit(&eipsim::model::guest_view(&cloud));
+                let limit = (!all).then_some(eipsim::model::CHECK_LIST_LIMIT);
+                emit(&eipsim::model::guest_view_limited(&cloud, limit));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -308,3 +308,94 @@ fn a_closed_stdout_is_no_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
 }
+
+/// A topology of `hosts` NAT-mode instances (10.0.x.y behind 47.0.x.y) and a capture with
+/// `frames_per_host[i]` frames from the Internet to host i's EIP.
+fn many_hosts(work: &Path, hosts: u32, frames_per_host: impl Fn(u32) -> u32) -> (PathBuf, PathBuf) {
+    use std::fmt::Write as _;
+    let mut t = String::from("region = \"eu-central-1\"\n[vpc]\ncidr = \"10.0.0.0/8\"\n");
+    let mut frames = Vec::new();
+    for i in 0..hosts {
+        let (a, b) = ((i >> 8) as u8, (i & 0xff) as u8 + 1);
+        let _ = write!(
+            t,
+            "[[instance]]\nid = \"i-{i}\"\n[[eni]]\nid = \"eni-{i}\"\nkind = \"primary\"\nmac = \"00:16:3e:00:{a:02x}:{b:02x}\"\nprimary_ip = \"10.0.{a}.{b}\"\ninstance = \"i-{i}\"\n[[eip]]\nid = \"eip-{i}\"\naddress = \"47.0.{a}.{b}\"\n[[association]]\neip = \"eip-{i}\"\neni = \"eni-{i}\"\nmode = \"NAT\"\n"
+        );
+        for _ in 0..frames_per_host(i) {
+            let mut v = Vec::new();
+            etherparse::PacketBuilder::ethernet2(
+                [2, 0, 0, 0, 0, 0xfe],
+                [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
+            )
+            .ipv4([198, 51, 100, 7], [47, 0, a, b], 64)
+            .udp(5000, 6000)
+            .write(&mut v, b"x")
+            .unwrap();
+            frames.push(v);
+        }
+    }
+    let topo = work.join("many.toml");
+    std::fs::write(&topo, t).unwrap();
+    let cap = work.join("many.pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+    for (k, f) in frames.iter().enumerate() {
+        let ts = std::time::Duration::new(1_700_000_000, k as u32 * 1000);
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(ts, f.len() as u32, f))
+            .unwrap();
+    }
+    (topo, cap)
+}
+
+#[test]
+fn summaries_stay_readable_at_any_size() {
+    let work = tempdir("many");
+    // 70 hosts; host i gets 1 + i % 7 frames, host 69 the most of all.
+    let (topo, cap) = many_hosts(&work, 70, |i| if i == 69 { 20 } else { 1 + i % 7 });
+    let o = eipsim()
+        .args(["replay", "--no-progress", "--topology"])
+        .arg(&topo)
+        .arg("--out")
+        .arg(work.join("out"))
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let listed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("eni-"))
+        .collect();
+    assert_eq!(listed.len(), 20, "{text}");
+    assert!(
+        listed[0].contains("eni-69") && listed[0].contains("20"),
+        "{text}"
+    );
+    assert!(text.contains("... and 50 more ENIs with"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("out/report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["egress"].as_object().unwrap().len(),
+        71,
+        "every egress in the report"
+    );
+    // check: the first 50 instances and EIPs, then how many more; --all lists them all.
+    let o = eipsim().arg("check").arg(&topo).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("instance ")).count(),
+        50
+    );
+    assert!(text.contains("... and 20 more instance(s)"), "{text}");
+    assert!(text.contains("... and 20 more EIP(s)"), "{text}");
+    let o = eipsim()
+        .args(["check", "--all"])
+        .arg(&topo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("instance ")).count(),
+        70
+    );
+    assert!(!text.contains("more instance"), "{text}");
+}

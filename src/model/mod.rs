@@ -1425,7 +1425,26 @@ impl Cloud {
 ///   add none (`DEFROUTE=no`, seed 004 step 4);
 /// - then each EIP with its binding and billing (seed 002's FAQ).
 pub fn guest_view(cloud: &Cloud) -> String {
+    guest_view_limited(cloud, None)
+}
+
+/// Instances, detached ENIs and EIPs `eipsim check` lists by default; the rest are counted
+/// (`check --all` lists everything).
+pub const CHECK_LIST_LIMIT: usize = 50;
+
+/// [`guest_view`] listing at most `limit` instances, detached ENIs and EIPs each; a line says
+/// how many more there are.
+pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
     use std::fmt::Write as _;
+    let limit = limit.unwrap_or(usize::MAX);
+    let more = |s: &mut String, n: usize, what: &str| {
+        if n > 0 {
+            let _ = writeln!(
+                s,
+                "  ... and {n} more {what} (eipsim check --all lists them)"
+            );
+        }
+    };
     let mut s = String::new();
     let prefix = cloud.vpc.cidr.prefix;
     let _ = writeln!(
@@ -1515,7 +1534,7 @@ pub fn guest_view(cloud: &Cloud) -> String {
             by_instance[x].push(i);
         }
     }
-    for (ii, inst) in cloud.instances.iter().enumerate() {
+    for (ii, inst) in cloud.instances.iter().enumerate().take(limit) {
         let _ = writeln!(
             s,
             "instance {} ({}, DHCP {})",
@@ -1556,6 +1575,11 @@ pub fn guest_view(cloud: &Cloud) -> String {
             let _ = writeln!(s, "  route {r}");
         }
     }
+    more(
+        &mut s,
+        cloud.instances.len().saturating_sub(limit),
+        "instance(s)",
+    );
     let detached: Vec<(usize, &Eni)> = cloud
         .enis
         .iter()
@@ -1564,9 +1588,11 @@ pub fn guest_view(cloud: &Cloud) -> String {
         .collect();
     if !detached.is_empty() {
         let _ = writeln!(s, "detached ENIs");
-        for (idx, e) in detached {
+        let n = detached.len();
+        for (idx, e) in detached.into_iter().take(limit) {
             describe(&mut s, idx, e, None);
         }
+        more(&mut s, n.saturating_sub(limit), "detached ENI(s)");
     }
     let deleted: Vec<&str> = cloud
         .enis
@@ -1575,10 +1601,16 @@ pub fn guest_view(cloud: &Cloud) -> String {
         .map(|e| e.id.as_str())
         .collect();
     if !deleted.is_empty() {
-        let _ = writeln!(s, "deleted ENIs: {}", deleted.join(", "));
+        let shown: Vec<&str> = deleted.iter().take(limit).copied().collect();
+        let _ = writeln!(s, "deleted ENIs: {}", shown.join(", "));
+        more(
+            &mut s,
+            deleted.len().saturating_sub(limit),
+            "deleted ENI(s)",
+        );
     }
     let _ = writeln!(s, "EIPs");
-    for (i, eip) in cloud.eips.iter().enumerate() {
+    for (i, eip) in cloud.eips.iter().enumerate().take(limit) {
         let bound = match cloud.association_of_eip(i) {
             _ if eip.released => "released".to_string(),
             Some(a) => match a.mode {
@@ -1599,5 +1631,6 @@ pub fn guest_view(cloud: &Cloud) -> String {
             cloud.billing(i)
         );
     }
+    more(&mut s, cloud.eips.len().saturating_sub(limit), "EIP(s)");
     s
 }

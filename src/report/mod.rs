@@ -1406,6 +1406,12 @@ fn capture_point_text(stats: &Stats) -> Option<String> {
     }
 }
 
+/// ENI egresses the terminal summary lists at most (the busiest); `report.json` has them all.
+pub const SUMMARY_EGRESS: usize = 20;
+
+/// Timed events the terminal summary lists at most; `report.json` has them all.
+pub const SUMMARY_EVENTS: usize = 20;
+
 /// The terminal summary.
 pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &str) -> String {
     let mut s = String::new();
@@ -1433,10 +1439,29 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
     }
     let _ = writeln!(s, "  egress");
     let _ = writeln!(s, "    {:<28} {:>10}", "internet", stats.egress[0]);
-    for (i, e) in cloud.enis.iter().enumerate() {
-        let n = stats.egress[i + 1];
-        if n > 0 {
-            let _ = writeln!(s, "    {:<28} {:>10}", e.id, n);
+    // The busiest ENIs first when there are many; the rest are in report.json.
+    let mut busy: Vec<(usize, u64)> = cloud
+        .enis
+        .iter()
+        .enumerate()
+        .map(|(i, _)| (i, stats.egress.get(i + 1).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if busy.len() > SUMMARY_EGRESS {
+        busy.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let rest = busy.split_off(SUMMARY_EGRESS);
+        for (i, n) in &busy {
+            let _ = writeln!(s, "    {:<28} {:>10}", cloud.enis[*i].id, n);
+        }
+        let _ = writeln!(
+            s,
+            "    ... and {} more ENIs with {} frames (the busiest {SUMMARY_EGRESS} are shown; report.json has every egress)",
+            rest.len(),
+            rest.iter().map(|(_, n)| n).sum::<u64>()
+        );
+    } else {
+        for (i, n) in &busy {
+            let _ = writeln!(s, "    {:<28} {:>10}", cloud.enis[*i].id, n);
         }
     }
     if let Some(line) = capture_point_text(stats) {
@@ -1462,7 +1487,7 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
     }
     if !stats.timeline.is_empty() {
         let _ = writeln!(s, "  timeline");
-        for (n, t) in stats.timeline.iter().enumerate() {
+        for (n, t) in stats.timeline.iter().enumerate().take(SUMMARY_EVENTS) {
             let at = match t.frame {
                 Some(f) => format!("frame {f}"),
                 None => "no frame reached it".into(),
@@ -1474,7 +1499,14 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
             };
             let _ = writeln!(s, "    {} at {} ({at}): {}: {res}", n + 1, t.at, t.op);
         }
-        for (k, seg) in stats.segments.iter().enumerate() {
+        if stats.timeline.len() > SUMMARY_EVENTS {
+            let _ = writeln!(
+                s,
+                "    ... and {} more events (report.json timeline)",
+                stats.timeline.len() - SUMMARY_EVENTS
+            );
+        }
+        for (k, seg) in stats.segments.iter().enumerate().take(SUMMARY_EVENTS) {
             let _ = writeln!(
                 s,
                 "    segment {} from frame {}: {}",
