@@ -233,6 +233,7 @@ fn failed(e: ReplayError) -> ExitCode {
     eprintln!("eipsim: {e}");
     match e {
         ReplayError::Usage(_) => ExitCode::from(2),
+        ReplayError::Interrupted(code) => ExitCode::from(code),
         _ => ExitCode::from(1),
     }
 }
@@ -265,7 +266,9 @@ fn emit(text: &str) {
     if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
+        // `> /dev/full`: the output is lost; say so and fail (the work itself is done).
         eprintln!("eipsim: cannot write to stdout: {e}");
+        std::process::exit(1);
     }
 }
 
@@ -306,6 +309,17 @@ fn main() -> ExitCode {
                 events,
                 capture_point,
             };
+            // SIGINT and SIGTERM stop the replay between batches; it removes what it started
+            // writing and exits 130 or 143.
+            let stop = replay::guard::stop_flag();
+            for (sig, code) in [
+                (signal_hook::consts::SIGINT, 130),
+                (signal_hook::consts::SIGTERM, 143),
+            ] {
+                if let Err(e) = signal_hook::flag::register_usize(sig, stop.clone(), code) {
+                    eprintln!("eipsim: cannot handle signal {sig}: {e}");
+                }
+            }
             match replay::run(&opts) {
                 Ok(o) => {
                     emit(&o.summary);

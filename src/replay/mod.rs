@@ -5,6 +5,7 @@
 //! `--workers N` (N > 1) a reader thread, N core workers and the writer (this thread) form a
 //! pipeline over crossbeam channels; batches are put back in input order before writing.
 
+pub mod guard;
 pub mod input;
 pub mod modes;
 pub mod output;
@@ -122,6 +123,9 @@ pub enum ReplayError {
     /// The arguments do not make sense (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// A stop was asked (SIGINT: 130, SIGTERM: 143) and every output was removed.
+    #[error("stopped by a signal: no output written")]
+    Interrupted(u8),
     /// The events file is unreadable or malformed (exit 1).
     #[error("events {0}")]
     Events(#[from] crate::model::scenario::ScenarioError),
@@ -273,6 +277,8 @@ struct Feeder {
     timeline: Option<Timeline>,
     /// A frame read but left for the next batch (an event is due at it): bytes, input, meta.
     carry: Option<(Vec<u8>, usize, Meta)>,
+    /// A stop was asked (SIGINT, SIGTERM): reading ended there.
+    stopped: bool,
 }
 
 impl Feeder {
@@ -290,6 +296,10 @@ impl Feeder {
             b.ranges.push((start, b.buf.len(), meta.link));
             b.metas.push((input, meta));
             b.bytes += bytes.len() as u64 + 16;
+        }
+        if guard::stop_requested().is_some() {
+            self.stopped = true;
+            return false;
         }
         while b.ranges.len() < BATCH && self.current < self.readers.len() {
             let Some(r) = &mut self.readers[self.current] else {
@@ -760,10 +770,28 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     {
         h.snaplen = grown_snaplen(h.snaplen);
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| OutputError {
-        file: opts.out.clone(),
-        message: format!("cannot create the output directory: {e}"),
-    })?;
+    // The output directory: one replay at a time, no output over an input, debris of killed
+    // runs removed. Held until the outputs are in place.
+    let mut protected: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
+    protected.push(&opts.topology);
+    if let Some(e) = &opts.events {
+        protected.push(e);
+    }
+    if let Some(t) = &opts.trace {
+        guard::refuse_overwrite(t, &protected)?;
+        protected.push(t);
+    }
+    let mut outputs: Vec<PathBuf> = ["internet.pcap", "dropped.pcapng", "report.json"]
+        .iter()
+        .map(|n| opts.out.join(n))
+        .collect();
+    outputs.extend(
+        cloud
+            .enis
+            .iter()
+            .map(|e| opts.out.join(format!("{}.pcap", e.id))),
+    );
+    let _claim = guard::claim(&opts.out, &outputs, &protected)?;
     let inputs_meta: Vec<(String, Option<Format>)> = readers
         .iter()
         .zip(&opts.inputs)
@@ -838,6 +866,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         seq: 0,
         timeline,
         carry: None,
+        stopped: false,
     };
     let res = if opts.workers <= 1 {
         let mut b = Batch::default();
@@ -859,6 +888,13 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     if let Err(e) = res {
         sink.abandon();
         return Err(e.into());
+    }
+    if feeder.stopped {
+        // Stopped by a signal: nothing half-written stays.
+        sink.abandon();
+        return Err(ReplayError::Interrupted(
+            guard::stop_requested().unwrap_or(130),
+        ));
     }
     let mut errors = std::mem::take(&mut feeder.errors);
     errors.sort_by_key(|(i, _)| *i);
