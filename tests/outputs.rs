@@ -254,3 +254,53 @@ fn a_full_stdout_is_an_error_message_not_a_panic() {
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> SmallDisk {
+        let dir = tempdir(name);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mounting a tmpfs needs root");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root (mounts a 96 KiB tmpfs); run by .ci/run with --ignored"]
+fn a_full_disk_names_the_file_and_says_so() {
+    let disk = SmallDisk::mount("full", "96k");
+    let work = tempdir("full-input");
+    // 4,000 frames: more than fits, so the capture writers themselves hit the full disk.
+    let cap = work.join("c.pcap");
+    long_capture(&cap, 4000);
+    let out = disk.0.join("out");
+    let o = eipsim()
+        .args(["replay", "--no-progress", "--topology"])
+        .arg(root().join("pcaps/demo-topology.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(&cap)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&out.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(!err.contains("Error reading bytes"), "{err}");
+    assert_eq!(names(&out), [".eipsim.lock"], "nothing half-written stays");
+}

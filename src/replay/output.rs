@@ -47,6 +47,35 @@ fn io_err(file: &Path, e: impl std::fmt::Display) -> OutputError {
     }
 }
 
+/// A pcap-file error as a person should read it: an I/O failure says what the system said
+/// ("No space left on device"), not pcap-file's "Error reading bytes".
+fn pcap_message(e: impl Into<WriteFailure>) -> String {
+    match e.into() {
+        WriteFailure::Pcap(pcap_file::PcapError::IoError(io)) | WriteFailure::Io(io) => {
+            io.to_string()
+        }
+        WriteFailure::Pcap(other) => other.to_string(),
+    }
+}
+
+/// What a pcap-file writer can fail with: its own error (pcap) or a plain I/O error (pcapng).
+enum WriteFailure {
+    Pcap(pcap_file::PcapError),
+    Io(std::io::Error),
+}
+
+impl From<pcap_file::PcapError> for WriteFailure {
+    fn from(e: pcap_file::PcapError) -> Self {
+        WriteFailure::Pcap(e)
+    }
+}
+
+impl From<std::io::Error> for WriteFailure {
+    fn from(e: std::io::Error) -> Self {
+        WriteFailure::Io(e)
+    }
+}
+
 /// The temporary name a file is written under before it is renamed into place.
 pub fn temp_name(dest: &Path) -> PathBuf {
     let name = dest
@@ -80,14 +109,14 @@ impl CaptureWriter {
         let f = File::create(&tmp).map_err(|e| io_err(&dest, e))?;
         let mut w = BufWriter::with_capacity(BUF, f);
         let header = match format {
-            OutFormat::Pcap(h) => h.write_to(&mut w).map(|_| ()).map_err(|e| e.to_string()),
+            OutFormat::Pcap(h) => h.write_to(&mut w).map(|_| ()).map_err(pcap_message),
             OutFormat::PcapNg => Block::SectionHeader(SectionHeaderBlock {
                 endianness: Endianness::Little,
                 ..SectionHeaderBlock::default()
             })
             .write_to::<LittleEndian, _>(&mut w)
             .map(|_| ())
-            .map_err(|e| e.to_string()),
+            .map_err(pcap_message),
         };
         if let Err(e) = header {
             drop(w);
@@ -163,7 +192,7 @@ impl CaptureWriter {
                     Endianness::Little => pkt.write_to::<_, LittleEndian>(w),
                 }
                 .map(|_| None)
-                .map_err(|e| e.to_string())
+                .map_err(pcap_message)
             }
             OutFormat::PcapNg => (|| {
                 let (id, new) = match known {
@@ -184,7 +213,7 @@ impl CaptureWriter {
                         };
                         Block::InterfaceDescription(idb)
                             .write_to::<LittleEndian, _>(w)
-                            .map_err(|e| e.to_string())?;
+                            .map_err(pcap_message)?;
                         (next_iface, Some(next_iface))
                     }
                 };
@@ -207,7 +236,7 @@ impl CaptureWriter {
                     options,
                 })
                 .write_to::<LittleEndian, _>(w)
-                .map_err(|e| e.to_string())?;
+                .map_err(pcap_message)?;
                 Ok(new)
             })(),
         };
