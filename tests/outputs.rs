@@ -304,3 +304,22 @@ fn a_full_disk_names_the_file_and_says_so() {
     assert!(!err.contains("Error reading bytes"), "{err}");
     assert_eq!(names(&out), [".eipsim.lock"], "nothing half-written stays");
 }
+
+#[test]
+fn a_failure_while_renaming_leaves_no_output_at_all() {
+    let work = tempdir("allornothing");
+    let out = work.join("out");
+    // report.json cannot be put in place (a directory holds its name): it is renamed last, so
+    // the captures were already in place when it fails. They go too.
+    std::fs::create_dir_all(out.join("report.json")).unwrap();
+    std::fs::write(out.join("report.json").join("keep"), b"x").unwrap();
+    let o = demo_replay(&out)
+        .arg("--trace")
+        .arg(out.join("trace.tsv"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("report.json"), "{err}");
+    assert_eq!(names(&out), [".eipsim.lock", "report.json"], "{err}");
+}

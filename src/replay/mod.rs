@@ -931,101 +931,82 @@ fn finish(
     let Sink {
         internet,
         dropped,
-        enis,
+        mut enis,
         stats,
         trace,
         cloud,
         ..
     } = sink;
     let cloud = cloud.as_ref();
-    let trace = match trace {
-        Some(t) => {
-            let Trace { tmp, dest, w } = t;
-            match w.into_inner() {
-                Ok(f) => {
-                    drop(f);
-                    Some((tmp, dest))
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    internet.abandon();
-                    dropped.abandon();
-                    enis.into_iter().flatten().for_each(CaptureWriter::abandon);
-                    return Err(OutputError {
-                        file: dest,
-                        message: e.error().to_string(),
-                    }
-                    .into());
-                }
-            }
+    // All or nothing: every output is completed under its temporary name, then all are renamed.
+    let mut set = output::OutputSet::default();
+    let mut failed: Option<OutputError> = None;
+    for w in [internet, dropped]
+        .into_iter()
+        .chain(enis.iter_mut().filter_map(Option::take))
+    {
+        if failed.is_some() {
+            w.abandon();
+            continue;
         }
-        None => None,
-    };
-    let mut pending = vec![internet, dropped];
-    let mut written = Vec::new();
-    for (i, w) in enis.into_iter().enumerate() {
-        match w {
-            Some(w) => pending.push(w),
-            None => {
-                // An ENI that received no frame gets no file (a stale one from an earlier run
-                // into the same directory would claim otherwise: it goes).
-                let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-                if path.is_file() {
-                    let _ = std::fs::remove_file(&path);
-                }
+        match w.close() {
+            Ok((tmp, dest)) => set.add(tmp, dest),
+            Err(e) => failed = Some(e),
+        }
+    }
+    if let Some(Trace { tmp, dest, w }) = trace {
+        match w.into_inner() {
+            Ok(f) => {
+                drop(f);
+                set.add(tmp, dest);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                failed.get_or_insert(OutputError {
+                    file: dest,
+                    message: e.error().to_string(),
+                });
             }
         }
     }
     let report_path = opts.out.join("report.json");
-    let tmp = output::temp_name(&report_path);
-    let written_json = std::fs::File::create(&tmp).and_then(|f| {
-        report::write_json(
-            std::io::BufWriter::new(f),
-            &stats,
-            cloud,
-            &opts.topology.display().to_string(),
-            &inputs,
-        )
-    });
-    if let Err(e) = written_json {
-        pending.into_iter().for_each(CaptureWriter::abandon);
-        let _ = std::fs::remove_file(&tmp);
-        return Err(OutputError {
-            file: report_path,
-            message: e.to_string(),
-        }
-        .into());
-    }
-    let mut first_err = None;
-    for w in pending {
-        if first_err.is_some() {
-            w.abandon();
-            continue;
-        }
-        match w.finish() {
-            Ok(p) => written.push(p),
-            Err(e) => first_err = Some(e),
+    if failed.is_none() {
+        let tmp = output::temp_name(&report_path);
+        let written_json = std::fs::File::create(&tmp).and_then(|f| {
+            report::write_json(
+                std::io::BufWriter::new(f),
+                &stats,
+                cloud,
+                &opts.topology.display().to_string(),
+                &inputs,
+            )
+        });
+        match written_json {
+            Ok(()) => set.add(tmp, report_path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                failed = Some(OutputError {
+                    file: report_path,
+                    message: e.to_string(),
+                });
+            }
         }
     }
-    if let Some(e) = first_err {
-        let _ = std::fs::remove_file(&tmp);
-        if let Some((t, _)) = &trace {
-            let _ = std::fs::remove_file(t);
-        }
+    if let Some(e) = failed {
+        set.abandon();
         return Err(e.into());
     }
-    if let Some((t, dest)) = trace {
-        std::fs::rename(&t, &dest).map_err(|e| OutputError {
-            file: dest.clone(),
-            message: e.to_string(),
-        })?;
-        written.push(dest);
+    let written = set.commit()?;
+    // An ENI that received no frame gets no file (a stale one from an earlier run into the same
+    // directory would claim otherwise: it goes).
+    for (i, w) in enis.iter().enumerate() {
+        if w.is_none() {
+            let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
+            if path.is_file() && !written.contains(&path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
-    std::fs::rename(&tmp, &report_path).map_err(|e| OutputError {
-        file: report_path.clone(),
-        message: e.to_string(),
-    })?;
-    written.push(report_path);
     let summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());
     Ok(ReplayOutcome {
         stats,

@@ -258,9 +258,54 @@ impl CaptureWriter {
         Ok(self.dest)
     }
 
+    /// Flushes and closes the file under its temporary name: (temporary, destination), for an
+    /// [`OutputSet`] to rename with the others.
+    pub fn close(mut self) -> Result<(PathBuf, PathBuf), OutputError> {
+        self.suspend()?;
+        Ok((self.tmp.clone(), self.dest.clone()))
+    }
+
     /// Deletes the temporary file (a failed run).
     pub fn abandon(mut self) {
         self.file = None;
         let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Every output of a run, complete under temporary names: renamed into place all together, or
+/// all removed. A rename that fails midway removes the ones already renamed and the rest, so
+/// that a failed run leaves no output at all.
+#[derive(Debug, Default)]
+pub struct OutputSet {
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl OutputSet {
+    /// Adds a complete file: its temporary name and its destination.
+    pub fn add(&mut self, tmp: PathBuf, dest: PathBuf) {
+        self.files.push((tmp, dest));
+    }
+
+    /// Removes every temporary file (a failed run).
+    pub fn abandon(self) {
+        for (tmp, _) in self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    /// Renames every file into place, in the order added; returns the destinations.
+    pub fn commit(self) -> Result<Vec<PathBuf>, OutputError> {
+        for (k, (tmp, dest)) in self.files.iter().enumerate() {
+            if let Err(e) = std::fs::rename(tmp, dest) {
+                for (_, done) in &self.files[..k] {
+                    let _ = std::fs::remove_file(done);
+                }
+                for (t, _) in &self.files[k..] {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(io_err(dest, e));
+            }
+        }
+        Ok(self.files.into_iter().map(|(_, d)| d).collect())
     }
 }
