@@ -1,6 +1,7 @@
 //! Any bytes through every ALG parser (FTP, SIP/SDP, RTSP, DNS over UDP and TCP, TFTP, H.323
-//! TPKT and its pattern search) and the identification: no panic, and every item found lies
-//! inside the payload.
+//! TPKT and its pattern search) and the identification: no panic, every item found lies inside
+//! the payload, and an item's address is in the payload's bytes where the item says (its line,
+//! value or message: dotted text, FTP's comma form, or the four bytes on the wire).
 #![no_main]
 
 use eipsim::alg::{self, Protocol, ScanContext};
@@ -30,6 +31,38 @@ fuzz_target!(|data: &[u8]| {
                     data.len()
                 );
                 let _ = e.value();
+                if let Some(a) = e.addr
+                    && e.len > 0
+                {
+                    let end = e.offset.checked_add(e.len).expect("no overflow");
+                    assert!(
+                        end <= data.len(),
+                        "{p}: item ends at {end} past {}",
+                        data.len()
+                    );
+                    let at = &data[e.offset..end];
+                    let o = a.octets();
+                    let found = |needle: &[u8]| at.windows(needle.len()).any(|w| w == needle);
+                    // The numbers written in the bytes, in order (leading zeros allowed).
+                    let numbers: Vec<u32> = at
+                        .split(|b| !b.is_ascii_digit())
+                        .filter(|r| !r.is_empty())
+                        .map(|r| {
+                            r.iter().fold(0u32, |n, d| {
+                                n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                            })
+                        })
+                        .collect();
+                    let as_text = numbers
+                        .windows(4)
+                        .any(|w| w.iter().zip(o).all(|(n, x)| *n == u32::from(x)));
+                    assert!(
+                        as_text || found(&o),
+                        "{p}: {a} ({}) not in its bytes {}..{end}",
+                        e.field,
+                        e.offset
+                    );
+                }
             }
         }
     }

@@ -16,7 +16,9 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
         .take(4)
         .collect::<String>()
         .to_ascii_uppercase();
-    if upper4 == "PORT" && text.len() > 5 {
+    // RFC 959: the command, one space, its argument.
+    let spaced = line.get(4) == Some(&b' ');
+    if upper4 == "PORT" && spaced && text.len() > 5 {
         let (addr, port) = six_numbers(text.get(5..)?)?;
         return Some(Embedded::new(
             "PORT",
@@ -26,7 +28,7 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
             line.len(),
         ));
     }
-    if upper4 == "EPRT" && text.len() > 5 {
+    if upper4 == "EPRT" && spaced && text.len() > 5 {
         let arg = text.get(5..)?.trim();
         let delim = arg.chars().next()?;
         // RFC 2428: the delimiter is a printable ASCII character (33 to 126).
@@ -220,6 +222,9 @@ mod tests {
         let e = parse_line(b"229 Entering Extended Passive Mode (|||58612|)", 0).unwrap();
         assert_eq!((e.addr, e.port), (None, Some(58612)));
         assert!(parse_line(b"PORT 1,2,3", 0).is_none());
+        // No space after the command: not a PORT command (found by the alg fuzz target).
+        assert!(parse_line(b"PORT72,15,5,10,0,80", 0).is_none());
+        assert!(parse_line(b"EPRTx|1|10.0.0.1|80|", 0).is_none());
         assert!(parse_line(b"USER bob", 0).is_none());
         assert!(parse_line(b"EPRT |2|::1|5|", 0).is_none());
     }
