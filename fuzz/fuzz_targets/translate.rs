@@ -1,7 +1,8 @@
 //! The what-if ALG translation on any payload: FTP translation undone gives the input back; SIP
 //! translation leaves no translated field carrying the private address; and wrapped in a TCP
 //! (port 21) or UDP (port 5060) frame leaving through SNAT, every rewritten frame's IPv4, TCP
-//! and UDP checksums verify and its lengths agree.
+//! and UDP checksums verify and its lengths agree; the checksums are also recomputed by
+//! etherparse, an implementation independent of eipsim's.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -63,6 +64,35 @@ fn frame(tcp: bool, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Every checksum of an IPv4 packet (`f`, from its header to the end of the datagram) is what
+/// etherparse computes: an implementation independent of the one under test.
+fn checksums_by_etherparse(f: &[u8]) {
+    let (ip, rest) = etherparse::Ipv4Header::from_slice(f).expect("an IPv4 header");
+    assert_eq!(
+        ip.calc_header_checksum(),
+        ip.header_checksum,
+        "IPv4 checksum"
+    );
+    let seg = &rest[..usize::from(ip.total_len)
+        .saturating_sub(ip.header_len())
+        .min(rest.len())];
+    match ip.protocol {
+        etherparse::IpNumber::TCP => {
+            let (h, payload) = etherparse::TcpHeader::from_slice(seg).expect("a TCP header");
+            let c = h.calc_checksum_ipv4(&ip, payload).expect("fits");
+            assert_eq!(c, h.checksum, "TCP checksum");
+        }
+        etherparse::IpNumber::UDP => {
+            let (h, payload) = etherparse::UdpHeader::from_slice(seg).expect("a UDP header");
+            if h.checksum != 0 {
+                let c = h.calc_checksum_ipv4(&ip, payload).expect("fits");
+                assert_eq!(c, h.checksum, "UDP checksum");
+            }
+        }
+        _ => {}
+    }
+}
+
 fn verify(f: &[u8]) {
     assert_eq!(checksum(&f[..20]), 0, "IPv4 checksum");
     assert_eq!(
@@ -80,6 +110,7 @@ fn verify(f: &[u8]) {
             f.len() - 20
         );
     }
+    checksums_by_etherparse(f);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -137,6 +168,9 @@ fuzz_target!(|data: &[u8]| {
             let udp_without = o[9] == 17 && seg[6] == 0 && seg[7] == 0;
             if !udp_without {
                 assert_eq!(l4_checksum(src, dst, o[9], seg), 0, "L4 checksum");
+            }
+            if matches!(o[9], 6 | 17) {
+                checksums_by_etherparse(&o[..total]);
             }
         }
     }
