@@ -1,5 +1,8 @@
 //! Any text as a topology file: `Cloud::from_toml` gives a model or an error, never a panic; a
-//! model compiles into forwarding tables (and describes itself) without panicking either.
+//! model compiles into forwarding tables (and describes itself) without panicking either. An
+//! accepted file's tables point only at live ENIs that own their entries, and the same cloud
+//! rebuilt through the console operations (as the mode advisor relies on) compiles into the
+//! same tables.
 #![no_main]
 
 use std::hint::black_box;
@@ -14,7 +17,23 @@ fuzz_target!(|data: &[u8]| {
     };
     match Cloud::from_toml(text) {
         Ok(cloud) => {
-            black_box(Dataplane::new(&cloud));
+            let dp = Dataplane::new(&cloud);
+            if let Err(e) = dp.check_tables(&cloud) {
+                panic!("tables of an accepted topology: {e}");
+            }
+            let written: Vec<_> = cloud
+                .associations
+                .iter()
+                .map(|a| (a.eip, a.eni, a.mode, a.private_ip, a.instance_type))
+                .collect();
+            match cloud.rebuilt(&written, &[]) {
+                Ok(again) => {
+                    if let Some(d) = dp.diff_tables(&Dataplane::new(&again)) {
+                        panic!("rebuilt through the operations, the tables differ: {d}");
+                    }
+                }
+                Err(e) => panic!("an accepted topology does not rebuild: {e}"),
+            }
             black_box(guest_view(&cloud));
         }
         Err(e) => {
