@@ -50,7 +50,12 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
         }
         return None;
     }
-    if let Some(rest) = text.strip_prefix("227") {
+    // RFC 959: a reply is its three-digit code, then a space (or '-' on a multi-line reply).
+    let reply = |code: &str| {
+        text.strip_prefix(code)
+            .filter(|r| r.starts_with(' ') || r.starts_with('-'))
+    };
+    if let Some(rest) = reply("227") {
         // The six numbers may stand in parentheses or not (RFC 1123 4.1.2.6): take the first
         // run of them after the code.
         let bytes = rest.as_bytes();
@@ -70,7 +75,7 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
         }
         return None;
     }
-    if text.starts_with("229") {
+    if reply("229").is_some() {
         let open = text.find('(')?;
         let rest = &text[open + 1..];
         let delim = rest.chars().next()?;
@@ -225,6 +230,10 @@ mod tests {
         // No space after the command: not a PORT command (found by the alg fuzz target).
         assert!(parse_line(b"PORT72,15,5,10,0,80", 0).is_none());
         assert!(parse_line(b"EPRTx|1|10.0.0.1|80|", 0).is_none());
+        // A reply code runs into other digits: no 227 or 229 reply.
+        assert!(parse_line(b"2273,148,072,10,16,100", 0).is_none());
+        assert!(parse_line(b"2290 (|||5000|)", 0).is_none());
+        assert!(parse_line(b"227-Entering Passive Mode (10,0,0,1,4,1)", 0).is_some());
         assert!(parse_line(b"USER bob", 0).is_none());
         assert!(parse_line(b"EPRT |2|::1|5|", 0).is_none());
     }
@@ -264,14 +273,19 @@ mod tests {
 
     #[test]
     fn spans_agree_with_the_parser() {
-        // Found in review: a 227 whose numbers follow the code at once, and a non-ASCII EPRT
-        // delimiter.
+        // Found in review: a 227 whose numbers follow the code at once (no reply: RFC 959 and
+        // Linux's helper want "227 "; parser and translator agree on leaving it), and a
+        // non-ASCII EPRT delimiter.
         let from = Ipv4Addr::new(10, 0, 0, 5);
         let to = Ipv4Addr::new(47, 0, 0, 1);
         let mut out = Vec::new();
         let ch = translate(b"22710,0,0,5,1,1 (172,16,0,9,1,2)", from, to, &mut out);
+        assert!(ch.is_empty());
+        assert_eq!(out, b"22710,0,0,5,1,1 (172,16,0,9,1,2)");
+        assert!(parse_line(b"22710,0,0,5,1,1 (172,16,0,9,1,2)", 0).is_none());
+        let ch = translate(b"227 10,0,0,5,1,1 (172,16,0,9,1,2)", from, to, &mut out);
         assert_eq!(ch.len(), 1);
-        assert_eq!(out, b"22747,0,0,1,1,1 (172,16,0,9,1,2)");
+        assert_eq!(out, b"227 47,0,0,1,1,1 (172,16,0,9,1,2)");
         assert!(parse_line("EPRT \u{e9}1\u{e9}10.0.0.5\u{e9}2000\u{e9}".as_bytes(), 0).is_none());
         assert!(
             translate(
