@@ -134,8 +134,10 @@ fn stop_once(signal: &str, frames: usize) -> (Option<i32>, String, Vec<String>) 
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+    // The shell's own `kill`: no package needed.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{signal} {}", child.id()))
         .status();
     let o = child.wait_with_output().unwrap();
     let left = names(&out);
