@@ -244,6 +244,22 @@ fn advisor_failed(e: advisor::AdvisorError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
+/// The outcome of `trace` or `diff`: as JSON or text, or the error with its exit code.
+fn advised<T: serde::Serialize>(
+    r: Result<T, advisor::AdvisorError>,
+    json: bool,
+    text: fn(&T) -> String,
+) -> ExitCode {
+    match r {
+        Ok(v) if json => print_json(&v),
+        Ok(v) => {
+            emit(&text(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => advisor_failed(e),
+    }
+}
+
 /// Prints a value as one JSON object.
 fn print_json<T: serde::Serialize>(v: &T) -> ExitCode {
     match serde_json::to_string_pretty(v) {
@@ -415,14 +431,7 @@ fn main() -> ExitCode {
                 sport,
                 ttl,
             };
-            match advisor::trace::run(&opts) {
-                Ok(t) if json => print_json(&t),
-                Ok(t) => {
-                    emit(&advisor::trace::text(&t));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => advisor_failed(e),
-            }
+            advised(advisor::trace::run(&opts), json, advisor::trace::text)
         }
         Cmd::Diff {
             topologies,
@@ -445,14 +454,7 @@ fn main() -> ExitCode {
                 ingress,
                 capture_point,
             };
-            match advisor::diff::run(&opts) {
-                Ok(d) if json => print_json(&d),
-                Ok(d) => {
-                    emit(&advisor::diff::text(&d));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => advisor_failed(e),
-            }
+            advised(advisor::diff::run(&opts), json, advisor::diff::text)
         }
         Cmd::Check { file, all } => match Cloud::load(&file) {
             Ok(cloud) => {

@@ -659,6 +659,13 @@ impl Cloud {
         Ok(cloud)
     }
 
+    /// Keeps a deleted ENI at its index, owning nothing, its id never given out again.
+    fn push_tombstone(&mut self, e: &Eni) {
+        self.index.retired.insert(e.id.clone());
+        self.index.eni_assocs.push(Vec::new());
+        self.enis.push(e.clone());
+    }
+
     /// The same cloud with other associations (`(eip, eni, mode, private_ip)`, indexes into this
     /// cloud) and other `static_eips` per ENI, built again through the console's operations in
     /// the order the seeds prescribe, so that every rule is checked. The mode advisor's
@@ -675,9 +682,7 @@ impl Cloud {
         // Tombstones stay tombstones, at the same indexes, owning nothing.
         for e in &self.enis {
             if e.deleted {
-                c.index.retired.insert(e.id.clone());
-                c.index.eni_assocs.push(Vec::new());
-                c.enis.push(e.clone());
+                c.push_tombstone(e);
                 continue;
             }
             c.create_network_interface(Eni {
@@ -780,9 +785,7 @@ impl Cloud {
                 None => None,
             };
             if e.deleted {
-                c.index.retired.insert(e.id.clone());
-                c.index.eni_assocs.push(Vec::new());
-                c.enis.push(e.clone());
+                c.push_tombstone(e);
                 continue;
             }
             c.create_network_interface(Eni {
