@@ -21,6 +21,7 @@ pub mod dataplane;
 pub mod demo;
 pub mod import;
 pub mod model;
+pub mod pass;
 pub mod replay;
 pub mod report;
 pub mod wire;

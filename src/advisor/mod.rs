@@ -9,10 +9,9 @@
 pub mod diff;
 pub mod trace;
 
-use crate::alg::PortTable;
-use crate::alg::translate::{Translation, Translator};
-use crate::dataplane::{Action, CapturePoint, Dataplane, DropReason, Outcome, Port, Verdict};
+use crate::dataplane::{CapturePoint, Dataplane, DropReason, Outcome, Port, Verdict};
 use crate::model::{Cloud, TopologyError};
+use crate::pass::FramePass;
 use crate::replay::input::CaptureError;
 use crate::report::Stats;
 use crate::wire::LinkType;
@@ -76,13 +75,12 @@ pub fn outcome_text(cloud: &Cloud, o: &Outcome) -> String {
 }
 
 /// The replay's frame pass without writers: the core, the counters and flows, ALG inspection
-/// and the topology's what-if translation (`[alg]`), frame by frame.
+/// and the topology's what-if translation (`[alg]`), frame by frame, in one shard
+/// ([`FramePass::single`]).
 pub struct QuietReplay<'c> {
     cloud: &'c Cloud,
     dp: Dataplane,
-    stats: Stats,
-    ports: PortTable,
-    translator: Option<Translator>,
+    pass: FramePass,
     frame_no: u64,
     buf: Vec<u8>,
     scratch: Vec<u8>,
@@ -92,17 +90,10 @@ impl<'c> QuietReplay<'c> {
     /// A pass over `cloud`'s tables; `hint` fixes every frame's ingress (`--ingress`), `point`
     /// says where the captures were taken (`--capture-point`).
     pub fn new(cloud: &'c Cloud, hint: Option<Port>, point: CapturePoint) -> QuietReplay<'c> {
-        let mut stats = Stats::for_cloud(cloud);
-        let translator = cloud.alg.any().then(|| Translator::new(cloud.alg));
-        if let Some(t) = &translator {
-            stats.translation = t.policy();
-        }
         QuietReplay {
             cloud,
             dp: crate::replay::dataplane(cloud, hint, point),
-            stats,
-            ports: PortTable::default(),
-            translator,
+            pass: FramePass::single(cloud, true, Some(cloud.alg)),
             frame_no: 0,
             buf: Vec::new(),
             scratch: Vec::new(),
@@ -112,9 +103,16 @@ impl<'c> QuietReplay<'c> {
     /// Records a frame of an interface whose link type is not replayed: dropped
     /// `unsupported-link`, as the replay drops it.
     pub fn push_unsupported(&mut self) -> Verdict {
-        let v = Verdict::early_drop(DropReason::UnsupportedLink, None);
+        let mut v = Verdict::early_drop(DropReason::UnsupportedLink, None);
         self.frame_no += 1;
-        self.stats.record(self.frame_no, &v);
+        self.pass.frame(
+            0,
+            self.frame_no,
+            &mut v,
+            &[],
+            LinkType::Ethernet,
+            &mut self.scratch,
+        );
         v
     }
 
@@ -125,73 +123,21 @@ impl<'c> QuietReplay<'c> {
         let mut v = [Verdict::early_drop(DropReason::Malformed, None)];
         let len = self.buf.len();
         if self.dp.capture_point() == CapturePoint::Instance {
-            self.stats.restored += u64::from(self.dp.restore_received(&mut self.buf, link));
+            let restored = self.dp.restore_received(&mut self.buf, link);
+            self.pass.stats_mut(0).restored += u64::from(restored);
         }
         self.dp
             .process_packed(&mut self.buf, &[(0, len, link)], &mut v);
         let mut v = v[0];
-        self.stats.join_fragment(&mut v);
         self.frame_no += 1;
-        if self.stats.record(self.frame_no, &v) {
-            let mut covered = false;
-            let mut rewritten = false;
-            if let Some(tr) = &mut self.translator {
-                match tr.apply(link, &self.buf, &v, &mut self.scratch) {
-                    Translation::NotCovered => {}
-                    Translation::Covered {
-                        protocol,
-                        changes,
-                        rewritten: r,
-                    } => {
-                        self.stats.record_translation(
-                            self.frame_no,
-                            &v,
-                            protocol,
-                            &changes,
-                            r,
-                            None,
-                        );
-                        (covered, rewritten) = (true, r);
-                    }
-                    Translation::Failed {
-                        protocol,
-                        reason,
-                        rewritten: r,
-                    } => {
-                        self.stats.record_translation(
-                            self.frame_no,
-                            &v,
-                            protocol,
-                            &[],
-                            r,
-                            Some(reason),
-                        );
-                        (covered, rewritten) = (true, r);
-                    }
-                }
-            }
-            let mapped = (covered
-                && matches!(
-                    v.outcome,
-                    Outcome::Forward(_, Action::Dnat | Action::Hairpin)
-                ))
-            .then_some(v.inside_dst);
-            let data: &[u8] = if rewritten { &self.scratch } else { &self.buf };
-            crate::replay::inspect_alg(
-                &mut self.stats,
-                &self.ports,
-                self.cloud.vpc.cidr,
-                self.frame_no,
-                (&v, data, link),
-                mapped,
-            );
-        }
+        self.pass
+            .frame(0, self.frame_no, &mut v, &self.buf, link, &mut self.scratch);
         v
     }
 
     /// The counters and flows so far.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        self.pass.stats(0)
     }
 
     /// The cloud replayed through.

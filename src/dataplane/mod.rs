@@ -8,6 +8,7 @@
 //! table for the common case of Internet hosts. With large tables the batch functions prefetch
 //! the table lines of frames a few places ahead, so that their cache misses overlap.
 
+mod owner;
 mod table;
 mod verdict;
 

@@ -16,10 +16,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::dataplane::{
-    Action, CapturePoint, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict,
-};
+use crate::dataplane::{CapturePoint, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, TopologyError};
+use crate::pass::FramePass;
 use crate::report::{self, InputReport, Stats};
 use crate::wire::LinkType;
 
@@ -158,6 +157,10 @@ struct Batch {
     ranges: Vec<(usize, usize, LinkType)>,
     metas: Vec<(usize, Meta)>,
     verdicts: Vec<Verdict>,
+    /// The state shard of each frame's flow ([`crate::pass::shard_of`]), set with the verdicts.
+    shards: Vec<u8>,
+    /// Frames before this batch's first frame in the replay.
+    first_frame: u64,
     /// Capture point `instance`: frames restored to what the Internet sent.
     restored: u64,
     /// Interfaces first seen in this batch.
@@ -216,6 +219,7 @@ impl Batch {
         self.ranges.clear();
         self.metas.clear();
         self.verdicts.clear();
+        self.shards.clear();
         self.restored = 0;
         self.new_ifaces.clear();
         self.bytes = 0;
@@ -224,11 +228,23 @@ impl Batch {
         self.applied.clear();
     }
 
+    /// Stages 1 and 2 of the frame pass on the whole batch (restore, core), then the shard of
+    /// each frame's flow.
     fn process(&mut self, dp: &Dataplane) {
-        let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
-        self.verdicts.resize(self.ranges.len(), blank);
         let own = self.dp.clone();
         let dp = own.as_deref().unwrap_or(dp);
+        self.forward(dp);
+        self.shards.clear();
+        self.shards.extend(
+            self.verdicts
+                .iter()
+                .map(|v| crate::pass::shard_of(dp.owner(v))),
+        );
+    }
+
+    fn forward(&mut self, dp: &Dataplane) {
+        let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
+        self.verdicts.resize(self.ranges.len(), blank);
         let unsupported = |(_, m): &(usize, Meta)| m.unsupported_link;
         if dp.capture_point() == CapturePoint::Instance {
             // The capture-point stage: frames the instance received become the Internet's.
@@ -279,6 +295,8 @@ struct Feeder {
     carry: Option<(Vec<u8>, usize, Meta)>,
     /// A stop was asked (SIGINT, SIGTERM): reading ended there.
     stopped: bool,
+    /// Frames handed out in batches so far.
+    frames: u64,
 }
 
 impl Feeder {
@@ -288,6 +306,7 @@ impl Feeder {
         b.clear();
         b.seq = self.seq;
         self.seq += 1;
+        b.first_frame = self.frames;
         if let Some((bytes, input, meta)) = self.carry.take() {
             let ts = self.readers[input].as_ref().map_or(0, |r| r.time_ns(&meta));
             self.begin(b, ts);
@@ -341,6 +360,7 @@ impl Feeder {
         if let Some(t) = &self.timeline {
             b.dp.get_or_insert_with(|| t.dp.clone());
         }
+        self.frames += b.ranges.len() as u64;
         !b.ranges.is_empty()
     }
 
@@ -375,21 +395,72 @@ struct Sink {
     max_open: usize,
     dropped: CaptureWriter,
     ifaces: HashMap<(usize, u32, u32), IfaceDesc>,
+    /// The leader's counters: the timeline and its segments, frames restored. The shards of
+    /// the frame pass count the rest and are merged into these at the end.
     stats: Stats,
     frame_no: u64,
     progress: Option<indicatif::ProgressBar>,
     trace: Option<Trace>,
-    alg_ports: crate::alg::PortTable,
-    /// ALG inspection on (`--no-alg` turns it off).
-    alg: bool,
-    /// What-if ALG translation (`--alg`, `[alg]`), when asked for.
-    translator: Option<crate::alg::translate::Translator>,
-    /// The translated frame.
-    scratch: Vec<u8>,
+    /// What-if ALG translation is on (frames may grow past the input's snap length).
+    translating: bool,
+}
+
+/// The frames of a batch that stage 5 (what-if translation) rewrote: (index in the batch,
+/// range in `buf`, new original length), in index order.
+#[derive(Default)]
+struct Rewritten {
+    frames: Vec<(u32, usize, usize, u32)>,
+    buf: Vec<u8>,
+}
+
+impl Rewritten {
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.buf.clear();
+    }
+
+    /// Adds the rewritten frames of another worker's shards (the batch's frames in order).
+    fn absorb(&mut self, other: &Rewritten) {
+        let base = self.buf.len();
+        self.buf.extend_from_slice(&other.buf);
+        self.frames.extend(
+            other
+                .frames
+                .iter()
+                .map(|&(i, s, e, l)| (i, s + base, e + base, l)),
+        );
+        self.frames.sort_unstable_by_key(|f| f.0);
+    }
+}
+
+/// Stages 3 to 6 of the frame pass for the frames of `b` whose shard `pass` holds; the frames
+/// the translation rewrote go to `rw`.
+fn pass_batch(pass: &mut FramePass, b: &Batch, rw: &mut Rewritten, scratch: &mut Vec<u8>) {
+    if let Some(c) = &b.cloud {
+        pass.follow(c);
+    }
+    for (i, &(s, e, link)) in b.ranges.iter().enumerate() {
+        let shard = usize::from(b.shards[i]);
+        if !pass.owns(shard) {
+            continue;
+        }
+        let mut v = b.verdicts[i];
+        let no = b.first_frame + i as u64 + 1;
+        if pass.frame(shard, no, &mut v, &b.buf[s..e], link, scratch) {
+            let grown = scratch.len() as i64 - (e - s) as i64;
+            let orig = (i64::from(b.metas[i].1.orig_len) + grown)
+                .clamp(scratch.len() as i64, i64::from(u32::MAX)) as u32;
+            let start = rw.buf.len();
+            rw.buf.extend_from_slice(scratch);
+            rw.frames.push((i as u32, start, rw.buf.len(), orig));
+        }
+    }
 }
 
 impl Sink {
-    fn take(&mut self, b: &Batch) -> Result<(), OutputError> {
+    /// The serial end of the pipeline for one batch: events and interfaces first seen, then
+    /// each frame written to its egress (the rewritten bytes when stage 5 rewrote it).
+    fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
         if let Some(c) = &b.cloud {
             self.cloud = c.clone();
             self.enis.resize_with(self.cloud.enis.len(), || None);
@@ -402,7 +473,7 @@ impl Sink {
         }
         for (k, d) in &b.new_ifaces {
             let mut d = d.clone();
-            if self.translator.is_some() {
+            if self.translating {
                 // A translated frame may grow past the input's snap length.
                 d.snaplen = grown_snaplen(d.snaplen);
                 if let Some(idb) = &mut d.idb {
@@ -411,35 +482,18 @@ impl Sink {
             }
             self.ifaces.insert(*k, d);
         }
+        let mut rewritten = rw.frames.iter().peekable();
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
             let (input, meta) = &b.metas[i];
-            let mut joined = b.verdicts[i];
-            self.stats.join_fragment(&mut joined);
-            let v = &joined;
+            let v = &b.verdicts[i];
             self.frame_no += 1;
-            let wants_alg = self.stats.record(self.frame_no, v);
+            self.stats.count_segment(v);
             let mut data = &b.buf[s..e];
-            let mut scratch = std::mem::take(&mut self.scratch);
             let mut translated_meta = *meta;
             let meta = &mut translated_meta;
-            if wants_alg && self.alg {
-                let link = b.ranges[i].2;
-                let (rewritten, covered) = self.translate(v, data, link, &mut scratch);
-                if rewritten {
-                    let grown = scratch.len() as i64 - data.len() as i64;
-                    meta.orig_len = (i64::from(meta.orig_len) + grown)
-                        .clamp(scratch.len() as i64, i64::from(u32::MAX))
-                        as u32;
-                    data = &scratch;
-                }
-                // The private address the translation itself wrote towards the VPC is no finding.
-                let mapped = (covered
-                    && matches!(
-                        v.outcome,
-                        Outcome::Forward(_, Action::Dnat | Action::Hairpin)
-                    ))
-                .then_some(v.inside_dst);
-                self.inspect_alg(v, data, link, mapped);
+            if let Some(&(_, rs, re, orig)) = rewritten.next_if(|r| r.0 as usize == i) {
+                data = &rw.buf[rs..re];
+                meta.orig_len = orig;
             }
             let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
             let out_frame = match v.outcome {
@@ -495,71 +549,11 @@ impl Sink {
                     message: e.to_string(),
                 })?;
             }
-            self.scratch = scratch;
         }
         if let Some(p) = &self.progress {
             p.inc(b.bytes);
         }
         Ok(())
-    }
-
-    /// What-if translation of a forwarded frame: whether `out` holds the frame to send, and
-    /// whether the translation covers the frame.
-    fn translate(
-        &mut self,
-        v: &Verdict,
-        data: &[u8],
-        link: LinkType,
-        out: &mut Vec<u8>,
-    ) -> (bool, bool) {
-        use crate::alg::translate::Translation;
-        let Some(tr) = &mut self.translator else {
-            return (false, false);
-        };
-        match tr.apply(link, data, v, out) {
-            Translation::NotCovered => (false, false),
-            Translation::Covered {
-                protocol,
-                changes,
-                rewritten,
-            } => {
-                self.stats.record_translation(
-                    self.frame_no,
-                    v,
-                    protocol,
-                    &changes,
-                    rewritten,
-                    None,
-                );
-                (rewritten, true)
-            }
-            Translation::Failed {
-                protocol,
-                reason,
-                rewritten,
-            } => {
-                self.stats.record_translation(
-                    self.frame_no,
-                    v,
-                    protocol,
-                    &[],
-                    rewritten,
-                    Some(reason),
-                );
-                (rewritten, true)
-            }
-        }
-    }
-
-    fn inspect_alg(&mut self, v: &Verdict, data: &[u8], link: LinkType, mapped: Option<u32>) {
-        inspect_alg(
-            &mut self.stats,
-            &self.alg_ports,
-            self.cloud.vpc.cidr,
-            self.frame_no,
-            (v, data, link),
-            mapped,
-        );
     }
 
     fn abandon(self) {
@@ -575,58 +569,7 @@ impl Sink {
     }
 }
 
-/// ALG inspection of one frame (`frame_no`, its verdict, bytes and link type), for frames
-/// that concern the VPC (an ENI, an EIP or a VPC address): the port table first; on other ports the first payload of a flow is sniffed (SIP, RTSP) and, when it is no
-/// ALG protocol, the flow is never looked at again. `mapped` is the private address a what-if
-/// translation wrote towards the VPC (not a finding).
-pub(crate) fn inspect_alg(
-    stats: &mut Stats,
-    ports: &crate::alg::PortTable,
-    vpc: crate::model::Ipv4Cidr,
-    frame_no: u64,
-    (v, data, link): (&Verdict, &[u8], LinkType),
-    mapped: Option<u32>,
-) {
-    let t = v.tuple;
-    if !matches!(t.proto, 6 | 17) {
-        return;
-    }
-    // Only flows that cross the gateway or stay in the VPC: two Internet hosts talking in the
-    // same capture are none of the VPC's business.
-    let touches_vpc = v.eni.is_some()
-        || v.eip.is_some()
-        || vpc.contains(std::net::Ipv4Addr::from(t.src))
-        || vpc.contains(std::net::Ipv4Addr::from(v.inside_dst));
-    if !touches_vpc {
-        return;
-    }
-    let hit = ports.hit(t.sport, t.dport);
-    let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
-        return;
-    };
-    if payload.is_empty() {
-        return;
-    }
-    let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
-        if !hit {
-            stats.not_alg(v);
-        }
-        return;
-    };
-    let ctx = crate::alg::ScanContext {
-        tcp: proto == crate::wire::proto::TCP,
-        vpc,
-    };
-    // TCP control channels are reassembled in order; a message is read once it is whole.
-    let items = match seq {
-        Some(seq) => match stats.reassemble(v, protocol, seq, payload) {
-            Some(messages) => crate::alg::scan(protocol, &messages, ctx),
-            None => Vec::new(),
-        },
-        None => crate::alg::scan(protocol, payload, ctx),
-    };
-    stats.record_alg(frame_no, v, protocol, &items, vpc, mapped);
-}
+pub(crate) use crate::pass::inspect_alg;
 
 /// The frames' ingress for `--ingress`: `internet`, an ENI id of `cloud`, or none (decided per
 /// frame).
@@ -844,14 +787,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         frame_no: 0,
         progress,
         trace,
-        alg_ports: crate::alg::PortTable::default(),
-        alg: opts.alg,
-        translator: (opts.alg && policy.any())
-            .then(|| crate::alg::translate::Translator::new(policy)),
-        scratch: Vec::new(),
+        translating: opts.alg && policy.any(),
     };
-    if let Some(t) = &sink.translator {
-        sink.stats.translation = t.policy();
+    if sink.translating {
+        sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
     }
     sink.stats.capture_point = point;
     if timeline.is_some() {
@@ -867,21 +806,44 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         timeline,
         carry: None,
         stopped: false,
+        frames: 0,
     };
-    let res = if opts.workers <= 1 {
+    // Per-flow state in SHARDS fixed shards; worker w holds the shards s with s % N == w.
+    let workers = opts.workers.max(1);
+    let passes: Vec<FramePass> = (0..workers)
+        .map(|w| {
+            FramePass::new(
+                &cloud,
+                crate::pass::SHARDS,
+                |s| s % workers == w,
+                opts.alg,
+                Some(policy),
+            )
+        })
+        .collect();
+    let (res, passes) = if workers == 1 {
+        let mut pass = passes.into_iter().next().expect("one pass");
         let mut b = Batch::default();
+        let mut rw = Rewritten::default();
+        let mut scratch = Vec::new();
         let mut res = Ok(());
         while feeder.fill(&mut b) {
             b.process(&dp);
-            if let Err(e) = sink.take(&b) {
+            rw.clear();
+            pass_batch(&mut pass, &b, &mut rw, &mut scratch);
+            if let Err(e) = sink.take(&b, &rw) {
                 res = Err(e);
                 break;
             }
         }
-        res
+        (res, vec![pass])
     } else {
-        pipeline(&mut feeder, &dp, &mut sink, opts.workers)
+        pipeline(&mut feeder, &dp, &mut sink, passes)
     };
+    FramePass::merge_into(
+        &mut sink.stats,
+        passes.into_iter().flat_map(FramePass::into_shards),
+    );
     if let Some(p) = &sink.progress {
         p.finish_and_clear();
     }
@@ -1018,25 +980,32 @@ fn finish(
     })
 }
 
-/// The multi-threaded pipeline: reader -> N workers -> writer (this thread), in input order.
+/// The multi-threaded pipeline, in input order:
+/// reader -> N core workers (stages 1-2, any batch) -> N shard owners (stages 3-6, every batch,
+/// the frames of their shards, in order) -> writer (this thread). Returns the owners' passes.
 fn pipeline(
     feeder: &mut Feeder,
     dp: &Dataplane,
     sink: &mut Sink,
-    workers: usize,
-) -> Result<(), OutputError> {
-    use crossbeam_channel::bounded;
+    passes: Vec<FramePass>,
+) -> (Result<(), OutputError>, Vec<FramePass>) {
+    use crossbeam_channel::{Sender, bounded};
+    let workers = passes.len();
     let depth = workers * 4;
     let (to_work, work_rx) = bounded::<Batch>(depth);
-    let (to_write, write_rx) = bounded::<Batch>(depth);
     let (recycle, recycled) = bounded::<Batch>(depth * 2 + 2);
     for _ in 0..depth * 2 {
         let _ = recycle.send(Batch::default());
     }
+    let (owner_txs, owner_rxs): (Vec<Sender<Arc<Batch>>>, Vec<_>) =
+        (0..workers).map(|_| bounded::<Arc<Batch>>(depth)).unzip();
+    // An owner's report on a batch: (seq, the batch from owner 0, its rewritten frames).
+    type Done = (u64, Option<Arc<Batch>>, Rewritten);
+    let (to_write, write_rx) = bounded::<Done>(depth * workers);
     std::thread::scope(|s| {
-        let reader = s.spawn(move || {
+        s.spawn(move || {
             loop {
-                let mut b = recycled.recv().unwrap_or_default();
+                let mut b = recycled.try_recv().unwrap_or_default();
                 if !feeder.fill(&mut b) || to_work.send(b).is_err() {
                     break;
                 }
@@ -1044,29 +1013,66 @@ fn pipeline(
         });
         for _ in 0..workers {
             let rx = work_rx.clone();
-            let tx = to_write.clone();
+            let txs = owner_txs.clone();
             s.spawn(move || {
                 for mut b in rx {
                     b.process(dp);
-                    if tx.send(b).is_err() {
+                    let b = Arc::new(b);
+                    if txs.iter().any(|tx| tx.send(b.clone()).is_err()) {
                         break;
                     }
                 }
             });
         }
         drop(work_rx);
+        drop(owner_txs);
+        let owners: Vec<_> = passes
+            .into_iter()
+            .zip(owner_rxs)
+            .enumerate()
+            .map(|(w, (mut pass, rx))| {
+                let tx = to_write.clone();
+                s.spawn(move || {
+                    let mut next = 0u64;
+                    let mut parked: BTreeMap<u64, Arc<Batch>> = BTreeMap::new();
+                    let mut scratch = Vec::new();
+                    'recv: for b in rx {
+                        parked.insert(b.seq, b);
+                        while let Some(b) = parked.remove(&next) {
+                            next += 1;
+                            let mut rw = Rewritten::default();
+                            pass_batch(&mut pass, &b, &mut rw, &mut scratch);
+                            let seq = b.seq;
+                            // Owner 0 hands the batch on; the others let go of it first.
+                            let b = (w == 0).then_some(b);
+                            if tx.send((seq, b, rw)).is_err() {
+                                break 'recv;
+                            }
+                        }
+                    }
+                    pass
+                })
+            })
+            .collect();
         drop(to_write);
         let mut next = 0u64;
-        let mut parked: BTreeMap<u64, Batch> = BTreeMap::new();
+        let mut parked: BTreeMap<u64, (Option<Arc<Batch>>, Rewritten, usize)> = BTreeMap::new();
         let mut res = Ok(());
-        for b in write_rx.iter() {
-            parked.insert(b.seq, b);
-            while let Some(b) = parked.remove(&next) {
+        for (seq, b, rw) in write_rx.iter() {
+            let e = parked.entry(seq).or_default();
+            e.0 = e.0.take().or(b);
+            e.1.absorb(&rw);
+            e.2 += 1;
+            while parked.get(&next).is_some_and(|e| e.2 == workers) {
+                let (b, rw, _) = parked.remove(&next).expect("complete");
                 next += 1;
+                let b = b.expect("owner 0 hands the batch on");
                 if res.is_ok() {
-                    res = sink.take(&b);
+                    res = sink.take(&b, &rw);
                 }
-                let _ = recycle.send(b);
+                if let Ok(b) = Arc::try_unwrap(b) {
+                    let _ = recycle.try_send(b);
+                }
             }
             if res.is_err() {
                 break;
@@ -1074,8 +1080,11 @@ fn pipeline(
         }
         drop(write_rx);
         drop(recycle);
-        let _ = reader.join();
-        res
+        let passes = owners
+            .into_iter()
+            .map(|h| h.join().expect("a shard owner panicked"))
+            .collect();
+        (res, passes)
     })
 }
 

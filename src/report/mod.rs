@@ -12,6 +12,8 @@ use crate::alg::{Embedded, Protocol};
 use crate::dataplane::{Action, CapturePoint, DropReason, Fragment, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
+mod merge;
+
 /// ALG findings kept per flow at most; further ones are counted.
 pub const MAX_FINDINGS: usize = 32;
 
