@@ -18,6 +18,7 @@ pub mod seqadj;
 pub mod sip;
 pub mod stream;
 pub mod tftp;
+pub mod tracker;
 pub mod translate;
 
 use std::fmt;

@@ -8,6 +8,7 @@
 //! table for the common case of Internet hosts. With large tables the batch functions prefetch
 //! the table lines of frames a few places ahead, so that their cache misses overlap.
 
+pub mod flow;
 mod owner;
 mod table;
 mod verdict;
@@ -20,6 +21,7 @@ use crate::wire::checksum;
 use crate::wire::checksum::{Delta, apply_at, apply_udp_at};
 use crate::wire::{self, LinkError, LinkType, proto};
 
+pub use flow::FlowKey;
 pub use table::{FlatMap, TableKey};
 pub use verdict::{
     Action, CapturePoint, DropReason, Fragment, IngressHint, Outcome, Port, Tuple, Verdict,

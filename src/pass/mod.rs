@@ -18,10 +18,10 @@
 //! `--workers N` gives each worker the shards `s` with `s % N == w`; the report is the shards'
 //! sum, merged in shard order, so its bytes do not depend on the number of workers.
 
-use crate::alg::PortTable;
+use crate::alg::tracker::Interest;
 use crate::alg::translate::{Policy, Translation, Translator};
-use crate::dataplane::{Action, Outcome, Verdict};
-use crate::model::{Cloud, Ipv4Cidr};
+use crate::dataplane::{Action, FlowKey, Outcome, Verdict};
+use crate::model::Cloud;
 use crate::report::Stats;
 use crate::wire::LinkType;
 
@@ -45,10 +45,8 @@ pub struct Shard {
 /// Stages 3 to 6 of the frame pass over the shards a worker owns.
 pub struct FramePass {
     shards: Vec<Option<Shard>>,
-    ports: PortTable,
     /// ALG inspection on (`--no-alg` turns it off).
     alg: bool,
-    vpc: Ipv4Cidr,
 }
 
 impl FramePass {
@@ -74,12 +72,7 @@ impl FramePass {
                 })
             })
             .collect();
-        FramePass {
-            shards,
-            ports: PortTable::default(),
-            alg,
-            vpc: cloud.vpc.cidr,
-        }
+        FramePass { shards, alg }
     }
 
     /// A pass with one shard holding everything (the advisors, which replay one frame at a
@@ -101,7 +94,6 @@ impl FramePass {
 
     /// Follows a cloud changed by a timed event (new ENIs, new NAT mappings).
     pub fn follow(&mut self, cloud: &Cloud) {
-        self.vpc = cloud.vpc.cidr;
         for s in self.shards.iter_mut().flatten() {
             s.stats.follow(cloud);
         }
@@ -129,10 +121,13 @@ impl FramePass {
             return false;
         };
         s.stats.join_fragment(v);
-        if !s.stats.record(frame_no, v) || !self.alg {
+        let Some((key, local)) = s.stats.record_flow(frame_no, v) else {
+            return false;
+        };
+        if !self.alg {
             return false;
         }
-        let (rewritten, covered) = translate(s, frame_no, v, data, link, out);
+        let (rewritten, covered) = translate(s, key, frame_no, v, data, link, out);
         // The private address the translation itself wrote towards the VPC is no finding.
         let mapped = (covered
             && matches!(
@@ -141,14 +136,13 @@ impl FramePass {
             ))
         .then_some(v.inside_dst);
         let data: &[u8] = if rewritten { out } else { data };
-        inspect_alg(
-            &mut s.stats,
-            &self.ports,
-            self.vpc,
-            frame_no,
-            (v, data, link),
-            mapped,
-        );
+        if s.stats
+            .alg
+            .inspect((key, local), frame_no, (v, data, link), mapped)
+            == Interest::NotAlg
+        {
+            s.stats.set_not_alg(&key);
+        }
         rewritten
     }
 
@@ -175,6 +169,7 @@ impl FramePass {
 /// whether the translation covers the frame.
 fn translate(
     s: &mut Shard,
+    key: FlowKey,
     frame_no: u64,
     v: &Verdict,
     data: &[u8],
@@ -192,7 +187,8 @@ fn translate(
             rewritten,
         } => {
             s.stats
-                .record_translation(frame_no, v, protocol, &changes, rewritten, None);
+                .alg
+                .translated(key, frame_no, protocol, &changes, rewritten, None);
             (rewritten, true)
         }
         Translation::Failed {
@@ -201,62 +197,29 @@ fn translate(
             rewritten,
         } => {
             s.stats
-                .record_translation(frame_no, v, protocol, &[], rewritten, Some(reason));
+                .alg
+                .translated(key, frame_no, protocol, &[], rewritten, Some(reason));
             (rewritten, true)
         }
     }
 }
 
-/// Stage 6, ALG inspection of one frame (`frame_no`, its verdict, bytes and link type), for
-/// frames that concern the VPC (an ENI, an EIP or a VPC address): the port table first; on
-/// other ports the first payload of a flow is sniffed (SIP, RTSP) and, when it is no ALG
-/// protocol, the flow is never looked at again. `mapped` is the private address a what-if
-/// translation wrote towards the VPC (not a finding).
+/// Stage 6 alone, for a frame already recorded in `stats` (the mode advisor, which replays
+/// without translation): the flow's tracker inspects it.
 pub(crate) fn inspect_alg(
     stats: &mut Stats,
-    ports: &PortTable,
-    vpc: Ipv4Cidr,
     frame_no: u64,
     (v, data, link): (&Verdict, &[u8], LinkType),
-    mapped: Option<u32>,
 ) {
-    let t = v.tuple;
-    if !matches!(t.proto, 6 | 17) {
+    let (key, ..) = FlowKey::of(v);
+    let Some(local) = stats.local_of(&key) else {
         return;
+    };
+    if stats
+        .alg
+        .inspect((key, local), frame_no, (v, data, link), None)
+        == Interest::NotAlg
+    {
+        stats.set_not_alg(&key);
     }
-    // Only flows that cross the gateway or stay in the VPC: two Internet hosts talking in the
-    // same capture are none of the VPC's business.
-    let touches_vpc = v.eni.is_some()
-        || v.eip.is_some()
-        || vpc.contains(std::net::Ipv4Addr::from(t.src))
-        || vpc.contains(std::net::Ipv4Addr::from(v.inside_dst));
-    if !touches_vpc {
-        return;
-    }
-    let hit = ports.hit(t.sport, t.dport);
-    let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
-        return;
-    };
-    if payload.is_empty() {
-        return;
-    }
-    let Some(protocol) = crate::alg::identify(proto, t.sport, t.dport, payload) else {
-        if !hit {
-            stats.not_alg(v);
-        }
-        return;
-    };
-    let ctx = crate::alg::ScanContext {
-        tcp: proto == crate::wire::proto::TCP,
-        vpc,
-    };
-    // TCP control channels are reassembled in order; a message is read once it is whole.
-    let items = match seq {
-        Some(seq) => match stats.reassemble(v, protocol, seq, payload) {
-            Some(messages) => crate::alg::scan(protocol, &messages, ctx),
-            None => Vec::new(),
-        },
-        None => crate::alg::scan(protocol, payload, ctx),
-    };
-    stats.record_alg(frame_no, v, protocol, &items, vpc, mapped);
 }

@@ -36,7 +36,6 @@ use super::output::{self, OutputError};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{ReplayError, dataplane, ingress_hint, inspect_alg};
-use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
 use crate::dataplane::{CapturePoint, Dataplane, EniPatch, Fragment, Outcome, Port, Verdict};
 use crate::model::{Cloud, EniKind, InstanceType, Ipv4Cidr, Mode, ModelError};
@@ -351,12 +350,11 @@ fn has_flow(v: &Verdict) -> bool {
 fn replay_frames(
     dp: &Dataplane,
     stats: &mut Stats,
-    vpc: Ipv4Cidr,
+    _vpc: Ipv4Cidr,
     frames: &[(Vec<u8>, LinkType)],
     selected: Option<&[u32]>,
     mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool,
 ) -> Vec<Verdict> {
-    let ports = PortTable::default();
     let n = selected.map_or(frames.len(), <[u32]>::len);
     let mut verdicts = Vec::with_capacity(n);
     let mut buf = Vec::new();
@@ -370,7 +368,7 @@ fn replay_frames(
         stats.join_fragment(&mut v);
         let no = i as u64 + 1;
         if stats.record(no, &v) {
-            inspect_alg(stats, &ports, vpc, no, (&v, &buf, *link), None);
+            inspect_alg(stats, no, (&v, &buf, *link));
         }
         verdicts.push(v);
     };

@@ -33,7 +33,7 @@ impl Stats {
             *a += b;
         }
         self.flows_untracked += other.flows_untracked;
-        self.expectations_untracked += other.expectations_untracked;
+        self.alg.merge(other.alg);
         self.restored += other.restored;
         self.internet_in += other.internet_in;
         self.internet_to_private += other.internet_to_private;
@@ -43,18 +43,6 @@ impl Stats {
                     e.insert(f);
                 }
                 std::collections::hash_map::Entry::Occupied(mut e) => join(e.get_mut(), f),
-            }
-        }
-        for (end, ann) in other.expected {
-            match self.expected.entry(end) {
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(ann);
-                }
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    if ann.1.frame < e.get().1.frame {
-                        e.insert(ann);
-                    }
-                }
             }
         }
     }
@@ -77,6 +65,5 @@ fn join(a: &mut FlowRec, mut b: FlowRec) {
     a.eni = a.eni.or(b.eni);
     a.mode = a.mode.or(b.mode);
     a.eip = a.eip.or(b.eip);
-    a.alg = a.alg.take().or(b.alg);
-    a.related_to = a.related_to.take().or(b.related_to);
+    a.not_alg &= b.not_alg;
 }

@@ -7,84 +7,23 @@ use std::net::Ipv4Addr;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::alg::stream::Stream;
-use crate::alg::{Embedded, Protocol};
-use crate::dataplane::{Action, CapturePoint, DropReason, Fragment, Outcome, Port, Tuple, Verdict};
+use crate::alg::Protocol;
+use crate::alg::tracker::{AlgFlow, AlgTracker, Announcement};
+use crate::dataplane::{
+    Action, CapturePoint, DropReason, FlowKey, Fragment, Outcome, Port, Verdict,
+};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
 mod merge;
 
-/// ALG findings kept per flow at most; further ones are counted.
-pub const MAX_FINDINGS: usize = 32;
-
-/// One ALG finding of a flow.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    /// `documented` or `embedded-address`.
-    pub kind: &'static str,
-    /// The protocol.
-    pub protocol: Protocol,
-    /// Where in the payload (`PORT`, `227`, `sdp c=`, `Via`, ...); empty for `documented`.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub field: &'static str,
-    /// The address (and port) in dotted form, or the seed reference for `documented`.
-    pub value: String,
-    /// The 1-based frame number in the replay of its first occurrence (0 for `documented`).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub frame: u64,
-    /// Later frames of the flow carrying the same field and value (retransmissions, repeats).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub repeats: u64,
-    /// What it means.
-    pub why: String,
-}
+pub use crate::alg::tracker::{Finding, MAX_EXPECTATIONS, MAX_FINDINGS};
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// ALG state of a flow.
-#[derive(Clone, Debug, Default)]
-struct AlgState {
-    protocol: Option<Protocol>,
-    findings: Vec<Finding>,
-    embedded: u64,
-    findings_untracked: u64,
-    /// TCP reassembly, from the flow's local end and towards it.
-    streams: [Stream; 2],
-    /// The what-if translation rewrote an address in this flow (`--alg`, `[alg]`).
-    translated: bool,
-    /// Frames of the flow the translation rewrote.
-    translated_frames: u64,
-}
-
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
 pub const MAX_FLOWS: usize = 1 << 16;
-
-/// A flow: one connection, both directions and both sides of the gateway, keyed on the
-/// addresses as seen inside the VPC.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-struct FlowKey {
-    proto: u8,
-    a: (u32, u16),
-    b: (u32, u16),
-}
-
-impl FlowKey {
-    /// The flow of a frame (its inside view), the view itself, and its (source, destination)
-    /// endpoints.
-    #[inline]
-    fn of(v: &Verdict) -> (FlowKey, Tuple, (u32, u16), (u32, u16)) {
-        let t = v.inside();
-        let (s, d) = ((t.src, t.sport), (t.dst, t.dport));
-        let key = FlowKey {
-            proto: t.proto,
-            a: s.min(d),
-            b: s.max(d),
-        };
-        (key, t, s, d)
-    }
-}
 
 #[derive(Clone, Debug)]
 struct FlowRec {
@@ -100,11 +39,8 @@ struct FlowRec {
     forwarded: u64,
     dropped: [u64; DropReason::COUNT],
     actions: [u64; 5],
-    alg: Option<Box<AlgState>>,
     /// A payload of this flow was looked at and it is no ALG protocol.
     not_alg: bool,
-    /// The control flow that announced this one (a related flow).
-    related_to: Option<(FlowKey, Announcement)>,
     /// Frames from the Internet side addressed to a private address of the VPC, dropped
     /// `unknown-destination` (the mark of an instance capture replayed as a gateway capture).
     internet_to_private: u64,
@@ -120,33 +56,6 @@ impl FlowRec {
             .collect()
     }
 }
-
-/// A port a control channel announced: who announced it, in which field, at which frame.
-#[derive(Clone, Debug)]
-struct Announcement {
-    protocol: Protocol,
-    field: &'static str,
-    value: String,
-    frame: u64,
-    /// Only a flow whose other end is this address matches (TFTP: the server).
-    peer: Option<u32>,
-}
-
-/// The fields that announce a new flow (media, data connection, H.245 channel).
-const ANNOUNCING: [&str; 9] = [
-    "sdp m=",
-    "sdp a=rtcp",
-    "PORT",
-    "EPRT",
-    "227",
-    "229",
-    "Transport client_port",
-    "Transport server_port",
-    "H.225/H.245 transport address (pattern)",
-];
-
-/// Announcements kept at most (oldest are not replaced; further ones are counted).
-pub const MAX_EXPECTATIONS: usize = 4096;
 
 /// Everything the replay counts.
 #[derive(Clone, Debug)]
@@ -164,19 +73,14 @@ pub struct Stats {
     flows: FxHashMap<FlowKey, FlowRec>,
     /// Frames of flows beyond [`MAX_FLOWS`].
     pub flows_untracked: u64,
-    /// Announced (address, port) -> the control flow and the announcement.
-    expected: FxHashMap<(u32, u16), (FlowKey, Announcement)>,
-    /// Announcements beyond [`MAX_EXPECTATIONS`].
-    pub expectations_untracked: u64,
+    /// The ALG tracker: protocols, reassembly, findings and announcements of the flows.
+    pub(crate) alg: AlgTracker,
     /// The what-if ALG translation in force (for the summary).
     pub translation: crate::alg::translate::Policy,
     /// Timed events (`replay --events`), in the order applied.
     pub timeline: Vec<TimelineEntry>,
     /// Counters between events: a new segment starts at each frame where events applied.
     pub segments: Vec<Segment>,
-    /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
-    /// inside view that keys flows).
-    nat: FxHashMap<u32, u32>,
     /// Where the captures were taken (`--capture-point`).
     pub capture_point: CapturePoint,
     /// Capture point `instance`: frames turned back into the frames the Internet sent.
@@ -224,9 +128,7 @@ impl Stats {
             actions: [0; 5],
             flows: FxHashMap::default(),
             flows_untracked: 0,
-            expected: FxHashMap::default(),
-            expectations_untracked: 0,
-            nat: FxHashMap::default(),
+            alg: AlgTracker::default(),
             translation: Default::default(),
             timeline: Vec::new(),
             segments: Vec::new(),
@@ -284,21 +186,19 @@ impl Stats {
     pub(crate) fn with_nat(enis: usize, vpc: Ipv4Cidr, nat: FxHashMap<u32, u32>) -> Stats {
         let mut s = Stats::new(enis);
         s.vpc = Some(vpc);
-        s.nat = nat;
+        s.alg = AlgTracker::with_nat(Some(vpc), nat);
         s
     }
 
     /// Takes the NAT mappings out (see [`Stats::with_nat`]); announcements are no longer
     /// mapped afterwards.
     pub(crate) fn take_nat(&mut self) -> FxHashMap<u32, u32> {
-        std::mem::take(&mut self.nat)
+        self.alg.take_nat()
     }
 
     /// The NAT mappings as [`Stats::for_cloud`] takes them from `cloud`.
     pub(crate) fn nat_of(cloud: &Cloud) -> FxHashMap<u32, u32> {
-        let mut s = Stats::new(0);
-        s.follow(cloud);
-        s.nat
+        AlgTracker::nat_of(cloud)
     }
 
     /// The flows the ALG inspection ties together, by [`flow_key`]: flows with ALG state,
@@ -308,20 +208,20 @@ impl Stats {
         let mut v: Vec<_> = self
             .flows
             .iter()
-            .filter(|(_, f)| {
-                f.alg.is_some()
-                    || self.expected.contains_key(&f.local)
-                    || self.expected.contains_key(&f.remote)
+            .filter(|(k, f)| {
+                self.alg.flow(k).is_some()
+                    || self.alg.announced_at(&f.local).is_some()
+                    || self.alg.announced_at(&f.remote).is_some()
             })
             .map(|(k, _)| key(k))
             .collect();
-        v.extend(self.expected.values().map(|(ctl, _)| key(ctl)));
+        v.extend(self.alg.announcements().map(|(ctl, _)| key(ctl)));
         v
     }
 
     /// The (address, port) ends announced by control channels.
     pub(crate) fn announced(&self) -> impl Iterator<Item = (u32, u16)> + '_ {
-        self.expected.keys().copied()
+        self.alg.announced()
     }
 
     /// Follows a cloud changed by an event: more ENIs (egress counters), new NAT mappings.
@@ -330,14 +230,7 @@ impl Stats {
             self.egress.resize(cloud.enis.len() + 1, 0);
         }
         self.vpc = Some(cloud.vpc.cidr);
-        self.nat.clear();
-        for a in &cloud.associations {
-            if a.mode == Mode::Nat {
-                let private = a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip);
-                self.nat
-                    .insert(u32::from(cloud.eips[a.eip].address), u32::from(private));
-            }
-        }
+        self.alg.follow(cloud);
     }
 
     /// Starts counting per segment (a replay with timed events): the first segment opens at
@@ -398,6 +291,12 @@ impl Stats {
     /// no payload of it has been looked at yet. A flow found not to be an ALG protocol costs
     /// nothing more (see [`Stats::not_alg`]).
     pub fn record(&mut self, frame_no: u64, v: &Verdict) -> bool {
+        self.record_flow(frame_no, v).is_some()
+    }
+
+    /// [`Stats::record`], giving the flow (its key and VPC-side end) when it wants ALG
+    /// inspection.
+    pub fn record_flow(&mut self, frame_no: u64, v: &Verdict) -> Option<(FlowKey, (u32, u16))> {
         self.frames_in += 1;
         if let Some(seg) = self.segments.last_mut() {
             seg.count(v);
@@ -427,7 +326,7 @@ impl Stats {
             }
         }
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
-            return false; // not IPv4: no flow
+            return None; // not IPv4: no flow
         }
         let (key, t, s, d) = FlowKey::of(v);
         let len = self.flows.len();
@@ -435,23 +334,14 @@ impl Stats {
             Some(r) => r,
             None if len >= MAX_FLOWS => {
                 self.flows_untracked += 1;
-                return false;
+                return None;
             }
             None => {
                 // Orient the flow from the VPC side: the sender if it came from an ENI.
                 let from_vpc = matches!(v.ingress, Some(Port::Eni(_)));
                 let (local, remote) = if from_vpc { (s, d) } else { (d, s) };
                 // A flow a control channel announced: match either end, and the peer if given.
-                let related_to = if self.expected.is_empty() {
-                    None
-                } else {
-                    [(s, d), (d, s)].iter().find_map(|(end, other)| {
-                        self.expected
-                            .get(end)
-                            .filter(|(ctl, a)| *ctl != key && a.peer.is_none_or(|p| p == other.0))
-                            .cloned()
-                    })
-                };
+                self.alg.opened(key, s, d);
                 self.flows.entry(key).or_insert(FlowRec {
                     proto: t.proto,
                     first_frame: frame_no,
@@ -464,9 +354,7 @@ impl Stats {
                     forwarded: 0,
                     dropped: [0; DropReason::COUNT],
                     actions: [0; 5],
-                    alg: None,
                     not_alg: false,
-                    related_to,
                     internet_to_private: 0,
                 })
             }
@@ -483,240 +371,18 @@ impl Stats {
             }
             Outcome::Drop(r) => rec.dropped[r.index()] += 1,
         }
-        !rec.not_alg
+        (!rec.not_alg).then_some((key, rec.local))
     }
 
-    /// Marks the frame's flow as not carrying an ALG protocol: its later frames are not
-    /// inspected.
-    pub fn not_alg(&mut self, v: &Verdict) {
-        let (key, ..) = FlowKey::of(v);
-        if let Some(rec) = self.flows.get_mut(&key)
-            && rec.alg.is_none()
-        {
+    /// The VPC-side end of a tracked flow.
+    pub(crate) fn local_of(&self, key: &FlowKey) -> Option<(u32, u16)> {
+        self.flows.get(key).map(|f| f.local)
+    }
+
+    /// Marks a flow as not carrying an ALG protocol: its later frames are not inspected.
+    pub fn set_not_alg(&mut self, key: &FlowKey) {
+        if let Some(rec) = self.flows.get_mut(key) {
             rec.not_alg = true;
-        }
-    }
-
-    /// Feeds a TCP segment of an ALG control channel to its flow's reassembly, and returns the
-    /// complete messages it finishes.
-    pub fn reassemble(
-        &mut self,
-        v: &Verdict,
-        protocol: Protocol,
-        seq: u32,
-        payload: &[u8],
-    ) -> Option<Vec<u8>> {
-        let (key, _, s, _) = FlowKey::of(v);
-        let rec = self.flows.get_mut(&key)?;
-        let dir = usize::from(s != rec.local);
-        let alg = rec.alg.get_or_insert_with(Box::default);
-        alg.protocol.get_or_insert(protocol);
-        alg.streams[dir].feed(protocol, seq, payload)
-    }
-
-    /// Records what the ALG inspection of a frame found: its protocol and the addresses and
-    /// ports its payload carries. An address inside the VPC CIDR in a payload whose header the
-    /// NAT translated (SNAT, DNAT, hairpin) is an `embedded-address` finding, except `mapped`:
-    /// the private address a what-if translation wrote into a frame delivered into the VPC.
-    pub fn record_alg(
-        &mut self,
-        frame_no: u64,
-        v: &Verdict,
-        protocol: Protocol,
-        items: &[Embedded],
-        vpc: Ipv4Cidr,
-        mapped: Option<u32>,
-    ) {
-        let (key, t, s, d) = FlowKey::of(v);
-        let Some(rec) = self.flows.get_mut(&key) else {
-            return;
-        };
-        let alg = rec.alg.get_or_insert_with(Box::default);
-        alg.protocol.get_or_insert(protocol);
-        // Announced ports: the flows that will use them are related to this one.
-        let mut sdp_addr = None;
-        for e in items {
-            if e.field == "sdp c=" {
-                sdp_addr = e.addr;
-            }
-            let Some(port) = e.port else { continue };
-            if !ANNOUNCING.contains(&e.field) {
-                continue;
-            }
-            let addr = match (e.addr, e.field) {
-                (Some(a), _) => u32::from(a),
-                (None, "sdp m=" | "sdp a=rtcp") => match sdp_addr {
-                    Some(a) => u32::from(a),
-                    None => t.src,
-                },
-                // RTSP: client_port belongs to the end that is not the RTSP server.
-                (None, "Transport client_port") => {
-                    if matches!(t.sport, 554 | 8554) {
-                        t.dst
-                    } else {
-                        t.src
-                    }
-                }
-                (None, "Transport server_port") => {
-                    if matches!(t.sport, 554 | 8554) {
-                        t.src
-                    } else {
-                        t.dst
-                    }
-                }
-                // FTP 229 and anything else: the sender's address.
-                (None, _) => t.src,
-            };
-            let addr = self.nat.get(&addr).copied().unwrap_or(addr);
-            // The control channel's own endpoints are not a new flow.
-            if (addr, port) == s || (addr, port) == d {
-                continue;
-            }
-            let mut announce = |field: &'static str, port: u16| {
-                let ann = Announcement {
-                    protocol,
-                    field,
-                    value: format!("{}:{port}", Ipv4Addr::from(addr)),
-                    frame: frame_no,
-                    peer: None,
-                };
-                if self.expected.len() >= MAX_EXPECTATIONS
-                    && !self.expected.contains_key(&(addr, port))
-                {
-                    self.expectations_untracked += 1;
-                } else {
-                    self.expected.entry((addr, port)).or_insert((key, ann));
-                }
-            };
-            announce(e.field, port);
-            // RTP's RTCP goes to the next port unless a=rtcp says otherwise (RFC 3550).
-            if e.field == "sdp m=" && !items.iter().any(|x| x.field == "sdp a=rtcp") {
-                announce("sdp m= (RTCP: port + 1)", port.wrapping_add(1));
-            }
-        }
-        // TFTP: the server answers a request from a new port (its transfer id): the client's
-        // address and port, from the server's address, mark the transfer.
-        if protocol == Protocol::Tftp && t.dport == 69 && self.expected.len() < MAX_EXPECTATIONS {
-            let ann = Announcement {
-                protocol,
-                field: "TFTP request (the server answers from a new port)",
-                value: format!("{}:{}", Ipv4Addr::from(t.src), t.sport),
-                frame: frame_no,
-                peer: Some(t.dst),
-            };
-            self.expected.entry((t.src, t.sport)).or_insert((key, ann));
-        }
-        let Some(rec) = self.flows.get_mut(&key) else {
-            return;
-        };
-        let alg = rec.alg.get_or_insert_with(Box::default);
-        let translated = matches!(
-            v.outcome,
-            Outcome::Forward(_, Action::Snat | Action::Dnat | Action::Hairpin)
-        );
-        if !translated {
-            return;
-        }
-        for e in items {
-            let Some(a) = e.addr else { continue };
-            if !vpc.contains(a) || mapped == Some(u32::from(a)) {
-                continue;
-            }
-            alg.embedded += 1;
-            let value = e.value();
-            // A retransmitted or repeated message: counted on the first finding.
-            if let Some(f) = alg
-                .findings
-                .iter_mut()
-                .find(|f| f.field == e.field && f.value == value)
-            {
-                f.repeats += 1;
-                continue;
-            }
-            if alg.findings.len() >= MAX_FINDINGS {
-                alg.findings_untracked += 1;
-                continue;
-            }
-            let dir = match v.outcome {
-                Outcome::Forward(_, Action::Snat) => "left through SNAT",
-                Outcome::Forward(_, Action::Dnat) => "arrived through DNAT",
-                _ => "crossed the gateway (hairpin)",
-            };
-            alg.findings.push(Finding {
-                kind: "embedded-address",
-                protocol,
-                field: e.field,
-                value,
-                frame: frame_no,
-                repeats: 0,
-                why: format!(
-                    "the header was translated but the payload still carries the VPC address {a}; the frame {dir}"
-                ),
-            });
-        }
-    }
-
-    /// Records what the what-if translation did to a frame of a flow it covers: the addresses it
-    /// rewrote (`translated` findings), or why it could not rewrite the payload.
-    pub fn record_translation(
-        &mut self,
-        frame_no: u64,
-        v: &Verdict,
-        protocol: Protocol,
-        changes: &[crate::alg::Change],
-        rewritten: bool,
-        failure: Option<crate::wire::rewrite::RewriteError>,
-    ) {
-        let (key, ..) = FlowKey::of(v);
-        let Some(rec) = self.flows.get_mut(&key) else {
-            return;
-        };
-        let alg = rec.alg.get_or_insert_with(Box::default);
-        alg.protocol.get_or_insert(protocol);
-        alg.translated |= !changes.is_empty();
-        alg.translated_frames += u64::from(rewritten);
-        let push = |alg: &mut AlgState, f: Finding| {
-            if let Some(old) = alg
-                .findings
-                .iter_mut()
-                .find(|o| o.kind == f.kind && o.field == f.field && o.value == f.value)
-            {
-                old.repeats += 1;
-            } else if alg.findings.len() >= MAX_FINDINGS {
-                alg.findings_untracked += 1;
-            } else {
-                alg.findings.push(f);
-            }
-        };
-        for c in changes {
-            push(
-                alg,
-                Finding {
-                    kind: "translated",
-                    protocol,
-                    field: c.field,
-                    value: format!("{} -> {}", c.from, c.to),
-                    frame: frame_no,
-                    repeats: 0,
-                    why:
-                        "what-if ALG: the payload address was rewritten as a Linux NAT helper would"
-                            .into(),
-                },
-            );
-        }
-        if let Some(reason) = failure {
-            push(
-                alg,
-                Finding {
-                    kind: "not-translated",
-                    protocol,
-                    field: "",
-                    value: reason.to_string(),
-                    frame: frame_no,
-                    repeats: 0,
-                    why: "what-if ALG: this frame's payload could not be rewritten".into(),
-                },
-            );
         }
     }
 
@@ -725,12 +391,13 @@ impl Stats {
         let view = AlgView::new(self);
         let mut m = BTreeMap::new();
         for (k, f) in &self.flows {
-            if let Some(a) = &f.alg
+            if let Some(a) = self.alg.flow(k)
                 && let Some(p) = a.protocol
             {
                 let e = m.entry(p).or_insert((0, 0));
                 e.0 += 1;
-                e.1 += flow_findings(f, view.related.get(k)).len() as u64 + a.findings_untracked;
+                e.1 += flow_findings(f, Some(a), view.related.get(k)).len() as u64
+                    + a.findings_untracked;
             }
         }
         m
@@ -740,9 +407,10 @@ impl Stats {
     fn alg_verdicts(&self) -> BTreeMap<&'static str, u64> {
         let view = AlgView::new(self);
         let mut verdicts = BTreeMap::new();
-        for (k, f) in self.flows.iter().filter(|(_, f)| f.alg.is_some()) {
+        for (k, f) in self.flows.iter() {
+            let Some(a) = self.alg.flow(k) else { continue };
             *verdicts
-                .entry(flow_verdict(f, view.broken.contains(k)).0)
+                .entry(flow_verdict(f, Some(a), view.broken.contains(k)).0)
                 .or_default() += 1;
         }
         verdicts
@@ -801,7 +469,8 @@ pub struct FlowSummary {
 
 impl Stats {
     fn summary_of(&self, f: &FlowRec, view: &AlgView, k: &FlowKey) -> FlowSummary {
-        let (verdict, verdict_reason) = flow_verdict(f, view.broken.contains(k));
+        let alg = self.alg.flow(k);
+        let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
         FlowSummary {
             protocol: proto_name(f.proto),
             addresses: [
@@ -817,7 +486,7 @@ impl Stats {
             dropped: f.drops(),
             verdict,
             verdict_reason,
-            alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
+            alg_protocol: alg.and_then(|a| a.protocol),
         }
     }
 
@@ -1117,7 +786,7 @@ impl AlgView {
         let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
         for (k, f) in &stats.flows {
             for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
-                if let Some((ctl, a)) = stats.expected.get(&end)
+                if let Some((ctl, a)) = stats.alg.announced_at(&end)
                     && ctl != k
                     && a.peer.is_none_or(|p| p == other.0)
                 {
@@ -1125,7 +794,7 @@ impl AlgView {
                 }
             }
         }
-        let mut anns: Vec<&(FlowKey, Announcement)> = stats.expected.values().collect();
+        let mut anns: Vec<&(FlowKey, Announcement)> = stats.alg.announcements().collect();
         anns.sort_by(|a, b| (a.1.frame, &a.1.value).cmp(&(b.1.frame, &b.1.value)));
         let mut related: FxHashMap<FlowKey, Vec<Finding>> = FxHashMap::default();
         let mut broken = rustc_hash::FxHashSet::default();
@@ -1199,8 +868,12 @@ fn instance_capture_mark(f: &FlowRec) -> bool {
 
 /// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
 /// then the embedded addresses, then the related flows it announced.
-fn flow_findings(f: &FlowRec, related: Option<&Vec<Finding>>) -> Vec<Finding> {
-    let Some(a) = &f.alg else {
+fn flow_findings(
+    f: &FlowRec,
+    alg: Option<&AlgFlow>,
+    related: Option<&Vec<Finding>>,
+) -> Vec<Finding> {
+    let Some(a) = alg else {
         return Vec::new();
     };
     let mut v = Vec::with_capacity(a.findings.len() + 1);
@@ -1227,10 +900,14 @@ fn flow_findings(f: &FlowRec, related: Option<&Vec<Finding>>) -> Vec<Finding> {
 }
 
 /// The verdict of a flow and, for ALG protocols, why.
-fn flow_verdict(f: &FlowRec, related_dropped: bool) -> (&'static str, Option<&'static str>) {
+fn flow_verdict(
+    f: &FlowRec,
+    alg: Option<&AlgFlow>,
+    related_dropped: bool,
+) -> (&'static str, Option<&'static str>) {
     let all_forwarded = f.forwarded == f.frames;
     let plain = if all_forwarded { "ok" } else { "dropped" };
-    let Some(a) = f.alg.as_ref().filter(|a| a.protocol.is_some()) else {
+    let Some(a) = alg.filter(|a| a.protocol.is_some()) else {
         return (plain, None);
     };
     match f.mode {
@@ -1296,7 +973,8 @@ pub fn write_json<W: std::io::Write>(
         .map(|(k, f)| {
             let key_proto = f.proto;
             let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
-            let (verdict, verdict_reason) = flow_verdict(f, view.broken.contains(k));
+            let alg = stats.alg.flow(k);
+            let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
             FlowReport {
                 protocol: proto_name(key_proto),
                 addresses: [
@@ -1321,9 +999,9 @@ pub fn write_json<W: std::io::Write>(
                     .collect(),
                 verdict,
                 verdict_reason,
-                alg_protocol: f.alg.as_ref().and_then(|a| a.protocol),
-                findings: flow_findings(f, view.related.get(k)),
-                reassembly: f.alg.as_ref().and_then(|a| {
+                alg_protocol: alg.and_then(|a| a.protocol),
+                findings: flow_findings(f, alg, view.related.get(k)),
+                reassembly: alg.and_then(|a| {
                     let (gaps, cut, re) = a.streams.iter().fold((0, 0, 0), |acc, s| {
                         (acc.0 + s.gaps, acc.1 + s.cut_bytes, acc.2 + s.retransmitted)
                     });
@@ -1336,14 +1014,14 @@ pub fn write_json<W: std::io::Write>(
                         })
                     })
                 }),
-                related_to: f.related_to.as_ref().map(|(ctl, a)| RelatedTo {
+                related_to: stats.alg.related_to(k).map(|(ctl, a)| RelatedTo {
                     control_first_frame: stats.flows.get(ctl).map_or(0, |c| c.first_frame),
                     protocol: a.protocol,
                     field: a.field,
                     value: a.value.clone(),
                     frame: a.frame,
                 }),
-                findings_untracked: f.alg.as_ref().map_or(0, |a| a.findings_untracked),
+                findings_untracked: alg.map_or(0, |a| a.findings_untracked),
             }
         })
         .collect();
