@@ -365,14 +365,14 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            let opts = replay::modes::ModesOptions {
+            let opts = advisor::modes::ModesOptions {
                 topology,
                 inputs,
                 out,
                 ingress,
                 capture_point,
             };
-            match replay::modes::run(&opts) {
+            match advisor::modes::run(&opts) {
                 Ok(o) => {
                     emit(&o.text);
                     ExitCode::SUCCESS
@@ -386,7 +386,7 @@ fn main() -> ExitCode {
             output,
             region,
         } => import(source, &input, output, region),
-        Cmd::Suggest { inputs } => match replay::suggest::suggest(&inputs) {
+        Cmd::Suggest { inputs } => match advisor::suggest::suggest(&inputs) {
             Ok(t) => {
                 emit(&t.text);
                 eprintln!("{}", t.note);

@@ -31,15 +31,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::input::CaptureReader;
-use super::output::{self, OutputError};
+use crate::replay::input::CaptureReader;
+use crate::replay::output::{self, OutputError};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{ReplayError, dataplane, ingress_hint, inspect_alg};
 use crate::alg::PortTable;
 use crate::alg::translate::{Policy, Translator};
 use crate::dataplane::{CapturePoint, Dataplane, EniPatch, Fragment, Outcome, Port, Verdict};
 use crate::model::{Cloud, EniKind, InstanceType, Ipv4Cidr, Mode, ModelError};
+use crate::replay::{ReplayError, dataplane, ingress_hint, inspect_alg};
 use crate::report::{FlowKeyTuple, FlowSummary, MAX_FLOWS, MAX_FRAGMENTS, Stats, flow_key};
 use crate::wire::LinkType;
 
@@ -1118,7 +1118,7 @@ fn matrix(advice: &Advice, written: &Path) -> String {
 mod tests {
     use super::*;
 
-    const DEMO: &str = include_str!("../../pcaps/demo-topology.toml");
+    const DEMO: &str = include_str!("../../../pcaps/demo-topology.toml");
 
     /// A mixed topology: three instances (one family without multi-EIP, DHCP on and off),
     /// primary ENIs in NAT, through their instance or with no EIP, secondary ENIs attached and
@@ -1327,7 +1327,7 @@ mod tests {
 
     /// The demo, as `run_with` prepares it.
     fn demo_run() -> DemoRun {
-        let (topology, capture) = super::super::demo_paths();
+        let (topology, capture) = crate::replay::demo_paths();
         let (cloud, hint, frames) = load(&ModesOptions {
             topology,
             inputs: vec![capture],
