@@ -30,8 +30,9 @@ fn nat_mapping(c: &Cloud, a: &crate::model::Association) -> (u32, u32) {
     )
 }
 
-/// [`Strategy::Incremental`]: indexes of the replay as written, built once, and the state lent
-/// to each variant (the tables and the NAT mappings, patched and put back).
+/// [`Strategy::Incremental`](super::Strategy::Incremental): indexes of the replay as written,
+/// built once, and the state lent to each variant (the tables and the NAT mappings, patched and
+/// put back).
 pub(super) struct Incremental {
     /// The tables of the topology as written (patched during a variant).
     pub(super) dp: Dataplane,

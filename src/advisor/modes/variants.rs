@@ -234,7 +234,8 @@ pub(super) fn enis_by_instance(cloud: &Cloud) -> FxHashMap<usize, Vec<usize>> {
     m
 }
 
-/// [`Strategy::FullRebuild`]: the whole cloud rebuilt, its tables compiled, every frame replayed.
+/// [`Strategy::FullRebuild`](super::Strategy::FullRebuild): the whole cloud rebuilt, its tables
+/// compiled, every frame replayed.
 pub(super) fn full_variant(
     run: &Run<'_>,
     x: usize,
