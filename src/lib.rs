@@ -6,7 +6,8 @@
 //! ([`dataplane`]) with its link type. The core parses it once ([`wire`]), looks up the EIP or
 //! ENI it concerns in tables compiled from the topology ([`model`]), and applies one action:
 //! DNAT or SNAT 1:1, pass-through, intra-VPC delivery, or a drop with a reason. The adapter
-//! writes each frame to its egress and the [`report`] collects counters and flows.
+//! writes each frame to its egress and the [`report`] collects counters and flows. The
+//! [`advisor`] (`trace`, `diff`, `modes`, `suggest`) asks what-if questions of the same core.
 //!
 //! ```text
 //!   capture ──> replay ──> dataplane (wire + tables from model) ──> replay writers

@@ -999,14 +999,14 @@ fn suggest_maps_every_private_source_and_says_what_it_assumed() {
             stderr.contains(&format!("capture point {point}")) && stderr.contains("192.168.1.0/26"),
             "{stderr}"
         );
-        let s = eipsim::replay::suggest::suggest(std::slice::from_ref(&cap)).unwrap();
+        let s = eipsim::advisor::suggest::suggest(std::slice::from_ref(&cap)).unwrap();
         assert_eq!(s.capture_point.as_str(), point);
     }
 }
 
 #[test]
 fn the_capture_point_decision() {
-    use eipsim::replay::suggest::{CapturePoint, CapturePointEvidence};
+    use eipsim::advisor::suggest::{CapturePoint, CapturePointEvidence};
     let vpc: eipsim::model::Ipv4Cidr = "10.0.0.0/8".parse().unwrap();
     let eip: std::net::Ipv4Addr = "47.0.0.1".parse().unwrap();
     let mut e = CapturePointEvidence::default();
@@ -1051,7 +1051,7 @@ fn suggest_gives_a_valid_topology_for_every_shared_capture() {
     walk(&root().join("../shared/pcaps"), &mut caps);
     assert!(caps.len() >= 40, "found {}", caps.len());
     for cap in caps {
-        let s = match eipsim::replay::suggest::suggest(std::slice::from_ref(&cap)) {
+        let s = match eipsim::advisor::suggest::suggest(std::slice::from_ref(&cap)) {
             Ok(s) => s,
             Err(e) => {
                 // Only a capture that cannot be opened at all.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use eipsim::replay::modes::{self, Advice, ModesOptions};
+use eipsim::advisor::modes::{self, Advice, ModesOptions};
 use eipsim::replay::{self, ReplayOptions};
 use etherparse::PacketBuilder;
 

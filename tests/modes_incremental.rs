@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use eipsim::advisor::modes::{self, Advice, ModesOptions, Strategy};
 use eipsim::model::Cloud;
-use eipsim::replay::modes::{self, Advice, ModesOptions, Strategy};
 use etherparse::PacketBuilder;
 
 fn root() -> &'static Path {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use eipsim::advisor;
 use eipsim::replay::{self, ReplayOptions};
 
 fn shared() -> PathBuf {
@@ -32,7 +33,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
     let mut replayed = 0;
     for (i, cap) in caps.iter().enumerate() {
         let name = cap.file_name().unwrap().to_string_lossy().into_owned();
-        let topo_text = match replay::suggest::topology_for(std::slice::from_ref(cap)) {
+        let topo_text = match advisor::suggest::topology_for(std::slice::from_ref(cap)) {
             Ok(t) => t,
             Err(e) => {
                 assert!(e.to_string().contains(&name), "{e}");
@@ -135,7 +136,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
     let topo = dir.join("t.toml");
     std::fs::write(
         &topo,
-        replay::suggest::topology_for(std::slice::from_ref(&cap)).unwrap(),
+        advisor::suggest::topology_for(std::slice::from_ref(&cap)).unwrap(),
     )
     .unwrap();
     let o = replay::run(&ReplayOptions {

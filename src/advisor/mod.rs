@@ -1,12 +1,15 @@
 //! Questions answered with the forwarding core: `trace` (one synthetic packet and its reply,
-//! hop by hop, with what decided it and what to change) and `diff` (the flows of captures
-//! whose fate differs between two topologies).
+//! hop by hop, with what decided it and what to change), `diff` (the flows of captures
+//! whose fate differs between two topologies) and `modes` (each ENI's flows replayed under
+//! every binding mode); and `suggest`, a starting topology read off captures.
 //!
-//! Both run frames through the real core ([`Dataplane::process_packed`], the call the replay
-//! makes) and never write capture files: [`QuietReplay`] is the replay's frame pass (core,
-//! counters, ALG inspection and what-if translation) without writers.
+//! `trace` and `diff` run frames through the real core ([`Dataplane::process_packed`], the call
+//! the replay makes) and never write capture files: [`QuietReplay`] is the replay's frame pass
+//! (core, counters, ALG inspection and what-if translation) without writers.
 
 pub mod diff;
+pub mod modes;
+pub mod suggest;
 pub mod trace;
 
 use crate::dataplane::{CapturePoint, Dataplane, DropReason, Outcome, Port, Verdict};

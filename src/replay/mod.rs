@@ -7,9 +7,7 @@
 
 pub mod guard;
 pub mod input;
-pub mod modes;
 pub mod output;
-pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;

@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use super::input::{CaptureError, CaptureReader};
 pub use crate::dataplane::CapturePoint;
+use crate::replay::input::{CaptureError, CaptureReader};
 use crate::wire::{self, LinkType};
 
 /// Private address hosts taken at most.

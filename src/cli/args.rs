@@ -1,0 +1,194 @@
+//! The command line as clap reads it: one argument struct per subcommand. The `///` comments on
+//! the variants and fields are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use eipsim::dataplane::CapturePoint;
+
+// No `///` comment here: the `about` below is the help's first line.
+#[derive(Parser)]
+#[command(
+    name = "eipsim",
+    version,
+    about = "Packet-path simulator for Elastic IPs bound to ENIs (NAT, cut-through, multi-EIP)"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+/// What `replay` and `modes` both take.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Topology file (TOML; docs/topology.md).
+    #[arg(long)]
+    pub(crate) topology: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub(crate) out: PathBuf,
+    /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+    #[arg(long)]
+    pub(crate) ingress: Option<String>,
+    /// Where the captures were taken: `gateway` (frames from the Internet carry EIPs) or
+    /// `instance` (tcpdump in the guest: received frames carry the private IP and are turned
+    /// back into the Internet's frames first).
+    #[arg(long, value_name = "POINT", default_value = "gateway")]
+    pub(crate) capture_point: CapturePoint,
+    /// Captures (pcap or pcapng), replayed in order as one stream.
+    pub(crate) inputs: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Replay captures through the EIP gateway; with no arguments, the bundled demo in pcaps/.
+    Replay(ReplayArgs),
+    /// The mode advisor: replay each ENI's traffic under NAT, BINDED and MULTI_BINDED and print
+    /// a flow x mode matrix (also written as modes.json); with no arguments, the bundled demo.
+    Modes(ModesArgs),
+    /// Run a scenario (docs/scenarios.md): console operations in order, each with the
+    /// outcome it should have; exit 1 when one differs. Prints each step and the final state.
+    Scenario(ScenarioArgs),
+    /// Validate a topology and print, per instance and NIC, the addresses its OS shows.
+    Check(CheckArgs),
+    /// One synthetic packet and its reply through the gateway, hop by hop: the verdict, the
+    /// table entry that decided each check, and what to change for a drop.
+    Trace(TraceArgs),
+    /// The flows of captures whose verdict, egress or public address differs between topology
+    /// A and topology B (another file, or A with an operations file applied).
+    Diff(DiffArgs),
+    /// Write a topology from a real configuration: `import terraform STATE.json` (the JSON of
+    /// `terraform show -json`) or `import aliyun DIR` (Describe* API responses as JSON files).
+    Import(ImportArgs),
+    /// Print a starting topology for captures: each private source becomes a NAT-mode ENI.
+    Suggest(SuggestArgs),
+}
+
+// The argument structs below carry no `///` comment of their own: the variant's is the help.
+
+#[derive(Args)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    /// Core worker threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: u16,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+    /// Also write a per-frame trace (TSV: frame, input, record, verdict, egress, out_frame).
+    #[arg(long)]
+    pub(crate) trace: Option<PathBuf>,
+    /// Do not inspect ALG protocols (no findings; for comparison runs).
+    #[arg(long)]
+    pub(crate) no_alg: bool,
+    /// What-if ALG per protocol, over the topology's `[alg]` table: a list such as
+    /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) alg: Option<String>,
+    /// Timed operations applied during the replay ([[event]] tables with `at`, capture time
+    /// in seconds since the epoch; docs/scenarios.md).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ModesArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ScenarioArgs {
+    /// Scenario file (TOML).
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// Topology file.
+    pub(crate) file: PathBuf,
+    /// List every instance, detached ENI and EIP (default: the first 50 of each, and how
+    /// many more there are).
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct TraceArgs {
+    /// Topology file.
+    #[arg(long)]
+    pub(crate) topology: PathBuf,
+    /// The sender: an IPv4 address (an ENI's, or an Internet host) or an ENI id.
+    #[arg(long)]
+    pub(crate) from: String,
+    /// The destination: ADDR or ADDR:PORT.
+    #[arg(long)]
+    pub(crate) to: String,
+    /// tcp, udp or icmp (default: tcp with a port, icmp echo without).
+    #[arg(long)]
+    pub(crate) proto: Option<String>,
+    /// Source port (TCP/UDP; default 49152).
+    #[arg(long)]
+    pub(crate) sport: Option<u16>,
+    /// TTL of the request (default 64).
+    #[arg(long)]
+    pub(crate) ttl: Option<u8>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DiffArgs {
+    /// Topology A, then optionally topology B.
+    #[arg(long = "topology", required = true, num_args = 1, action = clap::ArgAction::Append)]
+    pub(crate) topologies: Vec<PathBuf>,
+    /// Operations ([[step]] or [[event]] tables) applied to A to make B.
+    #[arg(long, value_name = "OPS")]
+    pub(crate) apply: Option<PathBuf>,
+    /// Ingress of every frame: `internet` or an ENI id (default: by MAC or source address).
+    #[arg(long)]
+    pub(crate) ingress: Option<String>,
+    /// Where the captures were taken: `gateway` or `instance` (restored through topology A).
+    #[arg(long, value_name = "POINT", default_value = "gateway")]
+    pub(crate) capture_point: CapturePoint,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Captures (pcap or pcapng), replayed in order as one stream.
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ImportArgs {
+    /// `terraform` or `aliyun`.
+    #[arg(value_enum)]
+    pub(crate) source: ImportSource,
+    /// The state file (terraform) or the directory of responses (aliyun).
+    pub(crate) input: PathBuf,
+    /// Write the topology here (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Region id, when the input's zones do not give it.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct SuggestArgs {
+    /// Captures (pcap or pcapng).
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+}
+
+/// What `import` reads.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ImportSource {
+    /// The JSON of `terraform show -json`.
+    Terraform,
+    /// A directory of Describe* API responses (JSON).
+    Aliyun,
+}

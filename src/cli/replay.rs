@@ -1,0 +1,79 @@
+//! `replay` and `modes`: captures replayed through a topology into an output directory.
+
+use std::path::PathBuf;
+
+use eipsim::advisor::modes::{self, ModesOptions};
+use eipsim::replay::{self, ReplayOptions};
+
+use super::args::{ModesArgs, ReplayArgs, RunArgs};
+use super::{CliError, emit};
+
+/// The topology and captures of `replay` or `modes`: both given, or neither (the bundled demo).
+fn topology_and_inputs(cmd: &str, run: &RunArgs) -> Result<(PathBuf, Vec<PathBuf>), CliError> {
+    match (&run.topology, run.inputs.is_empty()) {
+        (None, true) => {
+            let (t, c) = replay::demo_paths();
+            Ok((t, vec![c]))
+        }
+        (Some(t), false) => Ok((t.clone(), run.inputs.clone())),
+        (None, false) => Err(CliError::Usage(format!(
+            "{cmd} needs --topology FILE with captures"
+        ))),
+        (Some(_), true) => Err(CliError::Usage(format!(
+            "{cmd} needs at least one capture after --topology"
+        ))),
+    }
+}
+
+/// `eipsim replay`: the summary on stdout; exit 1 when a capture could not be read to its end.
+pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
+    let (topology, inputs) = topology_and_inputs("replay", &a.run)?;
+    let opts = ReplayOptions {
+        topology,
+        out: a.run.out,
+        ingress: a.run.ingress,
+        workers: usize::from(a.workers),
+        inputs,
+        progress: !a.no_progress,
+        trace: a.trace,
+        max_open_files: None,
+        alg: !a.no_alg,
+        alg_spec: a.alg,
+        events: a.events,
+        capture_point: a.run.capture_point,
+    };
+    // SIGINT and SIGTERM stop the replay between batches; it removes what it started
+    // writing and exits 130 or 143.
+    let stop = replay::guard::stop_flag();
+    for (sig, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        if let Err(e) = signal_hook::flag::register_usize(sig, stop.clone(), code) {
+            eprintln!("eipsim: cannot handle signal {sig}: {e}");
+        }
+    }
+    let o = replay::run(&opts)?;
+    emit(&o.summary)?;
+    if o.capture_errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Inputs(
+            o.capture_errors.iter().map(ToString::to_string).collect(),
+        ))
+    }
+}
+
+/// `eipsim modes`: the matrix on stdout (and `modes.json` in the output directory).
+pub(super) fn modes(a: ModesArgs) -> Result<(), CliError> {
+    let (topology, inputs) = topology_and_inputs("modes", &a.run)?;
+    let opts = ModesOptions {
+        topology,
+        inputs,
+        out: a.run.out,
+        ingress: a.run.ingress,
+        capture_point: a.run.capture_point,
+    };
+    let o = modes::run(&opts)?;
+    emit(&o.text)
+}
