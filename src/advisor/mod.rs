@@ -111,6 +111,7 @@ impl<'c> QuietReplay<'c> {
         self.pass.frame(
             0,
             self.frame_no,
+            0,
             &mut v,
             &[],
             LinkType::Ethernet,
@@ -133,8 +134,15 @@ impl<'c> QuietReplay<'c> {
             .process_packed(&mut self.buf, &[(0, len, link)], &mut v);
         let mut v = v[0];
         self.frame_no += 1;
-        self.pass
-            .frame(0, self.frame_no, &mut v, &self.buf, link, &mut self.scratch);
+        self.pass.frame(
+            0,
+            self.frame_no,
+            0,
+            &mut v,
+            &self.buf,
+            link,
+            &mut self.scratch,
+        );
         v
     }
 

@@ -105,13 +105,16 @@ impl FramePass {
     }
 
     /// Stages 3 to 6 for one frame of shard `shard` (held by this pass): `frame_no` is its
-    /// 1-based number in the replay, `v` the core's verdict (joined to its first fragment
-    /// here), `data` the frame as the core left it. Returns whether the what-if translation
-    /// rewrote it into `out` (the frame to send instead of `data`).
+    /// 1-based number in the replay, `now_s` its capture time in seconds, `v` the core's
+    /// verdict (joined to its first fragment here), `data` the frame as the core left it.
+    /// Returns whether the what-if translation rewrote it into `out` (the frame to send
+    /// instead of `data`).
+    #[allow(clippy::too_many_arguments)]
     pub fn frame(
         &mut self,
         shard: usize,
         frame_no: u64,
+        now_s: i64,
         v: &mut Verdict,
         data: &[u8],
         link: LinkType,
@@ -121,7 +124,12 @@ impl FramePass {
             return false;
         };
         s.stats.join_fragment(v);
-        let Some((key, local)) = s.stats.record_flow(frame_no, v) else {
+        let flags = if v.tuple.proto == crate::wire::proto::TCP {
+            crate::wire::flags::tcp_flags(link, data)
+        } else {
+            0
+        };
+        let Some((key, local)) = s.stats.record_timed(frame_no, v, now_s, flags) else {
             return false;
         };
         if !self.alg {

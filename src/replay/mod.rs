@@ -159,6 +159,8 @@ struct Batch {
     shards: Vec<u8>,
     /// Frames before this batch's first frame in the replay.
     first_frame: u64,
+    /// Each frame's capture time, in seconds.
+    times: Vec<i64>,
     /// Capture point `instance`: frames restored to what the Internet sent.
     restored: u64,
     /// Interfaces first seen in this batch.
@@ -218,6 +220,7 @@ impl Batch {
         self.metas.clear();
         self.verdicts.clear();
         self.shards.clear();
+        self.times.clear();
         self.restored = 0;
         self.new_ifaces.clear();
         self.bytes = 0;
@@ -312,6 +315,7 @@ impl Feeder {
             b.buf.extend_from_slice(&bytes);
             b.ranges.push((start, b.buf.len(), meta.link));
             b.metas.push((input, meta));
+            b.times.push(seconds(ts));
             b.bytes += bytes.len() as u64 + 16;
         }
         if guard::stop_requested().is_some() {
@@ -331,19 +335,20 @@ impl Feeder {
                         b.new_ifaces.push((key, r.iface_desc(&meta)));
                     }
                     self.counts[self.current] += 1;
-                    if let Some(t) = &self.timeline {
-                        let ts = r.time_ns(&meta);
-                        if t.due(ts) {
-                            if !b.ranges.is_empty() {
-                                // The batch ends here: this frame opens the next one.
-                                self.carry = Some((b.buf[start..].to_vec(), self.current, meta));
-                                b.buf.truncate(start);
-                                break;
-                            }
-                            self.begin(b, ts);
+                    let ts = r.time_ns(&meta);
+                    if let Some(t) = &self.timeline
+                        && t.due(ts)
+                    {
+                        if !b.ranges.is_empty() {
+                            // The batch ends here: this frame opens the next one.
+                            self.carry = Some((b.buf[start..].to_vec(), self.current, meta));
+                            b.buf.truncate(start);
+                            break;
                         }
+                        self.begin(b, ts);
                     }
                     b.ranges.push((start, b.buf.len(), meta.link));
+                    b.times.push(seconds(ts));
                     b.metas.push((self.current, meta));
                     b.bytes += (b.buf.len() - start) as u64 + 16;
                 }
@@ -431,6 +436,11 @@ impl Rewritten {
     }
 }
 
+/// Nanoseconds of capture time as whole seconds.
+fn seconds(ns: i128) -> i64 {
+    (ns.div_euclid(1_000_000_000)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 /// Stages 3 to 6 of the frame pass for the frames of `b` whose shard `pass` holds; the frames
 /// the translation rewrote go to `rw`.
 fn pass_batch(pass: &mut FramePass, b: &Batch, rw: &mut Rewritten, scratch: &mut Vec<u8>) {
@@ -444,7 +454,7 @@ fn pass_batch(pass: &mut FramePass, b: &Batch, rw: &mut Rewritten, scratch: &mut
         }
         let mut v = b.verdicts[i];
         let no = b.first_frame + i as u64 + 1;
-        if pass.frame(shard, no, &mut v, &b.buf[s..e], link, scratch) {
+        if pass.frame(shard, no, b.times[i], &mut v, &b.buf[s..e], link, scratch) {
             let grown = scratch.len() as i64 - (e - s) as i64;
             let orig = (i64::from(b.metas[i].1.orig_len) + grown)
                 .clamp(scratch.len() as i64, i64::from(u32::MAX)) as u32;

@@ -75,8 +75,7 @@ impl Stats {
     pub fn summaries(&self) -> Vec<FlowSummary> {
         let view = AlgView::new(self);
         let mut v: Vec<FlowSummary> = self
-            .flows
-            .iter()
+            .all_flows()
             .map(|(k, f)| self.summary_of(f, &view, k))
             .collect();
         v.sort_by_key(|f| f.first_frame);
@@ -108,7 +107,7 @@ impl AlgView {
         // A flow satisfies every announcement of either of its ends (RTP answers an m= line
         // from each side), not only the one it is linked to.
         let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
-        for (k, f) in &stats.flows {
+        for (k, f) in stats.all_flows() {
             for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
                 if let Some((ctl, a)) = stats.alg.announced_at(&end)
                     && ctl != k

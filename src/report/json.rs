@@ -144,7 +144,7 @@ pub fn write_json<W: std::io::Write>(
         .map(|a| (a.as_str(), stats.actions[action_index(*a)]))
         .collect();
     let view = AlgView::new(stats);
-    let mut flows: Vec<(&FlowKey, &FlowRec)> = stats.flows.iter().collect();
+    let mut flows: Vec<(&FlowKey, &FlowRec)> = stats.all_flows().collect();
     flows.sort_by_key(|(_, f)| f.first_frame);
     let flows = flows
         .into_iter()

@@ -33,6 +33,7 @@ impl Stats {
             *a += b;
         }
         self.flows_untracked += other.flows_untracked;
+        self.archived.extend(other.archived);
         self.alg.merge(other.alg);
         self.restored += other.restored;
         self.internet_in += other.internet_in;

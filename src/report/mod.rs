@@ -14,6 +14,7 @@ use crate::dataplane::{
 };
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
+mod evict;
 mod flows;
 mod json;
 mod merge;
@@ -57,6 +58,10 @@ struct FlowRec {
     /// Frames from the Internet side addressed to a private address of the VPC, dropped
     /// `unknown-destination` (the mark of an instance capture replayed as a gateway capture).
     internet_to_private: u64,
+    /// Capture time of its last frame, in seconds.
+    last_s: i64,
+    /// How a TCP flow ended: [`evict::FIN_LOCAL`], [`evict::FIN_REMOTE`], [`evict::RST`].
+    ends: u8,
 }
 
 impl FlowRec {
@@ -84,6 +89,10 @@ pub struct Stats {
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
+    /// Flows that ended (or went idle) and left the table to make room: kept for the report.
+    archived: Vec<(FlowKey, FlowRec)>,
+    /// No sweep of the table for room before this many frames in (a sweep that freed little).
+    next_sweep: u64,
     /// Frames of flows beyond [`MAX_FLOWS`].
     pub flows_untracked: u64,
     /// The ALG tracker: protocols, reassembly, findings and announcements of the flows.
@@ -140,6 +149,8 @@ impl Stats {
             egress: vec![0; enis + 1],
             actions: [0; 5],
             flows: FxHashMap::default(),
+            archived: Vec::new(),
+            next_sweep: 0,
             flows_untracked: 0,
             alg: AlgTracker::default(),
             translation: Default::default(),
@@ -310,6 +321,20 @@ impl Stats {
     /// [`Stats::record`], giving the flow (its key and VPC-side end) when it wants ALG
     /// inspection.
     pub fn record_flow(&mut self, frame_no: u64, v: &Verdict) -> Option<(FlowKey, (u32, u16))> {
+        self.record_timed(frame_no, v, 0, 0)
+    }
+
+    /// [`Stats::record_flow`] for a frame captured at `now_s` (seconds) with TCP flags
+    /// `tcp_flags` (0 when not TCP): ended and idle flows can then leave the table when it is
+    /// full ([`MAX_FLOWS`]), kept aside for the report, so that only flows still open count
+    /// against the bound.
+    pub fn record_timed(
+        &mut self,
+        frame_no: u64,
+        v: &Verdict,
+        now_s: i64,
+        tcp_flags: u8,
+    ) -> Option<(FlowKey, (u32, u16))> {
         self.frames_in += 1;
         if let Some(seg) = self.segments.last_mut() {
             seg.count(v);
@@ -342,13 +367,13 @@ impl Stats {
             return None; // not IPv4: no flow
         }
         let (key, t, s, d) = FlowKey::of(v);
-        let len = self.flows.len();
+        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) && !self.make_room(now_s)
+        {
+            self.flows_untracked += 1;
+            return None;
+        }
         let rec = match self.flows.get_mut(&key) {
             Some(r) => r,
-            None if len >= MAX_FLOWS => {
-                self.flows_untracked += 1;
-                return None;
-            }
             None => {
                 // Orient the flow from the VPC side: the sender if it came from an ENI.
                 let from_vpc = matches!(v.ingress, Some(Port::Eni(_)));
@@ -369,10 +394,16 @@ impl Stats {
                     actions: [0; 5],
                     not_alg: false,
                     internet_to_private: 0,
+                    last_s: now_s,
+                    ends: 0,
                 })
             }
         };
         rec.frames += 1;
+        rec.last_s = rec.last_s.max(now_s);
+        if tcp_flags & (evict::TCP_FIN | evict::TCP_RST) != 0 {
+            rec.ends |= evict::ends(tcp_flags, s == rec.local);
+        }
         rec.internet_to_private += u64::from(to_private);
         rec.eni = rec.eni.or(v.eni);
         rec.mode = rec.mode.or(v.mode);
@@ -431,6 +462,6 @@ impl Stats {
 
     /// Number of flows tracked.
     pub fn flow_count(&self) -> usize {
-        self.flows.len()
+        self.flows.len() + self.archived.len()
     }
 }

@@ -64,6 +64,20 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
         let _ = writeln!(s, "{line}");
     }
     let _ = writeln!(s, "  {:<30} {:>10}", "flows", stats.flow_count());
+    if stats.flows_archived() > 0 {
+        let _ = writeln!(
+            s,
+            "    {} of them ended or went idle and left the full flow table (all are in report.json)",
+            stats.flows_archived()
+        );
+    }
+    if stats.flows_untracked > 0 {
+        let _ = writeln!(
+            s,
+            "  note: the flow table was full ({MAX_FLOWS} open flows of one shard of hosts): {} frames of further flows are counted in the totals but have no flow record and no ALG analysis (flows_untracked_frames in report.json)",
+            stats.flows_untracked
+        );
+    }
     let alg = stats.alg_totals();
     if !alg.is_empty() {
         let verdicts = stats.alg_verdicts();

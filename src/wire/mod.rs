@@ -2,6 +2,7 @@
 //! checksums with RFC 1624 incremental updates.
 
 pub mod checksum;
+pub mod flags;
 pub mod link;
 pub mod rewrite;
 
