@@ -2,17 +2,32 @@
 //! Elastic Network Interfaces (ENIs) in NAT, cut-through (`BINDED`) and multi-EIP
 //! (`MULTI_BINDED`) modes.
 //!
-//! A frame enters from a capture. The adapter ([`replay`]) hands it to the pure forwarding core
-//! ([`dataplane`]) with its link type. The core parses it once ([`wire`]), looks up the EIP or
-//! ENI it concerns in tables compiled from the topology ([`model`]), and applies one action:
-//! DNAT or SNAT 1:1, pass-through, intra-VPC delivery, or a drop with a reason. The adapter
-//! writes each frame to its egress and the [`report`] collects counters and flows. The
-//! [`advisor`] (`trace`, `diff`, `modes`, `suggest`) asks what-if questions of the same core.
+//! The path of one frame goes one way, through one pass ([`pass`]):
 //!
 //! ```text
-//!   capture ──> replay ──> dataplane (wire + tables from model) ──> replay writers
-//!                                    └──> report (counters, flows) ──> report.json, summary
+//!  replay::input ─ blocks of a capture ─> Batch (frames, link types, times)
+//!     │  any worker:    1 restore (capture point instance)   dataplane::restore_received
+//!     │                 2 core: decide + 1:1 NAT in place   dataplane  (wire views, Layout)
+//!     │                   -> Verdict + the shard of the flow's inside endpoint
+//!     │  shard owners:  3 fragment join  4 record  5 what-if translation  6 ALG inspection
+//!     │                   (pass::FramePass: report::Stats counters and flows, alg::tracker)
+//!     └> writer:        each frame to its egress capture, dropped.pcapng, the trace
+//!  end: the shards merged in shard order -> report.json and the summary (report)
 //! ```
+//!
+//! Layers, each using only those below it:
+//!
+//! ```text
+//!  cli (main.rs) ── replay, advisor (trace, diff, modes, suggest), import
+//!                     └── pass ── report ── alg ── dataplane ── model ── wire
+//! ```
+//!
+//! [`wire`] holds the packet views and checksums; [`model`] the topology, the console
+//! operations and their rules; [`dataplane`] the pure forwarding core over tables compiled from
+//! the model; [`alg`] what payloads carry (FTP, SIP, DNS, RTSP, TFTP, H.323), the ALG tracker and
+//! the what-if translation; [`report`] counts and renders; [`pass`] chains the stages; [`replay`]
+//! is the adapter for capture files (readers, writers, the threads); [`advisor`] asks what-if
+//! questions of the same pass.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -313,7 +313,7 @@ impl Stats {
     ///
     /// Returns whether the frame's flow still wants ALG inspection: it has an ALG protocol, or
     /// no payload of it has been looked at yet. A flow found not to be an ALG protocol costs
-    /// nothing more (see [`Stats::not_alg`]).
+    /// nothing more (see [`Stats::set_not_alg`]).
     pub fn record(&mut self, frame_no: u64, v: &Verdict) -> bool {
         self.record_flow(frame_no, v).is_some()
     }
