@@ -1401,7 +1401,7 @@ pub fn finish(d: Draft, region_arg: Option<&str>) -> Result<Imported, ImportErro
                 })
                 .map_or_else(|| d.source.clone(), |(_, o)| o.clone());
             Err(ImportError::Rule {
-                code: source.code,
+                code: source.code.code(),
                 origin,
                 message: format!("{}: {}", source.subject, source.message),
             })

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{
-    Charge, Cloud, Eip, Eni, EniKind, InstanceType, Mac, Mode, ModelError, TopologyError, err,
-};
+use super::rules::{RuleCode, err};
+use super::{Charge, Cloud, Eip, Eni, EniKind, InstanceType, Mac, Mode, ModelError, TopologyError};
 
 /// One console operation.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -91,7 +90,7 @@ pub enum Operation {
         #[serde(default)]
         instance_type: InstanceType,
         /// `NAT` (default), `BINDED` or `MULTI_BINDED`.
-        #[serde(default = "super::default_mode")]
+        #[serde(default = "super::file::default_mode")]
         mode: Mode,
         /// NAT only: the private IP the EIP maps to (default: the primary private IP).
         private_ip: Option<Ipv4Addr>,
@@ -181,7 +180,7 @@ fn join(ips: &[Ipv4Addr]) -> String {
 fn find(index: Option<usize>, what: &str, id: &str, op: &Operation) -> Result<usize, ModelError> {
     index.ok_or_else(|| {
         err(
-            "unknown-id",
+            RuleCode::UnknownId,
             op.to_string(),
             format!("no {what} {id:?} (never created, deleted or released)"),
         )
@@ -207,7 +206,7 @@ impl Operation {
                 let inst = instance.as_deref().map(|i| inst_of(cloud, i)).transpose()?;
                 if *kind == EniKind::Primary && inst.is_none() {
                     return Err(err(
-                        "primary-eni-needs-instance",
+                        RuleCode::PrimaryEniNeedsInstance,
                         self.to_string(),
                         "a primary ENI is created with its instance: give `instance`",
                     ));
@@ -267,7 +266,7 @@ impl Operation {
                     }
                     _ => {
                         return Err(err(
-                            "invalid-association",
+                            RuleCode::InvalidAssociation,
                             self.to_string(),
                             "give `eni` (instance_type NetworkInterface) or `instance` (instance_type EcsInstance, NAT, no private_ip)",
                         ));
@@ -316,7 +315,7 @@ impl Expect {
     pub fn matches(&self, outcome: &Result<Option<String>, ModelError>) -> bool {
         match (self, outcome) {
             (Expect::Ok, Ok(_)) | (Expect::Error, Err(_)) => true,
-            (Expect::Code(c), Err(e)) => e.code == c,
+            (Expect::Code(c), Err(e)) => e.code == *c,
             _ => false,
         }
     }
