@@ -1,6 +1,7 @@
 //! The what-if ALG policy a cloud carries: the `[alg]` table of a topology file and the
-//! `--alg` list of the command line. Only the data and its parsing live here; the translator
-//! that applies it is `crate::alg::translate`, which re-exports [`Policy`] and [`AlgMode`].
+//! `--alg` list of the command line. Only the data and its parsing live here, so that the model
+//! depends on nothing above it; the ALG translator that applies the policy (the `alg` module's
+//! `translate`) re-exports [`Policy`] and [`AlgMode`] and adds `Policy::covers`.
 
 /// Which protocols are translated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

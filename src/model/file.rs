@@ -1,5 +1,5 @@
 //! The topology file's schema (TOML): what `Cloud::load` reads and [`super::Cloud::to_toml`]
-//! writes. Each table of the file is one struct here; defaults are stated next to the field.
+//! writes. Each table of the file is one struct here, with its defaults.
 
 use std::net::Ipv4Addr;
 
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Charge, Cloud, EniKind, InstanceType, Ipv4Cidr, Mac, Mode, sg};
 
+/// The whole file.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TopologyFile {
@@ -30,6 +31,7 @@ pub(super) struct TopologyFile {
     pub(super) alg: std::collections::BTreeMap<String, String>,
 }
 
+/// `[account]`: multi-EIP authorisation (default off) and quota (default 10).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccountFile {
@@ -52,6 +54,7 @@ fn default_quota() -> u32 {
     10
 }
 
+/// `[vpc]`: id (default `vpc`), CIDR block, and the gateway's and Internet next hop's MACs.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VpcFile {
@@ -77,6 +80,7 @@ fn default_true() -> bool {
     true
 }
 
+/// `[[instance]]`: id, family (default empty), DHCP on secondary NICs (default on).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InstanceFile {
@@ -87,6 +91,7 @@ pub(super) struct InstanceFile {
     pub(super) dhcp: bool,
 }
 
+/// `[[eni]]`: an ENI, attached to `instance` when given (a primary ENI must be).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EniFile {
@@ -104,6 +109,7 @@ pub(super) struct EniFile {
     pub(super) security_groups: Vec<String>,
 }
 
+/// `[[eip]]`: an EIP, its billing (default pay-by-traffic) and its multi-EIP gateway and mask.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EipFile {
@@ -117,6 +123,7 @@ pub(super) struct EipFile {
     pub(super) mask: Option<Ipv4Addr>,
 }
 
+/// `[[association]]`: an EIP bound to an ENI (`eni`, mode default NAT) or to an instance.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AssociationFile {
@@ -244,6 +251,15 @@ mod tests {
     fn bundled_topologies_round_trip() {
         round_trip(include_str!("../../pcaps/demo-topology.toml"));
         round_trip(include_str!("../../pcaps/failover-topology.toml"));
+    }
+
+    #[test]
+    fn an_empty_cloud_round_trips() {
+        round_trip("region = \"cn-hangzhou\"\n[vpc]\ncidr = \"192.168.0.0/16\"\n");
+        let c = Cloud::from_toml("region = \"cn-hangzhou\"\n[vpc]\ncidr = \"192.168.0.0/16\"\n")
+            .unwrap();
+        let t = c.to_toml().unwrap();
+        assert!(t.starts_with("region = \"cn-hangzhou\"\n"), "{t}");
     }
 
     #[test]

@@ -39,8 +39,13 @@ pub enum TopologyError {
 impl TopologyError {
     /// The rule code, when a rule was broken.
     pub fn code(&self) -> Option<&'static str> {
+        self.rule().map(RuleCode::code)
+    }
+
+    /// The rule broken, when one was.
+    pub fn rule(&self) -> Option<RuleCode> {
         match self {
-            TopologyError::Rule { source, .. } => Some(source.code.code()),
+            TopologyError::Rule { source, .. } => Some(source.code),
             _ => None,
         }
     }

@@ -233,9 +233,9 @@ impl Cloud {
     }
 
     /// Records which multi-EIP addresses the OS of ENI `eni` configured statically. Any address
-    /// is accepted: the guest's configuration is not a console rule, and design.md section 2's
-    /// example lists one on a NAT-mode ENI. Only the ENI's MULTI_BINDED EIPs it lists are
-    /// delivered (design.md section 5).
+    /// is accepted: the guest's configuration is not a console rule, and a topology file may
+    /// list one on a NAT-mode ENI. Only the ENI's MULTI_BINDED EIPs it lists are delivered by
+    /// the forwarding core.
     pub fn set_static_eips(&mut self, eni: usize, addrs: Vec<Ipv4Addr>) -> Result<(), ModelError> {
         self.enis[eni].static_eips = Some(addrs);
         Ok(())

@@ -1,4 +1,4 @@
-//! Operations as data (design.md section 2b): scenario files (`eipsim scenario`) and event
+//! Operations as data: scenario files (`eipsim scenario`) and event
 //! files (`eipsim replay --events`). An operation carries the provider's API name in `op` and
 //! its parameters in snake_case; it is applied to a [`Cloud`] through the console's operations,
 //! so every rule of the seeds is checked the same way as for a topology file.
