@@ -6,7 +6,7 @@
 //! [`finish`] resolves it (the VPC, the region, each instance's primary ENI, attachments,
 //! associations, security groups), applies the stated defaults and inferences (each default is
 //! reported as a note), writes the topology TOML with a comment above each entry naming its
-//! origin, and validates it with [`Cloud::from_toml`], so an import that `eipsim check` would
+//! origin, and validates it with [`Cloud::from_toml`](crate::model::Cloud::from_toml), so an import that `eipsim check` would
 //! refuse is an error naming the rule and the resource it came from.
 //!
 //! The functions here are pure (text in, text and notes out); [`import_terraform`],
@@ -42,7 +42,7 @@ pub enum Source {
 /// An imported topology.
 #[derive(Clone, Debug)]
 pub struct Imported {
-    /// The topology file (TOML), valid for [`Cloud::from_toml`].
+    /// The topology file (TOML), valid for [`Cloud::from_toml`](crate::model::Cloud::from_toml).
     pub toml: String,
     /// What the input lacked and was given a default, or was skipped (one line each, without
     /// the `note: ` prefix).

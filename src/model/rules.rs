@@ -69,7 +69,7 @@ rule_codes! {
     InstanceOneEip = "instance-one-eip", "Each ECS instance can be associated with only one EIP (seed 004).";
     InstanceOnePrimaryEni = "instance-one-primary-eni", "An instance has one primary ENI.";
     InvalidAddress = "invalid-address", "An EIP is not in a block no public address can be in (this network, loopback, link-local, multicast, reserved).";
-    InvalidAlg = "invalid-alg", "An [alg] entry names a known protocol and mode.";
+    InvalidAlg = "invalid-alg", "An `[alg]` entry names a known protocol and mode.";
     InvalidAssociation = "invalid-association", "An association names either an ENI or an instance, as its instance_type says.";
     InvalidId = "invalid-id", "An ENI id is letters, digits, '-', '_' and '.', not starting with '.'.";
     InvalidPortRange = "invalid-port-range", "A security group rule's port range is valid for its protocol.";

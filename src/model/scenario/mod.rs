@@ -1,6 +1,6 @@
 //! Operations as data: scenario files (`eipsim scenario`) and event
 //! files (`eipsim replay --events`). An operation carries the provider's API name in `op` and
-//! its parameters in snake_case; it is applied to a [`Cloud`] through the console's operations,
+//! its parameters in snake_case; it is applied to a [`Cloud`](crate::model::Cloud) through the console's operations,
 //! so every rule of the seeds is checked the same way as for a topology file.
 //!
 //! - `operation`: [`Operation`], one console operation as data, and how it applies to a cloud;
