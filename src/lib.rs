@@ -34,7 +34,6 @@
 pub mod advisor;
 pub mod alg;
 pub mod dataplane;
-pub mod demo;
 pub mod import;
 pub mod model;
 pub mod pass;

@@ -3,6 +3,8 @@
 //! counts, and related flows lost only because an instance capture was replayed as a gateway
 //! capture.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use etherparse::PacketBuilder;
@@ -40,7 +42,7 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
 fn replay(name: &str, frames: &[Vec<u8>]) -> Value {
     let work = tempdir(name);
     let topo = work.join("t.toml");
-    std::fs::write(&topo, eipsim::demo::TOPOLOGY).unwrap();
+    std::fs::write(&topo, common::demo::TOPOLOGY).unwrap();
     let cap = work.join("c.pcap");
     write_pcap(&cap, frames);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_eipsim"))

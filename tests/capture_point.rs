@@ -3,6 +3,8 @@
 //! turned back into the frames the Internet sent, replayed, and the frames delivered to the ENI
 //! are then byte-identical to the captured ones.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,7 +20,7 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 fn demo() -> (Cloud, Dataplane) {
-    let cloud = Cloud::from_toml(eipsim::demo::TOPOLOGY).unwrap();
+    let cloud = Cloud::from_toml(common::demo::TOPOLOGY).unwrap();
     let dp = Dataplane::new(&cloud);
     (cloud, dp)
 }
@@ -38,7 +40,7 @@ fn sum16(initial: u32, data: &[u8]) -> u16 {
 /// The demo's frames that the gateway delivered by DNAT: (gateway-view input, what the ENI got).
 fn dnat_pairs(dp: &Dataplane) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
     let mut out = Vec::new();
-    for f in eipsim::demo::frames() {
+    for f in common::demo::frames() {
         let mut got = f.data.clone();
         let v = dp.process(&mut got, LinkType::Ethernet);
         if let Outcome::Forward(Port::Eni(e), Action::Dnat) = v.outcome {
@@ -105,7 +107,7 @@ fn frames_the_instance_sent_and_frames_from_inside_are_not_restored() {
     let (cloud, dp) = demo();
     let web0 = cloud.eni_index("eni-web0").unwrap() as u32;
     let mut untouched = 0;
-    for f in eipsim::demo::frames() {
+    for f in common::demo::frames() {
         let mut probe = f.data.clone();
         let v = dp.process(&mut probe, LinkType::Ethernet);
         if v.ingress == Some(Port::Eni(web0)) {
@@ -117,7 +119,7 @@ fn frames_the_instance_sent_and_frames_from_inside_are_not_restored() {
     }
     assert!(untouched >= 3);
     // A frame from an Internet MAC whose source is inside the VPC never crossed the gateway.
-    let mut f = eipsim::demo::frames()
+    let mut f = common::demo::frames()
         .into_iter()
         .map(|f| f.data)
         .find(|d| {
@@ -168,7 +170,7 @@ fn instance_capture(dp: &Dataplane, cloud: &Cloud) -> (Vec<Vec<u8>>, Vec<Vec<u8>
     let web1 = cloud.eni_index("eni-web1").unwrap() as u32;
     let mut capture = Vec::new();
     let mut received = Vec::new();
-    for f in eipsim::demo::frames() {
+    for f in common::demo::frames() {
         let mut got = f.data.clone();
         let v = dp.process(&mut got, LinkType::Ethernet);
         match v.outcome {
@@ -192,7 +194,7 @@ fn replay_of_an_instance_capture() {
     assert!(received.len() >= 2 && capture.len() > received.len());
     let work = tempdir("replay");
     let topo = work.join("t.toml");
-    std::fs::write(&topo, eipsim::demo::TOPOLOGY).unwrap();
+    std::fs::write(&topo, common::demo::TOPOLOGY).unwrap();
     let cap = work.join("inst.pcap");
     write_pcap(&cap, &capture);
     let run = |point: &str, out: &str| {
@@ -258,7 +260,7 @@ fn capture_point_is_checked_and_reaches_modes() {
     let (capture, _) = instance_capture(&dp, &cloud);
     let work = tempdir("modes");
     let topo = work.join("t.toml");
-    std::fs::write(&topo, eipsim::demo::TOPOLOGY).unwrap();
+    std::fs::write(&topo, common::demo::TOPOLOGY).unwrap();
     let cap = work.join("inst.pcap");
     write_pcap(&cap, &capture);
     let modes = |point: &str| {

@@ -1,5 +1,7 @@
 //! The command line: exit codes (0 done, 1 bad input, 2 usage), clear errors, no partial output.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -40,7 +42,7 @@ fn bad_topology_exits_1_naming_the_rule() {
     let work = tempdir("badtopo");
     let t = work.join("t.toml");
     let text =
-        eipsim::demo::TOPOLOGY.replace("region = \"eu-central-1\"", "region = \"cn-hongkong\"");
+        common::demo::TOPOLOGY.replace("region = \"eu-central-1\"", "region = \"cn-hongkong\"");
     std::fs::write(&t, text).unwrap();
     let o = eipsim()
         .args(["replay", "--topology"])

@@ -1,6 +1,8 @@
 //! The bundled demo: the committed files are what the generator makes, and every frame meets the
 //! fate written beside it by hand.
 
+mod common;
+
 use std::path::Path;
 
 use eipsim::dataplane::{Dataplane, Outcome, Port};
@@ -16,22 +18,22 @@ fn committed_demo_matches_generator() {
     let topo = std::fs::read_to_string(root().join("pcaps/demo-topology.toml")).unwrap();
     assert_eq!(
         topo,
-        eipsim::demo::TOPOLOGY,
+        common::demo::TOPOLOGY,
         "run `cargo run --example gen_demo`"
     );
     let pcap = std::fs::read(root().join("pcaps/demo.pcap")).unwrap();
     assert!(
-        pcap == eipsim::demo::capture(),
+        pcap == common::demo::capture(),
         "run `cargo run --example gen_demo`"
     );
 }
 
 #[test]
 fn every_demo_frame_meets_its_expected_fate() {
-    let cloud = Cloud::from_toml(eipsim::demo::TOPOLOGY).unwrap();
+    let cloud = Cloud::from_toml(common::demo::TOPOLOGY).unwrap();
     let dp = Dataplane::new(&cloud);
     let mut reasons = std::collections::BTreeSet::new();
-    for (i, f) in eipsim::demo::frames().iter().enumerate() {
+    for (i, f) in common::demo::frames().iter().enumerate() {
         let mut data = f.data.clone();
         let v = dp.process(&mut data, LinkType::Ethernet);
         let got = match v.outcome {
@@ -84,7 +86,7 @@ fn demo_replay_writes_every_output() {
     };
     let o = eipsim::replay::run(&opts).unwrap();
     assert!(o.capture_error.is_none());
-    let n = eipsim::demo::frames().len() as u64;
+    let n = common::demo::frames().len() as u64;
     assert_eq!(o.stats.frames_in, n);
     assert_eq!(o.stats.forwarded + o.stats.dropped_total(), n);
     let report: serde_json::Value =
@@ -120,7 +122,7 @@ fn demo_replay_writes_every_output() {
     }
     // The trace agrees with the hand-written expectations.
     let trace = std::fs::read_to_string(out.join("trace.tsv")).unwrap();
-    let frames = eipsim::demo::frames();
+    let frames = common::demo::frames();
     for (line, f) in trace.lines().skip(1).zip(frames.iter()) {
         let cols: Vec<&str> = line.split('\t').collect();
         let got = if cols[4] == "dropped" {

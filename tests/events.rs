@@ -3,9 +3,11 @@
 //! swapped whole between batches, with one worker or several; failing and unreached events;
 //! an ENI created mid-replay gets its own output.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use eipsim::demo::failover;
+use common::demo::failover;
 use eipsim::replay::{self, ReplayOptions};
 
 fn root() -> &'static Path {

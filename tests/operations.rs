@@ -54,10 +54,10 @@ fn secondary(c: &mut Cloud, id: &str, last: u8, p: &str) -> usize {
 fn code<T: std::fmt::Debug>(r: Result<T, eipsim::model::ModelError>) -> &'static str {
     let e = r.expect_err("the operation should be refused");
     assert!(
-        e.to_string().contains(e.code),
+        e.to_string().contains(e.code.code()),
         "the message names the rule: {e}"
     );
-    e.code
+    e.code.code()
 }
 
 /// A UDP frame from the Internet to `dst`, through the core of `c`: where it goes.

@@ -2,6 +2,8 @@
 //! and SIGTERM, no debris of killed runs, no output over an input, and stdout failures that
 //! never panic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,7 +87,7 @@ fn temporary_files_of_killed_runs_are_removed() {
 
 /// A capture long enough to be stopped midway: `n` copies of one demo frame (NAT inbound).
 fn long_capture(path: &Path, n: usize) {
-    let frame = eipsim::demo::frames()
+    let frame = common::demo::frames()
         .into_iter()
         .next()
         .expect("the demo has frames")

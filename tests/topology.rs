@@ -2,6 +2,8 @@
 //! code and that the message names the association or ENI concerned; and acceptance tests
 //! (design.md's example, the bundled demo, every mode at its limits, the seeds' region lists).
 
+mod common;
+
 use eipsim::model::{Cloud, Mode, TopologyError};
 
 // ---------------------------------------------------------------------------------------------
@@ -911,7 +913,7 @@ fn multi_eip_needs_dhcp_on_the_instance() {
         .unwrap();
         v
     };
-    let with = eipsim::demo::TOPOLOGY;
+    let with = common::demo::TOPOLOGY;
     let without = with.replace(
         "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = true",
         "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = false",

@@ -2,7 +2,8 @@
 //! model compiles into forwarding tables (and describes itself) without panicking either. An
 //! accepted file's tables point only at live ENIs that own their entries, and the same cloud
 //! rebuilt through the console operations (as the mode advisor relies on) compiles into the
-//! same tables.
+//! same tables. Written back as TOML (`Cloud::to_toml`), an accepted file reads back to an equal
+//! cloud (same public fields, same tables) that writes the same text again.
 #![no_main]
 
 use std::hint::black_box;
@@ -33,6 +34,28 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Err(e) => panic!("an accepted topology does not rebuild: {e}"),
+            }
+            let written = match cloud.to_toml() {
+                Ok(t) => t,
+                Err(e) => panic!("an accepted topology does not write back: {e}"),
+            };
+            match Cloud::from_toml(&written) {
+                Ok(back) => {
+                    if let Some(d) = dp.diff_tables(&Dataplane::new(&back)) {
+                        panic!("written back and read again, the tables differ: {d}\n{written}");
+                    }
+                    assert_eq!(
+                        format!("{cloud:?}"),
+                        format!("{back:?}"),
+                        "written back and read again, the cloud differs:\n{written}"
+                    );
+                    assert_eq!(
+                        back.to_toml().ok().as_deref(),
+                        Some(written.as_str()),
+                        "written twice, the text differs"
+                    );
+                }
+                Err(e) => panic!("an accepted topology written back is refused: {e}\n{written}"),
             }
             black_box(guest_view(&cloud));
         }

@@ -29,21 +29,9 @@ use crate::dataplane::{Action, Outcome, Verdict};
 use crate::wire::rewrite::{Edit, RewriteError, rewrite};
 use crate::wire::{LinkType, ipv4_offset, l4_payload, proto};
 
-/// Which protocols are translated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
-    /// FTP control channels (TCP 21).
-    pub ftp: bool,
-    /// SIP over UDP.
-    pub sip: bool,
-}
+pub use crate::model::alg_policy::{AlgMode, Policy};
 
 impl Policy {
-    /// Whether anything is translated.
-    pub fn any(&self) -> bool {
-        self.ftp || self.sip
-    }
-
     /// Whether `p` is translated.
     pub fn covers(&self, p: Protocol) -> bool {
         match p {
@@ -51,67 +39,6 @@ impl Policy {
             Protocol::Sip => self.sip,
             _ => false,
         }
-    }
-}
-
-/// What the gateway does for one ALG protocol (`[alg]` in the topology, `--alg`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlgMode {
-    /// Find and report what the NAT leaves untranslated (the provider's behaviour).
-    Inspect,
-    /// What-if: translate as a Linux NAT helper would (FTP and SIP only).
-    Translate,
-}
-
-impl Policy {
-    /// Sets the mode of the protocol named `name` (`ftp`, `sip`, `dns`, `tftp`, `rtsp`, `h323`)
-    /// from `mode` (`inspect` or `translate`).
-    pub fn set(&mut self, name: &str, mode: &str) -> std::result::Result<(), String> {
-        let protocol = match name {
-            "ftp" => Protocol::Ftp,
-            "sip" => Protocol::Sip,
-            "dns" => Protocol::Dns,
-            "tftp" => Protocol::Tftp,
-            "rtsp" => Protocol::Rtsp,
-            "h323" => Protocol::H323,
-            _ => {
-                return Err(format!(
-                    "unknown ALG protocol {name:?} (ftp, sip, dns, tftp, rtsp, h323)"
-                ));
-            }
-        };
-        let mode = match mode {
-            "inspect" => AlgMode::Inspect,
-            "translate" => AlgMode::Translate,
-            _ => {
-                return Err(format!(
-                    "{name}: unknown mode {mode:?} (inspect or translate)"
-                ));
-            }
-        };
-        let on = mode == AlgMode::Translate;
-        match protocol {
-            Protocol::Ftp => self.ftp = on,
-            Protocol::Sip => self.sip = on,
-            _ if on => {
-                return Err(format!(
-                    "{name}: what-if translation is built for ftp and sip only"
-                ));
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Applies a `--alg` list such as `ftp=translate,sip=translate` on top of this policy.
-    pub fn apply_spec(&mut self, spec: &str) -> std::result::Result<(), String> {
-        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (name, mode) = item
-                .split_once('=')
-                .ok_or_else(|| format!("{item:?}: expected PROTOCOL=MODE, e.g. ftp=translate"))?;
-            self.set(name.trim(), mode.trim())?;
-        }
-        Ok(())
     }
 }
 

@@ -1,69 +1,11 @@
-//! The model's error codes in one list (a scenario's `expect` is checked against it), and the
-//! text of TOML errors as shown to the user (a line of the file is never echoed whole).
+//! The model's error codes in one list (the codes of [`super::RuleCode`]; a scenario's `expect` is
+//! checked against it), and the text of TOML errors as shown to the user (a line of the file is
+//! never echoed whole).
 
-/// Every error code the model's operations and the topology loader give, sorted. A scenario
-/// step's `expect` must be `ok`, `error` or one of these. A unit test checks that every code
-/// written in `src/model` is listed.
-pub const ERROR_CODES: &[&str] = &[
-    "address-outside-vpc",
-    "binded-exclusive",
-    "binded-no-private-ip",
-    "binded-one-eip",
-    "cidr-or-group",
-    "duplicate-address",
-    "duplicate-group",
-    "duplicate-id",
-    "duplicate-mac",
-    "eip-associated-twice",
-    "eip-in-use",
-    "eip-inside-vpc",
-    "eip-not-associated",
-    "eip-released",
-    "eni-attached",
-    "eni-deleted",
-    "eni-has-eip",
-    "eni-mac-group",
-    "eni-mac-reserved",
-    "eni-not-attached",
-    "gateway-mac-is-internet-mac",
-    "inner-access-basic-only",
-    "instance-nat-only",
-    "instance-no-primary-eni",
-    "instance-one-eip",
-    "instance-one-primary-eni",
-    "invalid-address",
-    "invalid-alg",
-    "invalid-association",
-    "invalid-id",
-    "invalid-port-range",
-    "invalid-priority",
-    "mixed-group-types",
-    "mode-not-in-region",
-    "multi-eip-exclusive",
-    "multi-eip-instance-family",
-    "multi-eip-not-authorized",
-    "multi-eip-quota",
-    "no-address",
-    "not-multi-binded",
-    "one-eip-per-private-ip",
-    "primary-eni-delete",
-    "primary-eni-detach",
-    "primary-eni-nat-only",
-    "primary-eni-needs-instance",
-    "primary-eni-one-eip",
-    "primary-ip-unassign",
-    "private-ip-has-eip",
-    "private-ip-nat-only",
-    "private-ip-not-owned",
-    "private-network-lost",
-    "reserved-id",
-    "static-eip-not-owned",
-    "too-many-rules",
-    "unknown-group",
-    "unknown-id",
-    "unknown-region",
-    "vpc-reserved-address",
-];
+/// Every error code the model's operations and the topology loader give, sorted: the codes of
+/// [`RuleCode::ALL`](super::RuleCode::ALL). A scenario step's `expect` must be `ok`, `error` or
+/// one of these.
+pub const ERROR_CODES: &[&str] = &super::rules::CODES;
 
 /// The known code nearest to `code` (edit distance at most 3), to suggest for a misspelling.
 pub fn closest_code(code: &str) -> Option<&'static str> {
@@ -111,46 +53,6 @@ pub fn toml_error_text(e: &impl std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every `err("code", ...)` and string code in the model's sources is listed.
-    #[test]
-    fn every_code_in_the_sources_is_listed() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model");
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("checks.rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            // `err(` followed by a string literal, possibly on the next line.
-            for (i, _) in text.match_indices("err(") {
-                let rest = text[i + 4..].trim_start();
-                if let Some(lit) = rest.strip_prefix('"')
-                    && let Some(end) = lit.find('"')
-                {
-                    let code = &lit[..end];
-                    if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-                    {
-                        found.push((code.to_string(), path.display().to_string()));
-                    }
-                }
-            }
-        }
-        // The one code chosen through a variable.
-        found.push(("binded-one-eip".into(), "mod.rs".into()));
-        assert!(found.len() > 40, "found only {}", found.len());
-        for (code, file) in &found {
-            assert!(
-                ERROR_CODES.contains(&code.as_str()),
-                "{code} ({file}) is missing from ERROR_CODES"
-            );
-        }
-        let mut sorted = ERROR_CODES.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted, ERROR_CODES, "sorted, no duplicates");
-    }
 
     #[test]
     fn misspellings_find_their_code() {

@@ -9,15 +9,16 @@
 //! listed once (`duplicate-group`) and are all of one type (`mixed-group-types`); at most 1,000
 //! rules over all of an ENI's groups (`too-many-rules`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Ipv4Cidr, ModelError, err};
+use super::Ipv4Cidr;
+use super::rules::{ModelError, RuleCode, err};
 
 /// The most rules an ENI may carry over all of its groups.
 pub const MAX_RULES_PER_ENI: usize = 1000;
 
 /// Basic or enterprise (the console's "advanced") security group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupType {
     /// Basic: inner access between members, all egress allowed, ingress denied by default.
@@ -38,7 +39,7 @@ impl GroupType {
 }
 
 /// A basic group's policy between its own members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InnerAccess {
     /// Members reach each other over the VPC.
@@ -49,7 +50,7 @@ pub enum InnerAccess {
 }
 
 /// The direction a rule applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Frames arriving at the ENI; the rule's peer is the source.
@@ -59,7 +60,7 @@ pub enum Direction {
 }
 
 /// What a matching rule does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Let the frame through.
@@ -69,7 +70,7 @@ pub enum Policy {
 }
 
 /// The protocol a rule matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP, with a destination port range.
@@ -131,19 +132,20 @@ pub struct SecurityGroup {
 }
 
 /// `[[security_group]]` as written in the file.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GroupFile {
     id: String,
     #[serde(rename = "type", default)]
     kind: GroupType,
+    #[serde(skip_serializing_if = "Option::is_none")]
     inner_access: Option<InnerAccess>,
     #[serde(default)]
     rule: Vec<RuleFile>,
 }
 
 /// `[[security_group.rule]]` as written in the file.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     direction: Direction,
@@ -151,8 +153,44 @@ struct RuleFile {
     priority: i64,
     protocol: Protocol,
     port_range: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cidr: Option<Ipv4Cidr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<String>,
+}
+
+/// The `[[security_group]]` tables that give `groups` (the inverse of [`build_groups`]).
+pub(super) fn group_files(groups: &[SecurityGroup]) -> Vec<GroupFile> {
+    groups
+        .iter()
+        .map(|g| GroupFile {
+            id: g.id.clone(),
+            kind: g.kind,
+            inner_access: (g.kind == GroupType::Basic).then_some(g.inner_access),
+            rule: g
+                .rules
+                .iter()
+                .map(|r| RuleFile {
+                    direction: r.direction,
+                    policy: r.policy,
+                    priority: i64::from(r.priority),
+                    protocol: r.protocol,
+                    port_range: match r.ports {
+                        Some((from, to)) => format!("{from}/{to}"),
+                        None => "-1/-1".into(),
+                    },
+                    cidr: match &r.peer {
+                        Peer::Cidr(c) => Some(*c),
+                        Peer::Group(_) => None,
+                    },
+                    group: match &r.peer {
+                        Peer::Group(g) => Some(g.clone()),
+                        Peer::Cidr(_) => None,
+                    },
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Parses a port range for `protocol`: `"from/to"` with 1 <= from <= to <= 65535 for TCP and
@@ -188,11 +226,11 @@ pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, 
     for g in files {
         let subject = format!("security group {}", g.id);
         if groups.iter().any(|x| x.id == g.id) {
-            return Err(err("duplicate-id", subject, "the id is used twice"));
+            return Err(err(RuleCode::DuplicateId, subject, "the id is used twice"));
         }
         if g.kind == GroupType::Enterprise && g.inner_access.is_some() {
             return Err(err(
-                "inner-access-basic-only",
+                RuleCode::InnerAccessBasicOnly,
                 subject,
                 "inner_access applies to basic groups only: an enterprise group never lets its members reach each other by membership",
             ));
@@ -205,13 +243,13 @@ pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, 
                 .filter(|p| (1..=100).contains(p))
                 .ok_or_else(|| {
                     err(
-                        "invalid-priority",
+                        RuleCode::InvalidPriority,
                         rs.clone(),
                         format!("priority {} is not 1 to 100 (1 is the highest)", r.priority),
                     )
                 })?;
             let ports = parse_port_range(r.protocol, &r.port_range)
-                .map_err(|m| err("invalid-port-range", rs.clone(), m))?;
+                .map_err(|m| err(RuleCode::InvalidPortRange, rs.clone(), m))?;
             let peer = match (r.cidr, r.group) {
                 (Some(c), None) => Peer::Cidr(c),
                 (None, Some(group)) => {
@@ -220,7 +258,7 @@ pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, 
                 }
                 _ => {
                     return Err(err(
-                        "cidr-or-group",
+                        RuleCode::CidrOrGroup,
                         rs,
                         "give exactly one of `cidr` (an IPv4 block) and `group` (a security group id)",
                     ));
@@ -249,7 +287,7 @@ pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, 
     for (subject, group) in peers {
         if !groups.iter().any(|g| g.id == group) {
             return Err(err(
-                "unknown-group",
+                RuleCode::UnknownGroup,
                 subject,
                 format!("group {group:?} is not defined in [[security_group]]"),
             ));
@@ -270,14 +308,14 @@ pub(super) fn check_eni_groups(
     for (n, id) in ids.iter().enumerate() {
         if ids[..n].contains(id) {
             return Err(err(
-                "duplicate-group",
+                RuleCode::DuplicateGroup,
                 subject,
                 format!("security group {id} is listed twice"),
             ));
         }
         let g = groups.iter().find(|g| &g.id == id).ok_or_else(|| {
             err(
-                "unknown-group",
+                RuleCode::UnknownGroup,
                 subject.clone(),
                 format!("security group {id:?} is not defined in [[security_group]]"),
             )
@@ -285,7 +323,7 @@ pub(super) fn check_eni_groups(
         match kind {
             Some((k, first)) if k != g.kind => {
                 return Err(err(
-                    "mixed-group-types",
+                    RuleCode::MixedGroupTypes,
                     subject,
                     format!(
                         "security group {first} is {} and {id} is {}: an ENI's groups are all basic or all enterprise",
@@ -301,7 +339,7 @@ pub(super) fn check_eni_groups(
     }
     if rules > MAX_RULES_PER_ENI {
         return Err(err(
-            "too-many-rules",
+            RuleCode::TooManyRules,
             subject,
             format!(
                 "its security groups hold {rules} rules; an ENI takes at most {MAX_RULES_PER_ENI} over all of its groups"

@@ -1,0 +1,225 @@
+//! The guest's view of a cloud: what each instance's OS shows, its routes, and each EIP with its
+//! binding and billing (`eipsim check`, and the state a scenario ends in).
+
+use super::{Association, Cloud, Eni, EniKind, InstanceType, Mode, regions};
+
+/// What each instance's OS shows per NIC (`ip addr`), its routes, and which EIPs reach it
+/// (`eipsim check`, and the state a scenario ends in):
+/// - NAT: the private IPs only; the EIP is reachable at the gateway, not shown in the OS;
+/// - BINDED: the EIP, learnt by DHCP (seed 001 step 6: DHCP on, then restart the NIC);
+/// - MULTI_BINDED: the private IPs plus the EIPs configured statically, each with the gateway
+///   and mask DescribeEipGatewayInfo gives (seed 003 steps 8 and 9);
+/// - routes: the default route leaves through the primary ENI; a BINDED ENI adds its own
+///   default route with a lower priority (seed 001 step 6); multi-EIP and NAT secondary NICs
+///   add none (`DEFROUTE=no`, seed 004 step 4);
+/// - then each EIP with its binding and billing (seed 002's FAQ).
+pub fn guest_view(cloud: &Cloud) -> String {
+    guest_view_limited(cloud, None)
+}
+
+/// Instances, detached ENIs and EIPs `eipsim check` lists by default; the rest are counted
+/// (`check --all` lists everything).
+pub const CHECK_LIST_LIMIT: usize = 50;
+
+/// [`guest_view`] listing at most `limit` instances, detached ENIs and EIPs each; a line says
+/// how many more there are.
+pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
+    use std::fmt::Write as _;
+    let limit = limit.unwrap_or(usize::MAX);
+    let more = |s: &mut String, n: usize, what: &str| {
+        if n > 0 {
+            let _ = writeln!(
+                s,
+                "  ... and {n} more {what} (eipsim check --all lists them)"
+            );
+        }
+    };
+    let mut s = String::new();
+    let prefix = cloud.vpc.cidr.prefix;
+    let _ = writeln!(
+        s,
+        "topology ok: region {} ({}), VPC {} {}",
+        cloud.region,
+        regions::region_name(&cloud.region).unwrap_or("?"),
+        cloud.vpc.id,
+        cloud.vpc.cidr
+    );
+    let dev = |n: usize| format!("eth{n}");
+    let describe = |s: &mut String, idx: usize, e: &Eni, nic: Option<usize>| {
+        let assocs: Vec<&Association> = cloud.associations_of(idx).collect();
+        let kind = match e.kind {
+            EniKind::Primary => "primary",
+            EniKind::Secondary => "secondary",
+        };
+        let name = nic.map(|n| format!("{}: ", dev(n))).unwrap_or_default();
+        let _ = writeln!(s, "  {name}{} ({kind}, {})", e.id, e.mac);
+        if !e.security_groups.is_empty() {
+            let _ = writeln!(
+                s,
+                "    security groups {} (not applied: security-group filtering is not built yet)",
+                e.security_groups.join(", ")
+            );
+        }
+        let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
+        let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
+        match binded {
+            Some(a) => {
+                let _ = writeln!(
+                    s,
+                    "    inet {}  (cut-through EIP {}, learnt by DHCP{})",
+                    cloud.eips[a.eip].address,
+                    cloud.eips[a.eip].id,
+                    if dhcp || e.instance.is_none() {
+                        ""
+                    } else {
+                        "; DHCP is off: not configured"
+                    }
+                );
+            }
+            None if e.private_network_lost => {
+                let _ = writeln!(
+                    s,
+                    "    no address: the subscription EIP bound in cut-through mode was released while attached; detach the ENI and bind an EIP in cut-through mode again (seed 001)"
+                );
+            }
+            None => {
+                for ip in e.private_ips() {
+                    let _ = writeln!(s, "    inet {ip}/{prefix}");
+                }
+                for a in assocs.iter().filter(|a| a.mode == Mode::MultiBinded) {
+                    let g = cloud.gateway_info(a.eip);
+                    let len = u32::from(g.mask).count_ones();
+                    let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&g.ip));
+                    let _ = writeln!(
+                        s,
+                        "    inet {}/{len}  (multi-EIP {}, static, gateway {} mask {}{})",
+                        g.ip,
+                        cloud.eips[a.eip].id,
+                        g.gateway,
+                        g.mask,
+                        if on { "" } else { "; not configured in the OS" }
+                    );
+                }
+            }
+        }
+        for a in assocs.iter().filter(|a| a.mode == Mode::Nat) {
+            let _ = writeln!(
+                s,
+                "    reachable as {} -> {} (NAT EIP {}{}, not shown in the OS)",
+                cloud.eips[a.eip].address,
+                a.private_ip.unwrap_or(e.primary_ip),
+                cloud.eips[a.eip].id,
+                if a.instance_type == InstanceType::EcsInstance {
+                    ", bound to the instance"
+                } else {
+                    ""
+                }
+            );
+        }
+    };
+    let mut by_instance: Vec<Vec<usize>> = vec![Vec::new(); cloud.instances.len()];
+    for (i, e) in cloud.enis.iter().enumerate() {
+        if let Some(x) = e.instance {
+            by_instance[x].push(i);
+        }
+    }
+    for (ii, inst) in cloud.instances.iter().enumerate().take(limit) {
+        let _ = writeln!(
+            s,
+            "instance {} ({}, DHCP {})",
+            inst.id,
+            if inst.family.is_empty() {
+                "family not given"
+            } else {
+                &inst.family
+            },
+            if inst.dhcp { "on" } else { "off" }
+        );
+        let mut nics: Vec<(usize, &Eni)> = by_instance[ii]
+            .iter()
+            .map(|i| (*i, &cloud.enis[*i]))
+            .collect();
+        nics.sort_by_key(|(_, e)| e.kind != EniKind::Primary);
+        for (n, (idx, e)) in nics.iter().enumerate() {
+            describe(&mut s, *idx, e, Some(n));
+        }
+        // Routes (seed 001 step 6; seed 004 step 4).
+        let mut routes = Vec::new();
+        for (n, (idx, e)) in nics.iter().enumerate() {
+            if e.kind == EniKind::Primary {
+                routes.push(format!(
+                    "default dev {} metric 0 (primary ENI {})",
+                    dev(n),
+                    e.id
+                ));
+            } else if cloud.is_binded(*idx) {
+                routes.push(format!(
+                    "default dev {} metric 100 (cut-through ENI {}: added by the system, lower priority than the primary ENI's; adjust to send through it)",
+                    dev(n),
+                    e.id
+                ));
+            }
+        }
+        for r in routes {
+            let _ = writeln!(s, "  route {r}");
+        }
+    }
+    more(
+        &mut s,
+        cloud.instances.len().saturating_sub(limit),
+        "instance(s)",
+    );
+    let detached: Vec<(usize, &Eni)> = cloud
+        .enis
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.instance.is_none() && !e.deleted)
+        .collect();
+    if !detached.is_empty() {
+        let _ = writeln!(s, "detached ENIs");
+        let n = detached.len();
+        for (idx, e) in detached.into_iter().take(limit) {
+            describe(&mut s, idx, e, None);
+        }
+        more(&mut s, n.saturating_sub(limit), "detached ENI(s)");
+    }
+    let deleted: Vec<&str> = cloud
+        .enis
+        .iter()
+        .filter(|e| e.deleted)
+        .map(|e| e.id.as_str())
+        .collect();
+    if !deleted.is_empty() {
+        let shown: Vec<&str> = deleted.iter().take(limit).copied().collect();
+        let _ = writeln!(s, "deleted ENIs: {}", shown.join(", "));
+        more(
+            &mut s,
+            deleted.len().saturating_sub(limit),
+            "deleted ENI(s)",
+        );
+    }
+    let _ = writeln!(s, "EIPs");
+    for (i, eip) in cloud.eips.iter().enumerate().take(limit) {
+        let bound = match cloud.association_of_eip(i) {
+            _ if eip.released => "released".to_string(),
+            Some(a) => match a.mode {
+                Mode::Nat => format!(
+                    "NAT -> {} {}",
+                    cloud.enis[a.eni].id,
+                    a.private_ip.unwrap_or(cloud.enis[a.eni].primary_ip)
+                ),
+                m => format!("{} -> {}", m.api_name(), cloud.enis[a.eni].id),
+            },
+            None => "not associated".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  {} {}: {bound}; {}",
+            eip.id,
+            eip.address,
+            cloud.billing(i)
+        );
+    }
+    more(&mut s, cloud.eips.len().saturating_sub(limit), "EIP(s)");
+    s
+}
