@@ -149,20 +149,31 @@ impl Layout {
         frame.get(self.l4()?..self.end(frame)?)
     }
 
+    /// The IP protocol, the captured L4 bytes and the payload offset within them, when a whole
+    /// TCP or UDP header precedes the payload: one check of the frame for the accessors below.
+    #[inline]
+    fn transport(self, frame: &[u8]) -> Option<(u8, &[u8], usize)> {
+        let hdr = self.payload_offset()? - usize::from(self.l4);
+        let ip = self.ipv4(frame)?;
+        let end = usize::from(self.l3) + ip.captured_len();
+        let seg = frame.get(usize::from(self.l4)..end)?;
+        (seg.len() >= hdr).then_some((ip.protocol(), seg, hdr))
+    }
+
     /// The captured TCP or UDP payload (first fragments with a whole header only).
     #[inline]
     pub fn payload(self, frame: &[u8]) -> Option<&[u8]> {
-        frame.get(self.payload_offset()?..self.end(frame)?)
+        let (_, seg, hdr) = self.transport(frame)?;
+        Some(&seg[hdr..])
     }
 
     /// The TCP view of the segment, when it is TCP with a whole header.
     #[inline]
     pub fn tcp(self, frame: &[u8]) -> Option<TcpPacket<&[u8]>> {
-        self.payload_offset()?;
-        if self.ipv4(frame)?.protocol() != proto::TCP {
-            return None;
+        match self.transport(frame)? {
+            (proto::TCP, seg, _) => TcpPacket::new_checked(seg).ok(),
+            _ => None,
         }
-        TcpPacket::new_checked(self.segment(frame)?).ok()
     }
 
     /// The TCP sequence number, when the segment is TCP with a whole header.
@@ -175,10 +186,13 @@ impl Layout {
     /// sequence number and the captured payload of a TCP or UDP first fragment with a whole
     /// header.
     pub fn l4_payload(self, frame: &[u8]) -> Option<(u8, Option<u32>, &[u8])> {
-        let payload = self.payload(frame)?;
-        match self.ipv4(frame)?.protocol() {
-            proto::TCP => Some((proto::TCP, Some(self.tcp_seq(frame)?), payload)),
-            proto::UDP => Some((proto::UDP, None, payload)),
+        let (protocol, seg, hdr) = self.transport(frame)?;
+        match protocol {
+            proto::TCP => {
+                let tcp = TcpPacket::new_checked(seg).ok()?;
+                Some((proto::TCP, Some(tcp.seq_number()), &seg[hdr..]))
+            }
+            proto::UDP => Some((proto::UDP, None, &seg[hdr..])),
             _ => None,
         }
     }
