@@ -10,8 +10,7 @@ use crate::wire::icmp::{self, IcmpPacket};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::{self, Layout, LinkError, LinkType, proto, tcp, udp};
 
-/// Parses the link and IPv4 headers, the ports (or ICMP query identifier) and where the L4
-/// payload starts.
+/// Parses the link and IPv4 headers and the ports (or ICMP query identifier).
 #[inline(always)]
 pub(super) fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
     let (l3, ip) = wire::ipv4_packet(link, frame)?;
@@ -27,14 +26,14 @@ pub(super) fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
     let whole = first_fragment && !more && !ip.is_truncated();
     let proto = ip.protocol();
     let l4 = ip.payload();
-    let (ports, l4_hdr) = if !first_fragment {
-        (None, 0)
+    let ports = if !first_fragment {
+        None
     } else {
         match proto {
-            proto::TCP => (tcp::ports(l4), wire::l4_header_len(proto, l4)),
-            proto::UDP => (udp::ports(l4), wire::l4_header_len(proto, l4)),
-            proto::ICMP => (icmp::query_id(l4).map(|id| (id, id)), 0),
-            _ => (None, 0),
+            proto::TCP => tcp::ports(l4),
+            proto::UDP => udp::ports(l4),
+            proto::ICMP => icmp::query_id(l4).map(|id| (id, id)),
+            _ => None,
         }
     };
     let (sport, dport) = ports.unwrap_or((0, 0));
@@ -51,7 +50,7 @@ pub(super) fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
         whole,
         sport,
         dport,
-        layout: Layout::new(l3, l3 + ihl, l3 + ihl + l4_hdr),
+        layout: Layout::new(l3, l3 + ihl),
     })
 }
 
@@ -66,10 +65,12 @@ pub(super) fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
     #[cfg(debug_assertions)]
     let before = checks(frame, p);
 
-    let (head, seg) = frame[..p.end].split_at_mut(p.l3 + p.ihl);
-    // `parse` checked the header (the datagram's length may be cut, which changes nothing
-    // here): the fixed-field accessors share one bounds check.
-    let mut ip = Ipv4Packet::new_unchecked(&mut head[p.l3..]);
+    // `parse` checked the header. A view over its fixed 20 bytes, as an array: one bounds
+    // check here, none in the accessors.
+    let fixed: &mut [u8; ipv4::HEADER_LEN] = (&mut frame[p.l3..p.l3 + ipv4::HEADER_LEN])
+        .try_into()
+        .expect("parse checked the header is present");
+    let mut ip = Ipv4Packet::new_unchecked(fixed);
     let mut addr_delta = Delta::ZERO;
     if let Some(s) = plan.new_src {
         ip.set_src_addr(s);
@@ -92,6 +93,7 @@ pub(super) fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
     ip.adjust_checksum(ip_delta);
     if p.first_fragment && translated {
         // The L4 header may be cut anywhere: each checksum is updated if it was captured.
+        let seg = &mut frame[p.l3 + p.ihl..p.end];
         match p.proto {
             proto::TCP => {
                 tcp::adjust_checksum(seg, addr_delta);

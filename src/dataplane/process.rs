@@ -123,7 +123,7 @@ impl Dataplane {
             self.macs.prefetch(mac_key(m));
         }
         if let Ok(l3) = wire::ipv4_offset(link, data)
-            && let Some((src, dst)) = ipv4::addrs_if_captured(&data[l3..])
+            && let Some((src, dst)) = data.get(l3..).and_then(ipv4::addrs_if_captured)
         {
             if self.in_vpc(src) || self.may_be_eip(src) {
                 self.addrs.prefetch(src);

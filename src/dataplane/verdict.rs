@@ -222,7 +222,7 @@ pub struct Verdict {
     /// Whether the frame is an IPv4 fragment (later fragments carry no ports: the report joins
     /// them to their first fragment's flow).
     pub fragment: Fragment,
-    /// Where the frame's IPv4 header, L4 header and L4 payload are, as the core parsed them
+    /// Where the frame's IPv4 and L4 headers are, as the core parsed them
     /// ([`Layout::NONE`] when the frame did not parse as IPv4): read the frame through it
     /// (`v.layout.payload(frame)`, `v.layout.tcp_seq(frame)`, `v.layout.l4_payload(frame)`)
     /// instead of parsing it again. The core's rewriting moves no header, so it holds for the
@@ -271,7 +271,7 @@ mod tests {
     /// The verdict is copied per frame: the layout fits in what was padding.
     #[test]
     fn verdict_stays_one_cache_line() {
-        assert_eq!(std::mem::size_of::<Layout>(), 3);
+        assert_eq!(std::mem::size_of::<Layout>(), 2);
         assert!(std::mem::size_of::<Verdict>() <= 64);
     }
 }

@@ -50,6 +50,12 @@ const MORE_FRAGMENTS: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
 
 /// A view of an IPv4 datagram (header first, possibly cut short after the header).
+///
+/// A view over just the fixed header (a `&mut [u8; HEADER_LEN]`, whose type holds the length)
+/// serves the fixed-field accessors and setters without a check, and without a bounds check in
+/// the compiled code: the forwarding core rewrites through one. The accessors that depend on
+/// the header length ([`Ipv4Packet::header`], [`Ipv4Packet::payload`]) need
+/// [`Ipv4Packet::check_len`] on the whole datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv4Packet<T> {
     buffer: T,

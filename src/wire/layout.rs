@@ -4,16 +4,18 @@
 
 use super::ipv4::Ipv4Packet;
 use super::tcp::TcpPacket;
-use super::udp;
+use super::udp::{self, UdpPacket};
 use super::{LinkError, LinkType, ipv4_offset, proto};
 
-/// The offsets of the IPv4 header, the L4 header and the L4 payload in a captured frame, in
-/// three bytes (the [`crate::dataplane::Verdict`] it travels in is copied per frame). The end
-/// of the datagram within the captured bytes is not stored: it is the IPv4 total length or the
-/// end of the capture, whichever comes first, read again from the frame.
+/// Where the IPv4 header and the L4 header of a captured frame are, in two bytes (the
+/// [`crate::dataplane::Verdict`] it travels in is copied per frame). The rest is read from the
+/// frame, which the accessors take, so the core spends nothing on it per frame: the end of the
+/// datagram within the captured bytes (the IPv4 total length or the end of the capture,
+/// whichever comes first) and the L4 payload (after a whole TCP or UDP header of a first
+/// fragment).
 ///
 /// The accessors take the frame the layout was taken from (or that frame as the core rewrote
-/// it in place: it changes no offset). They check what they read against it, so another frame
+/// it in place: it moves no header). They check what they read against it, so another frame
 /// gives `None` or other bytes, never a panic.
 ///
 /// ```
@@ -27,7 +29,8 @@ use super::{LinkError, LinkType, ipv4_offset, proto};
 /// f[32] = 5 << 4;
 /// f[40..].copy_from_slice(b"hi");
 /// let lay = Layout::parse(LinkType::RawIp, &f);
-/// assert_eq!((lay.l3(), lay.l4(), lay.payload_offset()), (Some(0), Some(20), Some(40)));
+/// assert_eq!((lay.l3(), lay.l4()), (Some(0), Some(20)));
+/// assert_eq!((lay.payload_offset(&f), lay.end(&f)), (Some(40), Some(42)));
 /// assert_eq!(lay.payload(&f), Some(&b"hi"[..]));
 /// assert_eq!(lay.tcp_seq(&f), Some(7));
 /// assert_eq!(lay.l4_payload(&f), Some((proto::TCP, Some(7), &b"hi"[..])));
@@ -37,22 +40,9 @@ use super::{LinkError, LinkType, ipv4_offset, proto};
 pub struct Layout {
     /// Offset of the IPv4 header (link headers are at most 30 bytes).
     l3: u8,
-    /// Offset of the L4 header; 0: the frame is not parseable IPv4 ([`Layout::NONE`]).
+    /// Offset of the L4 header (at most 90); 0: the frame is not parseable IPv4
+    /// ([`Layout::NONE`]).
     l4: u8,
-    /// Offset of the L4 payload; equal to `l4` unless a whole TCP or UDP header of a first
-    /// fragment lies within the captured datagram.
-    payload: u8,
-}
-
-/// The L4 header length that [`Layout`] records: that of a whole TCP or UDP header at the start
-/// of `seg` (the captured L4 bytes of a first fragment), else 0.
-#[inline(always)]
-pub(crate) fn l4_header_len(protocol: u8, seg: &[u8]) -> usize {
-    match protocol {
-        proto::TCP => TcpPacket::new_checked(seg).map_or(0, |t| t.header_len()),
-        proto::UDP if seg.len() >= udp::HEADER_LEN => udp::HEADER_LEN,
-        _ => 0,
-    }
 }
 
 /// The IPv4 header of a frame: its offset and a checked view of the datagram (version 4,
@@ -68,39 +58,35 @@ pub fn ipv4_packet(link: LinkType, frame: &[u8]) -> Result<(usize, Ipv4Packet<&[
     Ok((l3, ip))
 }
 
+/// The IPv4 view of a datagram, the captured L4 bytes of a TCP or UDP first fragment, and the
+/// length of its header when whole.
+struct Transport<'a> {
+    protocol: u8,
+    seg: &'a [u8],
+    hdr: usize,
+}
+
 impl Layout {
     /// No layout: the frame did not parse as IPv4.
-    pub const NONE: Layout = Layout {
-        l3: 0,
-        l4: 0,
-        payload: 0,
-    };
+    pub const NONE: Layout = Layout { l3: 0, l4: 0 };
 
-    /// A layout from its offsets: `l3 <= l4 <= payload`, `l4 > 0`, all under 256 (a link
-    /// header is at most 30 bytes, an IPv4 or TCP header at most 60).
+    /// A layout from its offsets: `l3 < l4 < 256` (a link header is at most 30 bytes, an IPv4
+    /// header at most 60).
     #[inline(always)]
-    pub(crate) fn new(l3: usize, l4: usize, payload: usize) -> Layout {
-        debug_assert!(l3 < l4 && l4 <= payload && payload <= usize::from(u8::MAX));
+    pub(crate) fn new(l3: usize, l4: usize) -> Layout {
+        debug_assert!(l3 < l4 && l4 <= usize::from(u8::MAX));
         Layout {
             l3: l3 as u8,
             l4: l4 as u8,
-            payload: payload as u8,
         }
     }
 
-    /// Parses the link and IPv4 headers and the TCP or UDP header of `frame`, as the forwarding
-    /// core does.
+    /// Parses the link and IPv4 headers of `frame`, as the forwarding core does.
     pub fn parse(link: LinkType, frame: &[u8]) -> Layout {
-        let Ok((l3, ip)) = ipv4_packet(link, frame) else {
-            return Layout::NONE;
-        };
-        let l4 = l3 + ip.header_len();
-        let hdr = if ip.frag_offset() == 0 {
-            l4_header_len(ip.protocol(), ip.payload())
-        } else {
-            0
-        };
-        Layout::new(l3, l4, l4 + hdr)
+        match ipv4_packet(link, frame) {
+            Ok((l3, ip)) => Layout::new(l3, l3 + ip.header_len()),
+            Err(_) => Layout::NONE,
+        }
     }
 
     /// Whether the frame did not parse as IPv4.
@@ -119,13 +105,6 @@ impl Layout {
     #[inline]
     pub fn l4(self) -> Option<usize> {
         (!self.is_none()).then_some(usize::from(self.l4))
-    }
-
-    /// Offset of the L4 payload, when a whole TCP or UDP header of a first fragment precedes
-    /// it.
-    #[inline]
-    pub fn payload_offset(self) -> Option<usize> {
-        (self.payload > self.l4).then_some(usize::from(self.payload))
     }
 
     /// The IPv4 view of `frame` (the datagram from its header to the end of the capture).
@@ -149,29 +128,50 @@ impl Layout {
         frame.get(self.l4()?..self.end(frame)?)
     }
 
-    /// The IP protocol, the captured L4 bytes and the payload offset within them, when a whole
-    /// TCP or UDP header precedes the payload: one check of the frame for the accessors below.
+    /// The captured L4 bytes of a TCP or UDP first fragment whose header lies whole within
+    /// the captured datagram: one check of the frame for the accessors below.
     #[inline]
-    fn transport(self, frame: &[u8]) -> Option<(u8, &[u8], usize)> {
-        let hdr = self.payload_offset()? - usize::from(self.l4);
+    fn transport(self, frame: &[u8]) -> Option<Transport<'_>> {
         let ip = self.ipv4(frame)?;
-        let end = usize::from(self.l3) + ip.captured_len();
-        let seg = frame.get(usize::from(self.l4)..end)?;
-        (seg.len() >= hdr).then_some((ip.protocol(), seg, hdr))
+        if ip.frag_offset() != 0 {
+            return None;
+        }
+        let seg = frame.get(usize::from(self.l4)..usize::from(self.l3) + ip.captured_len())?;
+        let hdr = match ip.protocol() {
+            proto::TCP => TcpPacket::new_checked(seg).ok()?.header_len(),
+            proto::UDP => UdpPacket::new_checked(seg).ok().map(|_| udp::HEADER_LEN)?,
+            _ => return None,
+        };
+        Some(Transport {
+            protocol: ip.protocol(),
+            seg,
+            hdr,
+        })
+    }
+
+    /// Offset of the L4 payload, when a whole TCP or UDP header of a first fragment precedes
+    /// it within the captured datagram.
+    #[inline]
+    pub fn payload_offset(self, frame: &[u8]) -> Option<usize> {
+        Some(usize::from(self.l4) + self.transport(frame)?.hdr)
     }
 
     /// The captured TCP or UDP payload (first fragments with a whole header only).
     #[inline]
     pub fn payload(self, frame: &[u8]) -> Option<&[u8]> {
-        let (_, seg, hdr) = self.transport(frame)?;
-        Some(&seg[hdr..])
+        let t = self.transport(frame)?;
+        Some(&t.seg[t.hdr..])
     }
 
     /// The TCP view of the segment, when it is TCP with a whole header.
     #[inline]
     pub fn tcp(self, frame: &[u8]) -> Option<TcpPacket<&[u8]>> {
         match self.transport(frame)? {
-            (proto::TCP, seg, _) => TcpPacket::new_checked(seg).ok(),
+            Transport {
+                protocol: proto::TCP,
+                seg,
+                ..
+            } => Some(TcpPacket::new_unchecked(seg)),
             _ => None,
         }
     }
@@ -186,15 +186,9 @@ impl Layout {
     /// sequence number and the captured payload of a TCP or UDP first fragment with a whole
     /// header.
     pub fn l4_payload(self, frame: &[u8]) -> Option<(u8, Option<u32>, &[u8])> {
-        let (protocol, seg, hdr) = self.transport(frame)?;
-        match protocol {
-            proto::TCP => {
-                let tcp = TcpPacket::new_checked(seg).ok()?;
-                Some((proto::TCP, Some(tcp.seq_number()), &seg[hdr..]))
-            }
-            proto::UDP => Some((proto::UDP, None, &seg[hdr..])),
-            _ => None,
-        }
+        let Transport { protocol, seg, hdr } = self.transport(frame)?;
+        let seq = (protocol == proto::TCP).then(|| TcpPacket::new_unchecked(seg).seq_number());
+        Some((protocol, seq, &seg[hdr..]))
     }
 }
 
@@ -212,7 +206,7 @@ mod tests {
         f[23] = proto::UDP;
         let lay = Layout::parse(LinkType::Ethernet, &f);
         assert_eq!(
-            (lay.l3(), lay.l4(), lay.payload_offset()),
+            (lay.l3(), lay.l4(), lay.payload_offset(&f)),
             (Some(14), Some(38), None)
         );
         assert_eq!(lay.segment(&f).map(<[u8]>::len), Some(6));
@@ -223,7 +217,10 @@ mod tests {
         assert_eq!(lay.l4_payload(&f), Some((proto::UDP, None, &[][..])));
         // A later fragment has no L4 header.
         f[20] = 1;
-        assert_eq!(Layout::parse(LinkType::Ethernet, &f).payload_offset(), None);
+        assert_eq!(
+            Layout::parse(LinkType::Ethernet, &f).payload_offset(&f),
+            None
+        );
         // Another frame: no panic, no answer.
         assert_eq!(lay.l4_payload(&f[..20]), None);
         assert_eq!(Layout::NONE.payload(&f), None);

@@ -13,7 +13,6 @@ pub mod rewrite;
 pub mod tcp;
 pub mod udp;
 
-pub(crate) use layout::l4_header_len;
 pub use layout::{Layout, ipv4_packet};
 pub use link::{LinkError, LinkType, ipv4_offset};
 
