@@ -30,8 +30,8 @@ pub(super) fn parse(link: LinkType, frame: &[u8]) -> Result<Parsed, LinkError> {
         None
     } else {
         match proto {
-            proto::TCP => tcp::ports(l4),
-            proto::UDP => udp::ports(l4),
+            // Both put their ports in their first four bytes: one arm, as before the views.
+            proto::TCP | proto::UDP => wire::l4_ports(l4),
             proto::ICMP => icmp::query_id(l4).map(|id| (id, id)),
             _ => None,
         }

@@ -51,6 +51,16 @@ pub fn icmp_has_identifier(icmp_type: u8) -> bool {
     icmp::has_identifier(icmp_type)
 }
 
+/// The source and destination ports of a TCP or UDP header cut anywhere ([`tcp::ports`] and
+/// [`udp::ports`] in one: both protocols put them at the same place); `None` unless both
+/// were captured.
+#[inline]
+pub fn l4_ports(seg: &[u8]) -> Option<(u16, u16)> {
+    debug_assert_eq!(tcp::field::SRC_PORT, udp::field::SRC_PORT);
+    debug_assert_eq!(tcp::field::DST_PORT, udp::field::DST_PORT);
+    tcp::ports(seg)
+}
+
 /// The TCP or UDP payload of a frame (first fragments only), with the IP protocol and, for TCP,
 /// the sequence number, as far as it was captured. `None` when the frame is not IPv4 TCP/UDP or
 /// its L4 header is cut short. A frame the core has seen has this in its verdict's layout:
