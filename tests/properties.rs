@@ -661,6 +661,47 @@ proptest! {
             }
         }
     }
+
+    /// The layout the core hands back with its verdict locates the same L4 payload as parsing
+    /// the frame again, before and after the core rewrote it, on valid, mutated and cut frames.
+    #[test]
+    fn verdict_layout_matches_a_fresh_parse(
+        s in spec(0),
+        m in 0usize..10,
+        remote in public_addr(),
+        inbound in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in any::<prop::sample::Index>(),
+        do_cut in any::<bool>(),
+    ) {
+        let (dp, maps) = setup();
+        let m = maps[m];
+        let mut bytes = if inbound {
+            build(&s, (PEER, GW), remote, m.eip)
+        } else {
+            build(&s, (m.mac, GW), m.private, remote)
+        };
+        for (i, b) in edits {
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+        }
+        if do_cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        for link in ALL_LINKS {
+            let mut f = bytes.clone();
+            let v = dp.process(&mut f, link);
+            prop_assert_eq!(v.layout, eipsim::wire::Layout::parse(link, &bytes));
+            let before = eipsim::wire::l4_payload(link, &bytes).map(|(p, s, d)| (p, s, d.len()));
+            let after = v.layout.l4_payload(&f).map(|(p, s, d)| (p, s, d.len()));
+            prop_assert_eq!(before, after);
+            prop_assert_eq!(v.layout.l4_payload(&f), eipsim::wire::l4_payload(link, &f));
+            prop_assert_eq!(v.layout.is_none(), v.drop_reason().is_some_and(|r| matches!(
+                r,
+                eipsim::dataplane::DropReason::Malformed | eipsim::dataplane::DropReason::NotIpv4
+            )));
+        }
+    }
 }
 
 const ALL_LINKS: [LinkType; 7] = [

@@ -357,6 +357,7 @@ fn guest_rewrite_moves_seq_and_the_peers_acks() {
         mode: None,
         eip: Some(eip),
         fragment: Default::default(),
+        layout: Default::default(),
     };
     let in_v = Verdict {
         outcome: Outcome::Forward(Port::Eni(0), Action::Dnat),

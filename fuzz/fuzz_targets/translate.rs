@@ -194,6 +194,8 @@ fuzz_target!(|data: &[u8]| {
             mode: None,
             eip: Some(u32::from(TO)),
             fragment: Default::default(),
+            // As the core hands it back: the translator reads the frame through it.
+            layout: eipsim::wire::Layout::parse(LinkType::RawIp, &f),
         };
         let mut o = Vec::new();
         match tr.apply(LinkType::RawIp, &f, &v, &mut o) {

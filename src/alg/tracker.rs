@@ -181,7 +181,7 @@ impl AlgTracker {
         &mut self,
         (key, local): (FlowKey, (u32, u16)),
         frame_no: u64,
-        (v, data, link): (&Verdict, &[u8], LinkType),
+        (v, data, _link): (&Verdict, &[u8], LinkType),
         mapped: Option<u32>,
     ) -> Interest {
         let t = v.tuple;
@@ -201,7 +201,8 @@ impl AlgTracker {
             return Interest::Keep;
         }
         let hit = self.ports.hit(t.sport, t.dport);
-        let Some((proto, seq, payload)) = crate::wire::l4_payload(link, data) else {
+        // The frame's headers where the core found them (a translated frame keeps them).
+        let Some((proto, seq, payload)) = v.layout.l4_payload(data) else {
             return Interest::Keep;
         };
         if payload.is_empty() {

@@ -26,8 +26,8 @@ use rustc_hash::FxHashMap;
 use super::seqadj::SeqAdj;
 use super::{Change, Protocol, ftp, sip};
 use crate::dataplane::{Action, Outcome, Verdict};
-use crate::wire::rewrite::{Edit, RewriteError, rewrite};
-use crate::wire::{LinkType, ipv4_offset, l4_payload, proto};
+use crate::wire::rewrite::{Edit, RewriteError, rewrite_with};
+use crate::wire::{Layout, LinkType, proto};
 
 pub use crate::model::alg_policy::{AlgMode, Policy};
 
@@ -98,6 +98,16 @@ struct Job<'a> {
     forward_acks: bool,
 }
 
+/// Where the headers of `frame` are: the layout the core handed back in `v`, or, for a verdict
+/// that has none (built by hand, or for a frame the core did not parse), the frame parsed again.
+fn layout_of(v: &Verdict, link: LinkType, frame: &[u8]) -> Layout {
+    if v.layout.is_none() {
+        Layout::parse(link, frame)
+    } else {
+        v.layout
+    }
+}
+
 /// The connection of a frame (from its inside view) and the frame's direction in it.
 fn flow_of(v: &Verdict) -> (FlowId, usize) {
     let inside = v.inside();
@@ -165,17 +175,15 @@ impl Translator {
         if !matches!(t.proto, proto::TCP | proto::UDP) {
             return Translation::NotCovered;
         }
-        let Some((_, seq, payload)) = l4_payload(link, frame) else {
+        let lay = layout_of(v, link, frame);
+        let Some((_, seq, payload)) = lay.l4_payload(frame) else {
             return Translation::NotCovered;
         };
         let Some(protocol) = covered(self.policy, t.proto, t.sport, t.dport, payload) else {
             return Translation::NotCovered;
         };
         // The sender's address before and after SNAT; the destination before and after DNAT.
-        let wire_src = ipv4_offset(link, frame)
-            .ok()
-            .and_then(|l3| frame.get(l3 + 12..l3 + 16))
-            .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+        let wire_src = lay.ipv4(frame).map(|ip| Ipv4Addr::from(ip.src_addr()));
         let snat = matches!(action, Action::Snat | Action::Hairpin)
             .then_some(wire_src)
             .flatten()
@@ -191,7 +199,7 @@ impl Translator {
         };
         let (id, dir) = flow_of(v);
         self.run(
-            link,
+            lay,
             frame,
             Job {
                 protocol,
@@ -223,7 +231,8 @@ impl Translator {
         out: &mut Vec<u8>,
     ) -> bool {
         let t = v.tuple;
-        let (seq, payload) = match l4_payload(link, frame) {
+        let lay = layout_of(v, link, frame);
+        let (seq, payload) = match lay.l4_payload(frame) {
             Some((_, seq, p)) => (seq, p),
             None => (None, &[][..]),
         };
@@ -238,10 +247,10 @@ impl Translator {
                 src: Some(to.octets()),
                 ..Default::default()
             };
-            return rewrite(link, frame, &edit, out).is_ok();
+            return rewrite_with(lay, frame, &edit, out).is_ok();
         };
         let done = self.run(
-            link,
+            lay,
             frame,
             Job {
                 protocol,
@@ -268,13 +277,7 @@ impl Translator {
         )
     }
 
-    fn run(
-        &mut self,
-        link: LinkType,
-        frame: &[u8],
-        job: Job<'_>,
-        out: &mut Vec<u8>,
-    ) -> Translation {
+    fn run(&mut self, lay: Layout, frame: &[u8], job: Job<'_>, out: &mut Vec<u8>) -> Translation {
         let Job {
             protocol,
             id,
@@ -322,7 +325,7 @@ impl Translator {
             ack: acks.then_some(&ack as &dyn Fn(u32) -> u32),
             payload: (!changes.is_empty()).then_some(self.payload.as_slice()),
         };
-        match rewrite(link, frame, &edit, out) {
+        match rewrite_with(lay, frame, &edit, out) {
             Ok(()) => {
                 if tcp && !changes.is_empty() {
                     self.seq.insert(id, adj);
@@ -348,7 +351,7 @@ impl Translator {
                 edit.seq = mine.active().then(|| mine.seq(seq));
                 edit.ack = acks.then_some(&ack as &dyn Fn(u32) -> u32);
                 let mut rewritten = (mine.active() || acks || !header_only)
-                    && rewrite(link, frame, &edit, out).is_ok();
+                    && rewrite_with(lay, frame, &edit, out).is_ok();
                 if !rewritten && !header_only {
                     // No whole TCP header: the addresses still change.
                     let addresses = Edit {
@@ -356,7 +359,7 @@ impl Translator {
                         dst,
                         ..Default::default()
                     };
-                    rewritten = rewrite(link, frame, &addresses, out).is_ok();
+                    rewritten = rewrite_with(lay, frame, &addresses, out).is_ok();
                 }
                 Translation::Failed {
                     protocol,

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::model::Mode;
+use crate::wire::Layout;
 
 /// Why a frame was dropped. Stable kebab-case names (design.md section 4); the discriminant is
 /// the counter index. The declaration order is not the precedence order: see design.md sec. 5.
@@ -221,6 +222,12 @@ pub struct Verdict {
     /// Whether the frame is an IPv4 fragment (later fragments carry no ports: the report joins
     /// them to their first fragment's flow).
     pub fragment: Fragment,
+    /// Where the frame's IPv4 and L4 headers are, as the core parsed them
+    /// ([`Layout::NONE`] when the frame did not parse as IPv4): read the frame through it
+    /// (`v.layout.payload(frame)`, `v.layout.tcp_seq(frame)`, `v.layout.l4_payload(frame)`)
+    /// instead of parsing it again. The core's rewriting moves no header, so it holds for the
+    /// frame before and after.
+    pub layout: Layout,
 }
 
 impl Verdict {
@@ -235,6 +242,7 @@ impl Verdict {
             mode: None,
             eip: None,
             fragment: Fragment::Whole,
+            layout: Layout::NONE,
         }
     }
 
@@ -253,5 +261,17 @@ impl Verdict {
             Outcome::Drop(r) => Some(r),
             Outcome::Forward(..) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdict is copied per frame: the layout fits in what was padding.
+    #[test]
+    fn verdict_stays_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Layout>(), 2);
+        assert!(std::mem::size_of::<Verdict>() <= 64);
     }
 }

@@ -125,7 +125,7 @@ impl FramePass {
         };
         s.stats.join_fragment(v);
         let flags = if v.tuple.proto == crate::wire::proto::TCP {
-            crate::wire::flags::tcp_flags(link, data)
+            v.layout.tcp(data).map_or(0, |t| t.flags())
         } else {
             0
         };

@@ -6,6 +6,18 @@ use etherparse::{
     SingleVlanHeaderSlice,
 };
 
+/// The MAC address fields of an Ethernet II header: byte ranges from the start of the frame.
+pub mod ethernet {
+    use std::ops::Range;
+
+    /// Destination MAC address.
+    pub const DST_ADDR: Range<usize> = 0..6;
+    /// Source MAC address.
+    pub const SRC_ADDR: Range<usize> = 6..12;
+    /// Length of the two addresses.
+    pub const MACS_LEN: usize = SRC_ADDR.end;
+}
+
 /// The link layer of a capture, from its LINKTYPE value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum LinkType {

@@ -1,12 +1,25 @@
-//! Packet views: link layers (over etherparse's header slices), the IPv4 header, and Internet
-//! checksums with RFC 1624 incremental updates.
+//! Packet views: link layers (over etherparse's header slices); zero-copy views of the IPv4,
+//! TCP, UDP and ICMP headers in the manner of smoltcp's `wire` module, which also work on
+//! frames cut by a capture's snap length (each module says why smoltcp's or etherparse's own
+//! views do not serve); where the headers of a frame are ([`Layout`]); Internet checksums with
+//! RFC 1624 incremental updates; and the rewriter used outside the forwarding core.
 
 pub mod checksum;
-pub mod flags;
+pub mod icmp;
+pub mod ipv4;
+mod layout;
 pub mod link;
 pub mod rewrite;
+pub mod tcp;
+pub mod udp;
 
+pub use layout::{Layout, ipv4_packet};
 pub use link::{LinkError, LinkType, ipv4_offset};
+
+/// A header is cut short or its length fields are inconsistent (a view's `check_len` failed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("header cut short or with inconsistent lengths")]
+pub struct HeaderError;
 
 /// IP protocol numbers eipsim looks inside.
 pub mod proto {
@@ -18,48 +31,40 @@ pub mod proto {
     pub const UDP: u8 = 17;
 }
 
-/// Offset of the checksum field inside a TCP header.
-pub const TCP_CHECKSUM_AT: usize = 16;
-/// Offset of the checksum field inside a UDP header.
-pub const UDP_CHECKSUM_AT: usize = 6;
-/// Offset of the checksum field inside an ICMP header.
-pub const ICMP_CHECKSUM_AT: usize = 2;
+/// Offset of the checksum field inside a TCP header ([`tcp::field::CHECKSUM`]).
+pub const TCP_CHECKSUM_AT: usize = tcp::field::CHECKSUM.start;
+/// Offset of the checksum field inside a UDP header ([`udp::field::CHECKSUM`]).
+pub const UDP_CHECKSUM_AT: usize = udp::field::CHECKSUM.start;
+/// Offset of the checksum field inside an ICMP header ([`icmp::field::CHECKSUM`]).
+pub const ICMP_CHECKSUM_AT: usize = icmp::field::CHECKSUM.start;
 
 /// Whether an ICMP type is an error message that quotes the offending packet (RFC 5508 sec. 4):
 /// destination unreachable, source quench, redirect, time exceeded, parameter problem.
 #[inline]
 pub fn icmp_is_error(icmp_type: u8) -> bool {
-    matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+    icmp::is_error(icmp_type)
 }
 
 /// Whether an ICMP type is a query that carries an identifier at bytes 4..6.
 #[inline]
 pub fn icmp_has_identifier(icmp_type: u8) -> bool {
-    matches!(icmp_type, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
+    icmp::has_identifier(icmp_type)
+}
+
+/// The source and destination ports of a TCP or UDP header cut anywhere ([`tcp::ports`] and
+/// [`udp::ports`] in one: both protocols put them at the same place); `None` unless both
+/// were captured.
+#[inline]
+pub fn l4_ports(seg: &[u8]) -> Option<(u16, u16)> {
+    debug_assert_eq!(tcp::field::SRC_PORT, udp::field::SRC_PORT);
+    debug_assert_eq!(tcp::field::DST_PORT, udp::field::DST_PORT);
+    tcp::ports(seg)
 }
 
 /// The TCP or UDP payload of a frame (first fragments only), with the IP protocol and, for TCP,
 /// the sequence number, as far as it was captured. `None` when the frame is not IPv4 TCP/UDP or
-/// its L4 header is cut short.
+/// its L4 header is cut short. A frame the core has seen has this in its verdict's layout:
+/// [`Layout::l4_payload`] gives the same answer without parsing the frame again.
 pub fn l4_payload(link: LinkType, frame: &[u8]) -> Option<(u8, Option<u32>, &[u8])> {
-    let l3 = ipv4_offset(link, frame).ok()?;
-    let ip = etherparse::Ipv4HeaderSlice::from_slice(&frame[l3..]).ok()?;
-    if ip.fragments_offset().value() != 0 {
-        return None;
-    }
-    let start = l3 + ip.slice().len();
-    let end = (l3 + usize::from(ip.total_len())).min(frame.len());
-    let seg = frame.get(start..end)?;
-    match ip.protocol().0 {
-        proto::TCP => {
-            let tcp = etherparse::TcpHeaderSlice::from_slice(seg).ok()?;
-            Some((
-                proto::TCP,
-                Some(tcp.sequence_number()),
-                &seg[tcp.slice().len()..],
-            ))
-        }
-        proto::UDP => Some((proto::UDP, None, seg.get(8..)?)),
-        _ => None,
-    }
+    Layout::parse(link, frame).l4_payload(frame)
 }

@@ -6,8 +6,11 @@
 //! works on frames cut by the snap length. A new payload needs the whole, unfragmented packet:
 //! the IPv4 total length, the UDP length and the checksums are then recomputed in full.
 
-use super::checksum::{self, Delta};
-use super::{LinkType, TCP_CHECKSUM_AT, UDP_CHECKSUM_AT, ipv4_offset, proto};
+use super::checksum::Delta;
+use super::ipv4::Ipv4Packet;
+use super::tcp::{self, TcpPacket};
+use super::udp::{self, UdpPacket};
+use super::{Layout, LinkType, proto};
 
 /// What to change in a frame.
 #[derive(Default)]
@@ -44,7 +47,7 @@ pub enum RewriteError {
 
 /// Where the parts of an IPv4 TCP/UDP frame are.
 #[derive(Clone, Copy, Debug)]
-struct Layout {
+struct Parts {
     l3: usize,
     l4: usize,
     payload: usize,
@@ -57,78 +60,32 @@ struct Layout {
     l4_whole: bool,
 }
 
-fn layout(link: LinkType, frame: &[u8]) -> Result<Layout, RewriteError> {
-    let l3 = ipv4_offset(link, frame).map_err(|_| RewriteError::NotTcpUdp)?;
-    let ip = frame.get(l3..).ok_or(RewriteError::NotTcpUdp)?;
-    if ip.len() < 20 || ip[0] >> 4 != 4 {
+/// The parts of `frame`, whose headers `lay` locates. The L4 header counts as whole when it
+/// lies within the captured bytes (even past the IPv4 total length: a payload change then
+/// reports the frame as cut).
+fn parts(lay: Layout, frame: &[u8]) -> Result<Parts, RewriteError> {
+    let (Some(l3), Some(ip)) = (lay.l3(), lay.ipv4(frame)) else {
         return Err(RewriteError::NotTcpUdp);
-    }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if ihl < 20 || ip.len() < ihl || total < ihl {
-        return Err(RewriteError::NotTcpUdp);
-    }
-    let frag = u16::from_be_bytes([ip[6], ip[7]]);
-    let offset = frag & 0x1fff;
-    let more = frag & 0x2000 != 0;
-    let proto = ip[9];
-    let l4 = l3 + ihl;
+    };
+    let l4 = l3 + ip.header_len();
+    let first_fragment = ip.frag_offset() == 0;
+    let rest = &frame[l4..];
     // The L4 header, when it is whole (TCP or UDP, first fragment).
-    let hdr = match proto {
-        proto::TCP if offset == 0 => frame
-            .get(l4 + 12)
-            .map(|b| usize::from(b >> 4) * 4)
-            .filter(|&off| off >= 20 && frame.len() >= l4 + off),
-        proto::UDP if offset == 0 => (frame.len() >= l4 + 8).then_some(8),
+    let hdr = match ip.protocol() {
+        proto::TCP if first_fragment => TcpPacket::new_checked(rest).ok().map(|t| t.header_len()),
+        proto::UDP if first_fragment => UdpPacket::new_checked(rest).ok().map(|_| udp::HEADER_LEN),
         _ => None,
     };
-    Ok(Layout {
+    Ok(Parts {
         l3,
         l4,
         payload: l4 + hdr.unwrap_or(0),
-        end: l3 + total,
-        proto,
-        first_fragment: offset == 0,
-        fragmented: offset != 0 || more,
+        end: l3 + ip.total_len(),
+        proto: ip.protocol(),
+        first_fragment,
+        fragmented: !first_fragment || ip.more_frags(),
         l4_whole: hdr.is_some(),
     })
-}
-
-fn get32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
-
-/// The positions of the SACK block edges in a TCP header at `l4` (RFC 2018, option 5).
-fn sack_edges(frame: &[u8], l4: usize, hdr_len: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut i = l4 + 20;
-    let end = l4 + hdr_len;
-    while i < end {
-        match frame[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let Some(&len) = frame.get(i + 1) else { break };
-                let len = usize::from(len);
-                if len < 2 || i + len > end {
-                    break;
-                }
-                if kind == 5 {
-                    let mut e = i + 2;
-                    while e + 4 <= i + len {
-                        out.push(e);
-                        e += 4;
-                    }
-                }
-                i += len;
-            }
-        }
-    }
-    out
 }
 
 /// Rewrites `frame` as `edit` says into `out` (cleared first). The link header, VLAN tags and
@@ -139,7 +96,18 @@ pub fn rewrite(
     edit: &Edit<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), RewriteError> {
-    let lay = layout(link, frame)?;
+    rewrite_with(Layout::parse(link, frame), frame, edit, out)
+}
+
+/// [`rewrite`] for a frame whose headers are already located: `lay` is the layout the
+/// forwarding core handed back with its verdict (or [`Layout::parse`] of the frame).
+pub fn rewrite_with(
+    lay: Layout,
+    frame: &[u8],
+    edit: &Edit<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), RewriteError> {
+    let lay = parts(lay, frame)?;
     let l4_edit = edit.payload.is_some() || edit.seq.is_some() || edit.ack.is_some();
     if l4_edit && !lay.l4_whole {
         return Err(if lay.fragmented {
@@ -167,49 +135,36 @@ pub fn rewrite(
             out.extend_from_slice(&frame[..lay.payload]);
             out.extend_from_slice(p);
             out.extend_from_slice(&frame[lay.end..]);
-            let (l3, l4) = (lay.l3, lay.l4);
-            out[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+            let seg_end = lay.l3 + usize::from(total);
+            let (head, seg) = out[..seg_end].split_at_mut(lay.l4);
+            // The header was checked by `parts`; the new total length covers it.
+            let mut ip = Ipv4Packet::new_unchecked(&mut head[lay.l3..]);
+            ip.set_total_len(total);
             if let Some(s) = edit.src {
-                out[l3 + 12..l3 + 16].copy_from_slice(&s);
+                ip.set_src_addr(u32::from_be_bytes(s));
             }
             if let Some(d) = edit.dst {
-                out[l3 + 16..l3 + 20].copy_from_slice(&d);
+                ip.set_dst_addr(u32::from_be_bytes(d));
             }
-            out[l3 + 10..l3 + 12].fill(0);
-            let c = checksum::checksum(&out[l3..l4]);
-            out[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-            let seg_end = l3 + usize::from(total);
-            let src: [u8; 4] = out[l3 + 12..l3 + 16].try_into().expect("4 bytes");
-            let dst: [u8; 4] = out[l3 + 16..l3 + 20].try_into().expect("4 bytes");
+            ip.fill_checksum();
+            let (src, dst) = (ip.src_addr().to_be_bytes(), ip.dst_addr().to_be_bytes());
             if lay.proto == proto::TCP {
+                // Whole header (`l4_whole`), followed by the new payload.
+                let mut tcp = TcpPacket::new_unchecked(seg);
                 if let Some(s) = edit.seq {
-                    put32(out, l4 + 4, s);
+                    tcp.set_seq_number(s);
                 }
                 if let Some(f) = edit.ack {
-                    let a = get32(out, l4 + 8);
-                    put32(out, l4 + 8, f(a));
-                    for e in sack_edges(out, l4, lay.payload - l4) {
-                        let v = get32(out, e);
-                        put32(out, e, f(v));
+                    tcp.set_ack_number(f(tcp.ack_number()));
+                    for e in tcp.sack_edges() {
+                        tcp.set_word32(e, f(tcp.word32(e)));
                     }
                 }
-                out[l4 + TCP_CHECKSUM_AT..l4 + TCP_CHECKSUM_AT + 2].fill(0);
-                let c = checksum::l4_checksum(src, dst, proto::TCP, &out[l4..seg_end]);
-                out[l4 + TCP_CHECKSUM_AT..l4 + TCP_CHECKSUM_AT + 2]
-                    .copy_from_slice(&c.to_be_bytes());
+                tcp.fill_checksum(src, dst);
             } else {
-                let udp_len = (seg_end - l4) as u16;
-                out[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
-                let had = u16::from_be_bytes([out[l4 + 6], out[l4 + 7]]) != 0;
-                out[l4 + UDP_CHECKSUM_AT..l4 + UDP_CHECKSUM_AT + 2].fill(0);
-                if had {
-                    let mut c = checksum::l4_checksum(src, dst, proto::UDP, &out[l4..seg_end]);
-                    if c == 0 {
-                        c = 0xffff;
-                    }
-                    out[l4 + UDP_CHECKSUM_AT..l4 + UDP_CHECKSUM_AT + 2]
-                        .copy_from_slice(&c.to_be_bytes());
-                }
+                let mut udp = UdpPacket::new_unchecked(seg);
+                udp.set_len((seg_end - lay.l4) as u16);
+                udp.fill_checksum(src, dst);
             }
             Ok(())
         }
@@ -217,57 +172,66 @@ pub fn rewrite(
 }
 
 /// Address, sequence and acknowledgement changes with incremental checksum updates.
-fn rewrite_in_place(out: &mut [u8], lay: &Layout, edit: &Edit<'_>) {
-    let (l3, l4) = (lay.l3, lay.l4);
-    let mut ip = Delta::ZERO;
-    let mut l4d = Delta::ZERO;
+fn rewrite_in_place(out: &mut [u8], lay: &Parts, edit: &Edit<'_>) {
+    let (head, seg) = out.split_at_mut(lay.l4);
+    // The header was checked by `parts`.
+    let mut ip = Ipv4Packet::new_unchecked(&mut head[lay.l3..]);
+    let mut delta = Delta::ZERO;
     if let Some(s) = edit.src {
-        let old = get32(out, l3 + 12);
-        ip = ip.addr32(old, u32::from_be_bytes(s));
-        out[l3 + 12..l3 + 16].copy_from_slice(&s);
+        let new = u32::from_be_bytes(s);
+        delta = delta.addr32(ip.src_addr(), new);
+        ip.set_src_addr(new);
     }
     if let Some(d) = edit.dst {
-        let old = get32(out, l3 + 16);
-        ip = ip.addr32(old, u32::from_be_bytes(d));
-        out[l3 + 16..l3 + 20].copy_from_slice(&d);
+        let new = u32::from_be_bytes(d);
+        delta = delta.addr32(ip.dst_addr(), new);
+        ip.set_dst_addr(new);
     }
-    l4d = l4d.plus(ip);
-    checksum::apply_at(out, l3 + 10, ip);
+    ip.adjust_checksum(delta);
+    let mut l4d = delta;
     if !lay.first_fragment || !matches!(lay.proto, proto::TCP | proto::UDP) {
         return;
     }
     if !lay.l4_whole {
         // Cut short: the pseudo-header's addresses still count in the checksum, if present.
         match lay.proto {
-            proto::TCP => checksum::apply_at(out, l4 + TCP_CHECKSUM_AT, l4d),
-            _ => checksum::apply_udp_at(out, l4 + UDP_CHECKSUM_AT, l4d),
+            proto::TCP => tcp::adjust_checksum(seg, l4d),
+            _ => udp::adjust_checksum(seg, l4d),
         };
         return;
     }
     if lay.proto == proto::TCP {
+        let mut tcp = TcpPacket::new_unchecked(seg);
         if let Some(s) = edit.seq {
-            let old = get32(out, l4 + 4);
-            l4d = l4d.addr32(old, s);
-            put32(out, l4 + 4, s);
+            l4d = l4d.addr32(tcp.seq_number(), s);
+            tcp.set_seq_number(s);
         }
         if let Some(f) = edit.ack {
-            let edges = sack_edges(out, l4, lay.payload - l4);
-            for e in std::iter::once(l4 + 8).chain(edges) {
-                let old = get32(out, e);
+            let old = tcp.ack_number();
+            let new = f(old);
+            l4d = l4d.addr32(old, new);
+            tcp.set_ack_number(new);
+            for e in tcp.sack_edges() {
+                let old = tcp.word32(e);
                 let new = f(old);
                 l4d = l4d.addr32(old, new);
-                put32(out, e, new);
+                tcp.set_word32(e, new);
             }
         }
-        checksum::apply_at(out, l4 + TCP_CHECKSUM_AT, l4d);
+        tcp.adjust_checksum(l4d);
     } else {
-        checksum::apply_udp_at(out, l4 + UDP_CHECKSUM_AT, l4d);
+        UdpPacket::new_unchecked(seg).adjust_checksum(l4d);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum;
+
+    fn get32(b: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    }
 
     /// A raw-IP TCP packet with valid checksums.
     fn tcp(payload: &[u8], sack: bool) -> Vec<u8> {

@@ -1,0 +1,396 @@
+//! Per frame: the ingress, the forwarding decision (design.md section 5), the batch functions
+//! with their prefetching, and the capture point `instance`'s restoration.
+
+use super::apply::{apply, parse};
+use super::{
+    Action, AddrEntry, AddrKind, Dataplane, DropReason, Frame, IngressHint, Outcome,
+    PREFETCH_DISTANCE, Parsed, Plan, Port, Tuple, Verdict, mac_key,
+};
+use crate::model::Mode;
+use crate::wire::link::ethernet;
+use crate::wire::{self, LinkError, LinkType, ipv4};
+
+impl Dataplane {
+    /// Capture point `instance` (design.md section 5): a frame the instance received through
+    /// the gateway is turned back into the frame the Internet sent, in place: destination =
+    /// the NAT-mode EIP of the private IP it is addressed to, TTL one higher, the IPv4, L4 and
+    /// ICMP checksums updated (RFC 1624), and an ICMP error's quoted source too (RFC 5508).
+    /// Returns whether the frame was restored.
+    ///
+    /// A frame is restored when it does not come from an ENI (not its source MAC, not
+    /// `--ingress ENI`), its source lies outside the VPC (a frame from inside never crossed the
+    /// gateway) and is no cut-through or multi-EIP address, and its destination is a private
+    /// IP with a NAT-mode EIP. A frame with TTL 255 cannot have crossed the gateway and is left
+    /// as it is. Frames the instance sent are never touched: they are what the gateway got.
+    pub fn restore_received(&self, frame: &mut [u8], link: LinkType) -> bool {
+        let from_eni = match self.ingress {
+            IngressHint::Fixed(p) => matches!(p, Port::Eni(_)),
+            IngressHint::Auto if link.has_macs() => frame
+                .get(ethernet::SRC_ADDR)
+                .is_some_and(|m| self.macs.get(mac_key(m)).is_some()),
+            IngressHint::Auto => false,
+        };
+        if from_eni {
+            return false;
+        }
+        let Ok(p) = parse(link, frame) else {
+            return false;
+        };
+        if self.in_vpc(p.src) || p.ttl == u8::MAX {
+            return false;
+        }
+        if self
+            .public_entry(p.src)
+            .is_some_and(|e| matches!(e.kind, AddrKind::EipBinded | AddrKind::EipMulti))
+        {
+            return false;
+        }
+        let Some(eip) = self.nat_eip_of(p.dst) else {
+            return false;
+        };
+        apply(
+            frame,
+            &p,
+            &Plan {
+                new_src: None,
+                new_dst: Some(eip),
+                dec_ttl: false,
+                inc_ttl: true,
+                egress: Port::Internet,
+                action: Action::Dnat,
+            },
+        );
+        true
+    }
+    /// Processes a batch: one verdict per frame, in order. With large tables the table lines
+    /// of the frame [`PREFETCH_DISTANCE`] places ahead are prefetched while the current one is
+    /// translated, so that the cache misses of several frames overlap.
+    pub fn process_batch(&self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
+        assert_eq!(frames.len(), verdicts.len(), "one verdict slot per frame");
+        if !self.prefetch {
+            for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
+                *v = self.process(f.data, f.link);
+            }
+            return;
+        }
+        for f in frames.iter().take(PREFETCH_DISTANCE) {
+            self.prefetch_frame(f.data, f.link);
+        }
+        for i in 0..frames.len() {
+            if let Some(ahead) = frames.get(i + PREFETCH_DISTANCE) {
+                self.prefetch_frame(ahead.data, ahead.link);
+            }
+            let f = &mut frames[i];
+            verdicts[i] = self.process(f.data, f.link);
+        }
+    }
+
+    /// Processes a packed batch: frame `i` is `buf[ranges[i].0..ranges[i].1]` with link type
+    /// `ranges[i].2`. Same semantics and prefetching as [`Dataplane::process_batch`], without
+    /// building a slice of frame references (the replay's batches are packed this way).
+    pub fn process_packed(
+        &self,
+        buf: &mut [u8],
+        ranges: &[(usize, usize, LinkType)],
+        verdicts: &mut [Verdict],
+    ) {
+        assert_eq!(ranges.len(), verdicts.len(), "one verdict slot per frame");
+        if !self.prefetch {
+            for (&(s, e, link), v) in ranges.iter().zip(verdicts.iter_mut()) {
+                *v = self.process(&mut buf[s..e], link);
+            }
+            return;
+        }
+        for &(s, e, link) in ranges.iter().take(PREFETCH_DISTANCE) {
+            self.prefetch_frame(&buf[s..e], link);
+        }
+        for i in 0..ranges.len() {
+            if let Some(&(s, e, link)) = ranges.get(i + PREFETCH_DISTANCE) {
+                self.prefetch_frame(&buf[s..e], link);
+            }
+            let (s, e, link) = ranges[i];
+            verdicts[i] = self.process(&mut buf[s..e], link);
+        }
+    }
+
+    /// Prefetches the table lines a frame will touch: its source MAC's, its source address's
+    /// and its destination address's (the EIP bitmap spares Internet hosts).
+    #[inline]
+    fn prefetch_frame(&self, data: &[u8], link: LinkType) {
+        if link.has_macs()
+            && let Some(m) = data.get(ethernet::SRC_ADDR)
+        {
+            self.macs.prefetch(mac_key(m));
+        }
+        if let Ok(l3) = wire::ipv4_offset(link, data)
+            && let Some((src, dst)) = data.get(l3..).and_then(ipv4::addrs_if_captured)
+        {
+            if self.in_vpc(src) || self.may_be_eip(src) {
+                self.addrs.prefetch(src);
+            }
+            if self.in_vpc(dst) || self.may_be_eip(dst) {
+                self.addrs.prefetch(dst);
+            }
+        }
+    }
+
+    /// Processes one frame: decides its fate and, when it is forwarded, rewrites it in place
+    /// (addresses, TTL, checksums, MACs). A dropped frame is left unchanged.
+    #[inline(always)]
+    pub fn process(&self, frame: &mut [u8], link: LinkType) -> Verdict {
+        let mac_ingress = match self.ingress {
+            IngressHint::Fixed(p) => Some(p),
+            IngressHint::Auto if link.has_macs() && frame.len() >= ethernet::MACS_LEN => Some(
+                self.macs
+                    .get(mac_key(&frame[ethernet::SRC_ADDR]))
+                    .map_or(Port::Internet, Port::Eni),
+            ),
+            IngressHint::Auto => None,
+        };
+        let p = match parse(link, frame) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = match e {
+                    LinkError::Malformed => DropReason::Malformed,
+                    LinkError::NotIpv4 => DropReason::NotIpv4,
+                };
+                return Verdict::early_drop(reason, mac_ingress);
+            }
+        };
+        // The source's entry: needed for frames from an ENI (source check, SNAT) and to find
+        // the ingress of frames without MACs; never for Ethernet frames from the Internet.
+        let mut src_entry = None;
+        let ingress = match mac_ingress {
+            Some(port) => port,
+            None => {
+                src_entry = self.addrs.get(p.src);
+                match src_entry {
+                    Some(e)
+                        if matches!(
+                            e.kind,
+                            AddrKind::Private | AddrKind::EipBinded | AddrKind::EipMulti
+                        ) =>
+                    {
+                        Port::Eni(e.eni)
+                    }
+                    _ => Port::Internet,
+                }
+            }
+        };
+        let tuple = Tuple {
+            proto: p.proto,
+            src: p.src,
+            dst: p.dst,
+            sport: p.sport,
+            dport: p.dport,
+        };
+        let mut v = Verdict {
+            outcome: Outcome::Drop(DropReason::Malformed),
+            ingress: Some(ingress),
+            tuple,
+            inside_dst: p.dst,
+            eni: None,
+            mode: None,
+            eip: None,
+            fragment: p.fragment,
+            layout: p.layout,
+        };
+        match self.decide(&p, ingress, src_entry, &mut v) {
+            Ok(plan) => {
+                apply(frame, &p, &plan);
+                if link.has_macs() {
+                    let dst = match plan.egress {
+                        Port::Internet => self.internet_mac,
+                        Port::Eni(e) => self.enis[e as usize].mac,
+                    };
+                    let macs: &mut [u8; ethernet::MACS_LEN] = (&mut frame[..ethernet::MACS_LEN])
+                        .try_into()
+                        .expect("an Ethernet frame that parsed has its MACs");
+                    macs[ethernet::DST_ADDR].copy_from_slice(&dst);
+                    macs[ethernet::SRC_ADDR].copy_from_slice(&self.gateway_mac);
+                }
+                v.outcome = Outcome::Forward(plan.egress, plan.action);
+            }
+            Err(r) => v.outcome = Outcome::Drop(r),
+        }
+        v
+    }
+
+    /// The forwarding decision (design.md section 5), checks in the documented precedence.
+    #[inline(always)]
+    fn decide(
+        &self,
+        p: &Parsed,
+        ingress: Port,
+        src_entry: Option<AddrEntry>,
+        v: &mut Verdict,
+    ) -> Result<Plan, DropReason> {
+        match ingress {
+            Port::Internet => {
+                let (egress, new_dst, mode, guest_ok) =
+                    self.inbound(p.dst, self.public_entry(p.dst), v)?;
+                if p.ttl <= 1 {
+                    return Err(DropReason::TtlExpired);
+                }
+                if !guest_ok {
+                    return Err(DropReason::GuestNotConfigured);
+                }
+                Ok(Plan {
+                    new_src: None,
+                    new_dst,
+                    dec_ttl: true,
+                    inc_ttl: false,
+                    egress,
+                    action: if mode == Mode::Nat {
+                        Action::Dnat
+                    } else {
+                        Action::PassThrough
+                    },
+                })
+            }
+            Port::Eni(e) => {
+                let eni = self.enis[e as usize];
+                v.eni = Some(e);
+                if !eni.attached {
+                    return Err(DropReason::EniDetached);
+                }
+                let src = match src_entry {
+                    Some(s) => Some(s),
+                    None => self.addrs.get(p.src),
+                }
+                .filter(|s| s.eni == e);
+                // What the source is: a private IP (with its NAT EIP or 0) or an EIP of e.
+                let src_nat = match src {
+                    Some(s) if s.kind == AddrKind::Private && !eni.binded => Some(s.other),
+                    Some(s) if matches!(s.kind, AddrKind::EipBinded | AddrKind::EipMulti) => {
+                        v.mode = Some(if s.kind == AddrKind::EipBinded {
+                            Mode::Binded
+                        } else {
+                            Mode::MultiBinded
+                        });
+                        v.eip = Some(p.src);
+                        None
+                    }
+                    _ => return Err(DropReason::SourceCheck),
+                };
+                if let Some(eip) = src_nat.filter(|x| *x != 0) {
+                    v.mode = Some(Mode::Nat);
+                    v.eip = Some(eip);
+                }
+                if self.in_vpc(p.dst) {
+                    let d = match self.addrs.get(p.dst) {
+                        Some(d) if d.kind == AddrKind::Private => d,
+                        _ => return Err(DropReason::UnknownDestination),
+                    };
+                    let peer = self.enis[d.eni as usize];
+                    if eni.binded || peer.binded {
+                        return Err(DropReason::PrivateNetworkUnavailable);
+                    }
+                    if !peer.attached {
+                        return Err(DropReason::EniDetached);
+                    }
+                    return Ok(Plan {
+                        new_src: None,
+                        new_dst: None,
+                        dec_ttl: false,
+                        inc_ttl: false,
+                        egress: Port::Eni(d.eni),
+                        action: Action::IntraVpc,
+                    });
+                }
+                // Towards the Internet, or back in through an EIP of this VPC (hairpin).
+                let dst_entry = self.public_entry(p.dst);
+                let mut inbound = None;
+                if dst_entry.is_some_and(|d| d.kind != AddrKind::Private) {
+                    // The destination's own checks come first: eip-not-associated precedes
+                    // no-public-address, and eni-detached follows it.
+                    let mut scratch = *v;
+                    match self.inbound(p.dst, dst_entry, &mut scratch) {
+                        Err(DropReason::EipNotAssociated) => {
+                            return Err(DropReason::EipNotAssociated);
+                        }
+                        r => inbound = Some(r),
+                    }
+                }
+                let new_src = match src_nat {
+                    Some(0) => return Err(DropReason::NoPublicAddress),
+                    Some(eip) => Some(eip),
+                    None => None,
+                };
+                let (egress, new_dst, guest_ok, action) = match inbound {
+                    None => (
+                        Port::Internet,
+                        None,
+                        true,
+                        if new_src.is_some() {
+                            Action::Snat
+                        } else {
+                            Action::PassThrough
+                        },
+                    ),
+                    Some(r) => {
+                        let (egress, new_dst, _, guest_ok) = r?;
+                        if let Some(d) = new_dst {
+                            v.inside_dst = d;
+                        }
+                        (egress, new_dst, guest_ok, Action::Hairpin)
+                    }
+                };
+                if p.ttl <= 1 {
+                    return Err(DropReason::TtlExpired);
+                }
+                if !guest_ok {
+                    return Err(DropReason::GuestNotConfigured);
+                }
+                Ok(Plan {
+                    new_src,
+                    new_dst,
+                    dec_ttl: true,
+                    inc_ttl: false,
+                    egress,
+                    action,
+                })
+            }
+        }
+    }
+
+    /// The checks of a frame arriving from the Internet at `dst` (whose table entry is `d`):
+    /// egress, DNAT target, mode and whether the guest is configured for it.
+    #[inline(always)]
+    fn inbound(
+        &self,
+        dst: u32,
+        d: Option<AddrEntry>,
+        v: &mut Verdict,
+    ) -> Result<(Port, Option<u32>, Mode, bool), DropReason> {
+        let d = d.ok_or(DropReason::UnknownDestination)?;
+        let mode = match d.kind {
+            AddrKind::Private => return Err(DropReason::UnknownDestination),
+            AddrKind::EipUnassociated => {
+                v.eip = Some(dst);
+                return Err(DropReason::EipNotAssociated);
+            }
+            AddrKind::EipNat => {
+                // Both sides of the gateway share the inside view: the private address.
+                v.inside_dst = d.other;
+                Mode::Nat
+            }
+            AddrKind::EipBinded => Mode::Binded,
+            AddrKind::EipMulti => Mode::MultiBinded,
+        };
+        v.eni = Some(d.eni);
+        v.mode = Some(mode);
+        v.eip = Some(dst);
+        let eni = self.enis[d.eni as usize];
+        if !eni.attached {
+            return Err(DropReason::EniDetached);
+        }
+        let (new_dst, guest_ok) = match mode {
+            Mode::Nat => (Some(d.other), true),
+            Mode::Binded => (None, eni.dhcp),
+            // Seed 003: multi-EIP needs DHCP on the instance too, and the EIP configured.
+            Mode::MultiBinded => (None, d.configured && eni.dhcp),
+        };
+        Ok((Port::Eni(d.eni), new_dst, mode, guest_ok))
+    }
+}
