@@ -1,8 +1,10 @@
 //! Writes a large synthetic capture and its topology for throughput runs:
-//! `cargo run --release --example gen_bulk -- DIR [FRAMES] [HOSTS]` (defaults 1000000, 1000).
-//! Each host is a primary ENI (10.x.y.z) with a NAT-mode EIP (47.x.y.z); frames alternate between
-//! Internet -> EIP (DNAT) and ENI -> Internet (SNAT), 64-byte UDP, hosts spread pseudo-randomly,
-//! one flow per host (both directions).
+//! `cargo run --release --example gen_bulk -- DIR [FRAMES] [HOSTS] [FLOWS_PER_HOST]` (defaults
+//! 1000000, 1000, 1). Each host is a primary ENI (10.x.y.z) with a NAT-mode EIP (47.x.y.z); frames
+//! alternate between Internet -> EIP (DNAT) and ENI -> Internet (SNAT), 64-byte UDP, hosts spread
+//! pseudo-randomly. Each host has FLOWS_PER_HOST flows (both directions), told apart by the
+//! Internet side's port (5000, 5001, ...), picked pseudo-randomly per frame; with one flow per host
+//! the output is the same as before that option existed.
 
 use std::fmt::Write as _;
 use std::io::BufWriter;
@@ -17,6 +19,14 @@ fn main() -> std::io::Result<()> {
         .next()
         .map_or(1_000_000, |s| s.parse().expect("FRAMES"));
     let hosts: u32 = args.next().map_or(1000, |s| s.parse().expect("HOSTS"));
+    let flows: u64 = args
+        .next()
+        .map_or(1, |s| s.parse().expect("FLOWS_PER_HOST"));
+    assert!(hosts > 0, "HOSTS must be at least 1");
+    assert!(
+        (1..=60_000).contains(&flows),
+        "FLOWS_PER_HOST must be 1 to 60000"
+    );
     std::fs::create_dir_all(&dir)?;
     let dir = std::path::Path::new(&dir);
     let private = |i: u32| (0x0a00_0000u32 + 1 + i).to_be_bytes();
@@ -55,14 +65,16 @@ fn main() -> std::io::Result<()> {
         let remote = [198, 51, (h >> 8) as u8, h as u8 | 1];
         buf.clear();
         let port = 40000 + (h % 1000) as u16;
+        // The flow of this host: from the same draw, so one flow per host draws as before.
+        let remote_port = 5000 + ((x / u64::from(hosts)) % flows) as u16;
         let b = if n % 2 == 0 {
             PacketBuilder::ethernet2(router, gw)
                 .ipv4(remote, public(h), 64)
-                .udp(5000, port)
+                .udp(remote_port, port)
         } else {
             PacketBuilder::ethernet2(mac(h), gw)
                 .ipv4(private(h), remote, 64)
-                .udp(port, 5000)
+                .udp(port, remote_port)
         };
         b.write(&mut buf, &[0u8; 18]).expect("frame");
         let ts =
