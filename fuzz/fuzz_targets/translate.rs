@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use eipsim::alg::{ftp, sip, translate};
+use eipsim::alg::{Field, ftp, sip, translate};
 use eipsim::dataplane::{Action, Outcome, Port, Tuple, Verdict};
 use eipsim::wire::LinkType;
 use eipsim::wire::checksum::{checksum, l4_checksum};
@@ -18,17 +18,17 @@ const TO: Ipv4Addr = Ipv4Addr::new(47, 0, 0, 1);
 const PEER: [u8; 4] = [198, 51, 100, 7];
 
 /// Fields the SIP translation covers.
-const SIP_FIELDS: [&str; 10] = [
-    "Request-URI",
-    "Via",
-    "Contact",
-    "From",
-    "To",
-    "Record-Route",
-    "Route",
-    "sdp c=",
-    "sdp o=",
-    "sdp a=rtcp",
+const SIP_FIELDS: [Field; 10] = [
+    Field::RequestUri,
+    Field::Via,
+    Field::Contact,
+    Field::From,
+    Field::To,
+    Field::RecordRoute,
+    Field::Route,
+    Field::SdpC,
+    Field::SdpO,
+    Field::SdpARtcp,
 ];
 
 /// A raw-IP frame from TO (the EIP, after SNAT) to PEER carrying `payload`.

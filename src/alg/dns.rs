@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use simple_dns::Packet;
 use simple_dns::rdata::RData;
 
-use super::Embedded;
+use super::{Embedded, Field};
 
 /// The A records of the DNS messages in a payload. Over TCP, each message is prefixed by its
 /// length; a message cut short by the segment is skipped.
@@ -46,9 +46,9 @@ fn scan_message(msg: &[u8], base: usize, out: &mut Vec<Embedded>) {
         return;
     };
     let sections = [
-        ("DNS answer A", &p.answers),
-        ("DNS authority A", &p.name_servers),
-        ("DNS additional A", &p.additional_records),
+        (Field::DnsAnswerA, &p.answers),
+        (Field::DnsAuthorityA, &p.name_servers),
+        (Field::DnsAdditionalA, &p.additional_records),
     ];
     for (field, records) in sections {
         for r in records.iter() {
@@ -89,10 +89,18 @@ fn walk(msg: &[u8], base: usize, out: &mut Vec<Embedded>) {
     };
     let count = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
     let update = (h[2] >> 3) & 0x0f == OPCODE_UPDATE;
-    let names: [&'static str; 3] = if update {
-        ["DNS prerequisite A", "DNS update A", "DNS additional A"]
+    let names = if update {
+        [
+            Field::DnsPrerequisiteA,
+            Field::DnsUpdateA,
+            Field::DnsAdditionalA,
+        ]
     } else {
-        ["DNS answer A", "DNS authority A", "DNS additional A"]
+        [
+            Field::DnsAnswerA,
+            Field::DnsAuthorityA,
+            Field::DnsAdditionalA,
+        ]
     };
     let mut at = 12;
     for _ in 0..count(4) {
@@ -101,7 +109,7 @@ fn walk(msg: &[u8], base: usize, out: &mut Vec<Embedded>) {
         };
         at = next + 4;
     }
-    for (k, field) in names.iter().enumerate() {
+    for (k, field) in names.into_iter().enumerate() {
         for _ in 0..count(6 + 2 * k) {
             let Some(next) = skip_name(msg, at) else {
                 return;
@@ -175,8 +183,8 @@ mod tests {
         assert_eq!(
             addrs,
             [
-                ("DNS update A", Ipv4Addr::new(10, 0, 0, 5)),
-                ("DNS update A", Ipv4Addr::new(10, 0, 0, 6))
+                (Field::DnsUpdateA, Ipv4Addr::new(10, 0, 0, 5)),
+                (Field::DnsUpdateA, Ipv4Addr::new(10, 0, 0, 6))
             ]
         );
         // Cut short after the first A record: that one is still reported.

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use super::{Change, Embedded};
+use super::{Change, Embedded, Field};
 
 /// Parses one control line (without its CRLF) and returns the address or port it carries.
 /// `offset` is the line's position in the payload, so that the finding can point at it.
@@ -21,7 +21,7 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
     if upper4 == "PORT" && spaced && text.len() > 5 {
         let (addr, port) = six_numbers(text.get(5..)?)?;
         return Some(Embedded::new(
-            "PORT",
+            Field::Port,
             Some(addr),
             Some(port),
             offset,
@@ -41,7 +41,7 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
             let addr: Ipv4Addr = parts[2].parse().ok()?;
             let port: u16 = parts[3].parse().ok()?;
             return Some(Embedded::new(
-                "EPRT",
+                Field::Eprt,
                 Some(addr),
                 Some(port),
                 offset,
@@ -65,7 +65,7 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
                 && let Some((addr, port)) = six_numbers(&rest[i..])
             {
                 return Some(Embedded::new(
-                    "227",
+                    Field::Reply227,
                     Some(addr),
                     Some(port),
                     offset,
@@ -83,7 +83,13 @@ pub fn parse_line(line: &[u8], offset: usize) -> Option<Embedded> {
         // (|||port|)  ->  ["", "", "", "port", ")"]
         if parts.len() >= 5 {
             let port: u16 = parts[3].parse().ok()?;
-            return Some(Embedded::new("229", None, Some(port), offset, line.len()));
+            return Some(Embedded::new(
+                Field::Reply229,
+                None,
+                Some(port),
+                offset,
+                line.len(),
+            ));
         }
     }
     None
@@ -110,15 +116,15 @@ fn six_numbers(s: &str) -> Option<(Ipv4Addr, u16)> {
 
 /// The byte range of the IPv4 address inside a `PORT`, `EPRT` or `227` line, with the field
 /// and the address (what a NAT helper rewrites; the port stays, NAT being 1:1).
-pub fn address_span(line: &[u8]) -> Option<(&'static str, Range<usize>, Ipv4Addr)> {
+pub fn address_span(line: &[u8]) -> Option<(Field, Range<usize>, Ipv4Addr)> {
     let e = parse_line(line, 0)?;
     let addr = e.addr?;
     let text = std::str::from_utf8(line).ok()?;
     match e.field {
-        "PORT" | "227" => {
+        Field::Port | Field::Reply227 => {
             // The first run of six comma-separated numbers after the code: the address is its
             // first four.
-            let start = if e.field == "PORT" {
+            let start = if e.field == Field::Port {
                 5 + (text.len() - 5 - text[5..].trim_start().len())
             } else {
                 // The same run `parse_line` reads: the first after the code.
@@ -139,7 +145,7 @@ pub fn address_span(line: &[u8]) -> Option<(&'static str, Range<usize>, Ipv4Addr
             })?;
             Some((e.field, start..end, addr))
         }
-        "EPRT" => {
+        Field::Eprt => {
             let lead = text.len() - text[5..].trim_start().len();
             let arg = &text[lead..];
             let delim = arg.chars().next()?;
@@ -167,7 +173,7 @@ pub fn translate(payload: &[u8], from: Ipv4Addr, to: Ipv4Addr, out: &mut Vec<u8>
             Some((field, span, a)) if a == from => {
                 let o = to.octets();
                 let text = format!("{},{},{},{}", o[0], o[1], o[2], o[3]);
-                let text = if field == "EPRT" {
+                let text = if field == Field::Eprt {
                     to.to_string()
                 } else {
                     text
@@ -259,7 +265,7 @@ mod tests {
             "PORT 47,0,0,1,4,1\r\nEPRT |1|47.0.0.1|1025|\r\n227 Entering Passive Mode (47,0,0,1,4,2).\r\nPORT 10,9,9,9,4,3\r\n229 Entering Extended Passive Mode (|||1026|)\r\n"
         );
         assert_eq!(ch.len(), 3);
-        assert_eq!(ch[1].field, "EPRT");
+        assert_eq!(ch[1].field, Field::Eprt);
         assert_eq!(ch[1].offset, 22);
         // Unterminated line and 227 without parentheses.
         let ch = translate(b"227 ok 172,16,0,10,0,21", from, to, &mut out);

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::Embedded;
+use super::{Embedded, Field};
 use crate::model::Ipv4Cidr;
 
 /// The Q.931 messages inside TPKT frames of a payload: (offset, length) of each.
@@ -41,13 +41,7 @@ pub fn scan(payload: &[u8], vpc: Ipv4Cidr) -> Vec<Embedded> {
         if vpc.contains(a) {
             let port = u16::from_be_bytes([payload[i + 4], payload[i + 5]]);
             if port != 0 {
-                out.push(Embedded::new(
-                    "H.225/H.245 transport address (pattern)",
-                    Some(a),
-                    Some(port),
-                    i,
-                    6,
-                ));
+                out.push(Embedded::new(Field::H323Pattern, Some(a), Some(port), i, 6));
                 i += 6;
                 continue;
             }

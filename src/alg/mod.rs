@@ -11,6 +11,7 @@
 //! translation and the mode advisor.
 
 pub mod dns;
+mod field;
 pub mod ftp;
 pub mod h323;
 pub mod rtsp;
@@ -27,6 +28,8 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 use crate::model::Ipv4Cidr;
+
+pub use field::Field;
 
 /// A protocol whose payload embeds addresses.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize)]
@@ -81,7 +84,7 @@ impl fmt::Display for Protocol {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Embedded {
     /// Where it is: `PORT`, `227`, `Via`, `sdp c=`, ...
-    pub field: &'static str,
+    pub field: Field,
     /// The address, if the field carries one.
     pub addr: Option<Ipv4Addr>,
     /// The port, if the field carries one.
@@ -95,7 +98,7 @@ pub struct Embedded {
 impl Embedded {
     /// A new item.
     pub fn new(
-        field: &'static str,
+        field: Field,
         addr: Option<Ipv4Addr>,
         port: Option<u16>,
         offset: usize,
@@ -125,7 +128,7 @@ impl Embedded {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The field: `PORT`, `Via`, `sdp c=`, ...
-    pub field: &'static str,
+    pub field: Field,
     /// The address before.
     pub from: Ipv4Addr,
     /// The address after.

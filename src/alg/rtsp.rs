@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::Embedded;
+use super::{Embedded, Field};
 
 /// Whether a payload starts as an RTSP message.
 pub fn looks_like_rtsp(p: &[u8]) -> bool {
@@ -46,7 +46,7 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
                 && let Some((a, p)) = url_addr(url)
             {
                 out.push(Embedded::new(
-                    "Request-URL",
+                    Field::RequestUrl,
                     Some(a),
                     p,
                     line_at,
@@ -63,7 +63,7 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
             "content-base" | "content-location" => {
                 if let Some((a, p)) = url_addr(value) {
                     out.push(Embedded::new(
-                        "Content-Base",
+                        Field::ContentBase,
                         Some(a),
                         p,
                         line_at,
@@ -79,10 +79,10 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
                         };
                         let first_port = || v.split('-').next()?.trim().parse::<u16>().ok();
                         let (field, addr, port) = match k.trim() {
-                            "destination" => ("Transport destination", v.parse().ok(), None),
-                            "source" => ("Transport source", v.parse().ok(), None),
-                            "client_port" => ("Transport client_port", None, first_port()),
-                            "server_port" => ("Transport server_port", None, first_port()),
+                            "destination" => (Field::TransportDestination, v.parse().ok(), None),
+                            "source" => (Field::TransportSource, v.parse().ok(), None),
+                            "client_port" => (Field::TransportClientPort, None, first_port()),
+                            "server_port" => (Field::TransportServerPort, None, first_port()),
                             _ => continue,
                         };
                         if addr.is_some() || port.is_some() {
@@ -106,22 +106,20 @@ mod tests {
         let req = b"SETUP rtsp://10.2.2.2:8554/stream/track1 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP;unicast;client_port=55664-55665\r\n\r\n";
         assert!(looks_like_rtsp(req));
         let v = scan(req);
-        assert!(v.iter().any(|e| e.field == "Request-URL"
+        assert!(v.iter().any(|e| e.field == Field::RequestUrl
             && e.addr == Some(Ipv4Addr::new(10, 2, 2, 2))
             && e.port == Some(8554)));
         assert!(
             v.iter()
-                .any(|e| e.field == "Transport client_port" && e.port == Some(55664))
+                .any(|e| e.field == Field::TransportClientPort && e.port == Some(55664))
         );
         let rep = b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP;unicast;destination=10.1.1.10;source=10.2.2.2;client_port=5000-5001;server_port=6000-6001\r\n\r\n";
         let v = scan(rep);
-        assert!(
-            v.iter().any(|e| e.field == "Transport destination"
-                && e.addr == Some(Ipv4Addr::new(10, 1, 1, 10)))
-        );
+        assert!(v.iter().any(|e| e.field == Field::TransportDestination
+            && e.addr == Some(Ipv4Addr::new(10, 1, 1, 10))));
         assert!(
             v.iter()
-                .any(|e| e.field == "Transport server_port" && e.port == Some(6000))
+                .any(|e| e.field == Field::TransportServerPort && e.port == Some(6000))
         );
         assert!(!looks_like_rtsp(b"GET / HTTP/1.1\r\n"));
     }

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Change, Embedded};
+use super::{Change, Embedded, Field};
 
 /// SIP request methods (RFC 3261 and extensions) that start a request line.
 const METHODS: [&str; 14] = [
@@ -82,19 +82,19 @@ fn split_message(payload: &[u8]) -> (usize, usize) {
 
 /// A header that matters here: one carrying an address (its report name), or Content-Length.
 enum Header {
-    Address(&'static str),
+    Address(Field),
     ContentLength,
 }
 
 /// The header named `name` (long or compact form, any case, blanks around), if it matters.
 fn header(name: &str) -> Option<Header> {
     Some(match name.trim().to_ascii_lowercase().as_str() {
-        "via" | "v" => Header::Address("Via"),
-        "contact" | "m" => Header::Address("Contact"),
-        "from" | "f" => Header::Address("From"),
-        "to" | "t" => Header::Address("To"),
-        "record-route" => Header::Address("Record-Route"),
-        "route" => Header::Address("Route"),
+        "via" | "v" => Header::Address(Field::Via),
+        "contact" | "m" => Header::Address(Field::Contact),
+        "from" | "f" => Header::Address(Field::From),
+        "to" | "t" => Header::Address(Field::To),
+        "record-route" => Header::Address(Field::RecordRoute),
+        "route" => Header::Address(Field::Route),
         "content-length" | "l" => Header::ContentLength,
         _ => return None,
     })
@@ -119,7 +119,7 @@ pub fn scan(payload: &[u8]) -> Vec<Embedded> {
             if !line.starts_with("SIP/2.0")
                 && let Some((a, p, off)) = find_addr(&line)
             {
-                out.push(Embedded::new("Request-URI", Some(a), p, within(off), 0));
+                out.push(Embedded::new(Field::RequestUri, Some(a), p, within(off), 0));
             }
             continue;
         }
@@ -165,7 +165,7 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 && let Some(a) = f.next().and_then(|x| x.split('/').next()?.parse().ok())
             {
                 out.push(Embedded::new(
-                    "sdp c=",
+                    Field::SdpC,
                     Some(a),
                     None,
                     line_at,
@@ -181,7 +181,7 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 && let Ok(a) = f[5].parse()
             {
                 out.push(Embedded::new(
-                    "sdp o=",
+                    Field::SdpO,
                     Some(a),
                     None,
                     line_at,
@@ -198,7 +198,7 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
                 && media.is_some()
             {
                 out.push(Embedded::new(
-                    "sdp m=",
+                    Field::SdpM,
                     None,
                     Some(p),
                     line_at,
@@ -216,7 +216,7 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
             };
             if port.is_some() {
                 out.push(Embedded::new(
-                    "sdp a=rtcp",
+                    Field::SdpARtcp,
                     addr,
                     port,
                     line_at,
@@ -232,7 +232,7 @@ fn scan_sdp(body: &[u8], base: usize, out: &mut Vec<Embedded>) {
 fn replace_tokens(
     line: &[u8],
     map: &[(Ipv4Addr, Ipv4Addr)],
-    field: &'static str,
+    field: Field,
     base: usize,
     changes: &mut Vec<Change>,
     out: &mut Vec<u8>,
@@ -292,7 +292,7 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
             if line.starts_with(b"SIP/2.0") {
                 out.extend_from_slice(line);
             } else {
-                replace_tokens(line, map, "Request-URI", line_at, &mut changes, out);
+                replace_tokens(line, map, Field::RequestUri, line_at, &mut changes, out);
             }
             continue;
         }
@@ -346,11 +346,11 @@ pub fn translate(payload: &[u8], map: &[(Ipv4Addr, Ipv4Addr)], out: &mut Vec<u8>
     let mut at = body_at;
     for line in payload[body_at..body_end].split_inclusive(|b| *b == b'\n') {
         let field = if line.starts_with(b"c=") {
-            Some("sdp c=")
+            Some(Field::SdpC)
         } else if line.starts_with(b"o=") {
-            Some("sdp o=")
+            Some(Field::SdpO)
         } else if line.starts_with(b"a=rtcp:") {
-            Some("sdp a=rtcp")
+            Some(Field::SdpARtcp)
         } else {
             None
         };
@@ -383,17 +383,17 @@ mod tests {
     fn invite_with_sdp() {
         assert!(looks_like_sip(INVITE));
         let v = scan(INVITE);
-        let fields: Vec<(&str, Option<Ipv4Addr>, Option<u16>)> =
+        let fields: Vec<(Field, Option<Ipv4Addr>, Option<u16>)> =
             v.iter().map(|e| (e.field, e.addr, e.port)).collect();
         let me = Some(Ipv4Addr::new(172, 16, 0, 21));
-        assert!(fields.contains(&("Via", me, Some(5060))));
-        assert!(fields.contains(&("Contact", me, Some(5060))));
-        assert!(fields.contains(&("From", me, None)));
-        assert!(fields.contains(&("Request-URI", Some(Ipv4Addr::new(203, 0, 113, 5)), None)));
-        assert!(fields.contains(&("sdp o=", me, None)));
-        assert!(fields.contains(&("sdp c=", me, None)));
-        assert!(fields.contains(&("sdp m=", None, Some(30000))));
-        assert!(fields.contains(&("sdp a=rtcp", None, Some(30001))));
+        assert!(fields.contains(&(Field::Via, me, Some(5060))));
+        assert!(fields.contains(&(Field::Contact, me, Some(5060))));
+        assert!(fields.contains(&(Field::From, me, None)));
+        assert!(fields.contains(&(Field::RequestUri, Some(Ipv4Addr::new(203, 0, 113, 5)), None)));
+        assert!(fields.contains(&(Field::SdpO, me, None)));
+        assert!(fields.contains(&(Field::SdpC, me, None)));
+        assert!(fields.contains(&(Field::SdpM, None, Some(30000))));
+        assert!(fields.contains(&(Field::SdpARtcp, None, Some(30001))));
     }
 
     #[test]
@@ -401,7 +401,7 @@ mod tests {
         // Found by the `alg` fuzz target: a Content-Length near usize::MAX overflowed.
         let m = b"INVITE sip:a@10.0.0.1 SIP/2.0\r\nl: 18446744073709551615\r\n\r\nc=IN IP4 10.0.0.2\r\n";
         let v = scan(m);
-        assert!(v.iter().any(|e| e.field == "sdp c="));
+        assert!(v.iter().any(|e| e.field == Field::SdpC));
         let mut st = crate::alg::stream::Stream::default();
         assert_eq!(st.feed(crate::alg::Protocol::Sip, 1, m), None);
     }
@@ -428,8 +428,17 @@ mod tests {
         assert!(text.contains("Content-Length: 90\r\n"), "{text}");
         let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
         assert_eq!(body.len(), 90);
-        let fields: Vec<&str> = ch.iter().map(|c| c.field).collect();
-        assert_eq!(fields, ["Via", "From", "Contact", "sdp o=", "sdp c="]);
+        let fields: Vec<Field> = ch.iter().map(|c| c.field).collect();
+        assert_eq!(
+            fields,
+            [
+                Field::Via,
+                Field::From,
+                Field::Contact,
+                Field::SdpO,
+                Field::SdpC
+            ]
+        );
         // Nothing of the scan's VPC address is left, and translating back gives the input.
         assert!(scan(&out).iter().all(|e| e.addr != Some(me)));
         let mut back = Vec::new();

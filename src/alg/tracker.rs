@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::stream::Stream;
-use super::{Embedded, PortTable, Protocol};
+use super::{Embedded, Field, PortTable, Protocol};
 use crate::dataplane::{Action, FlowKey, Outcome, Verdict};
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 use crate::wire::LinkType;
@@ -28,9 +28,10 @@ pub struct Finding {
     pub kind: &'static str,
     /// The protocol.
     pub protocol: Protocol,
-    /// Where in the payload (`PORT`, `227`, `sdp c=`, `Via`, ...); empty for `documented`.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub field: &'static str,
+    /// Where in the payload (`PORT`, `227`, `sdp c=`, `Via`, ...); none for `documented` and
+    /// `not-translated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Field>,
     /// The address (and port) in dotted form, or the seed reference for `documented`.
     pub value: String,
     /// The 1-based frame number in the replay of its first occurrence (0 for `documented`).
@@ -72,7 +73,7 @@ pub struct Announcement {
     /// The control channel's protocol.
     pub protocol: Protocol,
     /// The field that announced it.
-    pub field: &'static str,
+    pub field: Field,
     /// `address:port` announced.
     pub value: String,
     /// The frame that announced it.
@@ -80,19 +81,6 @@ pub struct Announcement {
     /// Only a flow whose other end is this address matches (TFTP: the server).
     pub peer: Option<u32>,
 }
-
-/// The fields that announce a new flow (media, data connection, H.245 channel).
-const ANNOUNCING: [&str; 9] = [
-    "sdp m=",
-    "sdp a=rtcp",
-    "PORT",
-    "EPRT",
-    "227",
-    "229",
-    "Transport client_port",
-    "Transport server_port",
-    "H.225/H.245 transport address (pattern)",
-];
 
 /// What the inspection of a frame says about its flow.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -258,28 +246,28 @@ impl AlgTracker {
         // Announced ports: the flows that will use them are related to this one.
         let mut sdp_addr = None;
         for e in items {
-            if e.field == "sdp c=" {
+            if e.field == Field::SdpC {
                 sdp_addr = e.addr;
             }
             let Some(port) = e.port else { continue };
-            if !ANNOUNCING.contains(&e.field) {
+            if !e.field.announces() {
                 continue;
             }
             let addr = match (e.addr, e.field) {
                 (Some(a), _) => u32::from(a),
-                (None, "sdp m=" | "sdp a=rtcp") => match sdp_addr {
+                (None, Field::SdpM | Field::SdpARtcp) => match sdp_addr {
                     Some(a) => u32::from(a),
                     None => t.src,
                 },
                 // RTSP: client_port belongs to the end that is not the RTSP server.
-                (None, "Transport client_port") => {
+                (None, Field::TransportClientPort) => {
                     if matches!(t.sport, 554 | 8554) {
                         t.dst
                     } else {
                         t.src
                     }
                 }
-                (None, "Transport server_port") => {
+                (None, Field::TransportServerPort) => {
                     if matches!(t.sport, 554 | 8554) {
                         t.src
                     } else {
@@ -294,7 +282,7 @@ impl AlgTracker {
             if (addr, port) == s || (addr, port) == d {
                 continue;
             }
-            let mut announce = |field: &'static str, port: u16| {
+            let mut announce = |field: Field, port: u16| {
                 let ann = Announcement {
                     protocol,
                     field,
@@ -312,8 +300,8 @@ impl AlgTracker {
             };
             announce(e.field, port);
             // RTP's RTCP goes to the next port unless a=rtcp says otherwise (RFC 3550).
-            if e.field == "sdp m=" && !items.iter().any(|x| x.field == "sdp a=rtcp") {
-                announce("sdp m= (RTCP: port + 1)", port.wrapping_add(1));
+            if e.field == Field::SdpM && !items.iter().any(|x| x.field == Field::SdpARtcp) {
+                announce(Field::SdpMRtcp, port.wrapping_add(1));
             }
         }
         // TFTP: the server answers a request from a new port (its transfer id): the client's
@@ -321,7 +309,7 @@ impl AlgTracker {
         if protocol == Protocol::Tftp && t.dport == 69 && self.expected.len() < MAX_EXPECTATIONS {
             let ann = Announcement {
                 protocol,
-                field: "TFTP request (the server answers from a new port)",
+                field: Field::TftpRequest,
                 value: format!("{}:{}", Ipv4Addr::from(t.src), t.sport),
                 frame: frame_no,
                 peer: Some(t.dst),
@@ -347,7 +335,7 @@ impl AlgTracker {
             if let Some(f) = alg
                 .findings
                 .iter_mut()
-                .find(|f| f.field == e.field && f.value == value)
+                .find(|f| f.field == Some(e.field) && f.value == value)
             {
                 f.repeats += 1;
                 continue;
@@ -364,7 +352,7 @@ impl AlgTracker {
             alg.findings.push(Finding {
                 kind: "embedded-address",
                 protocol,
-                field: e.field,
+                field: Some(e.field),
                 value,
                 frame: frame_no,
                 repeats: 0,
@@ -409,7 +397,7 @@ impl AlgTracker {
                 Finding {
                     kind: "translated",
                     protocol,
-                    field: c.field,
+                    field: Some(c.field),
                     value: format!("{} -> {}", c.from, c.to),
                     frame: frame_no,
                     repeats: 0,
@@ -425,7 +413,7 @@ impl AlgTracker {
                 Finding {
                     kind: "not-translated",
                     protocol,
-                    field: "",
+                    field: None,
                     value: reason.to_string(),
                     frame: frame_no,
                     repeats: 0,

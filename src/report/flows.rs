@@ -170,7 +170,7 @@ impl AlgView {
             related.entry(*ctl).or_default().push(Finding {
                 kind: "related-flow",
                 protocol: a.protocol,
-                field: a.field,
+                field: Some(a.field),
                 value: a.value.clone(),
                 frame: a.frame,
                 repeats: 0,
@@ -208,7 +208,7 @@ pub(super) fn flow_findings(
         v.push(Finding {
             kind: "documented",
             protocol: p,
-            field: "",
+            field: None,
             value: why.to_string(),
             frame: 0,
             repeats: 0,

@@ -82,7 +82,7 @@ pub(super) struct FlowReport {
 pub(super) struct RelatedTo {
     control_first_frame: u64,
     protocol: Protocol,
-    field: &'static str,
+    field: crate::alg::Field,
     value: String,
     frame: u64,
 }
