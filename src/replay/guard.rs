@@ -91,7 +91,7 @@ pub fn claim(dir: &Path, outputs: &[PathBuf], inputs: &[&Path]) -> Result<Claim,
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| err(&lock_path, format!("cannot open the lock file: {e}")))?;
-    if let Err(e) = lock.try_lock() {
+    if let Err(e) = try_lock(&lock) {
         let mut holder = String::new();
         let _ = lock.read_to_string(&mut holder);
         let who = match holder.trim() {
@@ -142,5 +142,30 @@ mod tests {
         assert!(!stale_temp("internet.pcap"));
         assert!(!stale_temp(".notes.tmp"));
         assert!(!stale_temp(".x.pid.tmp"));
+    }
+}
+
+/// Takes the lock. A lock this very process wrote its PID into was released by an earlier
+/// replay of this process, but a child process another thread is starting may still share its
+/// file for a moment (between fork and exec): such a lock is tried again for up to a second.
+fn try_lock(lock: &std::fs::File) -> Result<(), std::fs::TryLockError> {
+    let own = std::process::id().to_string();
+    let mut tries = 0;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let mut holder = String::new();
+                let mut f = lock;
+                let _ = f.rewind();
+                let _ = f.read_to_string(&mut holder);
+                let _ = f.rewind();
+                if holder.trim() != own || tries >= 100 {
+                    return Err(e);
+                }
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
     }
 }
