@@ -34,7 +34,7 @@ pub const BATCH: usize = 256;
 pub const MAX_OPEN: usize = 256;
 
 /// How many ENI output files to keep open: the soft `RLIMIT_NOFILE` (read from
-/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 4096.
+/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 16384.
 pub fn open_file_budget() -> usize {
     let soft = std::fs::read_to_string("/proc/self/limits")
         .ok()
@@ -45,7 +45,7 @@ pub fn open_file_budget() -> usize {
                 .and_then(|v| v.parse::<usize>().ok())
         });
     match soft {
-        Some(n) if n > 128 => (n - 64).min(4096),
+        Some(n) if n > 128 => (n - 64).min(16384),
         _ => MAX_OPEN,
     }
 }
@@ -995,10 +995,13 @@ fn finish(
     let written = set.commit()?;
     // An ENI that received no frame gets no file (a stale one from an earlier run into the same
     // directory would claim otherwise: it goes).
+    // (Every writer was taken above: `written` tells which ENIs have a file, looked up in a
+    // set so that tens of thousands of ENIs are not compared pairwise.)
+    let done: std::collections::HashSet<&PathBuf> = written.iter().collect();
     for (i, w) in enis.iter().enumerate() {
         if w.is_none() {
             let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-            if path.is_file() && !written.contains(&path) {
+            if !done.contains(&path) && path.is_file() {
                 let _ = std::fs::remove_file(&path);
             }
         }

@@ -12,7 +12,7 @@
 mod enis;
 
 use std::fs::{File, OpenOptions};
-use std::io::{IoSlice, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use byteorder_slice::LittleEndian;
@@ -92,21 +92,6 @@ pub fn temp_name(dest: &Path) -> PathBuf {
 
 /// Bytes an Internet or dropped writer gathers before it writes them out in one call.
 const BUF: usize = 1 << 20;
-
-/// Writes every byte of `parts` to `f`, in as few calls as the system allows.
-fn write_all_vectored(f: &mut File, parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
-    let mut parts = parts;
-    IoSlice::advance_slices(&mut parts, 0);
-    while !parts.is_empty() {
-        match f.write_vectored(parts) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut parts, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
 
 /// Appends a 32-bit value in the given byte order.
 fn put_u32(out: &mut Vec<u8>, v: u32, big: bool) {
@@ -229,19 +214,20 @@ impl CaptureWriter {
         res.map_err(|e| io_err(&self.dest, e))
     }
 
-    /// Writes what is buffered, then `parts`, in one call where the system allows; a
-    /// suspended writer is opened for it and closed again unless `keep_open`.
-    fn append(&mut self, parts: &mut [IoSlice<'_>], keep_open: bool) -> Result<(), OutputError> {
+    /// Moves what is buffered (and not written yet) to the end of `out`, releasing the buffer.
+    fn take_buffered(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buf);
+        self.buf = Vec::new();
+    }
+
+    /// Writes `data` (after what is buffered); a suspended writer is opened for it and closed
+    /// again.
+    fn append(&mut self, data: &[u8]) -> Result<(), OutputError> {
         let was_open = self.is_open();
         let head = std::mem::take(&mut self.buf);
         let f = self.open()?;
-        let res = if head.is_empty() {
-            write_all_vectored(f, parts)
-        } else {
-            f.write_all(&head)
-                .and_then(|_| write_all_vectored(f, parts))
-        };
-        if !was_open && !keep_open {
+        let res = f.write_all(&head).and_then(|_| f.write_all(data));
+        if !was_open {
             self.file = None;
         }
         res.map_err(|e| io_err(&self.dest, e))

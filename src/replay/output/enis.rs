@@ -2,7 +2,6 @@
 //! shared buffer so that memory stays bounded and files are opened rarely, whatever the number
 //! of ENIs.
 
-use std::io::IoSlice;
 use std::path::PathBuf;
 
 use super::{CaptureWriter, OutFormat, OutputError};
@@ -33,6 +32,8 @@ pub struct EniWriters {
     closed_opens: u64,
     /// Write the shared buffer out once it holds this many bytes.
     limit: usize,
+    /// One file's records put together for writing.
+    joined: Vec<u8>,
 }
 
 impl EniWriters {
@@ -47,6 +48,7 @@ impl EniWriters {
             kept_open: 0,
             closed_opens: 0,
             limit: SHARED,
+            joined: Vec::new(),
         }
     }
 
@@ -89,6 +91,10 @@ impl EniWriters {
             self.writers[x] = Some(w);
         }
         let w = self.writers[x].as_mut().expect("writer exists");
+        if self.shared.capacity() == 0 {
+            // Reserved once (pages are touched only as records arrive): no regrowth copies.
+            self.shared.reserve(self.limit + (64 << 10));
+        }
         let start = self.shared.len();
         w.encode(&mut self.shared, meta, desc, data, None);
         let frames = w.frames;
@@ -103,12 +109,13 @@ impl EniWriters {
         Ok(frames)
     }
 
-    /// Writes every gathered record out, each file's in one call.
+    /// Writes every gathered record out, each file's in one call (its records are first put
+    /// together: many small pieces cost the system more than one copy here).
     pub fn flush(&mut self) -> Result<(), OutputError> {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|p| p.0);
         let mut res = Ok(());
-        let mut parts: Vec<IoSlice<'_>> = Vec::new();
+        let mut joined = std::mem::take(&mut self.joined);
         let mut i = 0;
         while i < pending.len() && res.is_ok() {
             let x = pending[i].0;
@@ -116,18 +123,19 @@ impl EniWriters {
                 .iter()
                 .position(|p| p.0 != x)
                 .map_or(pending.len(), |k| i + k);
-            parts.clear();
-            parts.extend(
-                pending[i..j]
-                    .iter()
-                    .map(|&(_, s, e)| IoSlice::new(&self.shared[s as usize..e as usize])),
-            );
             if let Some(w) = &mut self.writers[x as usize] {
-                res = w.append(&mut parts, false);
+                joined.clear();
+                w.take_buffered(&mut joined);
+                for &(_, s, e) in &pending[i..j] {
+                    joined.extend_from_slice(&self.shared[s as usize..e as usize]);
+                }
+                res = w.append(&joined);
             }
             i = j;
         }
-        drop(parts);
+        joined.clear();
+        joined.shrink_to(1 << 20);
+        self.joined = joined;
         self.shared.clear();
         pending.clear();
         self.pending = pending;
