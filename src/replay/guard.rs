@@ -127,24 +127,6 @@ pub fn claim(dir: &Path, outputs: &[PathBuf], inputs: &[&Path]) -> Result<Claim,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stale_temp_names() {
-        assert!(stale_temp(".internet.pcap.4242.tmp"));
-        assert!(stale_temp(".eni-a.b.pcap.1.tmp"));
-        assert!(!stale_temp(&format!(
-            ".report.json.{}.tmp",
-            std::process::id()
-        )));
-        assert!(!stale_temp("internet.pcap"));
-        assert!(!stale_temp(".notes.tmp"));
-        assert!(!stale_temp(".x.pid.tmp"));
-    }
-}
-
 /// Takes the lock. A lock this very process wrote its PID into was released by an earlier
 /// replay of this process, but a child process another thread is starting may still share its
 /// file for a moment (between fork and exec): such a lock is tried again for up to a second.
@@ -167,5 +149,23 @@ fn try_lock(lock: &std::fs::File) -> Result<(), std::fs::TryLockError> {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temp_names() {
+        assert!(stale_temp(".internet.pcap.4242.tmp"));
+        assert!(stale_temp(".eni-a.b.pcap.1.tmp"));
+        assert!(!stale_temp(&format!(
+            ".report.json.{}.tmp",
+            std::process::id()
+        )));
+        assert!(!stale_temp("internet.pcap"));
+        assert!(!stale_temp(".notes.tmp"));
+        assert!(!stale_temp(".x.pid.tmp"));
     }
 }

@@ -1,5 +1,16 @@
 //! Capture input: pcap (micro/nanosecond, either byte order) and pcapng (several interfaces,
 //! several sections), read with pcap-file and told apart by their magic bytes.
+//!
+//! The file is read in blocks of 1 MiB (more when one record is larger) into one buffer, and
+//! pcap-file's parsers borrow each record from it: a frame is copied once, from the block into
+//! the caller's buffer ([`CaptureReader::next_frame`]). That copy stays on purpose, and the
+//! blocks are plain `Vec<u8>` rather than `bytes::BytesMut` handed out as ranges: the replay
+//! rewrites frames in place (NAT), so a batch needs its frames mutable and owned by it alone; a
+//! batch may join frames of two input files, or hold a frame carried over from the previous
+//! block (a timed event splits batches), which ranges of one block cannot express without a
+//! copy either; and the frames are small (tens of bytes), so the copy is a few cycles next to
+//! the header parsing and the forwarding. Each frame is also given a dense interface number
+//! ([`Meta::iface_no`]) so that consumers index tables instead of hashing keys.
 
 use std::fs::File;
 use std::io::Read;
@@ -73,6 +84,12 @@ pub struct Meta {
     pub orig_len: u32,
     /// Interface key: for pcapng, the section and interface id; 0 for pcap.
     pub iface: (u32, u32),
+    /// The interface's number in its file, counted from 0 in the order the interfaces' first
+    /// frames come (pcap: always 0): an index where `iface` would be a key.
+    pub iface_no: u32,
+    /// The interface's number in a run over several files: the reader gives `iface_no`, a
+    /// caller that reads several files renumbers (the replay does, for its outputs).
+    pub slot: u32,
     /// Link type.
     pub link: LinkType,
     /// Raw LINKTYPE value.
@@ -103,6 +120,9 @@ pub struct IfaceDesc {
 /// frame, and refusing it keeps memory bounded.
 pub const MAX_RECORD: u64 = 256 << 20;
 
+/// Bytes asked of the input at a time.
+const BLOCK: usize = 1 << 20;
+
 /// The input's bytes, buffered without a size limit of its own: a record of any size up to
 /// [`MAX_RECORD`] is read whole (pcap-file's readers stop at 8 MB, so its parsers are used on
 /// this buffer instead).
@@ -121,7 +141,7 @@ impl Buffered {
     fn new(src: Box<dyn Read + Send>) -> Buffered {
         Buffered {
             src,
-            buf: Vec::with_capacity(1 << 16),
+            buf: Vec::with_capacity(BLOCK),
             pos: 0,
             eof: false,
             offset: 0,
@@ -140,7 +160,7 @@ impl Buffered {
                 self.buf.drain(..self.pos);
                 self.pos = 0;
             }
-            let chunk = (n - self.buf.len()).max(1 << 16) as u64;
+            let chunk = (n - self.buf.len()).max(BLOCK) as u64;
             // `read_to_end` grows the buffer as bytes arrive: memory follows the data, not a
             // length field.
             let got = (&mut self.src).take(chunk).read_to_end(&mut self.buf)?;
@@ -175,6 +195,11 @@ pub struct CaptureReader {
     pcap_link: Option<LinkType>,
     /// Give frames of unsupported pcapng interfaces (marked) instead of failing on them.
     keep_unsupported: bool,
+    /// pcapng: per interface id of the current section, its [`Meta::iface_no`] plus one (0:
+    /// no frame yet).
+    section_ifaces: Vec<u32>,
+    /// Interfaces numbered so far.
+    ifaces_seen: u32,
 }
 
 const PCAP_MAGICS: [[u8; 4]; 4] = [
@@ -486,6 +511,8 @@ impl CaptureReader {
             pcap_header,
             pcap_link,
             keep_unsupported: false,
+            section_ifaces: Vec::new(),
+            ifaces_seen: 0,
         })
     }
 
@@ -575,6 +602,20 @@ impl CaptureReader {
         }
     }
 
+    /// The file-wide number of interface `id` of the current pcapng section, given on its first
+    /// frame.
+    fn iface_no(&mut self, id: u32) -> u32 {
+        let id = id as usize;
+        if self.section_ifaces.len() <= id {
+            self.section_ifaces.resize(id + 1, 0);
+        }
+        if self.section_ifaces[id] == 0 {
+            self.ifaces_seen += 1;
+            self.section_ifaces[id] = self.ifaces_seen;
+        }
+        self.section_ifaces[id] - 1
+    }
+
     /// Reads the next frame and appends its bytes to `buf`. `Ok(None)` at the end.
     pub fn next_frame(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
         match &self.inner {
@@ -636,6 +677,8 @@ impl CaptureReader {
             },
             orig_len: pkt.orig_len,
             iface: (0, 0),
+            iface_no: 0,
+            slot: 0,
             link: self.pcap_link.expect("pcap link"),
             linktype: linktype_value(h.datalink),
             record,
@@ -687,6 +730,7 @@ impl CaptureReader {
             let (iface, stamp, orig_len, data) = match block {
                 Block::SectionHeader(_) => {
                     self.section += 1;
+                    self.section_ifaces.clear();
                     self.src.consume(len);
                     continue;
                 }
@@ -728,11 +772,14 @@ impl CaptureReader {
             };
             buf.extend_from_slice(&data);
             drop(data);
+            let iface_no = self.iface_no(iface);
             self.src.consume(len);
             return Ok(Some(Meta {
                 stamp: Stamp::PcapNg { raw: stamp },
                 orig_len,
                 iface: (self.section, iface),
+                iface_no,
+                slot: iface_no,
                 link,
                 linktype: lt,
                 record,

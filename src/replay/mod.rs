@@ -9,7 +9,7 @@ pub mod guard;
 pub mod input;
 pub mod output;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub const BATCH: usize = 256;
 pub const MAX_OPEN: usize = 256;
 
 /// How many ENI output files to keep open: the soft `RLIMIT_NOFILE` (read from
-/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 4096.
+/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 16384.
 pub fn open_file_budget() -> usize {
     let soft = std::fs::read_to_string("/proc/self/limits")
         .ok()
@@ -42,7 +42,7 @@ pub fn open_file_budget() -> usize {
                 .and_then(|v| v.parse::<usize>().ok())
         });
     match soft {
-        Some(n) if n > 128 => (n - 64).min(4096),
+        Some(n) if n > 128 => (n - 64).min(16384),
         _ => MAX_OPEN,
     }
 }
@@ -145,6 +145,9 @@ pub struct ReplayOutcome {
     pub capture_errors: Vec<CaptureError>,
     /// Files written.
     pub written: Vec<PathBuf>,
+    /// Times an output capture file was opened (created, or reopened to append when more ENIs
+    /// have frames than files may stay open).
+    pub output_opens: u64,
 }
 
 /// A packed batch of frames.
@@ -163,8 +166,8 @@ struct Batch {
     times: Vec<i64>,
     /// Capture point `instance`: frames restored to what the Internet sent.
     restored: u64,
-    /// Interfaces first seen in this batch.
-    new_ifaces: Vec<((usize, u32, u32), IfaceDesc)>,
+    /// Interfaces first seen in this batch, by [`Meta::slot`].
+    new_ifaces: Vec<(u32, IfaceDesc)>,
     /// Bytes read (for the progress bar).
     bytes: u64,
     /// With timed events: the tables for this batch (swapped whole between batches).
@@ -285,7 +288,10 @@ struct Feeder {
     /// Per input, in order; `None` for an input that could not be opened.
     readers: Vec<Option<CaptureReader>>,
     current: usize,
-    seen_ifaces: std::collections::HashSet<(usize, u32, u32)>,
+    /// Per input, per [`Meta::iface_no`]: the run-wide [`Meta::slot`].
+    slots: Vec<Vec<u32>>,
+    /// Slots given so far.
+    next_slot: u32,
     counts: Vec<u64>,
     /// The inputs whose reading ended on a fault: the frames before it were read, and reading
     /// went on with the next input.
@@ -329,10 +335,16 @@ impl Feeder {
             };
             let start = b.buf.len();
             match r.next_frame(&mut b.buf) {
-                Ok(Some(meta)) => {
-                    let key = (self.current, meta.iface.0, meta.iface.1);
-                    if self.seen_ifaces.insert(key) {
-                        b.new_ifaces.push((key, r.iface_desc(&meta)));
+                Ok(Some(mut meta)) => {
+                    let slots = &mut self.slots[self.current];
+                    if let Some(&slot) = slots.get(meta.iface_no as usize) {
+                        meta.slot = slot;
+                    } else {
+                        // Interface numbers come in order: this is the file's next one.
+                        meta.slot = self.next_slot;
+                        self.next_slot += 1;
+                        slots.push(meta.slot);
+                        b.new_ifaces.push((meta.slot, r.iface_desc(&meta)));
                     }
                     self.counts[self.current] += 1;
                     let ts = r.time_ns(&meta);
@@ -389,15 +401,11 @@ struct Sink {
     /// The cloud as it stands (timed events change it).
     cloud: Arc<Cloud>,
     out: PathBuf,
-    format: OutFormat,
     internet: CaptureWriter,
-    enis: Vec<Option<CaptureWriter>>,
-    /// ENI writers whose file is open, oldest first.
-    open_enis: std::collections::VecDeque<usize>,
-    /// At most this many ENI files open.
-    max_open: usize,
+    enis: output::EniWriters,
     dropped: CaptureWriter,
-    ifaces: HashMap<(usize, u32, u32), IfaceDesc>,
+    /// By [`Meta::slot`].
+    ifaces: Vec<IfaceDesc>,
     /// The leader's counters: the timeline and its segments, frames restored. The shards of
     /// the frame pass count the rest and are merged into these at the end.
     stats: Stats,
@@ -471,7 +479,7 @@ impl Sink {
     fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
         if let Some(c) = &b.cloud {
             self.cloud = c.clone();
-            self.enis.resize_with(self.cloud.enis.len(), || None);
+            self.enis.resize(self.cloud.enis.len());
             self.stats.follow(&self.cloud);
         }
         self.stats.restored += b.restored;
@@ -479,7 +487,7 @@ impl Sink {
             self.stats
                 .record_events(self.frame_no + 1, b.applied.clone());
         }
-        for (k, d) in &b.new_ifaces {
+        for (slot, d) in &b.new_ifaces {
             let mut d = d.clone();
             if self.translating {
                 // A translated frame may grow past the input's snap length.
@@ -488,7 +496,8 @@ impl Sink {
                     idb.snaplen = grown_snaplen(idb.snaplen);
                 }
             }
-            self.ifaces.insert(*k, d);
+            debug_assert_eq!(*slot as usize, self.ifaces.len(), "slots come in order");
+            self.ifaces.push(d);
         }
         let mut rewritten = rw.frames.iter().peekable();
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
@@ -503,36 +512,20 @@ impl Sink {
                 data = &rw.buf[rs..re];
                 meta.orig_len = orig;
             }
-            let desc = &self.ifaces[&(*input, meta.iface.0, meta.iface.1)];
+            let desc = &self.ifaces[meta.slot as usize];
             let out_frame = match v.outcome {
                 Outcome::Forward(Port::Internet, _) => {
-                    self.internet.write(*input, meta, desc, data, None)?;
+                    self.internet.write(meta, desc, data, None)?;
                     self.internet.frames
                 }
                 Outcome::Forward(Port::Eni(x), _) => {
                     let x = x as usize;
-                    let open = self.enis[x].as_ref().is_some_and(CaptureWriter::is_open);
-                    if !open {
-                        // Keep at most MAX_OPEN ENI files open: suspend the oldest.
-                        while self.open_enis.len() >= self.max_open {
-                            let y = self.open_enis.pop_front().expect("non-empty");
-                            if let Some(w) = &mut self.enis[y] {
-                                w.suspend()?;
-                            }
-                        }
-                        self.open_enis.push_back(x);
-                    }
-                    if self.enis[x].is_none() {
-                        let path = self.out.join(format!("{}.pcap", self.cloud.enis[x].id));
-                        self.enis[x] = Some(CaptureWriter::create(path, self.format)?);
-                    }
-                    let w = self.enis[x].as_mut().expect("writer exists");
-                    w.write(*input, meta, desc, data, None)?;
-                    w.frames
+                    let (out, cloud) = (&self.out, &self.cloud);
+                    let path = || out.join(format!("{}.pcap", cloud.enis[x].id));
+                    self.enis.write(x, path, meta, desc, data)?
                 }
                 Outcome::Drop(r) => {
-                    self.dropped
-                        .write(*input, meta, desc, data, Some(r.as_str()))?;
+                    self.dropped.write(meta, desc, data, Some(r.as_str()))?;
                     self.dropped.frames
                 }
             };
@@ -571,9 +564,7 @@ impl Sink {
         }
         self.internet.abandon();
         self.dropped.abandon();
-        for w in self.enis.into_iter().flatten() {
-            w.abandon();
-        }
+        self.enis.abandon();
     }
 }
 
@@ -784,13 +775,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let mut sink = Sink {
         cloud: Arc::new(cloud.clone()),
         out: opts.out.clone(),
-        format,
         internet,
-        enis: (0..cloud.enis.len()).map(|_| None).collect(),
-        open_enis: Default::default(),
-        max_open: opts.max_open_files.unwrap_or_else(open_file_budget).max(1),
+        enis: output::EniWriters::new(
+            cloud.enis.len(),
+            format,
+            opts.max_open_files.unwrap_or_else(open_file_budget),
+        ),
         dropped,
-        ifaces: HashMap::new(),
+        ifaces: Vec::new(),
         stats: Stats::for_cloud(&cloud),
         frame_no: 0,
         progress,
@@ -808,7 +800,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
         counts: vec![0; readers.len()],
         readers,
         current: 0,
-        seen_ifaces: Default::default(),
+        slots: vec![Vec::new(); opts.inputs.len()],
+        next_slot: 0,
         errors: open_errors,
         seq: 0,
         timeline,
@@ -901,7 +894,7 @@ fn finish(
     let Sink {
         internet,
         dropped,
-        mut enis,
+        enis,
         stats,
         trace,
         cloud,
@@ -910,7 +903,10 @@ fn finish(
     let cloud = cloud.as_ref();
     // All or nothing: every output is completed under its temporary name, then all are renamed.
     let mut set = output::OutputSet::default();
-    let mut failed: Option<OutputError> = None;
+    let mut enis = enis;
+    let mut failed: Option<OutputError> = enis.flush().err();
+    let output_opens = internet.opens + dropped.opens + enis.opens();
+    let mut enis = enis.into_writers();
     for w in [internet, dropped]
         .into_iter()
         .chain(enis.iter_mut().filter_map(Option::take))
@@ -969,10 +965,13 @@ fn finish(
     let written = set.commit()?;
     // An ENI that received no frame gets no file (a stale one from an earlier run into the same
     // directory would claim otherwise: it goes).
+    // (Every writer was taken above: `written` tells which ENIs have a file, looked up in a
+    // set so that tens of thousands of ENIs are not compared pairwise.)
+    let done: std::collections::HashSet<&PathBuf> = written.iter().collect();
     for (i, w) in enis.iter().enumerate() {
         if w.is_none() {
             let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-            if path.is_file() && !written.contains(&path) {
+            if !done.contains(&path) && path.is_file() {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -985,6 +984,7 @@ fn finish(
         capture_error: capture_errors.first().cloned(),
         capture_errors,
         written,
+        output_opens,
     })
 }
 

@@ -1,25 +1,30 @@
 //! Capture output: one writer per egress, written under a temporary name and renamed when the
-//! run completes, so that a failed run leaves no partial file. Records are serialised by
-//! pcap-file; the file handle is ours, so that a writer can be suspended (flushed and closed)
-//! and resumed in append mode when a topology has more ENIs with traffic than the process may
-//! keep files open.
+//! run completes, so that a failed run leaves no partial file.
+//!
+//! Records are encoded by hand into memory (the file headers and interface descriptions by
+//! pcap-file) and written out in large pieces: nothing is allocated per frame. The Internet and
+//! dropped outputs gather 1 MiB before each write. The ENI outputs share one buffer
+//! ([`EniWriters`]): a topology may have tens of thousands of ENIs, more than the process may
+//! keep files open and more than a buffer each would fit in memory, so their records gather in
+//! arrival order in the shared buffer and, when it is full, each file gets its records in one
+//! write (writers beyond the open-file budget are opened to append, written and closed).
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+mod enis;
+
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use byteorder_slice::{BigEndian, LittleEndian};
-use pcap_file::pcap::{PcapHeader, RawPcapPacket};
+use byteorder_slice::LittleEndian;
+use pcap_file::pcap::PcapHeader;
 use pcap_file::pcapng::Block;
-use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::blocks::section_header::SectionHeaderBlock;
 use pcap_file::{DataLink, Endianness};
 
 use super::input::{IfaceDesc, Meta, Stamp, nanos_idb_option};
+
+pub use enis::EniWriters;
 
 /// An output file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -85,51 +90,81 @@ pub fn temp_name(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Buffer size of an open writer.
-const BUF: usize = 1 << 16;
+/// Bytes an Internet or dropped writer gathers before it writes them out in one call.
+const BUF: usize = 1 << 20;
 
-/// One output capture file.
+/// Appends a 32-bit value in the given byte order.
+fn put_u32(out: &mut Vec<u8>, v: u32, big: bool) {
+    out.extend_from_slice(&if big {
+        v.to_be_bytes()
+    } else {
+        v.to_le_bytes()
+    });
+}
+
+/// One output capture file. Records are encoded into memory (by hand: a pcap record header is
+/// 16 bytes, a pcapng enhanced packet block 32 plus options) and written out in large pieces:
+/// by the writer itself ([`CaptureWriter::write`]) or by an [`EniWriters`] that gathers the
+/// records of many files in one shared buffer.
 pub struct CaptureWriter {
     tmp: PathBuf,
     dest: PathBuf,
     format: OutFormat,
-    /// `None` while suspended.
-    file: Option<BufWriter<File>>,
-    /// pcapng: (input number, section, interface) -> output interface id.
-    ifaces: HashMap<(usize, u32, u32), u32>,
+    /// The open descriptor; `None` while suspended or not created yet.
+    file: Option<File>,
+    /// The temporary file exists.
+    created: bool,
+    /// Encoded bytes not yet written (the file header, then records).
+    buf: Vec<u8>,
+    /// pcapng: per interface slot ([`Meta::slot`]), the output interface id plus one (0: its
+    /// description is not written yet).
+    ifaces: Vec<u32>,
+    /// pcapng: interface descriptions written.
+    next_iface: u32,
     /// Frames written.
     pub frames: u64,
+    /// Times the file was opened (created, or reopened to append).
+    pub opens: u64,
 }
 
 impl CaptureWriter {
-    /// Creates `dest` (under a temporary name until [`CaptureWriter::finish`]) and writes the
+    /// Creates `dest` (under a temporary name until [`CaptureWriter::finish`]) and encodes the
     /// file header.
     pub fn create(dest: PathBuf, format: OutFormat) -> Result<CaptureWriter, OutputError> {
+        let mut w = CaptureWriter::deferred(dest, format)?;
+        w.open()?;
+        Ok(w)
+    }
+
+    /// Like [`CaptureWriter::create`], but the file is created only when bytes are first
+    /// written out (one open fewer for a file that is not kept open).
+    pub fn deferred(dest: PathBuf, format: OutFormat) -> Result<CaptureWriter, OutputError> {
         let tmp = temp_name(&dest);
-        let f = File::create(&tmp).map_err(|e| io_err(&dest, e))?;
-        let mut w = BufWriter::with_capacity(BUF, f);
+        let mut buf = Vec::new();
         let header = match format {
-            OutFormat::Pcap(h) => h.write_to(&mut w).map(|_| ()).map_err(pcap_message),
+            OutFormat::Pcap(h) => h.write_to(&mut buf).map(|_| ()).map_err(pcap_message),
             OutFormat::PcapNg => Block::SectionHeader(SectionHeaderBlock {
                 endianness: Endianness::Little,
                 ..SectionHeaderBlock::default()
             })
-            .write_to::<LittleEndian, _>(&mut w)
+            .write_to::<LittleEndian, _>(&mut buf)
             .map(|_| ())
             .map_err(pcap_message),
         };
         if let Err(e) = header {
-            drop(w);
-            let _ = std::fs::remove_file(&tmp);
             return Err(io_err(&dest, e));
         }
         Ok(CaptureWriter {
             tmp,
             dest,
             format,
-            file: Some(w),
-            ifaces: HashMap::new(),
+            file: None,
+            created: false,
+            buf,
+            ifaces: Vec::new(),
+            next_iface: 0,
             frames: 0,
+            opens: 0,
         })
     }
 
@@ -138,66 +173,99 @@ impl CaptureWriter {
         self.file.is_some()
     }
 
-    /// Flushes and closes the file handle; the next write reopens it in append mode.
+    /// The final name of the file.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Writes out what is buffered and closes the file handle; the next write reopens it in
+    /// append mode.
     pub fn suspend(&mut self) -> Result<(), OutputError> {
-        if let Some(mut w) = self.file.take() {
-            w.flush().map_err(|e| io_err(&self.dest, e))?;
-        }
+        self.flush()?;
+        self.file = None;
         Ok(())
     }
 
-    fn open(&mut self) -> Result<&mut BufWriter<File>, OutputError> {
+    fn open(&mut self) -> Result<&mut File, OutputError> {
         if self.file.is_none() {
-            let f = OpenOptions::new()
-                .append(true)
-                .open(&self.tmp)
-                .map_err(|e| io_err(&self.dest, e))?;
-            self.file = Some(BufWriter::with_capacity(BUF, f));
+            let f = if self.created {
+                OpenOptions::new().append(true).open(&self.tmp)
+            } else {
+                File::create(&self.tmp)
+            }
+            .map_err(|e| io_err(&self.dest, e))?;
+            self.created = true;
+            self.opens += 1;
+            self.file = Some(f);
         }
         Ok(self.file.as_mut().expect("just opened"))
     }
 
-    /// Writes one frame; `input` numbers the input file, `desc` describes its interface, and
-    /// `comment` (pcapng only) is attached to the packet block.
-    pub fn write(
+    /// Writes out what is buffered (opening the file when suspended: it stays open).
+    fn flush(&mut self) -> Result<(), OutputError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let f = self.open()?;
+        let res = f.write_all(&buf);
+        self.buf = buf;
+        self.buf.clear();
+        res.map_err(|e| io_err(&self.dest, e))
+    }
+
+    /// Moves what is buffered (and not written yet) to the end of `out`, releasing the buffer.
+    fn take_buffered(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buf);
+        self.buf = Vec::new();
+    }
+
+    /// Writes `data` (after what is buffered); a suspended writer is opened for it and closed
+    /// again.
+    fn append(&mut self, data: &[u8]) -> Result<(), OutputError> {
+        let was_open = self.is_open();
+        let head = std::mem::take(&mut self.buf);
+        let f = self.open()?;
+        let res = f.write_all(&head).and_then(|_| f.write_all(data));
+        if !was_open {
+            self.file = None;
+        }
+        res.map_err(|e| io_err(&self.dest, e))
+    }
+
+    /// Encodes one frame (and, in pcapng, its interface's description the first time) onto
+    /// `out`; `desc` describes the frame's interface and `comment` (pcapng only) is attached to
+    /// the packet block.
+    fn encode(
         &mut self,
-        input: usize,
+        out: &mut Vec<u8>,
         meta: &Meta,
         desc: &IfaceDesc,
         data: &[u8],
-        comment: Option<&'static str>,
-    ) -> Result<(), OutputError> {
+        comment: Option<&str>,
+    ) {
         let orig_len = meta.orig_len.max(data.len() as u32);
-        let format = self.format;
-        let dest = self.dest.clone();
-        let key = (input, meta.iface.0, meta.iface.1);
-        let next_iface = self.ifaces.len() as u32;
-        let known = self.ifaces.get(&key).copied();
-        let w = self.open()?;
-        let res: Result<Option<u32>, String> = match format {
+        let caplen = data.len() as u32;
+        match self.format {
             OutFormat::Pcap(h) => {
                 let (sec, frac) = match meta.stamp {
                     Stamp::Pcap { sec, frac, .. } => (sec, frac),
                     Stamp::PcapNg { .. } => unreachable!("pcap output only for pcap input"),
                 };
-                let pkt = RawPcapPacket {
-                    ts_sec: sec,
-                    ts_frac: frac,
-                    incl_len: data.len() as u32,
-                    orig_len,
-                    data: Cow::Borrowed(data),
-                };
-                match h.endianness {
-                    Endianness::Big => pkt.write_to::<_, BigEndian>(w),
-                    Endianness::Little => pkt.write_to::<_, LittleEndian>(w),
+                let big = h.endianness == Endianness::Big;
+                out.reserve(16 + data.len());
+                for v in [sec, frac, caplen, orig_len] {
+                    put_u32(out, v, big);
                 }
-                .map(|_| None)
-                .map_err(pcap_message)
+                out.extend_from_slice(data);
             }
-            OutFormat::PcapNg => (|| {
-                let (id, new) = match known {
-                    Some(id) => (id, None),
-                    None => {
+            OutFormat::PcapNg => {
+                let slot = meta.slot as usize;
+                if self.ifaces.len() <= slot {
+                    self.ifaces.resize(slot + 1, 0);
+                }
+                let id = match self.ifaces[slot] {
+                    0 => {
                         let idb = match &desc.idb {
                             Some(idb) => idb.clone(),
                             None => {
@@ -211,11 +279,13 @@ impl CaptureWriter {
                                 idb
                             }
                         };
-                        Block::InterfaceDescription(idb)
-                            .write_to::<LittleEndian, _>(w)
-                            .map_err(pcap_message)?;
-                        (next_iface, Some(next_iface))
+                        // Writing to memory cannot fail.
+                        let _ = Block::InterfaceDescription(idb).write_to::<LittleEndian, _>(out);
+                        self.next_iface += 1;
+                        self.ifaces[slot] = self.next_iface;
+                        self.next_iface - 1
                     }
+                    n => n - 1,
                 };
                 let raw = match meta.stamp {
                     Stamp::PcapNg { raw } => raw,
@@ -224,51 +294,70 @@ impl CaptureWriter {
                         u64::from(sec) * scale + u64::from(frac)
                     }
                 };
-                let mut options = Vec::new();
-                if let Some(c) = comment {
-                    options.push(EnhancedPacketOption::Comment(Cow::Borrowed(c)));
+                let pad = (4 - data.len() % 4) % 4;
+                let opts = comment.map_or(0, |c| 4 + c.len() + (4 - c.len() % 4) % 4 + 4);
+                let len = (32 + data.len() + pad + opts) as u32;
+                out.reserve(len as usize);
+                for v in [6, len, id, (raw >> 32) as u32, raw as u32, caplen, orig_len] {
+                    put_u32(out, v, false);
                 }
-                Block::EnhancedPacket(EnhancedPacketBlock {
-                    interface_id: id,
-                    timestamp: Duration::from_nanos(raw),
-                    original_len: orig_len,
-                    data: Cow::Borrowed(data),
-                    options,
-                })
-                .write_to::<LittleEndian, _>(w)
-                .map_err(pcap_message)?;
-                Ok(new)
-            })(),
-        };
-        match res {
-            Ok(Some(new)) => {
-                self.ifaces.insert(key, new);
+                out.extend_from_slice(data);
+                out.extend_from_slice(&[0; 3][..pad]);
+                if let Some(c) = comment {
+                    out.extend_from_slice(&1u16.to_le_bytes());
+                    out.extend_from_slice(&(c.len() as u16).to_le_bytes());
+                    out.extend_from_slice(c.as_bytes());
+                    out.extend_from_slice(&[0; 3][..(4 - c.len() % 4) % 4]);
+                    out.extend_from_slice(&[0; 4]);
+                }
+                put_u32(out, len, false);
             }
-            Ok(None) => {}
-            Err(e) => return Err(io_err(&dest, e)),
         }
         self.frames += 1;
+    }
+
+    /// Writes one frame: `desc` describes its interface, and `comment` (pcapng only) is
+    /// attached to the packet block. The bytes go out once [`BUF`] are gathered.
+    pub fn write(
+        &mut self,
+        meta: &Meta,
+        desc: &IfaceDesc,
+        data: &[u8],
+        comment: Option<&'static str>,
+    ) -> Result<(), OutputError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        self.encode(&mut buf, meta, desc, data, comment);
+        self.buf = buf;
+        if self.buf.len() >= BUF {
+            self.flush()?;
+        }
         Ok(())
     }
 
-    /// Flushes and renames the file into place.
+    /// Writes out, closes and renames the file into place.
     pub fn finish(mut self) -> Result<PathBuf, OutputError> {
         self.suspend()?;
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
         Ok(self.dest)
     }
 
-    /// Flushes and closes the file under its temporary name: (temporary, destination), for an
-    /// [`OutputSet`] to rename with the others.
+    /// Writes out and closes the file under its temporary name: (temporary, destination), for
+    /// an [`OutputSet`] to rename with the others.
     pub fn close(mut self) -> Result<(PathBuf, PathBuf), OutputError> {
         self.suspend()?;
+        if !self.created {
+            self.open()?;
+            self.file = None;
+        }
         Ok((self.tmp.clone(), self.dest.clone()))
     }
 
     /// Deletes the temporary file (a failed run).
     pub fn abandon(mut self) {
         self.file = None;
-        let _ = std::fs::remove_file(&self.tmp);
+        if self.created {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
