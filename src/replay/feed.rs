@@ -1,0 +1,254 @@
+//! Reading side of a replay: batches of frames from the inputs, with the timed events due.
+
+use super::*;
+
+/// A packed batch of frames.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) seq: u64,
+    pub(super) buf: Vec<u8>,
+    pub(super) ranges: Vec<(usize, usize, LinkType)>,
+    pub(super) metas: Vec<(usize, Meta)>,
+    pub(super) verdicts: Vec<Verdict>,
+    /// The state shard of each frame's flow ([`crate::pass::shard_of`]), set with the verdicts.
+    pub(super) shards: Vec<u8>,
+    /// Frames before this batch's first frame in the replay.
+    pub(super) first_frame: u64,
+    /// Each frame's capture time, in seconds.
+    pub(super) times: Vec<i64>,
+    /// Capture point `instance`: frames restored to what the Internet sent.
+    pub(super) restored: u64,
+    /// Interfaces first seen in this batch, by [`Meta::slot`].
+    pub(super) new_ifaces: Vec<(u32, IfaceDesc)>,
+    /// Bytes read (for the progress bar).
+    pub(super) bytes: u64,
+    /// With timed events: the tables for this batch (swapped whole between batches).
+    pub(super) dp: Option<Arc<Dataplane>>,
+    /// With timed events: the cloud after the events applied at this batch's first frame.
+    pub(super) cloud: Option<Arc<Cloud>>,
+    /// Events applied at this batch's first frame: (at, operation, outcome).
+    pub(super) applied: Vec<AppliedEvent>,
+}
+
+/// An event as applied: `at` as written, the operation, and its outcome.
+pub(super) type AppliedEvent = (String, String, Result<(), crate::model::ModelError>);
+
+/// Timed events during a replay: the cloud they change and the tables compiled from it.
+pub(super) struct Timeline {
+    pub(super) events: Vec<crate::model::scenario::Event>,
+    pub(super) next: usize,
+    pub(super) cloud: Cloud,
+    pub(super) dp: Arc<Dataplane>,
+    pub(super) hint: Option<Port>,
+    pub(super) point: CapturePoint,
+}
+
+impl Timeline {
+    /// Whether an event is due for a frame at `ts`.
+    pub(super) fn due(&self, ts: i128) -> bool {
+        self.events.get(self.next).is_some_and(|e| e.at_ns <= ts)
+    }
+
+    /// Applies every event due at `ts`; rebuilds the tables when one succeeded.
+    pub(super) fn apply(&mut self, ts: i128) -> (Vec<AppliedEvent>, bool) {
+        let mut out = Vec::new();
+        let mut changed = false;
+        while self.due(ts) {
+            let e = &self.events[self.next];
+            self.next += 1;
+            // A failing operation changes nothing (the operations check before they change).
+            let r = e.op.apply(&mut self.cloud).map(|_| ());
+            changed |= r.is_ok();
+            out.push((e.at.clone(), e.op.to_string(), r));
+        }
+        if changed {
+            self.dp = Arc::new(dataplane(&self.cloud, self.hint, self.point));
+        }
+        (out, changed)
+    }
+}
+
+impl Batch {
+    pub(super) fn clear(&mut self) {
+        self.buf.clear();
+        self.ranges.clear();
+        self.metas.clear();
+        self.verdicts.clear();
+        self.shards.clear();
+        self.times.clear();
+        self.restored = 0;
+        self.new_ifaces.clear();
+        self.bytes = 0;
+        self.dp = None;
+        self.cloud = None;
+        self.applied.clear();
+    }
+
+    /// Stages 1 and 2 of the frame pass on the whole batch (restore, core), then the shard of
+    /// each frame's flow.
+    pub(super) fn process(&mut self, dp: &Dataplane) {
+        let own = self.dp.clone();
+        let dp = own.as_deref().unwrap_or(dp);
+        self.forward(dp);
+        self.shards.clear();
+        self.shards.extend(
+            self.verdicts
+                .iter()
+                .map(|v| crate::pass::shard_of(dp.owner(v))),
+        );
+    }
+
+    pub(super) fn forward(&mut self, dp: &Dataplane) {
+        let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
+        self.verdicts.resize(self.ranges.len(), blank);
+        let unsupported = |(_, m): &(usize, Meta)| m.unsupported_link;
+        if dp.capture_point() == CapturePoint::Instance {
+            // The capture-point stage: frames the instance received become the Internet's.
+            for (&(s, e, link), m) in self.ranges.iter().zip(&self.metas) {
+                if !unsupported(m) {
+                    self.restored += u64::from(dp.restore_received(&mut self.buf[s..e], link));
+                }
+            }
+        }
+        if !self.metas.iter().any(unsupported) {
+            dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
+            return;
+        }
+        // Frames of an interface whose link type is not replayed never reach the core.
+        let n = self.ranges.len();
+        let mut i = 0;
+        while i < n {
+            if unsupported(&self.metas[i]) {
+                self.verdicts[i] =
+                    Verdict::early_drop(crate::dataplane::DropReason::UnsupportedLink, None);
+                i += 1;
+                continue;
+            }
+            let j = self.metas[i..]
+                .iter()
+                .position(unsupported)
+                .map_or(n, |k| i + k);
+            dp.process_packed(&mut self.buf, &self.ranges[i..j], &mut self.verdicts[i..j]);
+            i = j;
+        }
+    }
+}
+
+/// Reads frames from the inputs, one batch at a time. With timed events a batch ends before
+/// the first frame an event is due for, and the events are applied before that frame's batch.
+pub(super) struct Feeder {
+    /// Per input, in order; `None` for an input that could not be opened.
+    pub(super) readers: Vec<Option<CaptureReader>>,
+    pub(super) current: usize,
+    /// Per input, per [`Meta::iface_no`]: the run-wide [`Meta::slot`].
+    pub(super) slots: Vec<Vec<u32>>,
+    /// Slots given so far.
+    pub(super) next_slot: u32,
+    pub(super) counts: Vec<u64>,
+    /// The inputs whose reading ended on a fault: the frames before it were read, and reading
+    /// went on with the next input.
+    pub(super) errors: Vec<(usize, CaptureError)>,
+    pub(super) seq: u64,
+    pub(super) timeline: Option<Timeline>,
+    /// A frame read but left for the next batch (an event is due at it): bytes, input, meta.
+    pub(super) carry: Option<(Vec<u8>, usize, Meta)>,
+    /// A stop was asked (SIGINT, SIGTERM): reading ended there.
+    pub(super) stopped: bool,
+    /// Frames handed out in batches so far.
+    pub(super) frames: u64,
+}
+
+impl Feeder {
+    /// Fills `b`; returns false when there is nothing more. An input that ends on a fault is
+    /// left there (the fault is kept) and reading goes on with the next one.
+    pub(super) fn fill(&mut self, b: &mut Batch) -> bool {
+        b.clear();
+        b.seq = self.seq;
+        self.seq += 1;
+        b.first_frame = self.frames;
+        if let Some((bytes, input, meta)) = self.carry.take() {
+            let ts = self.readers[input].as_ref().map_or(0, |r| r.time_ns(&meta));
+            self.begin(b, ts);
+            let start = b.buf.len();
+            b.buf.extend_from_slice(&bytes);
+            b.ranges.push((start, b.buf.len(), meta.link));
+            b.metas.push((input, meta));
+            b.times.push(seconds(ts));
+            b.bytes += bytes.len() as u64 + 16;
+        }
+        if guard::stop_requested().is_some() {
+            self.stopped = true;
+            return false;
+        }
+        while b.ranges.len() < BATCH && self.current < self.readers.len() {
+            let Some(r) = &mut self.readers[self.current] else {
+                self.current += 1;
+                continue;
+            };
+            let start = b.buf.len();
+            match r.next_frame(&mut b.buf) {
+                Ok(Some(mut meta)) => {
+                    let slots = &mut self.slots[self.current];
+                    if let Some(&slot) = slots.get(meta.iface_no as usize) {
+                        meta.slot = slot;
+                    } else {
+                        // Interface numbers come in order: this is the file's next one.
+                        meta.slot = self.next_slot;
+                        self.next_slot += 1;
+                        slots.push(meta.slot);
+                        b.new_ifaces.push((meta.slot, r.iface_desc(&meta)));
+                    }
+                    self.counts[self.current] += 1;
+                    let ts = r.time_ns(&meta);
+                    if let Some(t) = &self.timeline
+                        && t.due(ts)
+                    {
+                        if !b.ranges.is_empty() {
+                            // The batch ends here: this frame opens the next one.
+                            self.carry = Some((b.buf[start..].to_vec(), self.current, meta));
+                            b.buf.truncate(start);
+                            break;
+                        }
+                        self.begin(b, ts);
+                    }
+                    b.ranges.push((start, b.buf.len(), meta.link));
+                    b.times.push(seconds(ts));
+                    b.metas.push((self.current, meta));
+                    b.bytes += (b.buf.len() - start) as u64 + 16;
+                }
+                Ok(None) => self.current += 1,
+                Err(e) => {
+                    b.buf.truncate(start);
+                    self.errors.push((self.current, e));
+                    self.current += 1;
+                }
+            }
+        }
+        if let Some(t) = &self.timeline {
+            b.dp.get_or_insert_with(|| t.dp.clone());
+        }
+        self.frames += b.ranges.len() as u64;
+        !b.ranges.is_empty()
+    }
+
+    /// Opens a batch whose first frame is at `ts`: applies the events due, and gives the batch
+    /// the tables (and, when they changed, the cloud) to use.
+    pub(super) fn begin(&mut self, b: &mut Batch, ts: i128) {
+        let Some(t) = &mut self.timeline else {
+            return;
+        };
+        if t.due(ts) {
+            let (applied, changed) = t.apply(ts);
+            b.applied = applied;
+            if changed {
+                b.cloud = Some(Arc::new(t.cloud.clone()));
+            }
+        }
+        b.dp = Some(t.dp.clone());
+    }
+}
+
+/// Nanoseconds of capture time as whole seconds.
+pub(super) fn seconds(ns: i128) -> i64 {
+    (ns.div_euclid(1_000_000_000)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}

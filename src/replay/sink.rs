@@ -1,0 +1,184 @@
+//! The serial end of a replay: each frame to its egress capture, `dropped.pcapng` and the
+//! trace, in input order.
+
+use super::*;
+
+/// The per-frame trace: one TSV line per input frame naming its fate and its place in the
+/// output it went to.
+pub(super) struct Trace {
+    pub(super) tmp: PathBuf,
+    pub(super) dest: PathBuf,
+    pub(super) w: std::io::BufWriter<std::fs::File>,
+}
+
+impl Trace {
+    pub(super) fn create(dest: &Path) -> Result<Trace, OutputError> {
+        use std::io::Write as _;
+        let tmp = output::temp_name(dest);
+        let fail = |e: std::io::Error| OutputError {
+            file: dest.to_path_buf(),
+            message: e.to_string(),
+        };
+        let f = std::fs::File::create(&tmp).map_err(fail)?;
+        let mut w = std::io::BufWriter::new(f);
+        writeln!(w, "frame\tinput\trecord\tverdict\tegress\tout_frame").map_err(fail)?;
+        Ok(Trace {
+            tmp,
+            dest: dest.to_path_buf(),
+            w,
+        })
+    }
+}
+
+/// The writers and counters: the serial end of the pipeline.
+pub(super) struct Sink {
+    /// The cloud as it stands (timed events change it).
+    pub(super) cloud: Arc<Cloud>,
+    pub(super) out: PathBuf,
+    pub(super) internet: CaptureWriter,
+    pub(super) enis: output::EniWriters,
+    pub(super) dropped: CaptureWriter,
+    /// By [`Meta::slot`].
+    pub(super) ifaces: Vec<IfaceDesc>,
+    /// The leader's counters: the timeline and its segments, frames restored. The shards of
+    /// the frame pass count the rest and are merged into these at the end.
+    pub(super) stats: Stats,
+    pub(super) frame_no: u64,
+    pub(super) progress: Option<indicatif::ProgressBar>,
+    pub(super) trace: Option<Trace>,
+    /// What-if ALG translation is on (frames may grow past the input's snap length).
+    pub(super) translating: bool,
+}
+
+/// The frames of a batch that stage 5 (what-if translation) rewrote: (index in the batch,
+/// range in `buf`, new original length), in index order.
+#[derive(Default)]
+pub(super) struct Rewritten {
+    pub(super) frames: Vec<(u32, usize, usize, u32)>,
+    pub(super) buf: Vec<u8>,
+}
+
+impl Rewritten {
+    pub(super) fn clear(&mut self) {
+        self.frames.clear();
+        self.buf.clear();
+    }
+
+    /// Adds the rewritten frames of another worker's shards (the batch's frames in order).
+    pub(super) fn absorb(&mut self, other: &Rewritten) {
+        let base = self.buf.len();
+        self.buf.extend_from_slice(&other.buf);
+        self.frames.extend(
+            other
+                .frames
+                .iter()
+                .map(|&(i, s, e, l)| (i, s + base, e + base, l)),
+        );
+        self.frames.sort_unstable_by_key(|f| f.0);
+    }
+}
+
+impl Sink {
+    /// The serial end of the pipeline for one batch: events and interfaces first seen, then
+    /// each frame written to its egress (the rewritten bytes when stage 5 rewrote it).
+    pub(super) fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
+        if let Some(c) = &b.cloud {
+            self.cloud = c.clone();
+            self.enis.resize(self.cloud.enis.len());
+            self.stats.follow(&self.cloud);
+        }
+        self.stats.restored += b.restored;
+        if !b.applied.is_empty() {
+            self.stats
+                .record_events(self.frame_no + 1, b.applied.clone());
+        }
+        for (slot, d) in &b.new_ifaces {
+            let mut d = d.clone();
+            if self.translating {
+                // A translated frame may grow past the input's snap length.
+                d.snaplen = grown_snaplen(d.snaplen);
+                if let Some(idb) = &mut d.idb {
+                    idb.snaplen = grown_snaplen(idb.snaplen);
+                }
+            }
+            debug_assert_eq!(*slot as usize, self.ifaces.len(), "slots come in order");
+            self.ifaces.push(d);
+        }
+        let mut rewritten = rw.frames.iter().peekable();
+        for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
+            let (input, meta) = &b.metas[i];
+            let v = &b.verdicts[i];
+            self.frame_no += 1;
+            self.stats.count_segment(v);
+            let mut data = &b.buf[s..e];
+            let mut translated_meta = *meta;
+            let meta = &mut translated_meta;
+            if let Some(&(_, rs, re, orig)) = rewritten.next_if(|r| r.0 as usize == i) {
+                data = &rw.buf[rs..re];
+                meta.orig_len = orig;
+            }
+            let desc = &self.ifaces[meta.slot as usize];
+            let out_frame = match v.outcome {
+                Outcome::Forward(Port::Internet, _) => {
+                    self.internet.write(meta, desc, data, None)?;
+                    self.internet.frames
+                }
+                Outcome::Forward(Port::Eni(x), _) => {
+                    let x = x as usize;
+                    let (out, cloud) = (&self.out, &self.cloud);
+                    let path = || out.join(format!("{}.pcap", cloud.enis[x].id));
+                    self.enis.write(x, path, meta, desc, data)?
+                }
+                Outcome::Drop(r) => {
+                    self.dropped.write(meta, desc, data, Some(r.as_str()))?;
+                    self.dropped.frames
+                }
+            };
+            if let Some(t) = &mut self.trace {
+                use std::io::Write as _;
+                let (verdict, egress) = match v.outcome {
+                    Outcome::Forward(Port::Internet, a) => (a.as_str(), "internet"),
+                    Outcome::Forward(Port::Eni(x), a) => {
+                        (a.as_str(), self.cloud.enis[x as usize].id.as_str())
+                    }
+                    Outcome::Drop(r) => (r.as_str(), "dropped"),
+                };
+                writeln!(
+                    t.w,
+                    "{}\t{}\t{}\t{verdict}\t{egress}\t{out_frame}",
+                    self.frame_no,
+                    input + 1,
+                    meta.record
+                )
+                .map_err(|e| OutputError {
+                    file: t.dest.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        if let Some(p) = &self.progress {
+            p.inc(b.bytes);
+        }
+        Ok(())
+    }
+
+    pub(super) fn abandon(self) {
+        if let Some(t) = self.trace {
+            drop(t.w);
+            let _ = std::fs::remove_file(&t.tmp);
+        }
+        self.internet.abandon();
+        self.dropped.abandon();
+        self.enis.abandon();
+    }
+}
+
+/// The snap length of an output whose frames a what-if translation may lengthen: 0 (no limit in
+/// pcapng) stays, anything else becomes at least 262144 (libpcap's largest).
+pub(super) fn grown_snaplen(snaplen: u32) -> u32 {
+    if snaplen == 0 {
+        0
+    } else {
+        snaplen.max(262_144)
+    }
+}
