@@ -108,7 +108,7 @@ fn write_and_read(
 ) -> CaptureReader {
     let mut w = CaptureWriter::create(dest.to_path_buf(), format).expect("create the output");
     for (r, d) in records.iter().zip(descs) {
-        w.write(0, &r.meta, d, &r.data, comment)
+        w.write(&r.meta, d, &r.data, comment)
             .expect("write a record");
     }
     assert_eq!(w.frames, records.len() as u64, "frames counted");
