@@ -6,7 +6,7 @@
 
 use eipsim::dataplane::Dataplane;
 use eipsim::model::Cloud;
-use eipsim::report::Stats;
+use eipsim::pass::FramePass;
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -30,9 +30,7 @@ fn main() {
     let n = cloud.enis.len().max(1) as f64;
     let dp = Dataplane::new(&cloud);
     let tables = rss_kib();
-    let shards: Vec<Stats> = (0..eipsim::pass::SHARDS)
-        .map(|_| Stats::for_cloud(&cloud))
-        .collect();
+    let shards = FramePass::new(&cloud, eipsim::pass::SHARDS, |_| true, true, None);
     let stats = rss_kib();
     let per = |a: u64, b: u64| (b.saturating_sub(a) as f64) * 1024.0 / n;
     println!(

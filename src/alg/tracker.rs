@@ -103,7 +103,7 @@ pub struct AlgTracker {
     pub expectations_untracked: u64,
     /// NAT-mode EIP -> private IP: an announced EIP is expected at its private address (the
     /// inside view that keys flows).
-    nat: FxHashMap<u32, u32>,
+    nat: std::sync::Arc<FxHashMap<u32, u32>>,
     ports: PortTable,
     vpc: Option<Ipv4Cidr>,
 }
@@ -112,7 +112,7 @@ impl AlgTracker {
     /// A tracker for a VPC `vpc` whose NAT-mode EIPs map as `nat` says (EIP -> private IP).
     pub fn with_nat(vpc: Option<Ipv4Cidr>, nat: FxHashMap<u32, u32>) -> AlgTracker {
         AlgTracker {
-            nat,
+            nat: std::sync::Arc::new(nat),
             vpc,
             ..Default::default()
         }
@@ -133,12 +133,19 @@ impl AlgTracker {
     /// Follows a cloud changed by an event: its VPC and NAT mappings.
     pub fn follow(&mut self, cloud: &Cloud) {
         self.vpc = Some(cloud.vpc.cidr);
-        self.nat = AlgTracker::nat_of(cloud);
+        self.nat = std::sync::Arc::new(AlgTracker::nat_of(cloud));
+    }
+
+    /// [`AlgTracker::follow`] with the cloud's NAT mappings already made (shared by the shards
+    /// of a pass rather than copied into each).
+    pub fn follow_shared(&mut self, cloud: &Cloud, nat: &std::sync::Arc<FxHashMap<u32, u32>>) {
+        self.vpc = Some(cloud.vpc.cidr);
+        self.nat = nat.clone();
     }
 
     /// Takes the NAT mappings out; announcements are no longer mapped afterwards.
     pub fn take_nat(&mut self) -> FxHashMap<u32, u32> {
-        std::mem::take(&mut self.nat)
+        std::sync::Arc::try_unwrap(std::mem::take(&mut self.nat)).unwrap_or_else(|a| (*a).clone())
     }
 
     /// A flow was opened by a frame from `s` to `d`: when a control channel announced either

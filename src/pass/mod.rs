@@ -18,7 +18,7 @@
 //! `--workers N` gives each worker the shards `s` with `s % N == w`; the report is the shards'
 //! sum, merged in shard order, so its bytes do not depend on the number of workers.
 
-use crate::alg::tracker::Interest;
+use crate::alg::tracker::{AlgTracker, Interest};
 use crate::alg::translate::{Policy, Translation, Translator};
 use crate::dataplane::{Action, FlowKey, Outcome, Verdict};
 use crate::model::Cloud;
@@ -60,10 +60,12 @@ impl FramePass {
         policy: Option<Policy>,
     ) -> FramePass {
         let translate = policy.filter(|p| alg && p.any());
+        let nat = std::sync::Arc::new(AlgTracker::nat_of(cloud));
         let shards = (0..count)
             .map(|s| {
                 owned(s).then(|| {
-                    let mut stats = Stats::for_cloud(cloud);
+                    let mut stats = Stats::new(cloud.enis.len());
+                    stats.follow_shared(cloud, &nat);
                     let translator = translate.map(Translator::new);
                     if let Some(t) = &translator {
                         stats.translation = t.policy();
@@ -94,8 +96,9 @@ impl FramePass {
 
     /// Follows a cloud changed by a timed event (new ENIs, new NAT mappings).
     pub fn follow(&mut self, cloud: &Cloud) {
+        let nat = std::sync::Arc::new(AlgTracker::nat_of(cloud));
         for s in self.shards.iter_mut().flatten() {
-            s.stats.follow(cloud);
+            s.stats.follow_shared(cloud, &nat);
         }
     }
 

@@ -250,11 +250,22 @@ impl Stats {
 
     /// Follows a cloud changed by an event: more ENIs (egress counters), new NAT mappings.
     pub fn follow(&mut self, cloud: &Cloud) {
+        self.follow_counters(cloud);
+        self.alg.follow(cloud);
+    }
+
+    /// [`Stats::follow`] with the cloud's NAT mappings already made
+    /// ([`AlgTracker::nat_of`]), shared with the other shards of a pass.
+    pub fn follow_shared(&mut self, cloud: &Cloud, nat: &std::sync::Arc<FxHashMap<u32, u32>>) {
+        self.follow_counters(cloud);
+        self.alg.follow_shared(cloud, nat);
+    }
+
+    fn follow_counters(&mut self, cloud: &Cloud) {
         if self.egress.len() < cloud.enis.len() + 1 {
             self.egress.resize(cloud.enis.len() + 1, 0);
         }
         self.vpc = Some(cloud.vpc.cidr);
-        self.alg.follow(cloud);
     }
 
     /// Starts counting per segment (a replay with timed events): the first segment opens at
