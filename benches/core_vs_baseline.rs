@@ -34,9 +34,12 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{FRAME_LEN, time_batches, time_core_batch, time_core_packed};
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use eipsim::dataplane::Dataplane;
-use eipsim::dataplane::{Action, DropReason, Frame, Outcome, Port, Verdict};
+use eipsim::dataplane::{Action, Outcome, Port};
 use eipsim::model::{
     Account, Charge, Cloud, Eip, Eni, EniKind, Instance, Ipv4Cidr, Mac, Mode, Vpc,
 };
@@ -45,7 +48,6 @@ use eipsim::wire::checksum::{self, Delta};
 use etherparse::PacketBuilder;
 use rustc_hash::FxHashMap;
 
-const FRAME_LEN: usize = 64;
 const BATCHES: [usize; 2] = [32, 256];
 const GATEWAY_MAC: [u8; 6] = [0xee, 0xff, 0xff, 0xff, 0xff, 0xff];
 const INTERNET_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -228,83 +230,6 @@ fn check_pool(dp: &Dataplane, map: &FxHashMap<u32, u32>, pool: &[u8]) {
         valid(&core, "core", i);
         valid(&base, "baseline", i);
     }
-}
-
-/// Times `iters` batches: copy the next `batch` frames of the pool into `buf`, then `work`.
-fn time_batches(
-    pool: &[u8],
-    batch: usize,
-    cursor: &mut usize,
-    iters: u64,
-    mut work: impl FnMut(&mut [u8]),
-) -> Duration {
-    let frames = pool.len() / FRAME_LEN;
-    let mut buf = vec![0u8; batch * FRAME_LEN];
-    let start = Instant::now();
-    for _ in 0..iters {
-        if *cursor + batch > frames {
-            *cursor = 0;
-        }
-        let off = *cursor * FRAME_LEN;
-        buf.copy_from_slice(&pool[off..off + batch * FRAME_LEN]);
-        work(&mut buf);
-        black_box(&mut buf);
-        *cursor += batch;
-    }
-    start.elapsed()
-}
-
-fn time_core_packed(
-    dp: &Dataplane,
-    pool: &[u8],
-    batch: usize,
-    c: &mut usize,
-    iters: u64,
-) -> Duration {
-    let ranges: Vec<(usize, usize, LinkType)> = (0..batch)
-        .map(|i| (i * FRAME_LEN, (i + 1) * FRAME_LEN, LinkType::Ethernet))
-        .collect();
-    let mut verdicts = vec![Verdict::early_drop(DropReason::Malformed, None); batch];
-    time_batches(pool, batch, c, iters, |buf| {
-        dp.process_packed(buf, &ranges, &mut verdicts);
-        black_box(&mut verdicts);
-    })
-}
-
-/// The core through `process_batch`: a slice of frame references over one work buffer, each
-/// frame copied from the pool.
-fn time_core_batch(
-    dp: &Dataplane,
-    pool: &[u8],
-    batch: usize,
-    c: &mut usize,
-    iters: u64,
-) -> Duration {
-    let n = pool.len() / FRAME_LEN;
-    let mut buf = vec![0u8; batch * FRAME_LEN];
-    let mut frames: Vec<Frame<'_>> = buf
-        .chunks_exact_mut(FRAME_LEN)
-        .map(|data| Frame {
-            data,
-            link: LinkType::Ethernet,
-        })
-        .collect();
-    let mut verdicts = vec![Verdict::early_drop(DropReason::Malformed, None); batch];
-    let start = Instant::now();
-    for _ in 0..iters {
-        if *c + batch > n {
-            *c = 0;
-        }
-        let src = &pool[*c * FRAME_LEN..(*c + batch) * FRAME_LEN];
-        for (f, s) in frames.iter_mut().zip(src.chunks_exact(FRAME_LEN)) {
-            f.data.copy_from_slice(s);
-        }
-        dp.process_batch(&mut frames, &mut verdicts);
-        black_box(&mut verdicts);
-        black_box(&mut frames);
-        *c += batch;
-    }
-    start.elapsed()
 }
 
 fn time_baseline(

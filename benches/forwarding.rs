@@ -48,12 +48,15 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{FRAME_LEN, time_batches, time_core_batch, time_core_packed};
+
 use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main,
 };
-use eipsim::dataplane::{Action, Dataplane, DropReason, Frame, Outcome, Port, Verdict};
+use eipsim::dataplane::{Action, Dataplane, DropReason, Outcome, Port, Verdict};
 use eipsim::model::{
     Account, Charge, Cloud, Eip, Eni, EniKind, Instance, Ipv4Cidr, Mac, Mode, Vpc,
 };
@@ -63,7 +66,6 @@ use etherparse::PacketBuilder;
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use rustc_hash::FxHashMap;
 
-const FRAME_LEN: usize = 64;
 const BATCHES: [usize; 2] = [32, 256];
 const GATEWAY_MAC: [u8; 6] = [0xee, 0xff, 0xff, 0xff, 0xff, 0xff];
 const INTERNET_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -456,49 +458,6 @@ fn pool_size(n: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Timed loops
 
-/// Times `iters` batches of `batch` frames: copy the next batch from the pristine pool into a
-/// work buffer, then `work` on it.
-fn time_batches(
-    pool: &[u8],
-    batch: usize,
-    cursor: &mut usize,
-    iters: u64,
-    mut work: impl FnMut(&mut [u8]),
-) -> Duration {
-    let frames = pool.len() / FRAME_LEN;
-    let mut buf = vec![0u8; batch * FRAME_LEN];
-    let start = Instant::now();
-    for _ in 0..iters {
-        if *cursor + batch > frames {
-            *cursor = 0;
-        }
-        let off = *cursor * FRAME_LEN;
-        buf.copy_from_slice(&pool[off..off + batch * FRAME_LEN]);
-        work(&mut buf);
-        black_box(&mut buf);
-        *cursor += batch;
-    }
-    start.elapsed()
-}
-
-/// The core through `process_packed` (the replay's call).
-fn time_core_packed(
-    dp: &Dataplane,
-    pool: &[u8],
-    batch: usize,
-    cursor: &mut usize,
-    iters: u64,
-) -> Duration {
-    let ranges: Vec<(usize, usize, LinkType)> = (0..batch)
-        .map(|i| (i * FRAME_LEN, (i + 1) * FRAME_LEN, LinkType::Ethernet))
-        .collect();
-    let mut verdicts = vec![Verdict::early_drop(DropReason::Malformed, None); batch];
-    time_batches(pool, batch, cursor, iters, |buf| {
-        dp.process_packed(buf, &ranges, &mut verdicts);
-        black_box(&mut verdicts);
-    })
-}
-
 /// The core one frame at a time through `process` (no prefetching).
 fn time_core_single(
     dp: &Dataplane,
@@ -512,41 +471,6 @@ fn time_core_single(
             black_box(dp.process(f, LinkType::Ethernet));
         }
     })
-}
-
-/// The core through `process_batch` (a slice of frame references, copied into frame by frame).
-fn time_core_batch(
-    dp: &Dataplane,
-    pool: &[u8],
-    batch: usize,
-    cursor: &mut usize,
-    iters: u64,
-) -> Duration {
-    let n = pool.len() / FRAME_LEN;
-    let mut buf = vec![0u8; batch * FRAME_LEN];
-    let mut frames: Vec<Frame<'_>> = buf
-        .chunks_exact_mut(FRAME_LEN)
-        .map(|data| Frame {
-            data,
-            link: LinkType::Ethernet,
-        })
-        .collect();
-    let mut verdicts = vec![Verdict::early_drop(DropReason::Malformed, None); batch];
-    let start = Instant::now();
-    for _ in 0..iters {
-        if *cursor + batch > n {
-            *cursor = 0;
-        }
-        let src = &pool[*cursor * FRAME_LEN..(*cursor + batch) * FRAME_LEN];
-        for (f, s) in frames.iter_mut().zip(src.chunks_exact(FRAME_LEN)) {
-            f.data.copy_from_slice(s);
-        }
-        dp.process_batch(&mut frames, &mut verdicts);
-        black_box(&mut verdicts);
-        black_box(&mut frames);
-        *cursor += batch;
-    }
-    start.elapsed()
 }
 
 const IP: usize = 14;
