@@ -7,7 +7,10 @@
 #
 #   --compare (default)  gen_bulk writes a capture of FRAMES frames (2,000,000) over HOSTS NAT
 #                        EIPs (1024). Each round runs, one after the other: `cp` of the capture,
-#                        `eipsim replay` with 1 worker, with 2 workers, and `tcprewrite --pnat`
+#                        the I/O floor (examples/io_floor: the capture's records written unchanged
+#                        into as many files as the replay writes, one per ENI plus the Internet
+#                        and the drops, with no processing), `eipsim replay` with 1 worker, with
+#                        2 workers, and `tcprewrite --pnat`
 #                        doing the same 1:1 address mapping (EIP -> private IP inbound, private
 #                        IP -> EIP outbound, one /32 pair per address, built from the topology).
 #                        tcprewrite tries its --pnat pairs in order for every address, about
@@ -77,6 +80,7 @@ echo "building: cargo build --release --examples" >&2
 cargo build --release --examples --quiet
 eipsim=$target/release/eipsim
 gen=$target/release/examples/gen_bulk
+floor=$target/release/examples/io_floor
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vs-tcprewrite.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -158,7 +162,7 @@ pnat() {
 }
 
 compare() {
-  local r=${rounds:-3} dir=$tmp/compare list pairs size trf=$tr_frames trcap i
+  local r=${rounds:-3} dir=$tmp/compare list pairs size enis trf=$tr_frames trcap i
   mkdir -p "$dir"
   echo "generating: gen_bulk $frames frames, $hosts hosts" >&2
   "$gen" "$dir" "$frames" "$hosts"
@@ -166,6 +170,7 @@ compare() {
   pairs=$(printf '%s' "$list" | tr ',' '\n' | grep -c .)
   [ "$pairs" -eq $((2 * hosts)) ] || { echo "$0: --pnat has $pairs pairs, expected $((2 * hosts))" >&2; exit 1; }
   size=$(wc -c <"$dir/bulk.pcap")
+  enis=$(grep -c '^\[\[eni\]\]' "$dir/topology.toml")
   trcap=$dir/bulk.pcap
   if [ "$trf" -eq 0 ] || [ "$trf" -ge "$frames" ]; then
     trf=$frames
@@ -176,30 +181,33 @@ compare() {
     cmp -s -n "$(wc -c <"$trcap")" "$trcap" "$dir/bulk.pcap" ||
       { echo "$0: the $trf-frame capture is not a prefix of the full one" >&2; exit 1; }
   fi
+  # Every command writes into a new folder, and the outputs are removed only after the last
+  # round: on ext4, creating files right after deleting thousands of others in the same block
+  # group makes the inode allocator skip every recently freed inode (ext4's `recently_deleted`),
+  # which would charge one round's clean-up to the next round's file creation.
   for i in $(seq 1 "$r"); do
     echo "round $i of $r" >&2
-    rm -f "$dir/copy.pcap"
-    measure cp cp "$dir/bulk.pcap" "$dir/copy.pcap"
-    rm -f "$dir/copy.pcap"
-    measure w1 "$eipsim" replay --no-progress --topology "$dir/topology.toml" --out "$dir/out1" "$dir/bulk.pcap"
-    rm -rf "$dir/out1"
-    measure w2 "$eipsim" replay --no-progress --workers 2 --topology "$dir/topology.toml" --out "$dir/out2" "$dir/bulk.pcap"
-    rm -rf "$dir/out2"
-    measure tcprewrite tcprewrite "--pnat=$list" --infile="$trcap" --outfile="$dir/tcprewrite.pcap"
-    rm -f "$dir/tcprewrite.pcap"
+    measure cp cp "$dir/bulk.pcap" "$dir/copy-$i.pcap"
+    measure floor "$floor" "$dir/bulk.pcap" "$dir/floor-$i" "$enis"
+    measure w1 "$eipsim" replay --no-progress --topology "$dir/topology.toml" --out "$dir/out1-$i" "$dir/bulk.pcap"
+    measure w2 "$eipsim" replay --no-progress --workers 2 --topology "$dir/topology.toml" --out "$dir/out2-$i" "$dir/bulk.pcap"
+    measure tcprewrite tcprewrite "--pnat=$list" --infile="$trcap" --outfile="$dir/tcprewrite-$i.pcap"
   done
+  rm -rf "$dir"/copy-* "$dir"/floor-* "$dir"/out1-* "$dir"/out2-* "$dir"/tcprewrite-*
   echo
   echo "eipsim replay vs cp vs tcprewrite --pnat: $frames frames ($((size / 1048576)) MiB), $hosts NAT EIPs ($pairs --pnat pairs), median of $r rounds"
   header
   row cp "cp" "$frames"
+  row floor "I/O floor (examples/io_floor)" "$frames"
   row w1 "replay (workers 1)" "$frames"
   row w2 "replay (workers 2)" "$frames"
   row tcprewrite "tcprewrite --pnat ($trf fr)" "$trf"
-  local cp w1 w2 tr r1 r2
-  cp=$(median cp 2) w1=$(median w1 2) w2=$(median w2 2) tr=$(median tcprewrite 2)
+  local cp fl w1 w2 tr r1 r2
+  cp=$(median cp 2) fl=$(median floor 2) w1=$(median w1 2) w2=$(median w2 2) tr=$(median tcprewrite 2)
   r1=$(median w1 3) r2=$(median w2 3)
   echo "ratios (wall time)"
   check "replay (workers 1) / cp" "$(awk -v a="$w1" -v b="$cp" 'BEGIN { print a / b }')" "<=" 2
+  echo "  (for information: I/O floor / cp $(awk -v a="$fl" -v b="$cp" 'BEGIN { printf "%.2f", a / b }'), replay w1 / floor $(awk -v a="$w1" -v b="$fl" 'BEGIN { printf "%.2f", a / b }'), replay w2 / floor $(awk -v a="$w2" -v b="$fl" 'BEGIN { printf "%.2f", a / b }'))"
   check "tcprewrite / replay w1, per frame" "$(awk -v a="$tr" -v b="$w1" -v fa="$trf" -v fb="$frames" 'BEGIN { print (a / fa) / (b / fb) }')" ">=" 10
   check "replay workers 2 / workers 1" "$(awk -v a="$w2" -v b="$w1" 'BEGIN { print a / b }')" "<" 1
   check "replay peak RSS, workers 1 (MiB)" "$(awk -v a="$r1" 'BEGIN { print a / 1024 }')" "<=" 64

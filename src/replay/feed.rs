@@ -250,5 +250,30 @@ impl Feeder {
 
 /// Nanoseconds of capture time as whole seconds.
 pub(super) fn seconds(ns: i128) -> i64 {
-    (ns.div_euclid(1_000_000_000)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    match i64::try_from(ns) {
+        // Every capture time before 2262: a 64-bit division (the 128-bit one is a call).
+        Ok(ns) => ns.div_euclid(1_000_000_000),
+        Err(_) => {
+            (ns.div_euclid(1_000_000_000)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    #[test]
+    fn seconds_round_down_on_both_paths() {
+        assert_eq!(seconds(0), 0);
+        assert_eq!(seconds(1_999_999_999), 1);
+        assert_eq!(seconds(-1), -1);
+        assert_eq!(seconds(-1_000_000_000), -1);
+        assert_eq!(seconds(-1_000_000_001), -2);
+        // Past what 64 bits of nanoseconds hold: the 128-bit path, clamped.
+        let big = i128::from(i64::MAX) + 1;
+        assert_eq!(seconds(big), (big / 1_000_000_000) as i64);
+        assert_eq!(seconds(i128::MAX), i64::MAX);
+        assert_eq!(seconds(i128::MIN), i64::MIN);
+    }
 }

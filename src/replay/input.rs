@@ -196,6 +196,8 @@ pub struct CaptureReader {
     section: u32,
     pcap_header: Option<PcapHeader>,
     pcap_link: Option<LinkType>,
+    /// pcap: the header's LINKTYPE value.
+    pcap_linktype: u32,
     /// Give frames of unsupported pcapng interfaces (marked) instead of failing on them.
     keep_unsupported: bool,
     /// pcapng: per interface id of the current section, its [`Meta::iface_no`] plus one (0:
@@ -312,6 +314,7 @@ impl CaptureReader {
             size,
             record: 0,
             section: 0,
+            pcap_linktype: pcap_header.map_or(0, |h| linktype_value(h.datalink)),
             pcap_header,
             pcap_link,
             keep_unsupported: false,
@@ -429,6 +432,44 @@ impl CaptureReader {
     }
 
     fn next_pcap(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
+        let h = self.pcap_header.as_ref().expect("pcap header");
+        let big = h.endianness == pcap_file::Endianness::Big;
+        // The common case: the whole record is already buffered.
+        let avail = self.src.avail();
+        if avail.len() >= 16 {
+            let caplen = read_u32(&avail[8..12], big) as usize;
+            if avail.len() - 16 >= caplen
+                && (caplen as u64) + 16 <= MAX_RECORD
+                && let Inner::Pcap(parser) = &self.inner
+                && let Ok((_, pkt)) = parser.next_raw_packet(&avail[..16 + caplen])
+            {
+                let len = 16 + caplen;
+                buf.extend_from_slice(&pkt.data);
+                self.record += 1;
+                let meta = Meta {
+                    stamp: Stamp::Pcap {
+                        sec: pkt.ts_sec,
+                        frac: pkt.ts_frac,
+                        nanos: h.ts_resolution == TsResolution::NanoSecond,
+                    },
+                    orig_len: pkt.orig_len,
+                    iface: (0, 0),
+                    iface_no: 0,
+                    slot: 0,
+                    link: self.pcap_link.expect("pcap link"),
+                    linktype: self.pcap_linktype,
+                    record: self.record,
+                    unsupported_link: false,
+                };
+                self.src.consume(len);
+                return Ok(Some(meta));
+            }
+        }
+        self.next_pcap_slow(buf)
+    }
+
+    /// [`CaptureReader::next_pcap`] when the record is not wholly buffered, or too large.
+    fn next_pcap_slow(&mut self, buf: &mut Vec<u8>) -> Result<Option<Meta>, CaptureError> {
         let h = self.pcap_header.expect("pcap header");
         let record = self.record + 1;
         let fail = |message: String| CaptureError {

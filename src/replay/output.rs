@@ -253,10 +253,16 @@ impl CaptureWriter {
                     Stamp::PcapNg { .. } => unreachable!("pcap output only for pcap input"),
                 };
                 let big = h.endianness == Endianness::Big;
-                out.reserve(16 + data.len());
-                for v in [sec, frac, caplen, orig_len] {
-                    put_u32(out, v, big);
+                let mut head = [0u8; 16];
+                for (i, v) in [sec, frac, caplen, orig_len].into_iter().enumerate() {
+                    head[i * 4..i * 4 + 4].copy_from_slice(&if big {
+                        v.to_be_bytes()
+                    } else {
+                        v.to_le_bytes()
+                    });
                 }
+                out.reserve(16 + data.len());
+                out.extend_from_slice(&head);
                 out.extend_from_slice(data);
             }
             OutFormat::PcapNg => {

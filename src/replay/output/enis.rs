@@ -10,6 +10,9 @@ use crate::replay::input::{IfaceDesc, Meta};
 /// Bytes of ENI records gathered before they are written out.
 const SHARED: usize = 16 << 20;
 
+/// No run.
+const NONE: u32 = u32::MAX;
+
 /// The ENI output files of a run, at most `max_open` of them open at once.
 ///
 /// Records are encoded in arrival order into one shared buffer, each tagged with its writer.
@@ -22,8 +25,13 @@ pub struct EniWriters {
     writers: Vec<Option<CaptureWriter>>,
     /// Records not yet written.
     shared: Vec<u8>,
-    /// Per gathered run of records: (writer, start, end) in `shared`.
+    /// Per gathered run of records: (start, end) in `shared` and the index of the same
+    /// writer's next run (`NONE` for its last).
     pending: Vec<(u32, u32, u32)>,
+    /// Per writer: its first and last run in `pending` (`NONE` when it has none).
+    runs: Vec<(u32, u32)>,
+    /// The writers with runs in `pending`.
+    touched: Vec<u32>,
     /// At most this many files open at once.
     max_open: usize,
     /// Writers whose file stays open.
@@ -44,6 +52,8 @@ impl EniWriters {
             writers: (0..enis).map(|_| None).collect(),
             shared: Vec::new(),
             pending: Vec::new(),
+            runs: vec![(NONE, NONE); enis],
+            touched: Vec::new(),
             max_open: max_open.max(1),
             kept_open: 0,
             closed_opens: 0,
@@ -67,7 +77,12 @@ impl EniWriters {
             w.abandon();
         }
         self.writers.resize_with(enis, || None);
-        self.pending.retain(|p| (p.0 as usize) < enis);
+        // Runs of writers past the end are never written: unlink them.
+        for x in self.touched.iter().filter(|&&x| x as usize >= enis) {
+            self.runs[*x as usize] = (NONE, NONE);
+        }
+        self.touched.retain(|&x| (x as usize) < enis);
+        self.runs.resize(enis, (NONE, NONE));
     }
 
     /// Writes a frame to ENI `x`'s file, created (at `path()`) on its first frame; returns the
@@ -98,10 +113,20 @@ impl EniWriters {
         let start = self.shared.len();
         w.encode(&mut self.shared, meta, desc, data, None);
         let frames = w.frames;
-        let end = self.shared.len();
-        match self.pending.last_mut() {
-            Some(last) if last.0 as usize == x && last.2 as usize == start => last.2 = end as u32,
-            _ => self.pending.push((x as u32, start as u32, end as u32)),
+        let end = self.shared.len() as u32;
+        let (head, tail) = self.runs[x];
+        if tail == NONE {
+            self.touched.push(x as u32);
+            self.runs[x] = (self.pending.len() as u32, self.pending.len() as u32);
+            self.pending.push((start as u32, end, NONE));
+        } else if self.pending[tail as usize].1 == start as u32 {
+            // Right after this writer's last run: one longer run.
+            self.pending[tail as usize].1 = end;
+        } else {
+            let at = self.pending.len() as u32;
+            self.pending[tail as usize].2 = at;
+            self.runs[x] = (head, at);
+            self.pending.push((start as u32, end, NONE));
         }
         if self.shared.len() >= self.limit {
             self.flush()?;
@@ -112,33 +137,33 @@ impl EniWriters {
     /// Writes every gathered record out, each file's in one call (its records are first put
     /// together: many small pieces cost the system more than one copy here).
     pub fn flush(&mut self) -> Result<(), OutputError> {
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_by_key(|p| p.0);
+        // Files in ENI order (the order does not change any file's bytes; it fixes which
+        // file an error names first).
+        self.touched.sort_unstable();
         let mut res = Ok(());
         let mut joined = std::mem::take(&mut self.joined);
-        let mut i = 0;
-        while i < pending.len() && res.is_ok() {
-            let x = pending[i].0;
-            let j = pending[i..]
-                .iter()
-                .position(|p| p.0 != x)
-                .map_or(pending.len(), |k| i + k);
+        for &x in &self.touched {
+            let (mut run, _) = std::mem::replace(&mut self.runs[x as usize], (NONE, NONE));
+            if res.is_err() {
+                continue;
+            }
             if let Some(w) = &mut self.writers[x as usize] {
                 joined.clear();
                 w.take_buffered(&mut joined);
-                for &(_, s, e) in &pending[i..j] {
+                while run != NONE {
+                    let (s, e, next) = self.pending[run as usize];
                     joined.extend_from_slice(&self.shared[s as usize..e as usize]);
+                    run = next;
                 }
                 res = w.append(&joined);
             }
-            i = j;
         }
         joined.clear();
         joined.shrink_to(1 << 20);
         self.joined = joined;
         self.shared.clear();
-        pending.clear();
-        self.pending = pending;
+        self.pending.clear();
+        self.touched.clear();
         res
     }
 
