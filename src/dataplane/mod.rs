@@ -1,4 +1,4 @@
-//! The forwarding core, pure: tables compiled from a [`Cloud`], and a function from a frame (and
+//! The forwarding core, pure: tables compiled from a [`Cloud`](crate::model::Cloud), and a function from a frame (and
 //! its ingress) to a verdict, rewriting the frame in place. No I/O, no clock, no allocation per
 //! frame, no locks: the tables are read-only once built, so any number of threads can share them.
 //!

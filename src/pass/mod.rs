@@ -17,6 +17,11 @@
 //! flows it announces, and every fragment of a datagram, meet in one shard. A replay with
 //! `--workers N` gives each worker the shards `s` with `s % N == w`; the report is the shards'
 //! sum, merged in shard order, so its bytes do not depend on the number of workers.
+//!
+//! Every user of frames goes through [`FramePass::frame`]: the replay (`replay`, `--events`),
+//! `trace` and `diff` ([`crate::advisor::QuietReplay`]), and the mode advisor (`modes`), which
+//! rewrites a guest's frames as the guest would send them in another mode before stage 2 and
+//! so runs without stage 5 ([`FramePass::over`]).
 
 use crate::alg::tracker::{AlgTracker, Interest};
 use crate::alg::translate::{Policy, Translation, Translator};
@@ -81,6 +86,28 @@ impl FramePass {
     /// time in one thread).
     pub fn single(cloud: &Cloud, alg: bool, policy: Option<Policy>) -> FramePass {
         FramePass::new(cloud, 1, |_| true, alg, policy)
+    }
+
+    /// A pass with one shard holding `stats` as they stand, without what-if translation (the
+    /// mode advisor, which rewrites frames itself before the core and keeps its counters
+    /// between runs); [`FramePass::into_stats`] gives them back.
+    pub fn over(stats: Stats, alg: bool) -> FramePass {
+        FramePass {
+            shards: vec![Some(Shard {
+                stats,
+                translator: None,
+            })],
+            alg,
+        }
+    }
+
+    /// The counters of the first shard held (of a pass made by [`FramePass::over`] or
+    /// [`FramePass::single`]: all of them).
+    pub fn into_stats(self) -> Stats {
+        self.into_shards()
+            .next()
+            .map(|(_, s)| s.stats)
+            .expect("a pass holds a shard")
     }
 
     /// Whether this pass holds shard `s`.
@@ -212,25 +239,5 @@ fn translate(
                 .translated(key, frame_no, protocol, &[], rewritten, Some(reason));
             (rewritten, true)
         }
-    }
-}
-
-/// Stage 6 alone, for a frame already recorded in `stats` (the mode advisor, which replays
-/// without translation): the flow's tracker inspects it.
-pub(crate) fn inspect_alg(
-    stats: &mut Stats,
-    frame_no: u64,
-    (v, data, link): (&Verdict, &[u8], LinkType),
-) {
-    let (key, ..) = FlowKey::of(v);
-    let Some(local) = stats.local_of(&key) else {
-        return;
-    };
-    if stats
-        .alg
-        .inspect((key, local), frame_no, (v, data, link), None)
-        == Interest::NotAlg
-    {
-        stats.set_not_alg(&key);
     }
 }

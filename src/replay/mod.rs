@@ -130,8 +130,6 @@ pub struct ReplayOutcome {
     pub output_opens: u64,
 }
 
-pub(crate) use crate::pass::inspect_alg;
-
 /// The frames' ingress for `--ingress`: `internet`, an ENI id of `cloud`, or none (decided per
 /// frame).
 pub(crate) fn ingress_hint(

@@ -323,7 +323,7 @@ impl CaptureWriter {
     }
 
     /// Writes one frame: `desc` describes its interface, and `comment` (pcapng only) is
-    /// attached to the packet block. The bytes go out once [`BUF`] are gathered.
+    /// attached to the packet block. The bytes go out once 1 MiB is gathered.
     pub fn write(
         &mut self,
         meta: &Meta,

@@ -429,11 +429,6 @@ impl Stats {
         (!rec.not_alg).then_some((key, rec.local))
     }
 
-    /// The VPC-side end of a tracked flow.
-    pub(crate) fn local_of(&self, key: &FlowKey) -> Option<(u32, u16)> {
-        self.flows.get(key).map(|f| f.local)
-    }
-
     /// Marks a flow as not carrying an ALG protocol: its later frames are not inspected.
     pub fn set_not_alg(&mut self, key: &FlowKey) {
         if let Some(rec) = self.flows.get_mut(key) {

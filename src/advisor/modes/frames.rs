@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use crate::alg::translate::{Policy, Translator};
 use crate::dataplane::{Dataplane, Outcome, Port, Verdict};
 use crate::model::Ipv4Cidr;
-use crate::replay::inspect_alg;
+use crate::pass::FramePass;
 use crate::report::Stats;
 use crate::wire::LinkType;
 
@@ -37,6 +37,10 @@ pub(super) fn replay_frames(
     let n = selected.map_or(frames.len(), <[u32]>::len);
     let mut verdicts = Vec::with_capacity(n);
     let mut buf = Vec::new();
+    let mut scratch = Vec::new();
+    // The replay's frame pass (stages 3, 4 and 6; no what-if translation: `prepare` rewrites
+    // the guest's frames before the core instead) over these counters.
+    let mut pass = FramePass::over(std::mem::replace(stats, Stats::new(0)), true);
     let mut one = |i: usize| {
         let (data, link) = &frames[i];
         if !prepare(i, data, *link, &mut buf) {
@@ -44,17 +48,15 @@ pub(super) fn replay_frames(
             buf.extend_from_slice(data);
         }
         let mut v = dp.process(&mut buf, *link);
-        stats.join_fragment(&mut v);
-        let no = i as u64 + 1;
-        if stats.record(no, &v) {
-            inspect_alg(stats, no, (&v, &buf, *link));
-        }
+        // The frames carry no capture time here: flows leave the table only once ended.
+        pass.frame(0, i as u64 + 1, 0, &mut v, &buf, *link, &mut scratch);
         verdicts.push(v);
     };
     match selected {
         Some(sel) => sel.iter().for_each(|i| one(*i as usize)),
         None => (0..frames.len()).for_each(one),
     }
+    *stats = pass.into_stats();
     verdicts
 }
 
