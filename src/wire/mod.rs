@@ -31,26 +31,6 @@ pub mod proto {
     pub const UDP: u8 = 17;
 }
 
-/// Offset of the checksum field inside a TCP header ([`tcp::field::CHECKSUM`]).
-pub const TCP_CHECKSUM_AT: usize = tcp::field::CHECKSUM.start;
-/// Offset of the checksum field inside a UDP header ([`udp::field::CHECKSUM`]).
-pub const UDP_CHECKSUM_AT: usize = udp::field::CHECKSUM.start;
-/// Offset of the checksum field inside an ICMP header ([`icmp::field::CHECKSUM`]).
-pub const ICMP_CHECKSUM_AT: usize = icmp::field::CHECKSUM.start;
-
-/// Whether an ICMP type is an error message that quotes the offending packet (RFC 5508 sec. 4):
-/// destination unreachable, source quench, redirect, time exceeded, parameter problem.
-#[inline]
-pub fn icmp_is_error(icmp_type: u8) -> bool {
-    icmp::is_error(icmp_type)
-}
-
-/// Whether an ICMP type is a query that carries an identifier at bytes 4..6.
-#[inline]
-pub fn icmp_has_identifier(icmp_type: u8) -> bool {
-    icmp::has_identifier(icmp_type)
-}
-
 /// The source and destination ports of a TCP or UDP header cut anywhere ([`tcp::ports`] and
 /// [`udp::ports`] in one: both protocols put them at the same place); `None` unless both
 /// were captured.
