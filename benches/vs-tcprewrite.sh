@@ -19,7 +19,11 @@
 #                        as a capture of their own; 0 = the whole capture), and its ratio is
 #                        per frame. Prints the medians over the rounds (3) and the ratios with
 #                        their targets: replay/cp <= 2, tcprewrite/replay >= 10 (per frame),
-#                        workers 2/workers 1 < 1, replay peak RSS <= 64 MiB.
+#                        workers 2/workers 1 < 1, replay peak RSS <= 64 MiB. Each round also
+#                        replays an ALG-heavy capture (examples/gen_alg: 20,000 calls of FTP,
+#                        DNS and SIP with RTP over 256 NAT EIPs, 720,000 frames) with 1 and 2
+#                        workers (target: workers 2 / workers 1 < 1). The outputs of 1 and 2
+#                        workers are compared (diff -r): they must be identical.
 #   --rss                peak RSS of `eipsim replay` (1 worker): 20M frames against 2M frames
 #                        over 1024 EIPs (within 10%), and 1M frames over 500k flows and 50k EIPs
 #                        (<= 128 MiB). Rounds default to 1 here. Needs about 4 GB of free disk.
@@ -81,6 +85,8 @@ cargo build --release --examples --quiet
 eipsim=$target/release/eipsim
 gen=$target/release/examples/gen_bulk
 floor=$target/release/examples/io_floor
+gen_alg=$target/release/examples/gen_alg
+alg_calls=20000
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vs-tcprewrite.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -170,6 +176,8 @@ compare() {
   pairs=$(printf '%s' "$list" | tr ',' '\n' | grep -c .)
   [ "$pairs" -eq $((2 * hosts)) ] || { echo "$0: --pnat has $pairs pairs, expected $((2 * hosts))" >&2; exit 1; }
   size=$(wc -c <"$dir/bulk.pcap")
+  echo "generating: gen_alg $alg_calls calls over 256 hosts" >&2
+  "$gen_alg" "$dir/alg" "$alg_calls" 256
   enis=$(grep -c '^\[\[eni\]\]' "$dir/topology.toml")
   trcap=$dir/bulk.pcap
   if [ "$trf" -eq 0 ] || [ "$trf" -ge "$frames" ]; then
@@ -192,8 +200,16 @@ compare() {
     measure w1 "$eipsim" replay --no-progress --topology "$dir/topology.toml" --out "$dir/out1-$i" "$dir/bulk.pcap"
     measure w2 "$eipsim" replay --no-progress --workers 2 --topology "$dir/topology.toml" --out "$dir/out2-$i" "$dir/bulk.pcap"
     measure tcprewrite tcprewrite "--pnat=$list" --infile="$trcap" --outfile="$dir/tcprewrite-$i.pcap"
+    measure a1 "$eipsim" replay --no-progress --topology "$dir/alg/topology.toml" --out "$dir/alg1-$i" "$dir/alg/alg.pcap"
+    measure a2 "$eipsim" replay --no-progress --workers 2 --topology "$dir/alg/topology.toml" --out "$dir/alg2-$i" "$dir/alg/alg.pcap"
   done
-  rm -rf "$dir"/copy-* "$dir"/floor-* "$dir"/out1-* "$dir"/out2-* "$dir"/tcprewrite-*
+  for i in $(seq 1 "$r"); do
+    diff -r -x .eipsim.lock "$dir/out1-1" "$dir/out2-$i" >/dev/null ||
+      { echo "$0: replay outputs differ between workers 1 and 2 (round $i)" >&2; exit 1; }
+    diff -r -x .eipsim.lock "$dir/alg1-1" "$dir/alg2-$i" >/dev/null ||
+      { echo "$0: ALG-heavy replay outputs differ between workers 1 and 2 (round $i)" >&2; exit 1; }
+  done
+  rm -rf "$dir"/copy-* "$dir"/floor-* "$dir"/out1-* "$dir"/out2-* "$dir"/tcprewrite-* "$dir"/alg1-* "$dir"/alg2-*
   echo
   echo "eipsim replay vs cp vs tcprewrite --pnat: $frames frames ($((size / 1048576)) MiB), $hosts NAT EIPs ($pairs --pnat pairs), median of $r rounds"
   header
@@ -202,6 +218,9 @@ compare() {
   row w1 "replay (workers 1)" "$frames"
   row w2 "replay (workers 2)" "$frames"
   row tcprewrite "tcprewrite --pnat ($trf fr)" "$trf"
+  echo "ALG-heavy capture (gen_alg: $alg_calls FTP+DNS+SIP/RTP calls, $((alg_calls * 36)) frames, 256 NAT EIPs)"
+  row a1 "replay (workers 1)" "$((alg_calls * 36))"
+  row a2 "replay (workers 2)" "$((alg_calls * 36))"
   local cp fl w1 w2 tr r1 r2
   cp=$(median cp 2) fl=$(median floor 2) w1=$(median w1 2) w2=$(median w2 2) tr=$(median tcprewrite 2)
   r1=$(median w1 3) r2=$(median w2 3)
@@ -210,6 +229,7 @@ compare() {
   echo "  (for information: I/O floor / cp $(awk -v a="$fl" -v b="$cp" 'BEGIN { printf "%.2f", a / b }'), replay w1 / floor $(awk -v a="$w1" -v b="$fl" 'BEGIN { printf "%.2f", a / b }'), replay w2 / floor $(awk -v a="$w2" -v b="$fl" 'BEGIN { printf "%.2f", a / b }'))"
   check "tcprewrite / replay w1, per frame" "$(awk -v a="$tr" -v b="$w1" -v fa="$trf" -v fb="$frames" 'BEGIN { print (a / fa) / (b / fb) }')" ">=" 10
   check "replay workers 2 / workers 1" "$(awk -v a="$w2" -v b="$w1" 'BEGIN { print a / b }')" "<" 1
+  check "ALG-heavy: workers 2 / workers 1" "$(awk -v a="$(median a2 2)" -v b="$(median a1 2)" 'BEGIN { print a / b }')" "<" 1
   check "replay peak RSS, workers 1 (MiB)" "$(awk -v a="$r1" 'BEGIN { print a / 1024 }')" "<=" 64
   check "replay peak RSS, workers 2 (MiB)" "$(awk -v a="$r2" 'BEGIN { print a / 1024 }')" "<=" 64
   rm -rf "$dir"
