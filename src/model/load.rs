@@ -63,10 +63,15 @@ impl Cloud {
 
     /// Parses and validates topology text; `name` is used in error messages.
     pub fn from_toml_named(text: &str, name: &str) -> Result<Cloud, TopologyError> {
-        let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
-            path: name.to_string(),
-            message: checks::toml_error_text(&e),
-        })?;
+        // Read a few sections at a time; anything unusual (an error included) is read whole, so
+        // that what is accepted and every message stay those of one parse of the whole text.
+        let file = match super::chunked::read(text) {
+            Some(file) => file,
+            None => toml::from_str::<TopologyFile>(text).map_err(|e| TopologyError::Syntax {
+                path: name.to_string(),
+                message: checks::toml_error_text(&e),
+            })?,
+        };
         Cloud::build(file).map_err(|source| TopologyError::Rule {
             path: name.to_string(),
             source,
@@ -80,7 +85,7 @@ impl Cloud {
 
     /// Builds the end state the file describes through the console's operations, in the order
     /// the seeds prescribe: create ENIs (detached), allocate EIPs, bind them, then attach ENIs.
-    fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
+    pub(super) fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
         let mut cloud = Cloud::new(
             file.region,
             Account {
