@@ -57,13 +57,26 @@ impl Elements {
 /// The topology file read section by section, or `None` when it must be parsed whole (it has
 /// no element sections, or something in it does not parse or is not of the plain shape).
 pub(super) fn read(text: &str) -> Option<TopologyFile> {
-    let mut elements = Elements::default();
+    // A first pass counts the elements, so that each list is allocated once, to its size.
+    let mut counts = [0; ELEMENT_ARRAYS.len()];
+    for (_, element) in Sections::new(text) {
+        if let Some(k) = element {
+            counts[k] += 1;
+        }
+    }
+    if counts.iter().all(|&n| n == 0) {
+        return None;
+    }
+    let mut elements = Elements {
+        instance: Vec::with_capacity(counts[0]),
+        eni: Vec::with_capacity(counts[1]),
+        eip: Vec::with_capacity(counts[2]),
+        association: Vec::with_capacity(counts[3]),
+    };
     let mut rest = String::new();
     let mut batch: Option<usize> = None;
-    let mut any = false;
     for (range, element) in Sections::new(text) {
-        if element {
-            any = true;
+        if element.is_some() {
             let start = *batch.get_or_insert(range.start);
             if range.end - start >= BATCH {
                 elements.append(toml::from_str(&text[start..range.end]).ok()?);
@@ -78,9 +91,6 @@ pub(super) fn read(text: &str) -> Option<TopologyFile> {
     }
     if let Some(start) = batch {
         elements.append(toml::from_str(&text[start..]).ok()?);
-    }
-    if !any {
-        return None;
     }
     let table = toml::de::DeTable::parse(&rest).ok()?;
     if ELEMENT_ARRAYS
@@ -98,9 +108,9 @@ pub(super) fn read(text: &str) -> Option<TopologyFile> {
 }
 
 /// The file's sections in order, each a byte range from a line start (the first from the file's
-/// start) to the next section's, and whether it is one element of the four arrays (its header
-/// exactly `[[instance]]`, `[[eni]]`, `[[eip]]` or `[[association]]`, spaces and a comment
-/// allowed). The ranges cover the text without gaps.
+/// start) to the next section's, and, when it is one element of the four arrays, which one (its
+/// position in [`ELEMENT_ARRAYS`]; the header exactly `[[instance]]`, `[[eni]]`, `[[eip]]` or
+/// `[[association]]`, spaces and a comment allowed). The ranges cover the text without gaps.
 pub(super) struct Sections<'i> {
     text: &'i str,
     lexer: toml_parser::lexer::Lexer<'i>,
@@ -110,9 +120,9 @@ pub(super) struct Sections<'i> {
     line_start: bool,
     /// Where the current line starts.
     line_begin: usize,
-    /// The section being read: its start, and whether it is an element.
+    /// The section being read: its start, and which array it is an element of.
     start: usize,
-    element: bool,
+    element: Option<usize>,
     /// The header being read, while on its line.
     header: Option<Header>,
     done: bool,
@@ -138,17 +148,19 @@ impl Header {
         }
     }
 
-    /// `[[NAME]]`, the brackets paired without a space, NAME one of [`ELEMENT_ARRAYS`].
-    fn is_element(&self, text: &str) -> bool {
+    /// `[[NAME]]`, the brackets paired without a space, NAME one of [`ELEMENT_ARRAYS`]: its
+    /// position there.
+    fn element(&self, text: &str) -> Option<usize> {
         use TokenKind::{Atom, LeftSquareBracket as L, RightSquareBracket as R};
         match self.tokens.as_slice() {
-            [(L, l1), (L, l2), (Atom, name), (R, r1), (R, r2)] => {
-                self.count == 5
-                    && l1.end == l2.start
-                    && r1.end == r2.start
-                    && ELEMENT_ARRAYS.contains(&&text[name.clone()])
+            [(L, l1), (L, l2), (Atom, name), (R, r1), (R, r2)]
+                if self.count == 5 && l1.end == l2.start && r1.end == r2.start =>
+            {
+                ELEMENT_ARRAYS
+                    .iter()
+                    .position(|a| *a == &text[name.clone()])
             }
-            _ => false,
+            _ => None,
         }
     }
 }
@@ -163,7 +175,7 @@ impl<'i> Sections<'i> {
             line_start: true,
             line_begin: 0,
             start: 0,
-            element: false,
+            element: None,
             header: None,
             done: false,
         }
@@ -171,7 +183,7 @@ impl<'i> Sections<'i> {
 }
 
 impl Iterator for Sections<'_> {
-    type Item = (Range<usize>, bool);
+    type Item = (Range<usize>, Option<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -186,7 +198,7 @@ impl Iterator for Sections<'_> {
             if self.header.is_some() {
                 if kind == TokenKind::Newline {
                     if let Some(h) = self.header.take() {
-                        self.element = h.is_element(self.text);
+                        self.element = h.element(self.text);
                     }
                     self.line_start = true;
                     self.line_begin = span.end;
@@ -210,7 +222,7 @@ impl Iterator for Sections<'_> {
                     self.line_start = false;
                     let previous = (self.start..self.line_begin, self.element);
                     self.start = self.line_begin;
-                    self.element = false;
+                    self.element = None;
                     if !previous.0.is_empty() {
                         return Some(previous);
                     }
@@ -227,7 +239,7 @@ impl Iterator for Sections<'_> {
             }
         }
         if let Some(h) = self.header.take() {
-            self.element = h.is_element(self.text);
+            self.element = h.element(self.text);
         }
         self.done = true;
         Some((self.start..self.text.len(), self.element)).filter(|(r, _)| !r.is_empty())

@@ -86,19 +86,21 @@ fn a_generated_topology_reads_the_same_in_sections() {
 #[test]
 fn headers_inside_values_do_not_cut_the_file() {
     let text = "a = 1\n[[eni]]\nx = \"\"\"\n[[eni]]\n\"\"\"\ny = '''\n[vpc]\n'''\nz = [\n[1],\n  [2, [3]],\n]\nw = { p = [\n1], q = 2 }\n\n[[eni]] # second\n[vpc]\n[[eip]]\n[[eip.x]]\n[[\"eni\"]]\n[ [eip]]\n";
-    let cuts: Vec<(usize, bool)> = Sections::new(text).map(|(r, e)| (r.start, e)).collect();
+    let cuts: Vec<(usize, Option<&str>)> = Sections::new(text)
+        .map(|(r, e)| (r.start, e.map(|k| ELEMENT_ARRAYS[k])))
+        .collect();
     let at = |s: &str| text.find(s).unwrap();
     assert_eq!(
         cuts,
         vec![
-            (0, false),
-            (at("[[eni]]\nx"), true),
-            (at("[[eni]] # second"), true),
-            (at("[vpc]\n[[eip]]"), false),
-            (at("[[eip]]\n"), true),
-            (at("[[eip.x]]"), false),
-            (at("[[\"eni\"]]"), false),
-            (at("[ [eip]]"), false),
+            (0, None),
+            (at("[[eni]]\nx"), Some("eni")),
+            (at("[[eni]] # second"), Some("eni")),
+            (at("[vpc]\n[[eip]]"), None),
+            (at("[[eip]]\n"), Some("eip")),
+            (at("[[eip.x]]"), None),
+            (at("[[\"eni\"]]"), None),
+            (at("[ [eip]]"), None),
         ]
     );
     // The sections cover the text without gaps.
