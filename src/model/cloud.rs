@@ -311,12 +311,7 @@ impl Cloud {
 
     /// The association of EIP `eip`, if bound.
     pub fn association_of_eip(&self, eip: usize) -> Option<&Association> {
-        self.index
-            .eip_assoc
-            .get(eip)
-            .copied()
-            .flatten()
-            .map(|i| &self.associations[i])
+        self.index.eip_assoc.get(eip).map(|i| &self.associations[i])
     }
 
     /// Whether ENI `eni` is bound in cut-through mode (it has then no private IP).
@@ -340,7 +335,7 @@ impl Cloud {
 
     pub(super) fn push_association(&mut self, a: Association) {
         let i = self.associations.len();
-        self.index.eip_assoc[a.eip] = Some(i);
+        self.index.eip_assoc.set(a.eip, Some(i));
         self.index.eni_assocs.push(a.eni, i);
         self.associations.push(a);
     }

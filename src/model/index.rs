@@ -55,11 +55,11 @@ pub(super) struct Index {
     pub(super) addrs: FxHashMap<Ipv4Addr, Owner>,
     pub(super) macs: FxHashMap<Mac, u32>,
     /// Per EIP, its association.
-    pub(super) eip_assoc: Vec<Option<usize>>,
+    pub(super) eip_assoc: Slots,
     /// Per ENI, its associations.
     pub(super) eni_assocs: AssocLists,
-    /// Per instance, its primary ENI ([`NONE`]: none yet; instances past the end have none).
-    primary: Vec<u32>,
+    /// Per instance, its primary ENI.
+    primary: Slots,
     /// Ids of deleted ENIs and released EIPs: not given out again.
     pub(super) retired: FxHashSet<String>,
 }
@@ -67,28 +67,51 @@ pub(super) struct Index {
 impl Index {
     /// The primary ENI of instance `inst`.
     pub(super) fn primary(&self, inst: usize) -> Option<usize> {
-        self.primary
-            .get(inst)
-            .filter(|&&e| e != NONE)
-            .map(|&e| e as usize)
+        self.primary.get(inst)
     }
 
     /// Records `eni` as instance `inst`'s primary ENI.
     pub(super) fn set_primary(&mut self, inst: usize, eni: usize) {
-        if self.primary.len() <= inst {
-            self.primary.resize(inst + 1, NONE);
-        }
-        self.primary[inst] = slot(eni);
+        self.primary.set(inst, Some(eni));
     }
 
     /// Room for `n` more of each resource, in one allocation each.
     pub(super) fn reserve(&mut self, instances: usize, enis: usize, eips: usize) {
         self.addrs.reserve(enis + eips);
         self.macs.reserve(enis);
-        self.eip_assoc.reserve_exact(eips);
+        self.eip_assoc.0.reserve_exact(eips);
         self.eni_assocs.first.reserve_exact(enis);
         self.eni_assocs.next.reserve_exact(eips);
-        self.primary.reserve_exact(instances);
+        self.primary.0.reserve_exact(instances);
+    }
+}
+
+/// An optional position per resource, 4 bytes each ([`NONE`]: none; none past the end).
+#[derive(Clone, Default)]
+pub(super) struct Slots(Vec<u32>);
+
+impl Slots {
+    /// The position in slot `i`.
+    pub(super) fn get(&self, i: usize) -> Option<usize> {
+        self.0.get(i).filter(|&&v| v != NONE).map(|&v| v as usize)
+    }
+
+    /// Sets slot `i` (the slots before it, if new, empty).
+    pub(super) fn set(&mut self, i: usize, v: Option<usize>) {
+        if self.0.len() <= i {
+            self.0.resize(i + 1, NONE);
+        }
+        self.0[i] = v.map_or(NONE, slot);
+    }
+
+    /// One more slot.
+    pub(super) fn push(&mut self, v: Option<usize>) {
+        self.0.push(v.map_or(NONE, slot));
+    }
+
+    /// Empties every slot.
+    pub(super) fn clear(&mut self) {
+        self.0.iter_mut().for_each(|v| *v = NONE);
     }
 }
 

@@ -22,7 +22,7 @@ impl Cloud {
             if eni.deleted {
                 return Err(format!("EIP {} is bound to deleted ENI {}", eip.id, eni.id));
             }
-            if self.index.eip_assoc[a.eip] != Some(k)
+            if self.index.eip_assoc.get(a.eip) != Some(k)
                 || !self.index.eni_assocs.of(a.eni).any(|x| x == k)
             {
                 return Err(format!(

@@ -180,7 +180,7 @@ impl Cloud {
     pub fn unassociate_eip_address(&mut self, eip: usize) -> Result<(), ModelError> {
         let subject = format!("EIP {}", self.eips[eip].id);
         self.live_eip(eip, &subject)?;
-        let Some(i) = self.index.eip_assoc[eip] else {
+        let Some(i) = self.index.eip_assoc.get(eip) else {
             return Err(err(
                 RuleCode::EipNotAssociated,
                 subject,
@@ -198,7 +198,7 @@ impl Cloud {
     pub fn release_eip_address(&mut self, eip: usize) -> Result<(), ModelError> {
         let subject = format!("EIP {}", self.eips[eip].id);
         self.live_eip(eip, &subject)?;
-        if let Some(i) = self.index.eip_assoc[eip] {
+        if let Some(i) = self.index.eip_assoc.get(eip) {
             let a = self.associations[i].clone();
             if self.eips[eip].charge == Charge::PayByTraffic {
                 return Err(err(
