@@ -5,10 +5,10 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::alg_policy::Policy;
+use super::index::{Index, Owner};
 use super::rules::{ModelError, RuleCode, err};
 use super::{Ipv4Cidr, Mac, regions, sg};
 
@@ -243,30 +243,6 @@ impl fmt::Debug for Index {
     }
 }
 
-/// What owns an address.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Owner {
-    Eni(usize),
-    Eip(usize),
-}
-
-#[derive(Clone, Default)]
-pub(super) struct Index {
-    pub(super) instances: FxHashMap<String, usize>,
-    pub(super) enis: FxHashMap<String, usize>,
-    pub(super) eips: FxHashMap<String, usize>,
-    pub(super) addrs: FxHashMap<Ipv4Addr, Owner>,
-    pub(super) macs: FxHashMap<Mac, usize>,
-    /// Per EIP, its association.
-    pub(super) eip_assoc: Vec<Option<usize>>,
-    /// Per ENI, its associations.
-    pub(super) eni_assocs: Vec<Vec<usize>>,
-    /// Per instance, its primary ENI.
-    pub(super) primary: FxHashMap<usize, usize>,
-    /// Ids of deleted ENIs and released EIPs: not given out again.
-    pub(super) retired: rustc_hash::FxHashSet<String>,
-}
-
 impl Cloud {
     /// An empty cloud in `region` (an Alibaba Cloud region id), ready for the operations.
     pub fn new(region: String, account: Account, vpc: Vpc) -> Result<Cloud, ModelError> {
@@ -301,37 +277,41 @@ impl Cloud {
         })
     }
 
+    /// Room for this many more instances, ENIs, EIPs and associations, in one allocation each
+    /// (a topology file says how many it has).
+    pub(super) fn reserve(&mut self, instances: usize, enis: usize, eips: usize, assocs: usize) {
+        self.instances.reserve_exact(instances);
+        self.enis.reserve_exact(enis);
+        self.eips.reserve_exact(eips);
+        self.associations.reserve_exact(assocs);
+        let index = &mut self.index;
+        index.instances.reserve(&self.instances, instances);
+        index.enis.reserve(&self.enis, enis);
+        index.eips.reserve(&self.eips, eips);
+        index.reserve(instances, enis, eips);
+    }
+
     /// Index of the instance with this id.
     pub fn instance_index(&self, id: &str) -> Option<usize> {
-        self.index.instances.get(id).copied()
+        self.index.instances.get(&self.instances, id)
     }
     /// Index of the ENI with this id.
     pub fn eni_index(&self, id: &str) -> Option<usize> {
-        self.index.enis.get(id).copied()
+        self.index.enis.get(&self.enis, id)
     }
     /// Index of the EIP with this id.
     pub fn eip_index(&self, id: &str) -> Option<usize> {
-        self.index.eips.get(id).copied()
+        self.index.eips.get(&self.eips, id)
     }
 
     /// The associations bound to ENI `eni`.
     pub fn associations_of(&self, eni: usize) -> impl Iterator<Item = &Association> + '_ {
-        self.index
-            .eni_assocs
-            .get(eni)
-            .into_iter()
-            .flatten()
-            .map(|i| &self.associations[*i])
+        self.index.eni_assocs.of(eni).map(|i| &self.associations[i])
     }
 
     /// The association of EIP `eip`, if bound.
     pub fn association_of_eip(&self, eip: usize) -> Option<&Association> {
-        self.index
-            .eip_assoc
-            .get(eip)
-            .copied()
-            .flatten()
-            .map(|i| &self.associations[i])
+        self.index.eip_assoc.get(eip).map(|i| &self.associations[i])
     }
 
     /// Whether ENI `eni` is bound in cut-through mode (it has then no private IP).
@@ -341,29 +321,29 @@ impl Cloud {
 
     pub(super) fn id_taken(&self, id: &str) -> bool {
         self.index.retired.contains(id)
-            || self.index.instances.contains_key(id)
-            || self.index.enis.contains_key(id)
-            || self.index.eips.contains_key(id)
+            || self.index.instances.contains(&self.instances, id)
+            || self.index.enis.contains(&self.enis, id)
+            || self.index.eips.contains(&self.eips, id)
     }
 
     pub(super) fn address_owner(&self, addr: Ipv4Addr) -> Option<String> {
         self.index.addrs.get(&addr).map(|o| match o {
-            Owner::Eni(i) => format!("ENI {}", self.enis[*i].id),
-            Owner::Eip(i) => format!("EIP {}", self.eips[*i].id),
+            Owner::Eni(i) => format!("ENI {}", self.enis[*i as usize].id),
+            Owner::Eip(i) => format!("EIP {}", self.eips[*i as usize].id),
         })
     }
 
     pub(super) fn push_association(&mut self, a: Association) {
         let i = self.associations.len();
-        self.index.eip_assoc[a.eip] = Some(i);
-        self.index.eni_assocs[a.eni].push(i);
+        self.index.eip_assoc.set(a.eip, Some(i));
+        self.index.eni_assocs.push(a.eni, i);
         self.associations.push(a);
     }
 
     /// Keeps a deleted ENI at its index, owning nothing, its id never given out again.
     pub(super) fn push_tombstone(&mut self, e: &Eni) {
         self.index.retired.insert(e.id.clone());
-        self.index.eni_assocs.push(Vec::new());
+        self.index.eni_assocs.push_eni();
         self.enis.push(e.clone());
     }
 }

@@ -3,7 +3,6 @@
 
 use std::net::Ipv4Addr;
 
-use super::cloud::Owner;
 use super::{Cloud, EniKind, Mode};
 
 impl Cloud {
@@ -23,7 +22,8 @@ impl Cloud {
             if eni.deleted {
                 return Err(format!("EIP {} is bound to deleted ENI {}", eip.id, eni.id));
             }
-            if self.index.eip_assoc[a.eip] != Some(k) || !self.index.eni_assocs[a.eni].contains(&k)
+            if self.index.eip_assoc.get(a.eip) != Some(k)
+                || !self.index.eni_assocs.of(a.eni).any(|x| x == k)
             {
                 return Err(format!(
                     "the association index disagrees for EIP {}",
@@ -91,13 +91,13 @@ impl Cloud {
                     return Err(format!("deleted ENI {} still bound or attached", e.id));
                 }
                 if e.private_ips()
-                    .any(|ip| matches!(self.index.addrs.get(&ip), Some(Owner::Eni(x)) if *x == i))
+                    .any(|ip| self.index.addrs.get(&ip).is_some_and(|o| o.is_eni(i)))
                 {
                     return Err(format!("deleted ENI {} still owns an address", e.id));
                 }
             } else {
                 for ip in e.private_ips() {
-                    if !matches!(self.index.addrs.get(&ip), Some(Owner::Eni(x)) if *x == i) {
+                    if !self.index.addrs.get(&ip).is_some_and(|o| o.is_eni(i)) {
                         return Err(format!("{ip} of ENI {} is not indexed to it", e.id));
                     }
                 }

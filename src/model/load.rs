@@ -51,23 +51,37 @@ impl TopologyError {
     }
 }
 
+/// The file's schema from its text: read a few sections at a time; anything unusual (an error
+/// included) is read whole, so that what is accepted and every message stay those of one parse
+/// of the whole text.
+fn parse(text: &str, name: &str) -> Result<TopologyFile, TopologyError> {
+    match super::chunked::read(text) {
+        Some(file) => Ok(file),
+        None => toml::from_str(text).map_err(|e| TopologyError::Syntax {
+            path: name.to_string(),
+            message: checks::toml_error_text(&e),
+        }),
+    }
+}
+
 impl Cloud {
     /// Reads and validates a topology file.
     pub fn load(path: &Path) -> Result<Cloud, TopologyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Cloud::from_toml_named(&text, &path.display().to_string())
+        let name = path.display().to_string();
+        let file = {
+            let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+                path: name.clone(),
+                source,
+            })?;
+            parse(&text, &name)?
+        };
+        // The text is gone before the cloud is built: only the schema and the cloud are held.
+        Cloud::build(file).map_err(|source| TopologyError::Rule { path: name, source })
     }
 
     /// Parses and validates topology text; `name` is used in error messages.
     pub fn from_toml_named(text: &str, name: &str) -> Result<Cloud, TopologyError> {
-        let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax {
-            path: name.to_string(),
-            message: checks::toml_error_text(&e),
-        })?;
-        Cloud::build(file).map_err(|source| TopologyError::Rule {
+        Cloud::build(parse(text, name)?).map_err(|source| TopologyError::Rule {
             path: name.to_string(),
             source,
         })
@@ -80,7 +94,7 @@ impl Cloud {
 
     /// Builds the end state the file describes through the console's operations, in the order
     /// the seeds prescribe: create ENIs (detached), allocate EIPs, bind them, then attach ENIs.
-    fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
+    pub(super) fn build(file: TopologyFile) -> Result<Cloud, ModelError> {
         let mut cloud = Cloud::new(
             file.region,
             Account {
@@ -94,6 +108,12 @@ impl Cloud {
                 internet_mac: file.vpc.internet_mac,
             },
         )?;
+        cloud.reserve(
+            file.instance.len(),
+            file.eni.len(),
+            file.eip.len(),
+            file.association.len(),
+        );
         cloud.security_groups = sg::build_groups(file.security_group)?;
         for i in file.instance {
             cloud.create_instance(Instance {

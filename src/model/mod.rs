@@ -10,6 +10,8 @@
 //! | `cloud` | the domain types ([`Mode`], [`Eni`], [`Eip`], [`Instance`], [`Association`], ...) and the [`Cloud`] with its look-up indexes |
 //! | `file` | the topology file's TOML schema, read and written ([`Cloud::to_toml`]) |
 //! | `load` | [`Cloud::load`] and [`Cloud::from_toml`]: the file built through the operations; [`TopologyError`] |
+//! | `chunked` | a large file read a few sections at a time (the same result as one parse of it) |
+//! | `index` | the cloud's look-up indexes (a few bytes per resource) |
 //! | `ops` | every console operation: `ops::create` (CreateInstance, CreateNetworkInterface, AllocateEipAddress), `ops::bind` (AssociateEipAddress, AttachNetworkInterface), `ops::change` (detach, delete, assign and unassign private IPs, unassociate, release), `ops::describe` (DescribeEipGatewayInfo, DescribeNetworkInterfaces, billing) |
 //! | `rebuild` | [`Cloud::rebuilt`] and [`Cloud::excerpt`]: clouds made again through the operations (the mode advisor's variants) |
 //! | `invariants` | [`Cloud::check_invariants`] |
@@ -25,9 +27,11 @@
 mod addr;
 pub mod alg_policy;
 pub mod checks;
+mod chunked;
 mod cloud;
 mod file;
 mod guest_view;
+mod index;
 mod invariants;
 mod load;
 mod ops;

@@ -205,7 +205,7 @@ impl Cloud {
             "EIP {} -> instance {} (NAT)",
             self.eips[eip].id, self.instances[inst].id
         );
-        let Some(&primary) = self.index.primary.get(&inst) else {
+        let Some(primary) = self.index.primary(inst) else {
             return Err(err(
                 RuleCode::InstanceNoPrimaryEni,
                 subject,
@@ -290,14 +290,14 @@ impl Cloud {
             ));
         }
         if e.kind == EniKind::Primary
-            && let Some(other) = self.index.primary.get(&inst)
+            && let Some(other) = self.index.primary(inst)
         {
             return Err(err(
                 RuleCode::InstanceOnePrimaryEni,
                 subject,
                 format!(
                     "the instance already has primary ENI {}",
-                    self.enis[*other].id
+                    self.enis[other].id
                 ),
             ));
         }
@@ -316,7 +316,7 @@ impl Cloud {
             ));
         }
         if self.enis[eni].kind == EniKind::Primary {
-            self.index.primary.insert(inst, eni);
+            self.index.set_primary(inst, eni);
         }
         self.enis[eni].instance = Some(inst);
         Ok(())

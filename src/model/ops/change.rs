@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::cloud::Owner;
+use super::super::index::Owner;
 use super::super::rules::{ModelError, RuleCode, err};
 use super::super::{Charge, Cloud, EniKind, Mode};
 
@@ -71,7 +71,7 @@ impl Cloud {
         }
         let (mac, id) = (e.mac, e.id.clone());
         self.index.macs.remove(&mac);
-        self.index.enis.remove(&id);
+        self.index.enis.remove(&self.enis, eni);
         self.index.retired.insert(id);
         self.enis[eni].deleted = true;
         Ok(())
@@ -123,7 +123,7 @@ impl Cloud {
             }
         }
         for ip in ips {
-            self.index.addrs.insert(*ip, Owner::Eni(eni));
+            self.index.addrs.insert(*ip, Owner::eni(eni));
             self.enis[eni].secondary_ips.push(*ip);
         }
         Ok(())
@@ -180,7 +180,7 @@ impl Cloud {
     pub fn unassociate_eip_address(&mut self, eip: usize) -> Result<(), ModelError> {
         let subject = format!("EIP {}", self.eips[eip].id);
         self.live_eip(eip, &subject)?;
-        let Some(i) = self.index.eip_assoc[eip] else {
+        let Some(i) = self.index.eip_assoc.get(eip) else {
             return Err(err(
                 RuleCode::EipNotAssociated,
                 subject,
@@ -198,7 +198,7 @@ impl Cloud {
     pub fn release_eip_address(&mut self, eip: usize) -> Result<(), ModelError> {
         let subject = format!("EIP {}", self.eips[eip].id);
         self.live_eip(eip, &subject)?;
-        if let Some(i) = self.index.eip_assoc[eip] {
+        if let Some(i) = self.index.eip_assoc.get(eip) {
             let a = self.associations[i].clone();
             if self.eips[eip].charge == Charge::PayByTraffic {
                 return Err(err(
@@ -217,7 +217,7 @@ impl Cloud {
         }
         let (address, id) = (self.eips[eip].address, self.eips[eip].id.clone());
         self.index.addrs.remove(&address);
-        self.index.eips.remove(&id);
+        self.index.eips.remove(&self.eips, eip);
         self.index.retired.insert(id);
         self.eips[eip].released = true;
         Ok(())

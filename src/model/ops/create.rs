@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::cloud::Owner;
+use super::super::index::Owner;
 use super::super::rules::{ModelError, RuleCode, err};
 use super::super::{Cloud, Eip, Eni, EniKind, Instance, Mac};
 
@@ -81,10 +81,10 @@ impl Cloud {
         if self.id_taken(&inst.id) {
             return Err(err(RuleCode::DuplicateId, subject, "the id is used twice"));
         }
+        self.instances.push(inst);
         self.index
             .instances
-            .insert(inst.id.clone(), self.instances.len());
-        self.instances.push(inst);
+            .insert(&self.instances, self.instances.len() - 1);
         Ok(())
     }
 
@@ -121,7 +121,10 @@ impl Cloud {
             return Err(err(
                 RuleCode::DuplicateMac,
                 subject,
-                format!("MAC {} is already ENI {}'s", eni.mac, self.enis[*other].id),
+                format!(
+                    "MAC {} is already ENI {}'s",
+                    eni.mac, self.enis[*other as usize].id
+                ),
             ));
         }
         let mut seen: Vec<Ipv4Addr> = Vec::new();
@@ -156,30 +159,30 @@ impl Cloud {
                 return Err(err(RuleCode::UnknownId, subject, "no such instance"));
             }
             if eni.kind == EniKind::Primary
-                && let Some(other) = self.index.primary.get(&inst)
+                && let Some(other) = self.index.primary(inst)
             {
                 return Err(err(
                     RuleCode::InstanceOnePrimaryEni,
                     subject,
                     format!(
                         "instance {} already has primary ENI {}",
-                        self.instances[inst].id, self.enis[*other].id
+                        self.instances[inst].id, self.enis[other].id
                     ),
                 ));
             }
         }
         let idx = self.enis.len();
         for ip in eni.private_ips() {
-            self.index.addrs.insert(ip, Owner::Eni(idx));
+            self.index.addrs.insert(ip, Owner::eni(idx));
         }
-        self.index.macs.insert(eni.mac, idx);
-        self.index.enis.insert(eni.id.clone(), idx);
-        self.index.eni_assocs.push(Vec::new());
+        self.index.macs.insert(eni.mac, idx as u32);
+        self.index.eni_assocs.push_eni();
         let attach = eni.instance;
         self.enis.push(Eni {
             instance: None,
             ..eni
         });
+        self.index.enis.insert(&self.enis, idx);
         if let Some(inst) = attach {
             self.attach_network_interface(idx, inst)?;
         }
@@ -217,10 +220,10 @@ impl Cloud {
             ));
         }
         let idx = self.eips.len();
-        self.index.addrs.insert(eip.address, Owner::Eip(idx));
-        self.index.eips.insert(eip.id.clone(), idx);
+        self.index.addrs.insert(eip.address, Owner::eip(idx));
         self.index.eip_assoc.push(None);
         self.eips.push(eip);
+        self.index.eips.insert(&self.eips, idx);
         Ok(())
     }
 }

@@ -51,11 +51,11 @@ impl Cloud {
     /// Removes association `i` and rebuilds the association indexes.
     fn remove_association(&mut self, i: usize) {
         self.associations.remove(i);
-        self.index.eip_assoc.iter_mut().for_each(|a| *a = None);
-        self.index.eni_assocs.iter_mut().for_each(Vec::clear);
+        self.index.eip_assoc.clear();
+        self.index.eni_assocs.clear();
         for (k, a) in self.associations.iter().enumerate() {
-            self.index.eip_assoc[a.eip] = Some(k);
-            self.index.eni_assocs[a.eni].push(k);
+            self.index.eip_assoc.set(a.eip, Some(k));
+            self.index.eni_assocs.push(a.eni, k);
         }
     }
 
