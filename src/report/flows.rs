@@ -71,14 +71,16 @@ impl Stats {
         }
     }
 
-    /// Every tracked flow, in order of first frame.
+    /// Every tracked flow, in order of first frame. A spill file that cannot be read back
+    /// ends the list there (only a replay spills, and its report says so as an error).
     pub fn summaries(&self) -> Vec<FlowSummary> {
         let view = AlgView::new(self);
-        let mut v: Vec<FlowSummary> = self
-            .all_flows()
-            .map(|(k, f)| self.summary_of(f, &view, k))
-            .collect();
-        v.sort_by_key(|f| f.first_frame);
+        let mut v = Vec::new();
+        if let Ok(mut flows) = self.ordered_flows() {
+            while let Ok(Some((k, f))) = flows.next_flow() {
+                v.push(self.summary_of(&f, &view, &k));
+            }
+        }
         v
     }
 
@@ -107,7 +109,7 @@ impl AlgView {
         // A flow satisfies every announcement of either of its ends (RTP answers an m= line
         // from each side), not only the one it is linked to.
         let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
-        for (k, f) in stats.all_flows() {
+        for (k, f) in stats.linking_flows() {
             for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
                 if let Some((ctl, a)) = stats.alg.announced_at(&end)
                     && ctl != k

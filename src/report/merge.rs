@@ -33,7 +33,8 @@ impl Stats {
             *a += b;
         }
         self.flows_untracked += other.flows_untracked;
-        self.archived.extend(other.archived);
+        self.archive.absorb(other.archive);
+        self.settled.clear();
         self.alg.merge(other.alg);
         self.restored += other.restored;
         self.internet_in += other.internet_in;

@@ -18,6 +18,7 @@ mod evict;
 mod flows;
 mod json;
 mod merge;
+mod spill;
 mod summary;
 mod timeline;
 
@@ -26,6 +27,7 @@ use flows::{AlgView, flow_findings, flow_verdict};
 pub use flows::{FlowSummary, flow_key};
 pub use json::{InputReport, write_json};
 use json::{capture_point_text, proto_name};
+pub use spill::SPILL_BUFFER;
 pub use summary::{SUMMARY_EGRESS, SUMMARY_EVENTS, summary};
 use timeline::timeline_json;
 pub use timeline::{Segment, TimelineEntry};
@@ -89,8 +91,12 @@ pub struct Stats {
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
-    /// Flows that ended (or went idle) and left the table to make room: kept for the report.
-    archived: Vec<(FlowKey, FlowRec)>,
+    /// Flows that ended (or went idle) and left the table to make room: kept for the report,
+    /// in a bounded buffer and spill files ([`Stats::spill_to`]).
+    archive: spill::Archive,
+    /// Of the flows in spill files, those with an announced end, read back by
+    /// [`Stats::settle`] for the related-flow findings.
+    settled: Vec<(usize, u64, FlowKey, FlowRec)>,
     /// No sweep of the table for room before this many frames in (a sweep that freed little).
     next_sweep: u64,
     /// Frames of flows beyond [`MAX_FLOWS`].
@@ -149,7 +155,8 @@ impl Stats {
             egress: vec![0; enis + 1],
             actions: [0; 5],
             flows: FxHashMap::default(),
-            archived: Vec::new(),
+            archive: spill::Archive::default(),
+            settled: Vec::new(),
             next_sweep: 0,
             flows_untracked: 0,
             alg: AlgTracker::default(),
@@ -473,6 +480,6 @@ impl Stats {
 
     /// Number of flows tracked.
     pub fn flow_count(&self) -> usize {
-        self.flows.len() + self.archived.len()
+        self.flows.len() + self.archive.count() as usize
     }
 }
