@@ -78,7 +78,7 @@ impl Stats {
     /// of leaving it: those in the table, then per shard those that left it (the ones in spill
     /// files only as far as [`Stats::settle`] read them back).
     pub(super) fn linking_flows(&self) -> Vec<(&FlowKey, &FlowRec)> {
-        let mut v: Vec<_> = self.flows.iter().collect();
+        let mut v: Vec<_> = self.table_flows().collect();
         let mut settled = self.settled.iter().peekable();
         for (i, buf) in self.archive.buffers().enumerate() {
             while let Some((_, _, k, f)) = settled.next_if(|s| s.0 == i) {
@@ -92,7 +92,7 @@ impl Stats {
     /// Every flow, in order of first frame: those in the table merged with those that left it
     /// (in memory and in spill files).
     pub(super) fn ordered_flows(&self) -> std::io::Result<spill::Ordered<'_>> {
-        spill::Ordered::new(self.flows.iter(), &self.archive)
+        spill::Ordered::new(self.table_flows(), &self.archive)
     }
 
     /// Flows that left the full table (ended or idle).

@@ -91,7 +91,7 @@ impl Stats {
             .iter()
             .map(|v| {
                 let (k, ..) = FlowKey::of(v);
-                self.flows.get(&k).map(|f| self.summary_of(f, &view, &k))
+                self.flow_get(&k).map(|f| self.summary_of(f, &view, &k))
             })
             .collect()
     }

@@ -256,7 +256,7 @@ fn flow_report(
             })
         }),
         related_to: stats.alg.related_to(k).map(|(ctl, a)| RelatedTo {
-            control_first_frame: stats.flows.get(ctl).map_or(0, |c| c.first_frame),
+            control_first_frame: stats.flow_get(ctl).map_or(0, |c| c.first_frame),
             protocol: a.protocol,
             field: a.field,
             value: a.value.clone(),

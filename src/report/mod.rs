@@ -91,6 +91,12 @@ pub struct Stats {
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
+    /// The flow tables of the shards merged in ([`Stats::merge`]), kept as they are rather
+    /// than copied into `flows`: each flow is in one table.
+    more: Vec<FxHashMap<FlowKey, FlowRec>>,
+    /// Once a shard is merged in: the table holding each flow (0 `flows`, 1 + i `more[i]`),
+    /// in the order one table of them all would list them.
+    order: Option<FxHashMap<FlowKey, u32>>,
     /// Flows that ended (or went idle) and left the table to make room: kept for the report,
     /// in a bounded buffer and spill files ([`Stats::spill_to`]).
     archive: spill::Archive,
@@ -155,6 +161,8 @@ impl Stats {
             egress: vec![0; enis + 1],
             actions: [0; 5],
             flows: FxHashMap::default(),
+            more: Vec::new(),
+            order: None,
             archive: spill::Archive::default(),
             settled: Vec::new(),
             next_sweep: 0,
@@ -237,8 +245,7 @@ impl Stats {
     pub(crate) fn alg_flow_keys(&self) -> Vec<FlowKeyTuple> {
         let key = |k: &FlowKey| (k.proto, k.a, k.b);
         let mut v: Vec<_> = self
-            .flows
-            .iter()
+            .table_flows()
             .filter(|(k, f)| {
                 self.alg.flow(k).is_some()
                     || self.alg.announced_at(&f.local).is_some()
@@ -452,7 +459,7 @@ impl Stats {
     pub fn alg_totals(&self) -> BTreeMap<Protocol, (u64, u64)> {
         let view = AlgView::new(self);
         let mut m = BTreeMap::new();
-        for (k, f) in &self.flows {
+        for (k, f) in self.table_flows() {
             if let Some(a) = self.alg.flow(k)
                 && let Some(p) = a.protocol
             {
@@ -469,7 +476,7 @@ impl Stats {
     fn alg_verdicts(&self) -> BTreeMap<&'static str, u64> {
         let view = AlgView::new(self);
         let mut verdicts = BTreeMap::new();
-        for (k, f) in self.flows.iter() {
+        for (k, f) in self.table_flows() {
             let Some(a) = self.alg.flow(k) else { continue };
             *verdicts
                 .entry(flow_verdict(f, Some(a), view.broken.contains(k)).0)
@@ -480,6 +487,8 @@ impl Stats {
 
     /// Number of flows tracked.
     pub fn flow_count(&self) -> usize {
-        self.flows.len() + self.archive.count() as usize
+        self.flows.len()
+            + self.more.iter().map(|t| t.len()).sum::<usize>()
+            + self.archive.count() as usize
     }
 }
