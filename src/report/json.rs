@@ -230,13 +230,13 @@ fn flow_report(
         mode: f.mode.map(Mode::api_name),
         eip: public,
         first_frame: f.first_frame,
-        frames: f.frames,
-        forwarded: f.forwarded,
+        frames: f.frames(),
+        forwarded: f.forwarded(),
         dropped: f.drops(),
         actions: ACTIONS
             .iter()
-            .filter(|a| f.actions[action_index(**a)] > 0)
-            .map(|a| (a.as_str(), f.actions[action_index(*a)]))
+            .filter(|a| f.action(action_index(**a)) > 0)
+            .map(|a| (a.as_str(), f.action(action_index(*a))))
             .collect(),
         verdict,
         verdict_reason,

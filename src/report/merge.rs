@@ -107,14 +107,7 @@ fn join(a: &mut FlowRec, mut b: FlowRec) {
     if b.first_frame < a.first_frame {
         std::mem::swap(a, &mut b);
     }
-    a.frames += b.frames;
-    a.forwarded += b.forwarded;
-    for (x, y) in a.dropped.iter_mut().zip(b.dropped) {
-        *x += y;
-    }
-    for (x, y) in a.actions.iter_mut().zip(b.actions) {
-        *x += y;
-    }
+    a.counts.add_all(&b.counts);
     a.internet_to_private += b.internet_to_private;
     a.eni = a.eni.or(b.eni);
     a.mode = a.mode.or(b.mode);
@@ -125,7 +118,7 @@ fn join(a: &mut FlowRec, mut b: FlowRec) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::DropReason;
+    use crate::report::counts::{Counts, action_cat};
 
     fn rec(first_frame: u64) -> FlowRec {
         FlowRec {
@@ -136,10 +129,11 @@ mod tests {
             eni: None,
             mode: None,
             eip: None,
-            frames: 1,
-            forwarded: 1,
-            dropped: [0; DropReason::COUNT],
-            actions: [0; 5],
+            counts: {
+                let mut c = Counts::default();
+                c.add(action_cat(0), 1);
+                c
+            },
             not_alg: false,
             internet_to_private: 0,
             last_s: 0,
@@ -189,11 +183,11 @@ mod tests {
         }
         let merged: Vec<(FlowKey, u64, u64)> = leader
             .table_flows()
-            .map(|(k, f)| (*k, f.first_frame, f.frames))
+            .map(|(k, f)| (*k, f.first_frame, f.frames()))
             .collect();
         let expected: Vec<(FlowKey, u64, u64)> = one
             .iter()
-            .map(|(k, f)| (*k, f.first_frame, f.frames))
+            .map(|(k, f)| (*k, f.first_frame, f.frames()))
             .collect();
         assert_eq!(merged.len(), one.len());
         assert!(
@@ -201,6 +195,6 @@ mod tests {
             "the merged order differs from one table's"
         );
         assert_eq!(leader.flow_count(), one.len());
-        assert_eq!(leader.flow_get(&key(1)).map(|f| f.frames), Some(2));
+        assert_eq!(leader.flow_get(&key(1)).map(|f| f.frames()), Some(2));
     }
 }

@@ -14,6 +14,7 @@ use crate::dataplane::{
 };
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
+mod counts;
 mod evict;
 mod flows;
 mod json;
@@ -51,10 +52,8 @@ struct FlowRec {
     eni: Option<u32>,
     mode: Option<Mode>,
     eip: Option<u32>,
-    frames: u64,
-    forwarded: u64,
-    dropped: [u64; DropReason::COUNT],
-    actions: [u64; 5],
+    /// Frames per drop reason and per action (the flow's frames are their sum).
+    counts: counts::Counts,
     /// A payload of this flow was looked at and it is no ALG protocol.
     not_alg: bool,
     /// Frames from the Internet side addressed to a private address of the VPC, dropped
@@ -71,9 +70,34 @@ impl FlowRec {
     fn drops(&self) -> BTreeMap<&'static str, u64> {
         DropReason::ALL
             .iter()
-            .filter(|r| self.dropped[r.index()] > 0)
-            .map(|r| (r.as_str(), self.dropped[r.index()]))
+            .filter(|r| self.dropped(**r) > 0)
+            .map(|r| (r.as_str(), self.dropped(*r)))
             .collect()
+    }
+
+    /// Frames dropped for `r`.
+    fn dropped(&self, r: DropReason) -> u64 {
+        self.counts.get(r.index())
+    }
+
+    /// Frames forwarded with the action of index `a` ([`action_index`]).
+    fn action(&self, a: usize) -> u64 {
+        self.counts.get(counts::action_cat(a))
+    }
+
+    /// Frames dropped, all reasons.
+    fn dropped_total(&self) -> u64 {
+        self.counts.sum(0..DropReason::COUNT)
+    }
+
+    /// Frames forwarded.
+    fn forwarded(&self) -> u64 {
+        self.counts.sum(DropReason::COUNT..counts::CATS)
+    }
+
+    /// Frames of the flow.
+    fn frames(&self) -> u64 {
+        self.counts.sum(0..counts::CATS)
     }
 }
 
@@ -413,10 +437,7 @@ impl Stats {
                     eni: None,
                     mode: None,
                     eip: None,
-                    frames: 0,
-                    forwarded: 0,
-                    dropped: [0; DropReason::COUNT],
-                    actions: [0; 5],
+                    counts: counts::Counts::default(),
                     not_alg: false,
                     internet_to_private: 0,
                     last_s: now_s,
@@ -424,7 +445,6 @@ impl Stats {
                 })
             }
         };
-        rec.frames += 1;
         rec.last_s = rec.last_s.max(now_s);
         if tcp_flags & (evict::TCP_FIN | evict::TCP_RST) != 0 {
             rec.ends |= evict::ends(tcp_flags, s == rec.local);
@@ -434,11 +454,8 @@ impl Stats {
         rec.mode = rec.mode.or(v.mode);
         rec.eip = rec.eip.or(v.eip);
         match v.outcome {
-            Outcome::Forward(_, a) => {
-                rec.forwarded += 1;
-                rec.actions[action_index(a)] += 1;
-            }
-            Outcome::Drop(r) => rec.dropped[r.index()] += 1,
+            Outcome::Forward(_, a) => rec.counts.add(counts::action_cat(action_index(a)), 1),
+            Outcome::Drop(r) => rec.counts.add(r.index(), 1),
         }
         (!rec.not_alg).then_some((key, rec.local))
     }

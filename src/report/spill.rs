@@ -14,7 +14,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{DropReason, FlowKey, FlowRec, Mode};
+use super::counts::{CATS, Counts};
+use super::{FlowKey, FlowRec, Mode};
 
 /// Ended flows a shard keeps in memory before it writes them out as a run (by default).
 pub const SPILL_BUFFER: usize = 4096;
@@ -261,20 +262,19 @@ fn encode(out: &mut Vec<u8>, seq: u64, k: &FlowKey, f: &FlowRec) {
         out.extend_from_slice(&e.to_le_bytes());
     }
     put_var(out, f.first_frame);
-    put_var(out, f.frames);
-    put_var(out, f.forwarded);
     put_var(out, f.internet_to_private);
     put_var(out, (f.last_s << 1 ^ f.last_s >> 63) as u64);
     let mut mask = 0u32;
-    for (i, n) in f.dropped.iter().chain(&f.actions).enumerate() {
-        if *n > 0 {
-            mask |= 1 << i;
+    for c in 0..CATS {
+        if f.counts.get(c) > 0 {
+            mask |= 1 << c;
         }
     }
     put_var(out, u64::from(mask));
-    for n in f.dropped.iter().chain(&f.actions) {
-        if *n > 0 {
-            put_var(out, *n);
+    for c in 0..CATS {
+        let n = f.counts.get(c);
+        if n > 0 {
+            put_var(out, n);
         }
     }
 }
@@ -400,17 +400,14 @@ impl RunReader {
             _ => return Err(bad("mode")),
         };
         let first_frame = self.var()?;
-        let frames = self.var()?;
-        let forwarded = self.var()?;
         let internet_to_private = self.var()?;
         let z = self.var()?;
         let last_s = (z >> 1) as i64 ^ -((z & 1) as i64);
         let mask = self.var()?;
-        let mut dropped = [0u64; DropReason::COUNT];
-        let mut actions = [0u64; 5];
-        for (i, n) in dropped.iter_mut().chain(actions.iter_mut()).enumerate() {
-            if mask & (1 << i) != 0 {
-                *n = self.var()?;
+        let mut counts = Counts::default();
+        for c in 0..CATS {
+            if mask & (1 << c) != 0 {
+                counts.add(c, self.var()?);
             }
         }
         Ok(Some((
@@ -424,10 +421,7 @@ impl RunReader {
                 eni,
                 mode,
                 eip,
-                frames,
-                forwarded,
-                dropped,
-                actions,
+                counts,
                 not_alg: flags & 4 != 0,
                 internet_to_private,
                 last_s,
