@@ -149,6 +149,16 @@ mod tests {
         }
     }
 
+    /// A flow record stays small: the flow tables hold every open flow.
+    #[test]
+    fn a_flow_record_is_96_bytes_at_most() {
+        assert!(
+            std::mem::size_of::<FlowRec>() <= 96,
+            "{}",
+            std::mem::size_of::<FlowRec>()
+        );
+    }
+
     /// The merged tables list their flows in the order one table of them all did before they
     /// were kept apart (the related-flow findings depend on that order), and a flow in two
     /// shards is joined once.
