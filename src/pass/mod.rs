@@ -110,6 +110,16 @@ impl FramePass {
             .expect("a pass holds a shard")
     }
 
+    /// Flows that leave the full flow table go to a spill file per shard, `path(s)` for shard
+    /// `s`, `buffer` of them kept in memory at a time ([`Stats::spill_to`]).
+    pub fn spill_to(&mut self, path: impl Fn(usize) -> std::path::PathBuf, buffer: usize) {
+        for (i, s) in self.shards.iter_mut().enumerate() {
+            if let Some(s) = s {
+                s.stats.spill_to(path(i), buffer);
+            }
+        }
+    }
+
     /// Whether this pass holds shard `s`.
     #[inline]
     pub fn owns(&self, s: usize) -> bool {

@@ -201,6 +201,13 @@ fn out_format(readers: &[Option<CaptureReader>]) -> OutFormat {
 /// Runs a replay. A capture corrupt midway is not an `Err`: the frames before it are replayed
 /// and written, and the outcome carries the error (the CLI then exits 1).
 pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
+    run_spilling(opts, report::SPILL_BUFFER)
+}
+
+/// [`run`], with `buffer` ended flows per shard kept in memory before they go to the shard's
+/// spill file (tests: the report must not depend on it).
+#[doc(hidden)]
+pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Cloud::load(&opts.topology)?;
     let mut policy = cloud.alg;
     if let Some(spec) = &opts.alg_spec {
@@ -363,13 +370,18 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let workers = opts.workers.max(1);
     let passes: Vec<FramePass> = (0..workers)
         .map(|w| {
-            FramePass::new(
+            let mut p = FramePass::new(
                 &cloud,
                 crate::pass::SHARDS,
                 |s| s % workers == w,
                 opts.alg,
                 Some(policy),
-            )
+            );
+            // Ended flows: a spill file per shard, under a temporary name (removed however
+            // the run ends; a killed run's is removed by the next claim).
+            let spill = |s: usize| output::temp_name(&opts.out.join(format!("flows-{s}.spill")));
+            p.spill_to(spill, buffer);
+            p
         })
         .collect();
     let (res, passes) = if workers == 1 {
@@ -485,6 +497,23 @@ fn finish(
             }
         }
     }
+    let mut stats = stats;
+    if failed.is_none()
+        && let Some((file, message)) = stats.spill_error()
+    {
+        failed = Some(OutputError {
+            file: file.clone(),
+            message: message.clone(),
+        });
+    }
+    if failed.is_none()
+        && let Err(e) = stats.settle()
+    {
+        failed = Some(OutputError {
+            file: opts.out.join("flows.spill"),
+            message: e.to_string(),
+        });
+    }
     let report_path = opts.out.join("report.json");
     if failed.is_none() {
         let tmp = output::temp_name(&report_path);
@@ -508,6 +537,8 @@ fn finish(
             }
         }
     }
+    // The ended flows are in report.json now: their spill files go.
+    stats.discard_spill();
     if let Some(e) = failed {
         set.abandon();
         return Err(e.into());

@@ -65,7 +65,7 @@ impl Stats {
             .collect();
         for k in gone {
             if let Some(f) = self.flows.remove(&k) {
-                self.archived.push((k, f));
+                self.archive.push(k, f);
             }
         }
         if MAX_FLOWS - self.flows.len() < MAX_FLOWS / 16 {
@@ -74,15 +74,74 @@ impl Stats {
         self.flows.len() < MAX_FLOWS
     }
 
-    /// Every flow: those in the table and those that left it.
-    pub(super) fn all_flows(&self) -> impl Iterator<Item = (&FlowKey, &FlowRec)> {
-        self.flows
-            .iter()
-            .chain(self.archived.iter().map(|(k, f)| (k, f)))
+    /// The flows the related-flow findings look through, in the order of the flow table then
+    /// of leaving it: those in the table, then per shard those that left it (the ones in spill
+    /// files only as far as [`Stats::settle`] read them back).
+    pub(super) fn linking_flows(&self) -> Vec<(&FlowKey, &FlowRec)> {
+        let mut v: Vec<_> = self.table_flows().collect();
+        let mut settled = self.settled.iter().peekable();
+        for (i, buf) in self.archive.buffers().enumerate() {
+            while let Some((_, _, k, f)) = settled.next_if(|s| s.0 == i) {
+                v.push((k, f));
+            }
+            v.extend(buf.iter().map(|(k, f)| (k, f)));
+        }
+        v
+    }
+
+    /// Every flow, in order of first frame: those in the table merged with those that left it
+    /// (in memory and in spill files).
+    pub(super) fn ordered_flows(&self) -> std::io::Result<spill::Ordered<'_>> {
+        spill::Ordered::new(self.table_flows(), &self.archive)
     }
 
     /// Flows that left the full table (ended or idle).
     pub fn flows_archived(&self) -> usize {
-        self.archived.len()
+        self.archive.count() as usize
+    }
+
+    /// From now on, flows that leave the table gather in memory `buffer` at a time, then go
+    /// to the file `path` (created when first needed, removed when these counters are dropped
+    /// or [`Stats::discard_spill`] is called). A replay gives each shard its own file in the
+    /// output directory, under a temporary name.
+    pub fn spill_to(&mut self, path: std::path::PathBuf, buffer: usize) {
+        self.archive.spill_to(path, buffer);
+    }
+
+    /// The first failure to write a spill file: (the file, what the system said). The records
+    /// stay in memory from then on; the replay fails when it writes its outputs.
+    pub fn spill_error(&self) -> Option<&(std::path::PathBuf, String)> {
+        self.archive.error()
+    }
+
+    /// The spill files written so far.
+    pub fn spill_files(&self) -> Vec<&std::path::Path> {
+        self.archive.paths()
+    }
+
+    /// Reads back, once the pass is over, the flows in spill files that a control channel's
+    /// announcement may name (the related-flow findings look through them), so that the report
+    /// and the summary need not read them again for that.
+    pub fn settle(&mut self) -> std::io::Result<()> {
+        self.settled.clear();
+        if !self.archive.spilled() || self.alg.announcements().next().is_none() {
+            return Ok(());
+        }
+        let alg = &self.alg;
+        let mut found = Vec::new();
+        self.archive.for_each_spilled(|part, seq, k, f| {
+            if alg.announced_at(&f.local).is_some() || alg.announced_at(&f.remote).is_some() {
+                found.push((part, seq, k, f));
+            }
+        })?;
+        found.sort_by_key(|s| (s.0, s.1));
+        self.settled = found;
+        Ok(())
+    }
+
+    /// Removes the spill files: the flows in them are no longer reported (their count stays,
+    /// and what [`Stats::settle`] read back stays).
+    pub fn discard_spill(&mut self) {
+        self.archive.discard_spilled();
     }
 }

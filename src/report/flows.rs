@@ -62,8 +62,8 @@ impl Stats {
             eni: f.eni,
             mode: f.mode.map(Mode::api_name),
             first_frame: f.first_frame,
-            frames: f.frames,
-            forwarded: f.forwarded,
+            frames: f.frames(),
+            forwarded: f.forwarded(),
             dropped: f.drops(),
             verdict,
             verdict_reason,
@@ -71,14 +71,16 @@ impl Stats {
         }
     }
 
-    /// Every tracked flow, in order of first frame.
+    /// Every tracked flow, in order of first frame. A spill file that cannot be read back
+    /// ends the list there (only a replay spills, and its report says so as an error).
     pub fn summaries(&self) -> Vec<FlowSummary> {
         let view = AlgView::new(self);
-        let mut v: Vec<FlowSummary> = self
-            .all_flows()
-            .map(|(k, f)| self.summary_of(f, &view, k))
-            .collect();
-        v.sort_by_key(|f| f.first_frame);
+        let mut v = Vec::new();
+        if let Ok(mut flows) = self.ordered_flows() {
+            while let Ok(Some((k, f))) = flows.next_flow() {
+                v.push(self.summary_of(&f, &view, &k));
+            }
+        }
         v
     }
 
@@ -89,7 +91,7 @@ impl Stats {
             .iter()
             .map(|v| {
                 let (k, ..) = FlowKey::of(v);
-                self.flows.get(&k).map(|f| self.summary_of(f, &view, &k))
+                self.flow_get(&k).map(|f| self.summary_of(f, &view, &k))
             })
             .collect()
     }
@@ -107,7 +109,7 @@ impl AlgView {
         // A flow satisfies every announcement of either of its ends (RTP answers an m= line
         // from each side), not only the one it is linked to.
         let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
-        for (k, f) in stats.all_flows() {
+        for (k, f) in stats.linking_flows() {
             for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
                 if let Some((ctl, a)) = stats.alg.announced_at(&end)
                     && ctl != k
@@ -130,17 +132,17 @@ impl AlgView {
                     for f in fs.iter().take(4) {
                         let drops: Vec<String> = DropReason::ALL
                             .iter()
-                            .filter(|r| f.dropped[r.index()] > 0)
-                            .map(|r| format!("{} x{}", r.as_str(), f.dropped[r.index()]))
+                            .filter(|r| f.dropped(**r) > 0)
+                            .map(|r| format!("{} x{}", r.as_str(), f.dropped(*r)))
                             .collect();
                         if instance_capture_mark(f) {
                             parts.push(format!(
                                 "flow from frame {} ({}): {} of {} frames delivered, dropped unknown-destination x{}: frames from the Internet addressed to the private address {} (a NAT gateway never sends those); the capture looks taken on the instance: replay it with --capture-point instance",
                                 f.first_frame,
                                 proto_name(f.proto),
-                                f.forwarded,
-                                f.frames,
-                                f.dropped[DropReason::UnknownDestination.index()],
+                                f.forwarded(),
+                                f.frames(),
+                                f.dropped(DropReason::UnknownDestination),
                                 Ipv4Addr::from(f.local.0),
                             ));
                             continue;
@@ -152,8 +154,8 @@ impl AlgView {
                             "flow from frame {} ({}): {} of {} frames delivered{}",
                             f.first_frame,
                             proto_name(f.proto),
-                            f.forwarded,
-                            f.frames,
+                            f.forwarded(),
+                            f.frames(),
                             if drops.is_empty() {
                                 String::new()
                             } else {
@@ -185,8 +187,8 @@ impl AlgView {
 /// address of the VPC: the mark of a capture taken on an instance and replayed as a gateway
 /// capture, not of a missing ALG.
 pub(super) fn instance_capture_mark(f: &FlowRec) -> bool {
-    let unknown = f.dropped[DropReason::UnknownDestination.index()];
-    unknown > 0 && f.dropped.iter().sum::<u64>() == unknown && f.internet_to_private == unknown
+    let unknown = f.dropped(DropReason::UnknownDestination);
+    unknown > 0 && f.dropped_total() == unknown && f.internet_to_private == unknown
 }
 
 /// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
@@ -228,7 +230,7 @@ pub(super) fn flow_verdict(
     alg: Option<&AlgFlow>,
     related_dropped: bool,
 ) -> (&'static str, Option<&'static str>) {
-    let all_forwarded = f.forwarded == f.frames;
+    let all_forwarded = f.dropped_total() == 0;
     let plain = if all_forwarded { "ok" } else { "dropped" };
     let Some(a) = alg.filter(|a| a.protocol.is_some()) else {
         return (plain, None);

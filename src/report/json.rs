@@ -88,14 +88,14 @@ pub(super) struct RelatedTo {
 }
 
 #[derive(Serialize)]
-pub(super) struct Report {
+pub(super) struct Report<'a> {
     topology: String,
     inputs: Vec<InputReport>,
     frames: FrameCounts,
     dropped: BTreeMap<&'static str, u64>,
     egress: BTreeMap<String, u64>,
     actions: BTreeMap<&'static str, u64>,
-    flows: Vec<FlowReport>,
+    flows: FlowsSeq<'a>,
     flows_untracked_frames: u64,
     alg: BTreeMap<String, serde_json::Value>,
     /// Where the captures were taken and what that changed.
@@ -129,7 +129,6 @@ pub fn write_json<W: std::io::Write>(
     topology: &str,
     inputs: &[InputReport],
 ) -> std::io::Result<()> {
-    let eni_name = |i: u32| cloud.enis[i as usize].id.clone();
     let mut egress = BTreeMap::new();
     egress.insert("internet".to_string(), stats.egress[0]);
     for (i, e) in cloud.enis.iter().enumerate() {
@@ -144,65 +143,10 @@ pub fn write_json<W: std::io::Write>(
         .map(|a| (a.as_str(), stats.actions[action_index(*a)]))
         .collect();
     let view = AlgView::new(stats);
-    let mut flows: Vec<(&FlowKey, &FlowRec)> = stats.all_flows().collect();
-    flows.sort_by_key(|(_, f)| f.first_frame);
-    let flows = flows
-        .into_iter()
-        .map(|(k, f)| {
-            let key_proto = f.proto;
-            let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
-            let alg = stats.alg.flow(k);
-            let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
-            FlowReport {
-                protocol: proto_name(key_proto),
-                addresses: [
-                    Ipv4Addr::from(f.local.0).to_string(),
-                    Ipv4Addr::from(f.remote.0).to_string(),
-                ],
-                ports: matches!(key_proto, 6 | 17).then_some([f.local.1, f.remote.1]),
-                local: endpoint(key_proto, f.local),
-                remote: endpoint(key_proto, f.remote),
-                public: public.clone(),
-                eni: f.eni.map(eni_name),
-                mode: f.mode.map(Mode::api_name),
-                eip: public,
-                first_frame: f.first_frame,
-                frames: f.frames,
-                forwarded: f.forwarded,
-                dropped: f.drops(),
-                actions: ACTIONS
-                    .iter()
-                    .filter(|a| f.actions[action_index(**a)] > 0)
-                    .map(|a| (a.as_str(), f.actions[action_index(*a)]))
-                    .collect(),
-                verdict,
-                verdict_reason,
-                alg_protocol: alg.and_then(|a| a.protocol),
-                findings: flow_findings(f, alg, view.related.get(k)),
-                reassembly: alg.and_then(|a| {
-                    let (gaps, cut, re) = a.streams.iter().fold((0, 0, 0), |acc, s| {
-                        (acc.0 + s.gaps, acc.1 + s.cut_bytes, acc.2 + s.retransmitted)
-                    });
-                    (gaps + cut + re > 0).then(|| {
-                        serde_json::json!({
-                            "gaps": gaps,
-                            "cut_bytes": cut,
-                            "retransmitted_segments": re,
-                            "bound_bytes": crate::alg::stream::MAX_BUFFER,
-                        })
-                    })
-                }),
-                related_to: stats.alg.related_to(k).map(|(ctl, a)| RelatedTo {
-                    control_first_frame: stats.flows.get(ctl).map_or(0, |c| c.first_frame),
-                    protocol: a.protocol,
-                    field: a.field,
-                    value: a.value.clone(),
-                    frame: a.frame,
-                }),
-                findings_untracked: alg.map_or(0, |a| a.findings_untracked),
-            }
-        })
-        .collect();
+    let flows = FlowsSeq {
+        flows: std::cell::RefCell::new(Some(stats.ordered_flows()?)),
+        make: &|k, f| flow_report(stats, cloud, &view, k, f),
+    };
     let alg = stats
         .alg_totals()
         .into_iter()
@@ -234,6 +178,92 @@ pub fn write_json<W: std::io::Write>(
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;
     w.write_all(b"\n")?;
     w.flush()
+}
+
+/// The flows of `report.json`, written one at a time as they come in first-frame order (from
+/// memory and from the spill files): the report is never whole in memory.
+pub(super) struct FlowsSeq<'a> {
+    flows: std::cell::RefCell<Option<spill::Ordered<'a>>>,
+    make: &'a dyn Fn(&FlowKey, &FlowRec) -> FlowReport,
+}
+
+impl Serialize for FlowsSeq<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut flows = self
+            .flows
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| S::Error::custom("the flows were written already"))?;
+        let mut seq = s.serialize_seq(None)?;
+        while let Some((k, f)) = flows.next_flow().map_err(S::Error::custom)? {
+            seq.serialize_element(&(self.make)(&k, &f))?;
+        }
+        seq.end()
+    }
+}
+
+/// One flow of `report.json`.
+fn flow_report(
+    stats: &Stats,
+    cloud: &Cloud,
+    view: &AlgView,
+    k: &FlowKey,
+    f: &FlowRec,
+) -> FlowReport {
+    let eni_name = |i: u32| cloud.enis[i as usize].id.clone();
+    let key_proto = f.proto;
+    let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
+    let alg = stats.alg.flow(k);
+    let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
+    FlowReport {
+        protocol: proto_name(key_proto),
+        addresses: [
+            Ipv4Addr::from(f.local.0).to_string(),
+            Ipv4Addr::from(f.remote.0).to_string(),
+        ],
+        ports: matches!(key_proto, 6 | 17).then_some([f.local.1, f.remote.1]),
+        local: endpoint(key_proto, f.local),
+        remote: endpoint(key_proto, f.remote),
+        public: public.clone(),
+        eni: f.eni.map(eni_name),
+        mode: f.mode.map(Mode::api_name),
+        eip: public,
+        first_frame: f.first_frame,
+        frames: f.frames(),
+        forwarded: f.forwarded(),
+        dropped: f.drops(),
+        actions: ACTIONS
+            .iter()
+            .filter(|a| f.action(action_index(**a)) > 0)
+            .map(|a| (a.as_str(), f.action(action_index(*a))))
+            .collect(),
+        verdict,
+        verdict_reason,
+        alg_protocol: alg.and_then(|a| a.protocol),
+        findings: flow_findings(f, alg, view.related.get(k)),
+        reassembly: alg.and_then(|a| {
+            let (gaps, cut, re) = a.streams.iter().fold((0, 0, 0), |acc, s| {
+                (acc.0 + s.gaps, acc.1 + s.cut_bytes, acc.2 + s.retransmitted)
+            });
+            (gaps + cut + re > 0).then(|| {
+                serde_json::json!({
+                    "gaps": gaps,
+                    "cut_bytes": cut,
+                    "retransmitted_segments": re,
+                    "bound_bytes": crate::alg::stream::MAX_BUFFER,
+                })
+            })
+        }),
+        related_to: stats.alg.related_to(k).map(|(ctl, a)| RelatedTo {
+            control_first_frame: stats.flow_get(ctl).map_or(0, |c| c.first_frame),
+            protocol: a.protocol,
+            field: a.field,
+            value: a.value.clone(),
+            frame: a.frame,
+        }),
+        findings_untracked: alg.map_or(0, |a| a.findings_untracked),
+    }
 }
 
 /// `capture_point` in `report.json`: the point, the frames restored (instance), and whether a

@@ -14,10 +14,12 @@ use crate::dataplane::{
 };
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
+mod counts;
 mod evict;
 mod flows;
 mod json;
 mod merge;
+mod spill;
 mod summary;
 mod timeline;
 
@@ -26,6 +28,7 @@ use flows::{AlgView, flow_findings, flow_verdict};
 pub use flows::{FlowSummary, flow_key};
 pub use json::{InputReport, write_json};
 use json::{capture_point_text, proto_name};
+pub use spill::SPILL_BUFFER;
 pub use summary::{SUMMARY_EGRESS, SUMMARY_EVENTS, summary};
 use timeline::timeline_json;
 pub use timeline::{Segment, TimelineEntry};
@@ -49,10 +52,8 @@ struct FlowRec {
     eni: Option<u32>,
     mode: Option<Mode>,
     eip: Option<u32>,
-    frames: u64,
-    forwarded: u64,
-    dropped: [u64; DropReason::COUNT],
-    actions: [u64; 5],
+    /// Frames per drop reason and per action (the flow's frames are their sum).
+    counts: counts::Counts,
     /// A payload of this flow was looked at and it is no ALG protocol.
     not_alg: bool,
     /// Frames from the Internet side addressed to a private address of the VPC, dropped
@@ -69,9 +70,34 @@ impl FlowRec {
     fn drops(&self) -> BTreeMap<&'static str, u64> {
         DropReason::ALL
             .iter()
-            .filter(|r| self.dropped[r.index()] > 0)
-            .map(|r| (r.as_str(), self.dropped[r.index()]))
+            .filter(|r| self.dropped(**r) > 0)
+            .map(|r| (r.as_str(), self.dropped(*r)))
             .collect()
+    }
+
+    /// Frames dropped for `r`.
+    fn dropped(&self, r: DropReason) -> u64 {
+        self.counts.get(r.index())
+    }
+
+    /// Frames forwarded with the action of index `a` ([`action_index`]).
+    fn action(&self, a: usize) -> u64 {
+        self.counts.get(counts::action_cat(a))
+    }
+
+    /// Frames dropped, all reasons.
+    fn dropped_total(&self) -> u64 {
+        self.counts.sum(0..DropReason::COUNT)
+    }
+
+    /// Frames forwarded.
+    fn forwarded(&self) -> u64 {
+        self.counts.sum(DropReason::COUNT..counts::CATS)
+    }
+
+    /// Frames of the flow.
+    fn frames(&self) -> u64 {
+        self.counts.sum(0..counts::CATS)
     }
 }
 
@@ -89,8 +115,18 @@ pub struct Stats {
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
-    /// Flows that ended (or went idle) and left the table to make room: kept for the report.
-    archived: Vec<(FlowKey, FlowRec)>,
+    /// The flow tables of the shards merged in ([`Stats::merge`]), kept as they are rather
+    /// than copied into `flows`: each flow is in one table.
+    more: Vec<FxHashMap<FlowKey, FlowRec>>,
+    /// Once a shard is merged in: the table holding each flow (0 `flows`, 1 + i `more[i]`),
+    /// in the order one table of them all would list them.
+    order: Option<FxHashMap<FlowKey, u32>>,
+    /// Flows that ended (or went idle) and left the table to make room: kept for the report,
+    /// in a bounded buffer and spill files ([`Stats::spill_to`]).
+    archive: spill::Archive,
+    /// Of the flows in spill files, those with an announced end, read back by
+    /// [`Stats::settle`] for the related-flow findings.
+    settled: Vec<(usize, u64, FlowKey, FlowRec)>,
     /// No sweep of the table for room before this many frames in (a sweep that freed little).
     next_sweep: u64,
     /// Frames of flows beyond [`MAX_FLOWS`].
@@ -149,7 +185,10 @@ impl Stats {
             egress: vec![0; enis + 1],
             actions: [0; 5],
             flows: FxHashMap::default(),
-            archived: Vec::new(),
+            more: Vec::new(),
+            order: None,
+            archive: spill::Archive::default(),
+            settled: Vec::new(),
             next_sweep: 0,
             flows_untracked: 0,
             alg: AlgTracker::default(),
@@ -230,8 +269,7 @@ impl Stats {
     pub(crate) fn alg_flow_keys(&self) -> Vec<FlowKeyTuple> {
         let key = |k: &FlowKey| (k.proto, k.a, k.b);
         let mut v: Vec<_> = self
-            .flows
-            .iter()
+            .table_flows()
             .filter(|(k, f)| {
                 self.alg.flow(k).is_some()
                     || self.alg.announced_at(&f.local).is_some()
@@ -399,10 +437,7 @@ impl Stats {
                     eni: None,
                     mode: None,
                     eip: None,
-                    frames: 0,
-                    forwarded: 0,
-                    dropped: [0; DropReason::COUNT],
-                    actions: [0; 5],
+                    counts: counts::Counts::default(),
                     not_alg: false,
                     internet_to_private: 0,
                     last_s: now_s,
@@ -410,7 +445,6 @@ impl Stats {
                 })
             }
         };
-        rec.frames += 1;
         rec.last_s = rec.last_s.max(now_s);
         if tcp_flags & (evict::TCP_FIN | evict::TCP_RST) != 0 {
             rec.ends |= evict::ends(tcp_flags, s == rec.local);
@@ -420,11 +454,8 @@ impl Stats {
         rec.mode = rec.mode.or(v.mode);
         rec.eip = rec.eip.or(v.eip);
         match v.outcome {
-            Outcome::Forward(_, a) => {
-                rec.forwarded += 1;
-                rec.actions[action_index(a)] += 1;
-            }
-            Outcome::Drop(r) => rec.dropped[r.index()] += 1,
+            Outcome::Forward(_, a) => rec.counts.add(counts::action_cat(action_index(a)), 1),
+            Outcome::Drop(r) => rec.counts.add(r.index(), 1),
         }
         (!rec.not_alg).then_some((key, rec.local))
     }
@@ -440,7 +471,7 @@ impl Stats {
     pub fn alg_totals(&self) -> BTreeMap<Protocol, (u64, u64)> {
         let view = AlgView::new(self);
         let mut m = BTreeMap::new();
-        for (k, f) in &self.flows {
+        for (k, f) in self.table_flows() {
             if let Some(a) = self.alg.flow(k)
                 && let Some(p) = a.protocol
             {
@@ -457,7 +488,7 @@ impl Stats {
     fn alg_verdicts(&self) -> BTreeMap<&'static str, u64> {
         let view = AlgView::new(self);
         let mut verdicts = BTreeMap::new();
-        for (k, f) in self.flows.iter() {
+        for (k, f) in self.table_flows() {
             let Some(a) = self.alg.flow(k) else { continue };
             *verdicts
                 .entry(flow_verdict(f, Some(a), view.broken.contains(k)).0)
@@ -468,6 +499,8 @@ impl Stats {
 
     /// Number of flows tracked.
     pub fn flow_count(&self) -> usize {
-        self.flows.len() + self.archived.len()
+        self.flows.len()
+            + self.more.iter().map(|t| t.len()).sum::<usize>()
+            + self.archive.count() as usize
     }
 }
