@@ -148,7 +148,7 @@ pub fn write_json<W: std::io::Write>(
         make: &|k, f| flow_report(stats, cloud, &view, k, f),
     };
     let alg = stats
-        .alg_totals()
+        .alg_totals(&view)
         .into_iter()
         .map(|(p, (flows, findings))| {
             (

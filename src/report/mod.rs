@@ -467,9 +467,9 @@ impl Stats {
         }
     }
 
-    /// ALG totals per protocol: (flows, findings).
-    pub fn alg_totals(&self) -> BTreeMap<Protocol, (u64, u64)> {
-        let view = AlgView::new(self);
+    /// ALG totals per protocol: (flows, findings), `view` being [`AlgView::new`] of these
+    /// counters (built once per report: it walks every flow and announcement).
+    fn alg_totals(&self, view: &AlgView) -> BTreeMap<Protocol, (u64, u64)> {
         let mut m = BTreeMap::new();
         for (k, f) in self.table_flows() {
             if let Some(a) = self.alg.flow(k)
@@ -484,9 +484,8 @@ impl Stats {
         m
     }
 
-    /// The flows' verdicts, counted (for the summary).
-    fn alg_verdicts(&self) -> BTreeMap<&'static str, u64> {
-        let view = AlgView::new(self);
+    /// The flows' verdicts, counted (for the summary), `view` as for [`Stats::alg_totals`].
+    fn alg_verdicts(&self, view: &AlgView) -> BTreeMap<&'static str, u64> {
         let mut verdicts = BTreeMap::new();
         for (k, f) in self.table_flows() {
             let Some(a) = self.alg.flow(k) else { continue };

@@ -78,9 +78,10 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
             stats.flows_untracked
         );
     }
-    let alg = stats.alg_totals();
+    let view = AlgView::new(stats);
+    let alg = stats.alg_totals(&view);
     if !alg.is_empty() {
-        let verdicts = stats.alg_verdicts();
+        let verdicts = stats.alg_verdicts(&view);
         let t = stats.translation;
         let head = match (t.ftp, t.sip) {
             (false, false) => "ALG (NAT mode has none)",
