@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{AddrEntry, AddrKind, Dataplane, EniEntry, FlatMap, PREFETCH_ABOVE};
+use super::{AddrEntry, AddrKind, Dataplane, EniEntry, FlatMap, PREFETCH_ABOVE, mac_filter_bit};
 use crate::dataplane::{CapturePoint, IngressHint};
 use crate::model::{Association, Cloud, Mode};
 
@@ -68,6 +68,20 @@ fn association_entry(cloud: &Cloud, a: &Association, eni: u32) -> (u32, AddrEntr
     (eip, entry)
 }
 
+/// The filter in front of the MAC table: 16 bits per MAC (at least 4096), the bit of each MAC's
+/// hash set (about one Internet frame in 16 then probes the table for nothing). Returns the
+/// words and the shift that takes a hash to its bit.
+fn mac_filter(macs: &FlatMap<u64, u32>) -> (Vec<u64>, u32) {
+    let bits = (macs.len() * 16).max(4096).next_power_of_two();
+    let shift = 32 - bits.trailing_zeros();
+    let mut words = vec![0u64; bits / 64];
+    for (mac, _) in macs.iter() {
+        let bit = mac_filter_bit(&mac.to_be_bytes()[2..], shift);
+        words[bit >> 6] |= 1 << (bit & 63);
+    }
+    (words, shift)
+}
+
 /// What [`Dataplane::patch_eni`] replaced, to put back with [`Dataplane::restore`].
 #[derive(Debug)]
 #[must_use = "the tables stay patched until the patch is restored"]
@@ -91,7 +105,7 @@ impl Dataplane {
         );
         let mut macs = FlatMap::with_capacity(cloud.enis.len());
         let mut enis = Vec::with_capacity(cloud.enis.len());
-        let mut eip_prefixes = vec![0u64; 1 << 10];
+        let mut eip_prefixes = Box::new([0u64; 1 << 10]);
         for (i, e) in cloud.enis.iter().enumerate() {
             enis.push(eni_entry(cloud, i));
             if e.deleted {
@@ -118,10 +132,13 @@ impl Dataplane {
             }
             addrs.insert(eip, entry);
         }
+        let (mac_filter, mac_filter_shift) = mac_filter(&macs);
         let prefetch = addrs.footprint() + macs.footprint() > PREFETCH_ABOVE;
         Dataplane {
             addrs,
             macs,
+            mac_filter,
+            mac_filter_shift,
             enis,
             eip_prefixes,
             vpc_net: u32::from(cloud.vpc.cidr.network),
