@@ -326,3 +326,61 @@ impl Dataplane {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::Port;
+    use crate::model::{Account, Eni, EniKind, Ipv4Cidr, Mac, Vpc};
+
+    /// Every ENI's MAC passes the filter in front of the MAC table and finds its ENI; most
+    /// other MACs are turned away by the filter alone.
+    #[test]
+    fn mac_filter_keeps_every_eni_and_few_others() {
+        let mut cloud = Cloud::new(
+            "eu-central-1".into(),
+            Account {
+                multi_eip_authorized: false,
+                multi_eip_quota: 10,
+            },
+            Vpc {
+                id: "vpc-t".into(),
+                cidr: Ipv4Cidr {
+                    network: Ipv4Addr::new(10, 0, 0, 0),
+                    prefix: 8,
+                },
+                gateway_mac: Mac([0xee, 0xff, 0xff, 0xff, 0xff, 0xff]),
+                internet_mac: Mac([0x02, 0, 0, 0, 0, 1]),
+            },
+        )
+        .unwrap();
+        let n = 3000u32;
+        let mac = |i: u32| [0x00, 0x16, 0x3e, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        for i in 0..n {
+            let eni = Eni::new(
+                format!("eni-{i}"),
+                EniKind::Secondary,
+                Mac(mac(i)),
+                Ipv4Addr::from(0x0a00_0000 + 10 + i),
+                Vec::new(),
+            );
+            cloud.create_network_interface(eni).unwrap();
+        }
+        let dp = Dataplane::new(&cloud);
+        assert!(dp.mac_filter.len() * 64 >= 16 * n as usize);
+        for i in 0..n {
+            assert_eq!(dp.mac_port(&mac(i)), Port::Eni(i), "ENI {i}");
+        }
+        let mut passed = 0;
+        for i in 0..10_000u32 {
+            let other = [0x02, 0x42, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x77];
+            assert_eq!(dp.mac_port(&other), Port::Internet);
+            let bit = mac_filter_bit(&other, dp.mac_filter_shift);
+            passed += usize::from(dp.mac_filter[bit >> 6] & (1 << (bit & 63)) != 0);
+        }
+        assert!(
+            passed < 10_000 / 8,
+            "{passed} of 10000 other MACs pass the filter"
+        );
+    }
+}

@@ -174,12 +174,17 @@ impl Dataplane {
     /// else the Internet.
     #[inline(always)]
     fn mac_port(&self, m: &[u8]) -> Port {
-        let bit = mac_filter_bit(m, self.mac_filter_shift);
-        let word = self.mac_filter[bit >> 6];
-        if word & (1 << (bit & 63)) == 0 {
+        if !self.mac_may_be_eni(m) {
             return Port::Internet;
         }
         self.macs.get(mac_key(m)).map_or(Port::Internet, Port::Eni)
+    }
+
+    /// The MAC filter: false when MAC `m` (6 bytes) is surely no ENI's.
+    #[inline(always)]
+    fn mac_may_be_eni(&self, m: &[u8]) -> bool {
+        let bit = mac_filter_bit(m, self.mac_filter_shift);
+        self.mac_filter[bit >> 6] & (1 << (bit & 63)) != 0
     }
 
     /// Whether some EIP lies in `addr`'s /16.

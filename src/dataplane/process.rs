@@ -113,12 +113,14 @@ impl Dataplane {
         }
     }
 
-    /// Prefetches the table lines a frame will touch: its source MAC's, its source address's
-    /// and its destination address's (the EIP bitmap spares Internet hosts).
+    /// Prefetches the table lines a frame will touch: its source MAC's (unless the MAC filter
+    /// rules it out), its source address's and its destination address's (the EIP bitmap
+    /// spares Internet hosts).
     #[inline]
     fn prefetch_frame(&self, data: &[u8], link: LinkType) {
         if link.has_macs()
             && let Some(m) = data.get(ethernet::SRC_ADDR)
+            && self.mac_may_be_eni(m)
         {
             self.macs.prefetch(mac_key(m));
         }
