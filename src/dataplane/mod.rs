@@ -3,7 +3,8 @@
 //! frame, no locks: the tables are read-only once built, so any number of threads can share them.
 //!
 //! Per frame the core does at most one MAC lookup (Ethernet ingress) and two address lookups
-//! (source, only for frames from an ENI or without MACs; destination). A bitmap of the /16
+//! (source, only for frames from an ENI or without MACs; destination). A filter of the ENI MACs'
+//! hashes spares most frames from the Internet the MAC lookup. A bitmap of the /16
 //! prefixes that hold an EIP answers "is this public address an EIP?" without touching the
 //! table for the common case of Internet hosts. With large tables the batch functions prefetch
 //! the table lines of frames a few places ahead, so that their cache misses overlap.
