@@ -19,7 +19,8 @@
 //!   EIPs the table lines of the frame 8 places ahead are prefetched.
 //! - `baseline`: the fixed work of a NAT inbound frame around a bare
 //!   `rustc_hash::FxHashMap<u32, (private IP, ENI MAC, ENI index)>` lookup of the destination,
-//!   written plainly (`nat_inbound::baseline_frame`). It validates what the core validates on
+//!   written plainly (`nat_inbound::baseline_frame`; the frame length is a run-time value, as
+//!   in the core's ranges). It validates what the core validates on
 //!   the fields it reads: the Ethernet type is IPv4, version 4, header length at least 20 and
 //!   captured, total length at least the header (the datagram ends at the total length or the
 //!   end of the capture), the fragment offset (only a first fragment gets its L4 checksum
