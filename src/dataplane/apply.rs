@@ -102,7 +102,7 @@ pub(super) fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
                 udp::adjust_checksum(seg, addr_delta);
             }
             proto::ICMP if icmp::is_error_message(seg) => {
-                translate_icmp_error(seg, p, plan);
+                translate_icmp_error(seg, (p.src, p.dst), (plan.new_src, plan.new_dst));
             }
             _ => {}
         }
@@ -125,7 +125,16 @@ pub(super) fn apply(frame: &mut [u8], p: &Parsed, plan: &Plan) {
 
 /// RFC 5508: an ICMP error's quoted packet travelled the other way, so the quoted source is the
 /// outer destination before DNAT and the quoted destination the outer source before SNAT.
-pub(super) fn translate_icmp_error(icmp: &mut [u8], p: &Parsed, plan: &Plan) {
+/// `old` is the outer (source, destination) as received, `new` what the plan changes them to.
+/// Out of line and by value: the common path then keeps its parse and plan in registers.
+#[inline(never)]
+pub(super) fn translate_icmp_error(
+    icmp: &mut [u8],
+    old: (u32, u32),
+    new: (Option<u32>, Option<u32>),
+) {
+    let (p_src, p_dst) = old;
+    let (new_src, new_dst) = new;
     // Under 8 bytes nothing is quoted.
     let Ok(mut msg) = IcmpPacket::new_checked(icmp) else {
         return;
@@ -134,16 +143,16 @@ pub(super) fn translate_icmp_error(icmp: &mut [u8], p: &Parsed, plan: &Plan) {
     let quoted = msg.data_mut();
     let mut inner_delta = Delta::ZERO;
     let mut changed = false;
-    if let Some(d) = plan.new_dst
-        && ipv4::quoted_replace_addr(quoted, ipv4::field::SRC_ADDR, p.dst, d)
+    if let Some(d) = new_dst
+        && ipv4::quoted_replace_addr(quoted, ipv4::field::SRC_ADDR, p_dst, d)
     {
-        inner_delta = inner_delta.addr32(p.dst, d);
+        inner_delta = inner_delta.addr32(p_dst, d);
         changed = true;
     }
-    if let Some(s) = plan.new_src
-        && ipv4::quoted_replace_addr(quoted, ipv4::field::DST_ADDR, p.src, s)
+    if let Some(s) = new_src
+        && ipv4::quoted_replace_addr(quoted, ipv4::field::DST_ADDR, p_src, s)
     {
-        inner_delta = inner_delta.addr32(p.src, s);
+        inner_delta = inner_delta.addr32(p_src, s);
         changed = true;
     }
     if !changed {

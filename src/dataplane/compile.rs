@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{AddrEntry, AddrKind, Dataplane, EniEntry, FlatMap, PREFETCH_ABOVE};
+use super::{AddrEntry, AddrKind, Dataplane, EniEntry, FlatMap, PREFETCH_ABOVE, mac_filter_bit};
 use crate::dataplane::{CapturePoint, IngressHint};
 use crate::model::{Association, Cloud, Mode};
 
@@ -68,6 +68,20 @@ fn association_entry(cloud: &Cloud, a: &Association, eni: u32) -> (u32, AddrEntr
     (eip, entry)
 }
 
+/// The filter in front of the MAC table: 16 bits per MAC (at least 4096), the bit of each MAC's
+/// hash set (about one Internet frame in 16 then probes the table for nothing). Returns the
+/// words and the shift that takes a hash to its bit.
+fn mac_filter(macs: &FlatMap<u64, u32>) -> (Vec<u64>, u32) {
+    let bits = (macs.len() * 16).max(4096).next_power_of_two();
+    let shift = 32 - bits.trailing_zeros();
+    let mut words = vec![0u64; bits / 64];
+    for (mac, _) in macs.iter() {
+        let bit = mac_filter_bit(&mac.to_be_bytes()[2..], shift);
+        words[bit >> 6] |= 1 << (bit & 63);
+    }
+    (words, shift)
+}
+
 /// What [`Dataplane::patch_eni`] replaced, to put back with [`Dataplane::restore`].
 #[derive(Debug)]
 #[must_use = "the tables stay patched until the patch is restored"]
@@ -91,7 +105,7 @@ impl Dataplane {
         );
         let mut macs = FlatMap::with_capacity(cloud.enis.len());
         let mut enis = Vec::with_capacity(cloud.enis.len());
-        let mut eip_prefixes = vec![0u64; 1 << 10];
+        let mut eip_prefixes = Box::new([0u64; 1 << 10]);
         for (i, e) in cloud.enis.iter().enumerate() {
             enis.push(eni_entry(cloud, i));
             if e.deleted {
@@ -118,10 +132,13 @@ impl Dataplane {
             }
             addrs.insert(eip, entry);
         }
+        let (mac_filter, mac_filter_shift) = mac_filter(&macs);
         let prefetch = addrs.footprint() + macs.footprint() > PREFETCH_ABOVE;
         Dataplane {
             addrs,
             macs,
+            mac_filter,
+            mac_filter_shift,
             enis,
             eip_prefixes,
             vpc_net: u32::from(cloud.vpc.cidr.network),
@@ -307,5 +324,63 @@ impl Dataplane {
             return Some("the settings differ".into());
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::Port;
+    use crate::model::{Account, Eni, EniKind, Ipv4Cidr, Mac, Vpc};
+
+    /// Every ENI's MAC passes the filter in front of the MAC table and finds its ENI; most
+    /// other MACs are turned away by the filter alone.
+    #[test]
+    fn mac_filter_keeps_every_eni_and_few_others() {
+        let mut cloud = Cloud::new(
+            "eu-central-1".into(),
+            Account {
+                multi_eip_authorized: false,
+                multi_eip_quota: 10,
+            },
+            Vpc {
+                id: "vpc-t".into(),
+                cidr: Ipv4Cidr {
+                    network: Ipv4Addr::new(10, 0, 0, 0),
+                    prefix: 8,
+                },
+                gateway_mac: Mac([0xee, 0xff, 0xff, 0xff, 0xff, 0xff]),
+                internet_mac: Mac([0x02, 0, 0, 0, 0, 1]),
+            },
+        )
+        .unwrap();
+        let n = 3000u32;
+        let mac = |i: u32| [0x00, 0x16, 0x3e, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        for i in 0..n {
+            let eni = Eni::new(
+                format!("eni-{i}"),
+                EniKind::Secondary,
+                Mac(mac(i)),
+                Ipv4Addr::from(0x0a00_0000 + 10 + i),
+                Vec::new(),
+            );
+            cloud.create_network_interface(eni).unwrap();
+        }
+        let dp = Dataplane::new(&cloud);
+        assert!(dp.mac_filter.len() * 64 >= 16 * n as usize);
+        for i in 0..n {
+            assert_eq!(dp.mac_port(&mac(i)), Port::Eni(i), "ENI {i}");
+        }
+        let mut passed = 0;
+        for i in 0..10_000u32 {
+            let other = [0x02, 0x42, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x77];
+            assert_eq!(dp.mac_port(&other), Port::Internet);
+            let bit = mac_filter_bit(&other, dp.mac_filter_shift);
+            passed += usize::from(dp.mac_filter[bit >> 6] & (1 << (bit & 63)) != 0);
+        }
+        assert!(
+            passed < 10_000 / 8,
+            "{passed} of 10000 other MACs pass the filter"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! frame, no locks: the tables are read-only once built, so any number of threads can share them.
 //!
 //! Per frame the core does at most one MAC lookup (Ethernet ingress) and two address lookups
-//! (source, only for frames from an ENI or without MACs; destination). A bitmap of the /16
+//! (source, only for frames from an ENI or without MACs; destination). A filter of the ENI MACs'
+//! hashes spares most frames from the Internet the MAC lookup. A bitmap of the /16
 //! prefixes that hold an EIP answers "is this public address an EIP?" without touching the
 //! table for the common case of Internet hosts. With large tables the batch functions prefetch
 //! the table lines of frames a few places ahead, so that their cache misses overlap.
@@ -79,9 +80,14 @@ pub const PREFETCH_ABOVE: usize = 512 * 1024;
 pub struct Dataplane {
     addrs: FlatMap<u32, AddrEntry>,
     macs: FlatMap<u64, u32>,
+    /// A filter in front of `macs`: the bit of every ENI MAC's hash is set, so most frames
+    /// from the Internet (whose source MAC is no ENI's) learn it without probing the table.
+    mac_filter: Vec<u64>,
+    /// The shift that takes a MAC's hash to its bit of `mac_filter`: `32 - log2(bits)`.
+    mac_filter_shift: u32,
     enis: Vec<EniEntry>,
-    /// One bit per /16: set when an EIP lies in it.
-    eip_prefixes: Vec<u64>,
+    /// One bit per /16: set when an EIP lies in it (fixed size: indexing needs no check).
+    eip_prefixes: Box<[u64; 1 << 10]>,
     vpc_net: u32,
     vpc_mask: u32,
     gateway_mac: [u8; 6],
@@ -124,6 +130,13 @@ struct Parsed {
     layout: Layout,
 }
 
+/// The bit of a MAC address (6 bytes) in the MAC filter: a multiplicative hash of its last four
+/// bytes (where the MACs of one vendor differ), `shift` = 32 - log2(the filter's bits).
+#[inline(always)]
+fn mac_filter_bit(m: &[u8], shift: u32) -> usize {
+    (u32::from_le_bytes([m[2], m[3], m[4], m[5]]).wrapping_mul(0x9E37_79B1) >> shift) as usize
+}
+
 /// The table key of a MAC address (6 bytes).
 #[inline]
 fn mac_key(m: &[u8]) -> u64 {
@@ -156,6 +169,23 @@ impl Dataplane {
     #[inline]
     fn in_vpc(&self, addr: u32) -> bool {
         addr & self.vpc_mask == self.vpc_net
+    }
+
+    /// The port a frame with source MAC `m` (6 bytes) comes in from: the ENI owning the MAC,
+    /// else the Internet.
+    #[inline(always)]
+    fn mac_port(&self, m: &[u8]) -> Port {
+        if !self.mac_may_be_eni(m) {
+            return Port::Internet;
+        }
+        self.macs.get(mac_key(m)).map_or(Port::Internet, Port::Eni)
+    }
+
+    /// The MAC filter: false when MAC `m` (6 bytes) is surely no ENI's.
+    #[inline(always)]
+    fn mac_may_be_eni(&self, m: &[u8]) -> bool {
+        let bit = mac_filter_bit(m, self.mac_filter_shift);
+        self.mac_filter[bit >> 6] & (1 << (bit & 63)) != 0
     }
 
     /// Whether some EIP lies in `addr`'s /16.

@@ -27,7 +27,7 @@ impl Dataplane {
             IngressHint::Fixed(p) => matches!(p, Port::Eni(_)),
             IngressHint::Auto if link.has_macs() => frame
                 .get(ethernet::SRC_ADDR)
-                .is_some_and(|m| self.macs.get(mac_key(m)).is_some()),
+                .is_some_and(|m| self.mac_port(m) != Port::Internet),
             IngressHint::Auto => false,
         };
         if from_eni {
@@ -69,7 +69,7 @@ impl Dataplane {
         assert_eq!(frames.len(), verdicts.len(), "one verdict slot per frame");
         if !self.prefetch {
             for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
-                *v = self.process(f.data, f.link);
+                self.process_into(f.data, f.link, v);
             }
             return;
         }
@@ -81,7 +81,7 @@ impl Dataplane {
                 self.prefetch_frame(ahead.data, ahead.link);
             }
             let f = &mut frames[i];
-            verdicts[i] = self.process(f.data, f.link);
+            self.process_into(f.data, f.link, &mut verdicts[i]);
         }
     }
 
@@ -97,7 +97,7 @@ impl Dataplane {
         assert_eq!(ranges.len(), verdicts.len(), "one verdict slot per frame");
         if !self.prefetch {
             for (&(s, e, link), v) in ranges.iter().zip(verdicts.iter_mut()) {
-                *v = self.process(&mut buf[s..e], link);
+                self.process_into(&mut buf[s..e], link, v);
             }
             return;
         }
@@ -109,16 +109,18 @@ impl Dataplane {
                 self.prefetch_frame(&buf[s..e], link);
             }
             let (s, e, link) = ranges[i];
-            verdicts[i] = self.process(&mut buf[s..e], link);
+            self.process_into(&mut buf[s..e], link, &mut verdicts[i]);
         }
     }
 
-    /// Prefetches the table lines a frame will touch: its source MAC's, its source address's
-    /// and its destination address's (the EIP bitmap spares Internet hosts).
+    /// Prefetches the table lines a frame will touch: its source MAC's (unless the MAC filter
+    /// rules it out), its source address's and its destination address's (the EIP bitmap
+    /// spares Internet hosts).
     #[inline]
     fn prefetch_frame(&self, data: &[u8], link: LinkType) {
         if link.has_macs()
             && let Some(m) = data.get(ethernet::SRC_ADDR)
+            && self.mac_may_be_eni(m)
         {
             self.macs.prefetch(mac_key(m));
         }
@@ -138,13 +140,20 @@ impl Dataplane {
     /// (addresses, TTL, checksums, MACs). A dropped frame is left unchanged.
     #[inline(always)]
     pub fn process(&self, frame: &mut [u8], link: LinkType) -> Verdict {
+        let mut v = Verdict::early_drop(DropReason::Malformed, None);
+        self.process_into(frame, link, &mut v);
+        v
+    }
+
+    /// [`Dataplane::process`] writing the verdict into `v` (the batch functions' slots),
+    /// without a copy.
+    #[inline(always)]
+    fn process_into(&self, frame: &mut [u8], link: LinkType, v: &mut Verdict) {
         let mac_ingress = match self.ingress {
             IngressHint::Fixed(p) => Some(p),
-            IngressHint::Auto if link.has_macs() && frame.len() >= ethernet::MACS_LEN => Some(
-                self.macs
-                    .get(mac_key(&frame[ethernet::SRC_ADDR]))
-                    .map_or(Port::Internet, Port::Eni),
-            ),
+            IngressHint::Auto if link.has_macs() && frame.len() >= ethernet::MACS_LEN => {
+                Some(self.mac_port(&frame[ethernet::SRC_ADDR]))
+            }
             IngressHint::Auto => None,
         };
         let p = match parse(link, frame) {
@@ -154,7 +163,8 @@ impl Dataplane {
                     LinkError::Malformed => DropReason::Malformed,
                     LinkError::NotIpv4 => DropReason::NotIpv4,
                 };
-                return Verdict::early_drop(reason, mac_ingress);
+                *v = Verdict::early_drop(reason, mac_ingress);
+                return;
             }
         };
         // The source's entry: needed for frames from an ENI (source check, SNAT) and to find
@@ -184,7 +194,7 @@ impl Dataplane {
             sport: p.sport,
             dport: p.dport,
         };
-        let mut v = Verdict {
+        *v = Verdict {
             outcome: Outcome::Drop(DropReason::Malformed),
             ingress: Some(ingress),
             tuple,
@@ -195,163 +205,174 @@ impl Dataplane {
             fragment: p.fragment,
             layout: p.layout,
         };
-        match self.decide(&p, ingress, src_entry, &mut v) {
-            Ok(plan) => {
-                apply(frame, &p, &plan);
-                if link.has_macs() {
-                    let dst = match plan.egress {
-                        Port::Internet => self.internet_mac,
-                        Port::Eni(e) => self.enis[e as usize].mac,
-                    };
-                    let macs: &mut [u8; ethernet::MACS_LEN] = (&mut frame[..ethernet::MACS_LEN])
-                        .try_into()
-                        .expect("an Ethernet frame that parsed has its MACs");
-                    macs[ethernet::DST_ADDR].copy_from_slice(&dst);
-                    macs[ethernet::SRC_ADDR].copy_from_slice(&self.gateway_mac);
-                }
-                v.outcome = Outcome::Forward(plan.egress, plan.action);
-            }
-            Err(r) => v.outcome = Outcome::Drop(r),
+        // One call site of `forward` per ingress, so that each is specialised for its plans.
+        match ingress {
+            Port::Internet => match self.decide_inbound(&p, v) {
+                Ok(plan) => self.forward(frame, link, &p, &plan, v),
+                Err(r) => v.outcome = Outcome::Drop(r),
+            },
+            Port::Eni(e) => match self.decide_from_eni(&p, e, src_entry, v) {
+                Ok(plan) => self.forward(frame, link, &p, &plan, v),
+                Err(r) => v.outcome = Outcome::Drop(r),
+            },
         }
-        v
     }
 
-    /// The forwarding decision (design.md section 5), checks in the documented precedence.
+    /// Applies a plan to a frame (addresses, TTL, checksums, MACs) and records it in the
+    /// verdict.
     #[inline(always)]
-    fn decide(
+    fn forward(&self, frame: &mut [u8], link: LinkType, p: &Parsed, plan: &Plan, v: &mut Verdict) {
+        apply(frame, p, plan);
+        if link.has_macs() {
+            let dst = match plan.egress {
+                Port::Internet => self.internet_mac,
+                Port::Eni(e) => self.enis[e as usize].mac,
+            };
+            let macs: &mut [u8; ethernet::MACS_LEN] = (&mut frame[..ethernet::MACS_LEN])
+                .try_into()
+                .expect("an Ethernet frame that parsed has its MACs");
+            macs[ethernet::DST_ADDR].copy_from_slice(&dst);
+            macs[ethernet::SRC_ADDR].copy_from_slice(&self.gateway_mac);
+        }
+        v.outcome = Outcome::Forward(plan.egress, plan.action);
+    }
+
+    /// The forwarding decision for a frame from the Internet (design.md section 5), checks in
+    /// the documented precedence.
+    #[inline(always)]
+    fn decide_inbound(&self, p: &Parsed, v: &mut Verdict) -> Result<Plan, DropReason> {
+        let (egress, new_dst, mode, guest_ok) = self.inbound(p.dst, self.public_entry(p.dst), v)?;
+        if p.ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        if !guest_ok {
+            return Err(DropReason::GuestNotConfigured);
+        }
+        Ok(Plan {
+            new_src: None,
+            new_dst,
+            dec_ttl: true,
+            inc_ttl: false,
+            egress,
+            action: if mode == Mode::Nat {
+                Action::Dnat
+            } else {
+                Action::PassThrough
+            },
+        })
+    }
+
+    /// The forwarding decision for a frame from ENI `e` (design.md section 5), checks in the
+    /// documented precedence. `src_entry` is the source's entry when it was already looked up.
+    #[inline(always)]
+    fn decide_from_eni(
         &self,
         p: &Parsed,
-        ingress: Port,
+        e: u32,
         src_entry: Option<AddrEntry>,
         v: &mut Verdict,
     ) -> Result<Plan, DropReason> {
-        match ingress {
-            Port::Internet => {
-                let (egress, new_dst, mode, guest_ok) =
-                    self.inbound(p.dst, self.public_entry(p.dst), v)?;
-                if p.ttl <= 1 {
-                    return Err(DropReason::TtlExpired);
-                }
-                if !guest_ok {
-                    return Err(DropReason::GuestNotConfigured);
-                }
-                Ok(Plan {
-                    new_src: None,
-                    new_dst,
-                    dec_ttl: true,
-                    inc_ttl: false,
-                    egress,
-                    action: if mode == Mode::Nat {
-                        Action::Dnat
-                    } else {
-                        Action::PassThrough
-                    },
-                })
+        let eni = self.enis[e as usize];
+        v.eni = Some(e);
+        if !eni.attached {
+            return Err(DropReason::EniDetached);
+        }
+        let src = match src_entry {
+            Some(s) => Some(s),
+            None => self.addrs.get(p.src),
+        }
+        .filter(|s| s.eni == e);
+        // What the source is: a private IP (with its NAT EIP or 0) or an EIP of e.
+        let src_nat = match src {
+            Some(s) if s.kind == AddrKind::Private && !eni.binded => Some(s.other),
+            Some(s) if matches!(s.kind, AddrKind::EipBinded | AddrKind::EipMulti) => {
+                v.mode = Some(if s.kind == AddrKind::EipBinded {
+                    Mode::Binded
+                } else {
+                    Mode::MultiBinded
+                });
+                v.eip = Some(p.src);
+                None
             }
-            Port::Eni(e) => {
-                let eni = self.enis[e as usize];
-                v.eni = Some(e);
-                if !eni.attached {
-                    return Err(DropReason::EniDetached);
+            _ => return Err(DropReason::SourceCheck),
+        };
+        if let Some(eip) = src_nat.filter(|x| *x != 0) {
+            v.mode = Some(Mode::Nat);
+            v.eip = Some(eip);
+        }
+        if self.in_vpc(p.dst) {
+            let d = match self.addrs.get(p.dst) {
+                Some(d) if d.kind == AddrKind::Private => d,
+                _ => return Err(DropReason::UnknownDestination),
+            };
+            let peer = self.enis[d.eni as usize];
+            if eni.binded || peer.binded {
+                return Err(DropReason::PrivateNetworkUnavailable);
+            }
+            if !peer.attached {
+                return Err(DropReason::EniDetached);
+            }
+            return Ok(Plan {
+                new_src: None,
+                new_dst: None,
+                dec_ttl: false,
+                inc_ttl: false,
+                egress: Port::Eni(d.eni),
+                action: Action::IntraVpc,
+            });
+        }
+        // Towards the Internet, or back in through an EIP of this VPC (hairpin).
+        let dst_entry = self.public_entry(p.dst);
+        let mut inbound = None;
+        if dst_entry.is_some_and(|d| d.kind != AddrKind::Private) {
+            // The destination's own checks come first: eip-not-associated precedes
+            // no-public-address, and eni-detached follows it.
+            let mut scratch = *v;
+            match self.inbound(p.dst, dst_entry, &mut scratch) {
+                Err(DropReason::EipNotAssociated) => {
+                    return Err(DropReason::EipNotAssociated);
                 }
-                let src = match src_entry {
-                    Some(s) => Some(s),
-                    None => self.addrs.get(p.src),
-                }
-                .filter(|s| s.eni == e);
-                // What the source is: a private IP (with its NAT EIP or 0) or an EIP of e.
-                let src_nat = match src {
-                    Some(s) if s.kind == AddrKind::Private && !eni.binded => Some(s.other),
-                    Some(s) if matches!(s.kind, AddrKind::EipBinded | AddrKind::EipMulti) => {
-                        v.mode = Some(if s.kind == AddrKind::EipBinded {
-                            Mode::Binded
-                        } else {
-                            Mode::MultiBinded
-                        });
-                        v.eip = Some(p.src);
-                        None
-                    }
-                    _ => return Err(DropReason::SourceCheck),
-                };
-                if let Some(eip) = src_nat.filter(|x| *x != 0) {
-                    v.mode = Some(Mode::Nat);
-                    v.eip = Some(eip);
-                }
-                if self.in_vpc(p.dst) {
-                    let d = match self.addrs.get(p.dst) {
-                        Some(d) if d.kind == AddrKind::Private => d,
-                        _ => return Err(DropReason::UnknownDestination),
-                    };
-                    let peer = self.enis[d.eni as usize];
-                    if eni.binded || peer.binded {
-                        return Err(DropReason::PrivateNetworkUnavailable);
-                    }
-                    if !peer.attached {
-                        return Err(DropReason::EniDetached);
-                    }
-                    return Ok(Plan {
-                        new_src: None,
-                        new_dst: None,
-                        dec_ttl: false,
-                        inc_ttl: false,
-                        egress: Port::Eni(d.eni),
-                        action: Action::IntraVpc,
-                    });
-                }
-                // Towards the Internet, or back in through an EIP of this VPC (hairpin).
-                let dst_entry = self.public_entry(p.dst);
-                let mut inbound = None;
-                if dst_entry.is_some_and(|d| d.kind != AddrKind::Private) {
-                    // The destination's own checks come first: eip-not-associated precedes
-                    // no-public-address, and eni-detached follows it.
-                    let mut scratch = *v;
-                    match self.inbound(p.dst, dst_entry, &mut scratch) {
-                        Err(DropReason::EipNotAssociated) => {
-                            return Err(DropReason::EipNotAssociated);
-                        }
-                        r => inbound = Some(r),
-                    }
-                }
-                let new_src = match src_nat {
-                    Some(0) => return Err(DropReason::NoPublicAddress),
-                    Some(eip) => Some(eip),
-                    None => None,
-                };
-                let (egress, new_dst, guest_ok, action) = match inbound {
-                    None => (
-                        Port::Internet,
-                        None,
-                        true,
-                        if new_src.is_some() {
-                            Action::Snat
-                        } else {
-                            Action::PassThrough
-                        },
-                    ),
-                    Some(r) => {
-                        let (egress, new_dst, _, guest_ok) = r?;
-                        if let Some(d) = new_dst {
-                            v.inside_dst = d;
-                        }
-                        (egress, new_dst, guest_ok, Action::Hairpin)
-                    }
-                };
-                if p.ttl <= 1 {
-                    return Err(DropReason::TtlExpired);
-                }
-                if !guest_ok {
-                    return Err(DropReason::GuestNotConfigured);
-                }
-                Ok(Plan {
-                    new_src,
-                    new_dst,
-                    dec_ttl: true,
-                    inc_ttl: false,
-                    egress,
-                    action,
-                })
+                r => inbound = Some(r),
             }
         }
+        let new_src = match src_nat {
+            Some(0) => return Err(DropReason::NoPublicAddress),
+            Some(eip) => Some(eip),
+            None => None,
+        };
+        let (egress, new_dst, guest_ok, action) = match inbound {
+            None => (
+                Port::Internet,
+                None,
+                true,
+                if new_src.is_some() {
+                    Action::Snat
+                } else {
+                    Action::PassThrough
+                },
+            ),
+            Some(r) => {
+                let (egress, new_dst, _, guest_ok) = r?;
+                if let Some(d) = new_dst {
+                    v.inside_dst = d;
+                }
+                (egress, new_dst, guest_ok, Action::Hairpin)
+            }
+        };
+        if p.ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        if !guest_ok {
+            return Err(DropReason::GuestNotConfigured);
+        }
+        Ok(Plan {
+            new_src,
+            new_dst,
+            dec_ttl: true,
+            inc_ttl: false,
+            egress,
+            action,
+        })
     }
 
     /// The checks of a frame arriving from the Internet at `dst` (whose table entry is `d`):

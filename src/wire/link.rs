@@ -74,6 +74,10 @@ const VLAN_TAGS_MAX: usize = 4;
 pub fn ipv4_offset(link: LinkType, frame: &[u8]) -> Result<usize, LinkError> {
     match link {
         LinkType::Ethernet => {
+            // The common case first: an untagged IPv4 frame (what follows finds the same).
+            if frame.get(12..14) == Some(&[0x08, 0x00][..]) {
+                return Ok(14);
+            }
             let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| LinkError::Malformed)?;
             let mut ether_type = eth.ether_type();
             let mut off = eth.slice().len();
