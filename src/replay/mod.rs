@@ -208,7 +208,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
 /// spill file (tests: the report must not depend on it).
 #[doc(hidden)]
 pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome, ReplayError> {
-    let cloud = Cloud::load(&opts.topology)?;
+    let cloud = Arc::new(Cloud::load(&opts.topology)?);
     let mut policy = cloud.alg;
     if let Some(spec) = &opts.alg_spec {
         policy
@@ -232,7 +232,7 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
             Some(Timeline {
                 events,
                 next: 0,
-                cloud: cloud.clone(),
+                cloud: Cloud::clone(&cloud),
                 dp: Arc::new(dataplane(&cloud, hint, point)),
                 hint,
                 point,
@@ -330,7 +330,7 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
         }
     };
     let mut sink = Sink {
-        cloud: Arc::new(cloud.clone()),
+        cloud: cloud.clone(),
         out: opts.out.clone(),
         internet,
         enis: output::EniWriters::new(
