@@ -446,26 +446,36 @@ impl CaptureReader {
                 let len = 16 + caplen;
                 buf.extend_from_slice(&pkt.data);
                 self.record += 1;
-                let meta = Meta {
-                    stamp: Stamp::Pcap {
-                        sec: pkt.ts_sec,
-                        frac: pkt.ts_frac,
-                        nanos: h.ts_resolution == TsResolution::NanoSecond,
-                    },
-                    orig_len: pkt.orig_len,
-                    iface: (0, 0),
-                    iface_no: 0,
-                    slot: 0,
-                    link: self.pcap_link.expect("pcap link"),
-                    linktype: self.pcap_linktype,
-                    record: self.record,
-                    unsupported_link: false,
-                };
+                let meta = self.pcap_meta(&pkt, h, self.record);
                 self.src.consume(len);
                 return Ok(Some(meta));
             }
         }
         self.next_pcap_slow(buf)
+    }
+
+    /// The metadata of pcap record number `record`.
+    fn pcap_meta(
+        &self,
+        pkt: &pcap_file::pcap::RawPcapPacket,
+        h: &PcapHeader,
+        record: u64,
+    ) -> Meta {
+        Meta {
+            stamp: Stamp::Pcap {
+                sec: pkt.ts_sec,
+                frac: pkt.ts_frac,
+                nanos: h.ts_resolution == TsResolution::NanoSecond,
+            },
+            orig_len: pkt.orig_len,
+            iface: (0, 0),
+            iface_no: 0,
+            slot: 0,
+            link: self.pcap_link.expect("pcap link"),
+            linktype: self.pcap_linktype,
+            record,
+            unsupported_link: false,
+        }
     }
 
     /// [`CaptureReader::next_pcap`] when the record is not wholly buffered, or too large.
@@ -514,21 +524,7 @@ impl CaptureReader {
             .next_raw_packet(&self.src.avail()[..len])
             .map_err(|e| fail(map_pcap_error(e)))?;
         buf.extend_from_slice(&pkt.data);
-        let meta = Meta {
-            stamp: Stamp::Pcap {
-                sec: pkt.ts_sec,
-                frac: pkt.ts_frac,
-                nanos: h.ts_resolution == TsResolution::NanoSecond,
-            },
-            orig_len: pkt.orig_len,
-            iface: (0, 0),
-            iface_no: 0,
-            slot: 0,
-            link: self.pcap_link.expect("pcap link"),
-            linktype: linktype_value(h.datalink),
-            record,
-            unsupported_link: false,
-        };
+        let meta = self.pcap_meta(&pkt, &h, record);
         self.src.consume(len);
         Ok(Some(meta))
     }
