@@ -112,7 +112,13 @@ fn call(h: u32, k: u32) -> Vec<Vec<u8>> {
     );
     f.push(c.tcp(true, (ctl, 21), 1017, "AP", port.as_bytes()));
     f.push(c.tcp(false, (21, ctl), 5033, "AP", b"200 PORT ok\r\n"));
-    f.push(c.tcp(true, (ctl, 21), 1017 + port.len() as u32, "AP", b"RETR f\r\n"));
+    f.push(c.tcp(
+        true,
+        (ctl, 21),
+        1017 + port.len() as u32,
+        "AP",
+        b"RETR f\r\n",
+    ));
     f.push(c.tcp(false, (21, ctl), 5046, "AP", b"150 opening\r\n"));
     // The server's data connection to the EIP and the port the PORT command named.
     f.push(c.tcp(false, (20, data), 9000, "S", b""));

@@ -455,12 +455,7 @@ impl CaptureReader {
     }
 
     /// The metadata of pcap record number `record`.
-    fn pcap_meta(
-        &self,
-        pkt: &pcap_file::pcap::RawPcapPacket,
-        h: &PcapHeader,
-        record: u64,
-    ) -> Meta {
+    fn pcap_meta(&self, pkt: &pcap_file::pcap::RawPcapPacket, h: &PcapHeader, record: u64) -> Meta {
         Meta {
             stamp: Stamp::Pcap {
                 sec: pkt.ts_sec,
