@@ -495,10 +495,15 @@ mod tests {
         counts.add(crate::report::counts::TO_PRIVATE, n * 3);
         // Flags: ENI (even), EIP (not a multiple of 3), not ALG (odd), local end `a` (even),
         // and the ends.
-        let flags = u8::from(n.is_multiple_of(2)) * (HAS_ENI | 8)
-            | u8::from(!n.is_multiple_of(3)) * HAS_EIP
-            | u8::from(n % 2 == 1) * 4
-            | (n as u8 & 7) << 4;
+        let mut flags = (n as u8 & 7) << 4;
+        if n.is_multiple_of(2) {
+            flags |= HAS_ENI | 8;
+        } else {
+            flags |= 4;
+        }
+        if !n.is_multiple_of(3) {
+            flags |= HAS_EIP;
+        }
         let last_s = if n.is_multiple_of(2) {
             -(n as i64)
         } else {
