@@ -32,6 +32,13 @@ impl Stats {
         for (a, b) in self.egress.iter_mut().zip(&other.egress) {
             *a += b;
         }
+        for (e, n) in other.egress_sparse.into_iter().flatten() {
+            let i = 1 + e as usize;
+            if self.egress.len() <= i {
+                self.egress.resize(i + 1, 0);
+            }
+            self.egress[i] += n;
+        }
         for (a, b) in self.actions.iter_mut().zip(other.actions) {
             *a += b;
         }

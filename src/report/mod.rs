@@ -53,8 +53,12 @@ pub struct Stats {
     pub forwarded: u64,
     /// Frames dropped, by [`DropReason::index`].
     pub dropped: [u64; DropReason::COUNT],
-    /// Frames out per egress: index 0 the Internet, 1 + i ENI i.
+    /// Frames out per egress: index 0 the Internet, 1 + i ENI i (of a shard with sparse
+    /// egress counters, [`Stats::sparse_egress`], the Internet only).
     pub egress: Vec<u64>,
+    /// Frames out per ENI (index) of a shard with sparse egress counters: a shard of a replay
+    /// sees a part of the ENIs only, and a topology may have tens of thousands of them.
+    egress_sparse: Option<FxHashMap<u32, u64>>,
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
@@ -123,6 +127,7 @@ impl Stats {
             forwarded: 0,
             dropped: [0; DropReason::COUNT],
             egress: vec![0; enis + 1],
+            egress_sparse: None,
             actions: [0; 5],
             flows: FxHashMap::default(),
             more: Vec::new(),
@@ -239,7 +244,7 @@ impl Stats {
     }
 
     fn follow_counters(&mut self, cloud: &Cloud) {
-        if self.egress.len() < cloud.enis.len() + 1 {
+        if self.egress_sparse.is_none() && self.egress.len() < cloud.enis.len() + 1 {
             self.egress.resize(cloud.enis.len() + 1, 0);
         }
         self.vpc = Some(cloud.vpc.cidr);
@@ -292,6 +297,14 @@ impl Stats {
         });
     }
 
+    /// Counts the frames out per ENI sparsely from now on (a shard of a replay over several
+    /// shards: their sum, [`Stats::merge`], has them all); these counters' [`Stats::egress`]
+    /// then holds the Internet only. Call it before any frame.
+    pub fn sparse_egress(&mut self) {
+        self.egress = vec![0];
+        self.egress_sparse = Some(FxHashMap::default());
+    }
+
     /// Total frames dropped.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
@@ -331,11 +344,11 @@ impl Stats {
             Outcome::Forward(port, action) => {
                 self.forwarded += 1;
                 self.actions[action_index(action)] += 1;
-                let i = match port {
-                    Port::Internet => 0,
-                    Port::Eni(e) => 1 + e as usize,
-                };
-                self.egress[i] += 1;
+                match (port, &mut self.egress_sparse) {
+                    (Port::Internet, _) => self.egress[0] += 1,
+                    (Port::Eni(e), Some(m)) => *m.entry(e).or_default() += 1,
+                    (Port::Eni(e), None) => self.egress[1 + e as usize] += 1,
+                }
             }
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
         }
