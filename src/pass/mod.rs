@@ -69,7 +69,11 @@ impl FramePass {
         let shards = (0..count)
             .map(|s| {
                 owned(s).then(|| {
-                    let mut stats = Stats::new(cloud.enis.len());
+                    let mut stats = Stats::new(if count > 1 { 0 } else { cloud.enis.len() });
+                    if count > 1 {
+                        // The shards' sum has every ENI's frames out.
+                        stats.sparse_egress();
+                    }
                     stats.follow_shared(cloud, &nat);
                     let translator = translate.map(Translator::new);
                     if let Some(t) = &translator {

@@ -468,11 +468,8 @@ fn finish(
     let mut enis = enis;
     let mut failed: Option<OutputError> = enis.flush().err();
     let output_opens = internet.opens + dropped.opens + enis.opens();
-    let mut enis = enis.into_writers();
-    for w in [internet, dropped]
-        .into_iter()
-        .chain(enis.iter_mut().filter_map(Option::take))
-    {
+    let eni_count = enis.enis();
+    for w in [internet, dropped].into_iter().chain(enis.into_writers()) {
         if failed.is_some() {
             w.abandon();
             continue;
@@ -549,12 +546,10 @@ fn finish(
     // (Every writer was taken above: `written` tells which ENIs have a file, looked up in a
     // set so that tens of thousands of ENIs are not compared pairwise.)
     let done: std::collections::HashSet<&PathBuf> = written.iter().collect();
-    for (i, w) in enis.iter().enumerate() {
-        if w.is_none() {
-            let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-            if !done.contains(&path) && path.is_file() {
-                let _ = std::fs::remove_file(&path);
-            }
+    for i in 0..eni_count {
+        let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
+        if !done.contains(&path) && path.is_file() {
+            let _ = std::fs::remove_file(&path);
         }
     }
     let summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());

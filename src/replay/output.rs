@@ -107,7 +107,7 @@ fn put_u32(out: &mut Vec<u8>, v: u32, big: bool) {
 /// by the writer itself ([`CaptureWriter::write`]) or by an [`EniWriters`] that gathers the
 /// records of many files in one shared buffer.
 pub struct CaptureWriter {
-    tmp: PathBuf,
+    /// The final name; the file is written under [`temp_name`] of it until it is complete.
     dest: PathBuf,
     format: OutFormat,
     /// The open descriptor; `None` while suspended or not created yet.
@@ -139,7 +139,6 @@ impl CaptureWriter {
     /// Like [`CaptureWriter::create`], but the file is created only when bytes are first
     /// written out (one open fewer for a file that is not kept open).
     pub fn deferred(dest: PathBuf, format: OutFormat) -> Result<CaptureWriter, OutputError> {
-        let tmp = temp_name(&dest);
         let mut buf = Vec::new();
         let header = match format {
             OutFormat::Pcap(h) => h.write_to(&mut buf).map(|_| ()).map_err(pcap_message),
@@ -155,7 +154,6 @@ impl CaptureWriter {
             return Err(io_err(&dest, e));
         }
         Ok(CaptureWriter {
-            tmp,
             dest,
             format,
             file: None,
@@ -188,10 +186,11 @@ impl CaptureWriter {
 
     fn open(&mut self) -> Result<&mut File, OutputError> {
         if self.file.is_none() {
+            let tmp = temp_name(&self.dest);
             let f = if self.created {
-                OpenOptions::new().append(true).open(&self.tmp)
+                OpenOptions::new().append(true).open(&tmp)
             } else {
-                File::create(&self.tmp)
+                File::create(&tmp)
             }
             .map_err(|e| io_err(&self.dest, e))?;
             self.created = true;
@@ -343,7 +342,7 @@ impl CaptureWriter {
     /// Writes out, closes and renames the file into place.
     pub fn finish(mut self) -> Result<PathBuf, OutputError> {
         self.suspend()?;
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
+        std::fs::rename(temp_name(&self.dest), &self.dest).map_err(|e| io_err(&self.dest, e))?;
         Ok(self.dest)
     }
 
@@ -355,14 +354,14 @@ impl CaptureWriter {
             self.open()?;
             self.file = None;
         }
-        Ok((self.tmp.clone(), self.dest.clone()))
+        Ok((temp_name(&self.dest), self.dest))
     }
 
     /// Deletes the temporary file (a failed run).
     pub fn abandon(mut self) {
         self.file = None;
         if self.created {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(temp_name(&self.dest));
         }
     }
 }
@@ -372,31 +371,40 @@ impl CaptureWriter {
 /// that a failed run leaves no output at all.
 #[derive(Debug, Default)]
 pub struct OutputSet {
-    files: Vec<(PathBuf, PathBuf)>,
+    /// (temporary name, destination); `None`: the temporary name is [`temp_name`] of the
+    /// destination (not kept: a run may have tens of thousands of files).
+    files: Vec<(Option<PathBuf>, PathBuf)>,
 }
 
 impl OutputSet {
     /// Adds a complete file: its temporary name and its destination.
     pub fn add(&mut self, tmp: PathBuf, dest: PathBuf) {
+        let tmp = (tmp != temp_name(&dest)).then_some(tmp);
         self.files.push((tmp, dest));
+    }
+
+    /// The temporary name of a file.
+    fn tmp((tmp, dest): &(Option<PathBuf>, PathBuf)) -> PathBuf {
+        tmp.clone().unwrap_or_else(|| temp_name(dest))
     }
 
     /// Removes every temporary file (a failed run).
     pub fn abandon(self) {
-        for (tmp, _) in self.files {
-            let _ = std::fs::remove_file(tmp);
+        for f in &self.files {
+            let _ = std::fs::remove_file(OutputSet::tmp(f));
         }
     }
 
     /// Renames every file into place, in the order added; returns the destinations.
     pub fn commit(self) -> Result<Vec<PathBuf>, OutputError> {
-        for (k, (tmp, dest)) in self.files.iter().enumerate() {
-            if let Err(e) = std::fs::rename(tmp, dest) {
+        for (k, f) in self.files.iter().enumerate() {
+            let dest = &f.1;
+            if let Err(e) = std::fs::rename(OutputSet::tmp(f), dest) {
                 for (_, done) in &self.files[..k] {
                     let _ = std::fs::remove_file(done);
                 }
-                for (t, _) in &self.files[k..] {
-                    let _ = std::fs::remove_file(t);
+                for t in &self.files[k..] {
+                    let _ = std::fs::remove_file(OutputSet::tmp(t));
                 }
                 return Err(io_err(dest, e));
             }

@@ -36,8 +36,8 @@ pub fn ends(flags: u8, from_local: bool) -> u8 {
 
 impl FlowRec {
     fn ended(&self, now_s: i64) -> bool {
-        self.ends & RST != 0
-            || self.ends & (FIN_LOCAL | FIN_REMOTE) == FIN_LOCAL | FIN_REMOTE
+        self.ends() & RST != 0
+            || self.ends() & (FIN_LOCAL | FIN_REMOTE) == FIN_LOCAL | FIN_REMOTE
             || now_s.saturating_sub(self.last_s) > FLOW_IDLE_S
     }
 }
@@ -58,8 +58,8 @@ impl Stats {
                 f.ended(now_s)
                     && alg.flow(k).is_none()
                     && alg.related_to(k).is_none()
-                    && alg.announced_at(&f.local).is_none()
-                    && alg.announced_at(&f.remote).is_none()
+                    && alg.announced_at(&f.local(k)).is_none()
+                    && alg.announced_at(&f.remote(k)).is_none()
             })
             .map(|(k, _)| *k)
             .collect();
@@ -74,11 +74,17 @@ impl Stats {
         self.flows.len() < MAX_FLOWS
     }
 
-    /// The flows the related-flow findings look through, in the order of the flow table then
+    /// The flows the related-flow findings look through (those in the table only if an end of
+    /// theirs was announced), in the order of the flow table then
     /// of leaving it: those in the table, then per shard those that left it (the ones in spill
     /// files only as far as [`Stats::settle`] read them back).
     pub(super) fn linking_flows(&self) -> Vec<(&FlowKey, &FlowRec)> {
-        let mut v: Vec<_> = self.table_flows().collect();
+        // Only flows with an announced end link to anything.
+        let alg = &self.alg;
+        let linking = self.table_flows().filter(|(k, f)| {
+            alg.announced_at(&f.local(k)).is_some() || alg.announced_at(&f.remote(k)).is_some()
+        });
+        let mut v = self.in_table_order(linking.collect());
         let mut settled = self.settled.iter().peekable();
         for (i, buf) in self.archive.buffers().enumerate() {
             while let Some((_, _, k, f)) = settled.next_if(|s| s.0 == i) {
@@ -130,7 +136,8 @@ impl Stats {
         let alg = &self.alg;
         let mut found = Vec::new();
         self.archive.for_each_spilled(|part, seq, k, f| {
-            if alg.announced_at(&f.local).is_some() || alg.announced_at(&f.remote).is_some() {
+            if alg.announced_at(&f.local(&k)).is_some() || alg.announced_at(&f.remote(&k)).is_some()
+            {
                 found.push((part, seq, k, f));
             }
         })?;

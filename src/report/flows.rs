@@ -52,15 +52,16 @@ impl Stats {
     fn summary_of(&self, f: &FlowRec, view: &AlgView, k: &FlowKey) -> FlowSummary {
         let alg = self.alg.flow(k);
         let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
+        let (local, remote) = (f.local(k), f.remote(k));
         FlowSummary {
-            protocol: proto_name(f.proto),
+            protocol: proto_name(k.proto),
             addresses: [
-                Ipv4Addr::from(f.local.0).to_string(),
-                Ipv4Addr::from(f.remote.0).to_string(),
+                Ipv4Addr::from(local.0).to_string(),
+                Ipv4Addr::from(remote.0).to_string(),
             ],
-            ports: matches!(f.proto, 6 | 17).then_some([f.local.1, f.remote.1]),
-            eni: f.eni,
-            mode: f.mode.map(Mode::api_name),
+            ports: matches!(k.proto, 6 | 17).then_some([local.1, remote.1]),
+            eni: f.eni(),
+            mode: f.mode().map(Mode::api_name),
             first_frame: f.first_frame,
             frames: f.frames(),
             forwarded: f.forwarded(),
@@ -108,14 +109,19 @@ impl AlgView {
     pub(super) fn new(stats: &Stats) -> AlgView {
         // A flow satisfies every announcement of either of its ends (RTP answers an m= line
         // from each side), not only the one it is linked to.
-        let mut linked: FxHashMap<(FlowKey, &str), Vec<&FlowRec>> = FxHashMap::default();
+        let mut linked: FxHashMap<(FlowKey, &str), Vec<(&FlowKey, &FlowRec)>> =
+            FxHashMap::default();
         for (k, f) in stats.linking_flows() {
-            for (end, other) in [(f.local, f.remote), (f.remote, f.local)] {
+            let (local, remote) = (f.local(k), f.remote(k));
+            for (end, other) in [(local, remote), (remote, local)] {
                 if let Some((ctl, a)) = stats.alg.announced_at(&end)
                     && ctl != k
                     && a.peer.is_none_or(|p| p == other.0)
                 {
-                    linked.entry((*ctl, a.value.as_str())).or_default().push(f);
+                    linked
+                        .entry((*ctl, a.value.as_str()))
+                        .or_default()
+                        .push((k, f));
                 }
             }
         }
@@ -129,7 +135,7 @@ impl AlgView {
                 None => "announced; no flow to it in this capture".to_string(),
                 Some(fs) => {
                     let mut parts = Vec::new();
-                    for f in fs.iter().take(4) {
+                    for &(fk, f) in fs.iter().take(4) {
                         let drops: Vec<String> = DropReason::ALL
                             .iter()
                             .filter(|r| f.dropped(**r) > 0)
@@ -139,11 +145,11 @@ impl AlgView {
                             parts.push(format!(
                                 "flow from frame {} ({}): {} of {} frames delivered, dropped unknown-destination x{}: frames from the Internet addressed to the private address {} (a NAT gateway never sends those); the capture looks taken on the instance: replay it with --capture-point instance",
                                 f.first_frame,
-                                proto_name(f.proto),
+                                proto_name(fk.proto),
                                 f.forwarded(),
                                 f.frames(),
                                 f.dropped(DropReason::UnknownDestination),
-                                Ipv4Addr::from(f.local.0),
+                                Ipv4Addr::from(f.local(fk).0),
                             ));
                             continue;
                         }
@@ -153,7 +159,7 @@ impl AlgView {
                         parts.push(format!(
                             "flow from frame {} ({}): {} of {} frames delivered{}",
                             f.first_frame,
-                            proto_name(f.proto),
+                            proto_name(fk.proto),
                             f.forwarded(),
                             f.frames(),
                             if drops.is_empty() {
@@ -188,7 +194,7 @@ impl AlgView {
 /// capture, not of a missing ALG.
 pub(super) fn instance_capture_mark(f: &FlowRec) -> bool {
     let unknown = f.dropped(DropReason::UnknownDestination);
-    unknown > 0 && f.dropped_total() == unknown && f.internet_to_private == unknown
+    unknown > 0 && f.dropped_total() == unknown && f.internet_to_private() == unknown
 }
 
 /// The findings of a flow: `documented` first (a NAT-mode flow of a protocol the seeds name),
@@ -204,7 +210,7 @@ pub(super) fn flow_findings(
     let mut v = Vec::with_capacity(a.findings.len() + 1);
     if let Some(p) = a.protocol
         && let Some(why) = p.documented()
-        && f.mode == Some(Mode::Nat)
+        && f.mode() == Some(Mode::Nat)
         && !a.translated
     {
         v.push(Finding {
@@ -235,7 +241,7 @@ pub(super) fn flow_verdict(
     let Some(a) = alg.filter(|a| a.protocol.is_some()) else {
         return (plain, None);
     };
-    match f.mode {
+    match f.mode() {
         Some(Mode::Binded | Mode::MultiBinded) => (
             plain,
             Some(

@@ -212,22 +212,23 @@ fn flow_report(
     f: &FlowRec,
 ) -> FlowReport {
     let eni_name = |i: u32| cloud.enis[i as usize].id.clone();
-    let key_proto = f.proto;
-    let public = f.eip.map(|e| Ipv4Addr::from(e).to_string());
+    let key_proto = k.proto;
+    let (local, remote) = (f.local(k), f.remote(k));
+    let public = f.eip().map(|e| Ipv4Addr::from(e).to_string());
     let alg = stats.alg.flow(k);
     let (verdict, verdict_reason) = flow_verdict(f, alg, view.broken.contains(k));
     FlowReport {
         protocol: proto_name(key_proto),
         addresses: [
-            Ipv4Addr::from(f.local.0).to_string(),
-            Ipv4Addr::from(f.remote.0).to_string(),
+            Ipv4Addr::from(local.0).to_string(),
+            Ipv4Addr::from(remote.0).to_string(),
         ],
-        ports: matches!(key_proto, 6 | 17).then_some([f.local.1, f.remote.1]),
-        local: endpoint(key_proto, f.local),
-        remote: endpoint(key_proto, f.remote),
+        ports: matches!(key_proto, 6 | 17).then_some([local.1, remote.1]),
+        local: endpoint(key_proto, local),
+        remote: endpoint(key_proto, remote),
         public: public.clone(),
-        eni: f.eni.map(eni_name),
-        mode: f.mode.map(Mode::api_name),
+        eni: f.eni().map(eni_name),
+        mode: f.mode().map(Mode::api_name),
         eip: public,
         first_frame: f.first_frame,
         frames: f.frames(),

@@ -19,6 +19,7 @@ mod evict;
 mod flows;
 mod json;
 mod merge;
+mod rec;
 mod spill;
 mod summary;
 mod timeline;
@@ -28,6 +29,7 @@ use flows::{AlgView, flow_findings, flow_verdict};
 pub use flows::{FlowSummary, flow_key};
 pub use json::{InputReport, write_json};
 use json::{capture_point_text, proto_name};
+use rec::FlowRec;
 pub use spill::SPILL_BUFFER;
 pub use summary::{SUMMARY_EGRESS, SUMMARY_EVENTS, summary};
 use timeline::timeline_json;
@@ -42,65 +44,6 @@ fn is_zero(n: &u64) -> bool {
 /// Flows tracked at most; frames of further flows are still counted, in `flows_untracked`.
 pub const MAX_FLOWS: usize = 1 << 16;
 
-#[derive(Clone, Debug)]
-struct FlowRec {
-    proto: u8,
-    first_frame: u64,
-    /// (local, remote) endpoints inside the VPC view, oriented from the VPC side when known.
-    local: (u32, u16),
-    remote: (u32, u16),
-    eni: Option<u32>,
-    mode: Option<Mode>,
-    eip: Option<u32>,
-    /// Frames per drop reason and per action (the flow's frames are their sum).
-    counts: counts::Counts,
-    /// A payload of this flow was looked at and it is no ALG protocol.
-    not_alg: bool,
-    /// Frames from the Internet side addressed to a private address of the VPC, dropped
-    /// `unknown-destination` (the mark of an instance capture replayed as a gateway capture).
-    internet_to_private: u64,
-    /// Capture time of its last frame, in seconds.
-    last_s: i64,
-    /// How a TCP flow ended: [`evict::FIN_LOCAL`], [`evict::FIN_REMOTE`], [`evict::RST`].
-    ends: u8,
-}
-
-impl FlowRec {
-    /// Frames dropped, per reason (the reasons that occurred).
-    fn drops(&self) -> BTreeMap<&'static str, u64> {
-        DropReason::ALL
-            .iter()
-            .filter(|r| self.dropped(**r) > 0)
-            .map(|r| (r.as_str(), self.dropped(*r)))
-            .collect()
-    }
-
-    /// Frames dropped for `r`.
-    fn dropped(&self, r: DropReason) -> u64 {
-        self.counts.get(r.index())
-    }
-
-    /// Frames forwarded with the action of index `a` ([`action_index`]).
-    fn action(&self, a: usize) -> u64 {
-        self.counts.get(counts::action_cat(a))
-    }
-
-    /// Frames dropped, all reasons.
-    fn dropped_total(&self) -> u64 {
-        self.counts.sum(0..DropReason::COUNT)
-    }
-
-    /// Frames forwarded.
-    fn forwarded(&self) -> u64 {
-        self.counts.sum(DropReason::COUNT..counts::CATS)
-    }
-
-    /// Frames of the flow.
-    fn frames(&self) -> u64 {
-        self.counts.sum(0..counts::CATS)
-    }
-}
-
 /// Everything the replay counts.
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -110,17 +53,18 @@ pub struct Stats {
     pub forwarded: u64,
     /// Frames dropped, by [`DropReason::index`].
     pub dropped: [u64; DropReason::COUNT],
-    /// Frames out per egress: index 0 the Internet, 1 + i ENI i.
+    /// Frames out per egress: index 0 the Internet, 1 + i ENI i (of a shard with sparse
+    /// egress counters, [`Stats::sparse_egress`], the Internet only).
     pub egress: Vec<u64>,
+    /// Frames out per ENI (index) of a shard with sparse egress counters: a shard of a replay
+    /// sees a part of the ENIs only, and a topology may have tens of thousands of them.
+    egress_sparse: Option<FxHashMap<u32, u64>>,
     /// Forwarded frames per action.
     pub actions: [u64; 5],
     flows: FxHashMap<FlowKey, FlowRec>,
     /// The flow tables of the shards merged in ([`Stats::merge`]), kept as they are rather
     /// than copied into `flows`: each flow is in one table.
     more: Vec<FxHashMap<FlowKey, FlowRec>>,
-    /// Once a shard is merged in: the table holding each flow (0 `flows`, 1 + i `more[i]`),
-    /// in the order one table of them all would list them.
-    order: Option<FxHashMap<FlowKey, u32>>,
     /// Flows that ended (or went idle) and left the table to make room: kept for the report,
     /// in a bounded buffer and spill files ([`Stats::spill_to`]).
     archive: spill::Archive,
@@ -183,10 +127,10 @@ impl Stats {
             forwarded: 0,
             dropped: [0; DropReason::COUNT],
             egress: vec![0; enis + 1],
+            egress_sparse: None,
             actions: [0; 5],
             flows: FxHashMap::default(),
             more: Vec::new(),
-            order: None,
             archive: spill::Archive::default(),
             settled: Vec::new(),
             next_sweep: 0,
@@ -272,8 +216,8 @@ impl Stats {
             .table_flows()
             .filter(|(k, f)| {
                 self.alg.flow(k).is_some()
-                    || self.alg.announced_at(&f.local).is_some()
-                    || self.alg.announced_at(&f.remote).is_some()
+                    || self.alg.announced_at(&f.local(k)).is_some()
+                    || self.alg.announced_at(&f.remote(k)).is_some()
             })
             .map(|(k, _)| key(k))
             .collect();
@@ -300,7 +244,7 @@ impl Stats {
     }
 
     fn follow_counters(&mut self, cloud: &Cloud) {
-        if self.egress.len() < cloud.enis.len() + 1 {
+        if self.egress_sparse.is_none() && self.egress.len() < cloud.enis.len() + 1 {
             self.egress.resize(cloud.enis.len() + 1, 0);
         }
         self.vpc = Some(cloud.vpc.cidr);
@@ -353,6 +297,14 @@ impl Stats {
         });
     }
 
+    /// Counts the frames out per ENI sparsely from now on (a shard of a replay over several
+    /// shards: their sum, [`Stats::merge`], has them all); these counters' [`Stats::egress`]
+    /// then holds the Internet only. Call it before any frame.
+    pub fn sparse_egress(&mut self) {
+        self.egress = vec![0];
+        self.egress_sparse = Some(FxHashMap::default());
+    }
+
     /// Total frames dropped.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
@@ -392,11 +344,11 @@ impl Stats {
             Outcome::Forward(port, action) => {
                 self.forwarded += 1;
                 self.actions[action_index(action)] += 1;
-                let i = match port {
-                    Port::Internet => 0,
-                    Port::Eni(e) => 1 + e as usize,
-                };
-                self.egress[i] += 1;
+                match (port, &mut self.egress_sparse) {
+                    (Port::Internet, _) => self.egress[0] += 1,
+                    (Port::Eni(e), Some(m)) => *m.entry(e).or_default() += 1,
+                    (Port::Eni(e), None) => self.egress[1 + e as usize] += 1,
+                }
             }
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
         }
@@ -415,7 +367,7 @@ impl Stats {
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
             return None; // not IPv4: no flow
         }
-        let (key, t, s, d) = FlowKey::of(v);
+        let (key, _, s, d) = FlowKey::of(v);
         if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) && !self.make_room(now_s)
         {
             self.flows_untracked += 1;
@@ -426,44 +378,34 @@ impl Stats {
             None => {
                 // Orient the flow from the VPC side: the sender if it came from an ENI.
                 let from_vpc = matches!(v.ingress, Some(Port::Eni(_)));
-                let (local, remote) = if from_vpc { (s, d) } else { (d, s) };
+                let local = if from_vpc { s } else { d };
                 // A flow a control channel announced: match either end, and the peer if given.
                 self.alg.opened(key, s, d);
-                self.flows.entry(key).or_insert(FlowRec {
-                    proto: t.proto,
-                    first_frame: frame_no,
-                    local,
-                    remote,
-                    eni: None,
-                    mode: None,
-                    eip: None,
-                    counts: counts::Counts::default(),
-                    not_alg: false,
-                    internet_to_private: 0,
-                    last_s: now_s,
-                    ends: 0,
-                })
+                self.flows
+                    .entry(key)
+                    .or_insert(FlowRec::new(&key, local, frame_no, now_s))
             }
         };
         rec.last_s = rec.last_s.max(now_s);
+        let local = rec.local(&key);
         if tcp_flags & (evict::TCP_FIN | evict::TCP_RST) != 0 {
-            rec.ends |= evict::ends(tcp_flags, s == rec.local);
+            rec.add_ends(evict::ends(tcp_flags, s == local));
         }
-        rec.internet_to_private += u64::from(to_private);
-        rec.eni = rec.eni.or(v.eni);
-        rec.mode = rec.mode.or(v.mode);
-        rec.eip = rec.eip.or(v.eip);
+        if to_private {
+            rec.count(counts::TO_PRIVATE, 1);
+        }
+        rec.fill(v.eni, v.eip, v.mode);
         match v.outcome {
-            Outcome::Forward(_, a) => rec.counts.add(counts::action_cat(action_index(a)), 1),
-            Outcome::Drop(r) => rec.counts.add(r.index(), 1),
+            Outcome::Forward(_, a) => rec.count(counts::action_cat(action_index(a)), 1),
+            Outcome::Drop(r) => rec.count(r.index(), 1),
         }
-        (!rec.not_alg).then_some((key, rec.local))
+        (!rec.not_alg()).then_some((key, local))
     }
 
     /// Marks a flow as not carrying an ALG protocol: its later frames are not inspected.
     pub fn set_not_alg(&mut self, key: &FlowKey) {
         if let Some(rec) = self.flows.get_mut(key) {
-            rec.not_alg = true;
+            rec.set_not_alg(true);
         }
     }
 

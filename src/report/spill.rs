@@ -4,8 +4,8 @@
 //! with the flows still in memory ([`Ordered`]), so memory stays bounded whatever the number
 //! of flows that ended.
 //!
-//! A record is encoded by hand, compactly: the key (13 bytes), then the record's fields with
-//! counters as LEB128 varints and per-reason counters only where not zero.
+//! A record is encoded by hand, compactly: the key (13 bytes), then the record's flags and
+//! fields with counters as LEB128 varints and per-category counters only where not zero.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,8 +14,12 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::counts::{CATS, Counts};
-use super::{FlowKey, FlowRec, Mode};
+use super::counts::{Counts, SLOTS};
+use super::rec::{HAS_EIP, HAS_ENI, mode_of};
+use super::{FlowKey, FlowRec};
+
+/// The mask of the slots with a count is a 64-bit varint.
+const _: () = assert!(SLOTS <= 64);
 
 /// Ended flows a shard keeps in memory before it writes them out as a run (by default).
 pub const SPILL_BUFFER: usize = 4096;
@@ -231,48 +235,34 @@ fn put_var(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn mode_code(m: Option<Mode>) -> u8 {
-    match m {
-        None => 0,
-        Some(Mode::Nat) => 1,
-        Some(Mode::Binded) => 2,
-        Some(Mode::MultiBinded) => 3,
-    }
-}
-
 /// Appends the encoding of one record, the `seq`-th of its part to leave the table.
 fn encode(out: &mut Vec<u8>, seq: u64, k: &FlowKey, f: &FlowRec) {
     put_var(out, seq);
     out.push(k.proto);
-    for (a, p) in [k.a, k.b, f.local, f.remote] {
+    for (a, p) in [k.a, k.b] {
         out.extend_from_slice(&a.to_le_bytes());
         out.extend_from_slice(&p.to_le_bytes());
     }
-    out.push(f.proto);
-    let flags = u8::from(f.eni.is_some())
-        | u8::from(f.eip.is_some()) << 1
-        | u8::from(f.not_alg) << 2
-        | mode_code(f.mode) << 3;
+    let (flags, mode, eni, eip, counts) = f.parts();
     out.push(flags);
-    out.push(f.ends);
-    if let Some(e) = f.eni {
-        put_var(out, u64::from(e));
+    out.push(mode);
+    if flags & HAS_ENI != 0 {
+        put_var(out, u64::from(eni));
     }
-    if let Some(e) = f.eip {
-        out.extend_from_slice(&e.to_le_bytes());
+    if flags & HAS_EIP != 0 {
+        out.extend_from_slice(&eip.to_le_bytes());
     }
     put_var(out, f.first_frame);
-    put_var(out, f.internet_to_private);
     put_var(out, (f.last_s << 1 ^ f.last_s >> 63) as u64);
-    let mut mask = 0u32;
-    for c in 0..CATS {
-        if f.counts.get(c) > 0 {
+    let mut mask = 0u64;
+    for c in 0..SLOTS {
+        if counts.get(c) > 0 {
             mask |= 1 << c;
         }
     }
-    put_var(out, u64::from(mask));
-    for c in 0..CATS {
-        let n = f.counts.get(c);
+    put_var(out, mask);
+    for c in 0..SLOTS {
+        let n = counts.get(c);
         if n > 0 {
             put_var(out, n);
         }
@@ -378,34 +368,24 @@ impl RunReader {
         let bad =
             |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("spill file: {what}"));
         let kp = self.byte()?;
-        let (a, b, local, remote) = (self.end()?, self.end()?, self.end()?, self.end()?);
-        let proto = self.byte()?;
+        let (a, b) = (self.end()?, self.end()?);
         let flags = self.byte()?;
-        let ends = self.byte()?;
-        let eni = if flags & 1 != 0 {
-            Some(u32::try_from(self.var()?).map_err(|_| bad("ENI index"))?)
+        let mode = self.byte()?;
+        if mode_of(mode).is_none() {
+            return Err(bad("mode"));
+        }
+        let eni = if flags & HAS_ENI != 0 {
+            u32::try_from(self.var()?).map_err(|_| bad("ENI index"))?
         } else {
-            None
+            0
         };
-        let eip = if flags & 2 != 0 {
-            Some(self.u32()?)
-        } else {
-            None
-        };
-        let mode = match flags >> 3 {
-            0 => None,
-            1 => Some(Mode::Nat),
-            2 => Some(Mode::Binded),
-            3 => Some(Mode::MultiBinded),
-            _ => return Err(bad("mode")),
-        };
+        let eip = if flags & HAS_EIP != 0 { self.u32()? } else { 0 };
         let first_frame = self.var()?;
-        let internet_to_private = self.var()?;
         let z = self.var()?;
         let last_s = (z >> 1) as i64 ^ -((z & 1) as i64);
         let mask = self.var()?;
         let mut counts = Counts::default();
-        for c in 0..CATS {
+        for c in 0..SLOTS {
             if mask & (1 << c) != 0 {
                 counts.add(c, self.var()?);
             }
@@ -413,20 +393,7 @@ impl RunReader {
         Ok(Some((
             seq,
             FlowKey { proto: kp, a, b },
-            FlowRec {
-                proto,
-                first_frame,
-                local,
-                remote,
-                eni,
-                mode,
-                eip,
-                counts,
-                not_alg: flags & 4 != 0,
-                internet_to_private,
-                last_s,
-                ends,
-            },
+            FlowRec::from_parts(first_frame, last_s, (flags, mode, eni, eip, counts)),
         )))
     }
 }
@@ -525,29 +492,28 @@ mod tests {
             a: (u32::MAX - n as u32, n as u16),
             b: (n as u32, u16::MAX),
         };
-        let f = FlowRec {
-            proto: n as u8,
-            first_frame: (n * 7919) % 1000 + n * 1000,
-            local: (n as u32, 1),
-            remote: (u32::MAX, 2),
-            eni: (n.is_multiple_of(2)).then_some(u32::MAX - n as u32),
-            mode: [
-                None,
-                Some(Mode::Nat),
-                Some(Mode::Binded),
-                Some(Mode::MultiBinded),
-            ][n as usize % 4],
-            eip: (!n.is_multiple_of(3)).then_some(n as u32),
-            counts,
-            not_alg: n % 2 == 1,
-            internet_to_private: n * 3,
-            last_s: if n.is_multiple_of(2) {
-                -(n as i64)
-            } else {
-                i64::MAX - n as i64
-            },
-            ends: n as u8 & 7,
+        counts.add(crate::report::counts::TO_PRIVATE, n * 3);
+        // Flags: ENI (even), EIP (not a multiple of 3), not ALG (odd), local end `a` (even),
+        // and the ends.
+        let mut flags = (n as u8 & 7) << 4;
+        if n.is_multiple_of(2) {
+            flags |= HAS_ENI | 8;
+        } else {
+            flags |= 4;
+        }
+        if !n.is_multiple_of(3) {
+            flags |= HAS_EIP;
+        }
+        let last_s = if n.is_multiple_of(2) {
+            -(n as i64)
+        } else {
+            i64::MAX - n as i64
         };
+        let f = FlowRec::from_parts(
+            (n * 7919) % 1000 + n * 1000,
+            last_s,
+            (flags, n as u8 % 4, u32::MAX - n as u32, n as u32, counts),
+        );
         (k, f)
     }
 

@@ -22,6 +22,9 @@ const NONE: u32 = u32::MAX;
 /// them. Output is byte-identical whatever `max_open` is.
 pub struct EniWriters {
     format: OutFormat,
+    /// Per ENI: its writer's place in `writers` (`NONE` until the ENI receives a frame).
+    slot: Vec<u32>,
+    /// The writers, in the order their ENIs first received a frame (`None`: abandoned).
     writers: Vec<Option<CaptureWriter>>,
     /// Records not yet written.
     shared: Vec<u8>,
@@ -49,7 +52,8 @@ impl EniWriters {
     pub fn new(enis: usize, format: OutFormat, max_open: usize) -> EniWriters {
         EniWriters {
             format,
-            writers: (0..enis).map(|_| None).collect(),
+            slot: vec![NONE; enis],
+            writers: Vec::new(),
             shared: Vec::new(),
             pending: Vec::new(),
             runs: vec![(NONE, NONE); enis],
@@ -71,12 +75,13 @@ impl EniWriters {
 
     /// Grows (or shrinks) to `enis` ENIs; writers of ENIs past the end are abandoned.
     pub fn resize(&mut self, enis: usize) {
-        for w in self.writers.drain(enis.min(self.writers.len())..).flatten() {
+        let gone = self.slot.drain(enis.min(self.slot.len())..);
+        for w in gone.filter_map(|i| self.writers.get_mut(i as usize)?.take()) {
             self.kept_open -= usize::from(w.is_open());
             self.closed_opens += w.opens;
             w.abandon();
         }
-        self.writers.resize_with(enis, || None);
+        self.slot.resize(enis, NONE);
         // Runs of writers past the end are never written: unlink them.
         for x in self.touched.iter().filter(|&&x| x as usize >= enis) {
             self.runs[*x as usize] = (NONE, NONE);
@@ -95,7 +100,7 @@ impl EniWriters {
         desc: &IfaceDesc,
         data: &[u8],
     ) -> Result<u64, OutputError> {
-        if self.writers[x].is_none() {
+        if self.slot[x] == NONE {
             // A file that is not kept open is created when its records are first written out.
             let w = if self.kept_open + 1 < self.max_open {
                 self.kept_open += 1;
@@ -103,9 +108,12 @@ impl EniWriters {
             } else {
                 CaptureWriter::deferred(path(), self.format)?
             };
-            self.writers[x] = Some(w);
+            self.slot[x] = self.writers.len() as u32;
+            self.writers.push(Some(w));
         }
-        let w = self.writers[x].as_mut().expect("writer exists");
+        let w = self.writers[self.slot[x] as usize]
+            .as_mut()
+            .expect("writer exists");
         if self.shared.capacity() == 0 {
             // Reserved once (pages are touched only as records arrive): no regrowth copies.
             self.shared.reserve(self.limit + (64 << 10));
@@ -147,7 +155,8 @@ impl EniWriters {
             if res.is_err() {
                 continue;
             }
-            if let Some(w) = &mut self.writers[x as usize] {
+            let at = self.slot[x as usize] as usize;
+            if let Some(Some(w)) = self.writers.get_mut(at) {
                 joined.clear();
                 w.take_buffered(&mut joined);
                 while run != NONE {
@@ -169,7 +178,15 @@ impl EniWriters {
 
     /// The frames ENI `x`'s file holds (0 when it has none).
     pub fn frames(&self, x: usize) -> u64 {
-        self.writers[x].as_ref().map_or(0, |w| w.frames)
+        self.slot
+            .get(x)
+            .and_then(|&i| self.writers.get(i as usize)?.as_ref())
+            .map_or(0, |w| w.frames)
+    }
+
+    /// The ENIs these writers are for.
+    pub fn enis(&self) -> usize {
+        self.slot.len()
     }
 
     /// Times an ENI file was opened (created or reopened to append) so far.
@@ -177,9 +194,13 @@ impl EniWriters {
         self.closed_opens + self.writers.iter().flatten().map(|w| w.opens).sum::<u64>()
     }
 
-    /// The writers, by ENI (call [`EniWriters::flush`] first: what is not written is lost).
-    pub fn into_writers(self) -> Vec<Option<CaptureWriter>> {
-        self.writers
+    /// The writers of the ENIs that received frames, in ENI order (call
+    /// [`EniWriters::flush`] first: what is not written is lost).
+    pub fn into_writers(self) -> impl Iterator<Item = CaptureWriter> {
+        let mut writers = self.writers;
+        self.slot
+            .into_iter()
+            .filter_map(move |i| writers.get_mut(i as usize)?.take())
     }
 
     /// Deletes every temporary file (a failed run).
@@ -235,8 +256,7 @@ mod tests {
         let opens = w.opens();
         let files = w
             .into_writers()
-            .into_iter()
-            .map(|w| std::fs::read(w.unwrap().finish().unwrap()).unwrap())
+            .map(|w| std::fs::read(w.finish().unwrap()).unwrap())
             .collect();
         (files, opens)
     }
