@@ -21,9 +21,14 @@ fn eipsim() -> Command {
 
 /// `suggest`, then a replay at `point`: (the suggestion's stderr note, report.json).
 fn run(rel: &str, point: &str) -> (String, Value) {
+    // Two tests may replay the same capture at once: each run gets its own folder.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = rel.replace(['/', '.'], "_");
-    let dir =
-        std::env::temp_dir().join(format!("eipsim-inst-{name}-{point}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "eipsim-inst-{name}-{point}-{}-{run}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let cap = shared(rel);
