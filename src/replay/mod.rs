@@ -30,8 +30,10 @@ use crate::wire::LinkType;
 use input::{CaptureError, CaptureReader, Format, IfaceDesc, Meta};
 use output::{CaptureWriter, OutFormat, OutputError};
 
-/// Frames per batch handed to the core.
-pub const BATCH: usize = 256;
+/// Frames per batch handed to the core. With several workers each batch crosses four threads;
+/// 1,024 frames a batch keeps those hand-offs rare (256 made `--workers 2` about 10% slower,
+/// measured on tmpfs) while a batch's frames stay in the caches.
+pub const BATCH: usize = 1024;
 
 /// ENI output files kept open at once when the process's limit is unknown; the others are
 /// suspended (closed, reopened to append).
