@@ -151,7 +151,7 @@ impl Stats {
     /// Joins a later IPv4 fragment to its datagram's flow: it gets the ports of the first
     /// fragment with the same addresses, protocol and identification, when that was seen (a
     /// later fragment seen alone keeps no ports and counts as a flow of its own). Call it
-    /// before [`Stats::record`] and use the joined verdict for everything else of the frame.
+    /// before [`Stats::record_timed`] and use the joined verdict for everything else of the frame.
     pub fn join_fragment(&mut self, v: &mut Verdict) {
         let t = &mut v.tuple;
         match v.fragment {
@@ -310,23 +310,11 @@ impl Stats {
         self.dropped.iter().sum()
     }
 
-    /// Counts one frame (its 1-based number in the replay) and its verdict.
-    ///
-    /// Returns whether the frame's flow still wants ALG inspection: it has an ALG protocol, or
-    /// no payload of it has been looked at yet. A flow found not to be an ALG protocol costs
-    /// nothing more (see [`Stats::set_not_alg`]).
-    pub fn record(&mut self, frame_no: u64, v: &Verdict) -> bool {
-        self.record_flow(frame_no, v).is_some()
-    }
-
-    /// [`Stats::record`], giving the flow (its key and VPC-side end) when it wants ALG
-    /// inspection.
-    pub fn record_flow(&mut self, frame_no: u64, v: &Verdict) -> Option<(FlowKey, (u32, u16))> {
-        self.record_timed(frame_no, v, 0, 0)
-    }
-
-    /// [`Stats::record_flow`] for a frame captured at `now_s` (seconds) with TCP flags
-    /// `tcp_flags` (0 when not TCP): ended and idle flows can then leave the table when it is
+    /// Counts one frame (its 1-based number in the replay, captured at `now_s` seconds, with
+    /// TCP flags `tcp_flags`, 0 when not TCP) and its verdict; gives the flow (its key and
+    /// VPC-side end) when it still wants ALG inspection: it has an ALG protocol, or no payload
+    /// of it has been looked at yet (a flow found not to be one costs nothing more, see
+    /// [`Stats::set_not_alg`]). Ended and idle flows can leave the table when it is
     /// full ([`MAX_FLOWS`]), kept aside for the report, so that only flows still open count
     /// against the bound.
     pub fn record_timed(
