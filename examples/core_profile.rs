@@ -8,7 +8,8 @@
 //!     target/release/examples/core_profile core 1000 32 200
 //! ```
 //!
-//! Arguments: the side (`core` = `Dataplane::process_packed`, `baseline` = the bench's bare
+//! Arguments: the side (`core` = `Dataplane::process_packed`, `general` = the same with the
+//! fast path off, `baseline` = the bench's bare
 //! `FxHashMap` lookup doing the same fixed work), the number of NAT EIPs, the batch size and
 //! how many times to run every frame of the pool. Prints the number of frames processed:
 //! callgrind's total of the collected functions divided by it is instructions per frame (the
@@ -26,7 +27,7 @@ use eipsim::wire::LinkType;
 
 /// Runs the core over the pool `rounds` times, `batch` frames per call.
 #[inline(never)]
-fn run_core(f: &Fixture, batch: usize, rounds: usize) -> usize {
+fn run_core(dp: &eipsim::dataplane::Dataplane, f: &Fixture, batch: usize, rounds: usize) -> usize {
     let ranges: Vec<(usize, usize, LinkType)> = (0..batch)
         .map(|i| (i * FRAME_LEN, (i + 1) * FRAME_LEN, LinkType::Ethernet))
         .collect();
@@ -36,7 +37,7 @@ fn run_core(f: &Fixture, batch: usize, rounds: usize) -> usize {
     for _ in 0..rounds {
         for chunk in f.pool.chunks_exact(batch * FRAME_LEN) {
             buf.copy_from_slice(chunk);
-            f.dp.process_packed(&mut buf, &ranges, &mut verdicts);
+            dp.process_packed(&mut buf, &ranges, &mut verdicts);
             black_box(&mut verdicts);
             n += batch;
         }
@@ -63,7 +64,7 @@ fn run_baseline(f: &Fixture, batch: usize, rounds: usize) -> usize {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: core_profile core|baseline EIPS BATCH ROUNDS";
+    let usage = "usage: core_profile core|general|baseline EIPS BATCH ROUNDS";
     let [side, n, batch, rounds] = args.as_slice() else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -82,10 +83,11 @@ fn main() -> ExitCode {
     }
     let f = nat_inbound::fixture(n);
     let frames = match side.as_str() {
-        "core" => run_core(&f, batch, rounds),
+        "core" => run_core(&f.dp, &f, batch, rounds),
+        "general" => run_core(&f.general, &f, batch, rounds),
         "baseline" => run_baseline(&f, batch, rounds),
         _ => {
-            eprintln!("{usage}: the side is `core` or `baseline`");
+            eprintln!("{usage}: the side is `core`, `general` or `baseline`");
             return ExitCode::from(2);
         }
     };

@@ -704,6 +704,78 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The fast path (plain frames from the Internet to NAT-mode EIPs) gives the verdict and
+    /// the bytes of the general path, on valid, mutated and cut frames in both directions, with
+    /// the ingress from the MAC or fixed.
+    #[test]
+    fn fast_path_is_the_general_path(
+        mut s in spec(0),
+        ttl in prop_oneof![0u8..=2, any::<u8>()],
+        m in 0usize..10,
+        remote in public_addr(),
+        dir in prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in any::<prop::sample::Index>(),
+        do_cut in any::<bool>(),
+        fixed in any::<bool>(),
+    ) {
+        let (mut fast, maps) = setup();
+        if fixed {
+            fast.set_ingress(eipsim::dataplane::IngressHint::Fixed(Port::Internet));
+        }
+        let mut general = fast.clone();
+        general.set_fast_path(false);
+        s.ttl = ttl;
+        if matches!(s.link, Link::Raw) {
+            s.link = Link::Eth;
+        }
+        let (m, other) = (maps[m], maps[(m + 1) % maps.len()]);
+        // Inbound, outbound, and hairpin (an ENI to another ENI's EIP).
+        let mut bytes = match dir {
+            0 => build(&s, (PEER, GW), remote, m.eip),
+            1 => build(&s, (m.mac, GW), m.private, remote),
+            _ => build(&s, (m.mac, GW), m.private, other.eip),
+        };
+        for (i, b) in edits {
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+        }
+        if do_cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let (mut a, mut b) = (bytes.clone(), bytes.clone());
+        let va = fast.process(&mut a, LinkType::Ethernet);
+        let vb = general.process(&mut b, LinkType::Ethernet);
+        prop_assert_eq!(va, vb);
+        prop_assert_eq!(a, b);
+    }
+}
+
+/// The property above meets plain frames (else it would compare the general path with itself):
+/// `build` makes one from a plain spec.
+#[test]
+fn plain_inbound_frames_are_plain() {
+    let (_, maps) = setup();
+    let s = Spec {
+        link: Link::Eth,
+        ttl: 64,
+        ident: 1,
+        df: true,
+        dscp: 0,
+        l4: L4::Udp {
+            sport: 5060,
+            dport: 5060,
+            no_checksum: false,
+        },
+        payload: vec![0; 20],
+    };
+    let mut f = build(&s, (PEER, GW), [198, 51, 100, 7], maps[0].eip);
+    assert!(eipsim::wire::plain::PlainFrame::new(&mut f).is_some());
+}
+
 const ALL_LINKS: [LinkType; 7] = [
     LinkType::Ethernet,
     LinkType::RawIp,

@@ -179,6 +179,9 @@ pub fn nat_inbound_pool(pairs: &[(u32, Target)], rounds: usize, seed: u64) -> Ve
 pub struct Fixture {
     /// The core's tables.
     pub dp: Dataplane,
+    /// The same tables with the fast path off ([`Dataplane::set_fast_path`]): every frame
+    /// takes the general path.
+    pub general: Dataplane,
     /// The baseline's map.
     pub map: BaselineMap,
     /// The frames, packed, `FRAME_LEN` bytes each.
@@ -194,8 +197,16 @@ pub fn fixture(n: usize) -> Fixture {
     let map: BaselineMap = pairs.iter().copied().collect();
     let rounds = if n >= 100_000 { 1 } else { (4096 / n).max(1) };
     let pool = nat_inbound_pool(&pairs, rounds, 0x5eed ^ n as u64);
+    let mut general = dp.clone();
+    general.set_fast_path(false);
     check_pool(&dp, &map, &pool);
-    Fixture { dp, map, pool }
+    check_pool(&general, &map, &pool);
+    Fixture {
+        dp,
+        general,
+        map,
+        pool,
+    }
 }
 
 #[inline(always)]

@@ -148,6 +148,7 @@ impl Dataplane {
             ingress: IngressHint::Auto,
             capture_point: CapturePoint::Gateway,
             prefetch,
+            fast_path: true,
         }
     }
 
@@ -315,6 +316,7 @@ impl Dataplane {
                 d.ingress,
                 d.capture_point,
                 d.prefetch,
+                d.fast_path,
             )
         };
         if self.eip_prefixes != other.eip_prefixes {

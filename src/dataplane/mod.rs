@@ -95,6 +95,8 @@ pub struct Dataplane {
     ingress: IngressHint,
     capture_point: CapturePoint,
     prefetch: bool,
+    /// Whether plain NAT-inbound frames take the fast path ([`Dataplane::set_fast_path`]).
+    fast_path: bool,
 }
 
 /// What to do to a frame that is forwarded.
@@ -202,6 +204,14 @@ impl Dataplane {
         } else {
             None
         }
+    }
+
+    /// Turns the fast path off (or on again). With it on (the default), a plain frame (see
+    /// [`crate::wire::plain`]) from the Internet to a NAT-mode EIP is decided and rewritten by
+    /// a path specialised for it; with it off every frame takes the general path. Both give
+    /// the same verdict and the same bytes: the tests compare them, the benches measure both.
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
     }
 
     /// Where the captures were taken (`--capture-point`).

@@ -3,12 +3,13 @@
 
 use super::apply::{apply, parse};
 use super::{
-    Action, AddrEntry, AddrKind, Dataplane, DropReason, Frame, IngressHint, Outcome,
+    Action, AddrEntry, AddrKind, Dataplane, DropReason, Fragment, Frame, IngressHint, Outcome,
     PREFETCH_DISTANCE, Parsed, Plan, Port, Tuple, Verdict, mac_key,
 };
 use crate::model::Mode;
 use crate::wire::link::ethernet;
-use crate::wire::{self, LinkError, LinkType, ipv4};
+use crate::wire::plain::{self, PlainFrame};
+use crate::wire::{self, Layout, LinkError, LinkType, ipv4};
 
 impl Dataplane {
     /// Capture point `instance` (design.md section 5): a frame the instance received through
@@ -149,6 +150,61 @@ impl Dataplane {
     /// without a copy.
     #[inline(always)]
     fn process_into(&self, frame: &mut [u8], link: LinkType, v: &mut Verdict) {
+        if link == LinkType::Ethernet && self.fast_path && self.fast_nat_inbound(frame, v) {
+            return;
+        }
+        self.process_general(frame, link, v);
+    }
+
+    /// The fast path: a plain frame ([`PlainFrame`]) from the Internet to an attached NAT-mode
+    /// EIP with a TTL above 1, decided and rewritten through fixed offsets. Returns false,
+    /// having written nothing, for any other frame: the general path decides it. The verdict
+    /// and the bytes are those of the general path (`tests/properties.rs` compares them).
+    #[inline(always)]
+    fn fast_nat_inbound(&self, frame: &mut [u8], v: &mut Verdict) -> bool {
+        let Some(mut f) = PlainFrame::new(frame) else {
+            return false;
+        };
+        match self.ingress {
+            IngressHint::Auto if !self.mac_may_be_eni(f.src_mac()) => {}
+            IngressHint::Fixed(Port::Internet) => {}
+            _ => return false,
+        }
+        let dst = f.dst_addr();
+        let Some(d) = self.public_entry(dst) else {
+            return false;
+        };
+        if d.kind != AddrKind::EipNat || f.ttl() <= 1 {
+            return false;
+        }
+        let Some(eni) = self.enis.get(d.eni as usize).filter(|e| e.attached) else {
+            return false;
+        };
+        let (sport, dport) = f.ports();
+        *v = Verdict {
+            outcome: Outcome::Forward(Port::Eni(d.eni), Action::Dnat),
+            ingress: Some(Port::Internet),
+            tuple: Tuple {
+                proto: f.protocol(),
+                src: f.src_addr(),
+                dst,
+                sport,
+                dport,
+            },
+            inside_dst: d.other,
+            eni: Some(d.eni),
+            mode: Some(Mode::Nat),
+            eip: Some(dst),
+            fragment: Fragment::Whole,
+            layout: Layout::new(plain::L3, plain::L4),
+        };
+        f.dnat_and_send(d.other, &eni.mac, &self.gateway_mac);
+        true
+    }
+
+    /// Every frame the fast path leaves: the decision of design.md section 5 in full.
+    #[inline(always)]
+    fn process_general(&self, frame: &mut [u8], link: LinkType, v: &mut Verdict) {
         let mac_ingress = match self.ingress {
             IngressHint::Fixed(p) => Some(p),
             IngressHint::Auto if link.has_macs() && frame.len() >= ethernet::MACS_LEN => {

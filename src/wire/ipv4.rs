@@ -45,9 +45,9 @@ pub mod field {
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 
 /// The More Fragments flag in the flags and offset word.
-const MORE_FRAGMENTS: u16 = 0x2000;
+pub const MORE_FRAGMENTS: u16 = 0x2000;
 /// The fragment offset bits of that word.
-const OFFSET_MASK: u16 = 0x1fff;
+pub const OFFSET_MASK: u16 = 0x1fff;
 
 /// A view of an IPv4 datagram (header first, possibly cut short after the header).
 ///

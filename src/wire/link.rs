@@ -16,6 +16,12 @@ pub mod ethernet {
     pub const SRC_ADDR: Range<usize> = 6..12;
     /// Length of the two addresses.
     pub const MACS_LEN: usize = SRC_ADDR.end;
+    /// The EtherType (or the TPID of an 802.1Q/802.1ad tag).
+    pub const ETHER_TYPE: Range<usize> = 12..14;
+    /// Length of an untagged Ethernet II header.
+    pub const HEADER_LEN: usize = ETHER_TYPE.end;
+    /// The EtherType of IPv4, as it is on the wire.
+    pub const IPV4: [u8; 2] = [0x08, 0x00];
 }
 
 /// The link layer of a capture, from its LINKTYPE value.
@@ -75,8 +81,8 @@ pub fn ipv4_offset(link: LinkType, frame: &[u8]) -> Result<usize, LinkError> {
     match link {
         LinkType::Ethernet => {
             // The common case first: an untagged IPv4 frame (what follows finds the same).
-            if frame.get(12..14) == Some(&[0x08, 0x00][..]) {
-                return Ok(14);
+            if frame.get(ethernet::ETHER_TYPE) == Some(&ethernet::IPV4[..]) {
+                return Ok(ethernet::HEADER_LEN);
             }
             let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| LinkError::Malformed)?;
             let mut ether_type = eth.ether_type();

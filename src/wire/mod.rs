@@ -9,6 +9,7 @@ pub mod icmp;
 pub mod ipv4;
 mod layout;
 pub mod link;
+pub mod plain;
 pub mod rewrite;
 pub mod tcp;
 pub mod udp;
