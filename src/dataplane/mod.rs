@@ -8,6 +8,10 @@
 //! prefixes that hold an EIP answers "is this public address an EIP?" without touching the
 //! table for the common case of Internet hosts. With large tables the batch functions prefetch
 //! the table lines of frames a few places ahead, so that their cache misses overlap.
+//!
+//! A plain frame ([`crate::wire::plain`]) from the Internet to an attached NAT-mode EIP takes a
+//! fast path: the same checks and rewrite through fixed offsets, the same verdict and bytes as
+//! the general path, which decides every other frame ([`Dataplane::set_fast_path`]).
 
 mod apply;
 mod compile;
