@@ -1,7 +1,8 @@
 //! Packet views: link layers (over etherparse's header slices); zero-copy views of the IPv4,
 //! TCP, UDP and ICMP headers in the manner of smoltcp's `wire` module, which also work on
 //! frames cut by a capture's snap length (each module says why smoltcp's or etherparse's own
-//! views do not serve); where the headers of a frame are ([`Layout`]); Internet checksums with
+//! views do not serve); a fixed-offset view of the commonest frame for the core's fast path
+//! ([`plain`]); where the headers of a frame are ([`Layout`]); Internet checksums with
 //! RFC 1624 incremental updates; and the rewriter used outside the forwarding core.
 
 pub mod checksum;
