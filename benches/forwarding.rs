@@ -142,6 +142,7 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
         Account {
             multi_eip_authorized: true,
             multi_eip_quota: per_eni as u32,
+            tcp25_unblocked: false,
         },
         Vpc {
             id: "vpc-bench".into(),

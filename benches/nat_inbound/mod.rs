@@ -73,6 +73,7 @@ pub fn nat_cloud(n: usize) -> (Cloud, Vec<(u32, Target)>) {
         Account {
             multi_eip_authorized: false,
             multi_eip_quota: 10,
+            tcp25_unblocked: false,
         },
         Vpc {
             id: "vpc-bench".into(),

@@ -344,6 +344,7 @@ mod tests {
             Account {
                 multi_eip_authorized: false,
                 multi_eip_quota: 10,
+                tcp25_unblocked: false,
             },
             Vpc {
                 id: "vpc-t".into(),

@@ -63,13 +63,16 @@ pub enum Charge {
     Subscription,
 }
 
-/// The account's multi-EIP settings.
+/// The account's settings: multi-EIP and the provider's block of outbound TCP port 25.
 #[derive(Clone, Debug)]
 pub struct Account {
     /// Multi-EIP mode takes no new applications: only authorised accounts may use it (seed 003).
     pub multi_eip_authorized: bool,
     /// EIPs per secondary ENI in multi-EIP mode (10 unless raised by ticket, seed 002).
     pub multi_eip_quota: u32,
+    /// The provider lifted its default block of outbound TCP to port 25 of Internet addresses
+    /// (`[account] tcp25_unblocked = true`; otherwise such frames drop `tcp-25-restricted`).
+    pub tcp25_unblocked: bool,
 }
 
 /// The VPC and the gateway's link addresses.

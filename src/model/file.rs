@@ -31,7 +31,8 @@ pub(super) struct TopologyFile {
     pub(super) alg: std::collections::BTreeMap<String, String>,
 }
 
-/// `[account]`: multi-EIP authorisation (default off) and quota (default 10).
+/// `[account]`: multi-EIP authorisation (default off) and quota (default 10), and whether the
+/// provider lifted its block of outbound TCP port 25 (default: blocked).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccountFile {
@@ -39,6 +40,8 @@ pub(super) struct AccountFile {
     pub(super) multi_eip_authorized: bool,
     #[serde(default = "default_quota")]
     pub(super) multi_eip_quota: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) tcp25_unblocked: bool,
 }
 
 impl Default for AccountFile {
@@ -46,6 +49,7 @@ impl Default for AccountFile {
         AccountFile {
             multi_eip_authorized: false,
             multi_eip_quota: default_quota(),
+            tcp25_unblocked: false,
         }
     }
 }
@@ -164,6 +168,7 @@ impl Cloud {
             account: AccountFile {
                 multi_eip_authorized: self.account.multi_eip_authorized,
                 multi_eip_quota: self.account.multi_eip_quota,
+                tcp25_unblocked: self.account.tcp25_unblocked,
             },
             vpc: VpcFile {
                 id: self.vpc.id.clone(),

@@ -100,6 +100,7 @@ impl Cloud {
             Account {
                 multi_eip_authorized: file.account.multi_eip_authorized,
                 multi_eip_quota: file.account.multi_eip_quota,
+                tcp25_unblocked: file.account.tcp25_unblocked,
             },
             Vpc {
                 id: file.vpc.id,

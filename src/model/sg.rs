@@ -1,6 +1,7 @@
 //! Security groups in the topology: the `[[security_group]]` tables, their `[[security_group.rule]]`
-//! entries and each ENI's `security_groups`, parsed and validated. Filtering is not applied to
-//! forwarding yet: a later stage compiles these tables.
+//! entries and each ENI's `security_groups`, parsed and validated, and the order in which a
+//! check meets an ENI's rules ([`effective_rules`]). The frame pass compiles them into its
+//! security-group stage.
 //!
 //! Rules checked (the code in the error): group ids unique (`duplicate-id`); priority 1..100
 //! (`invalid-priority`); a port range valid for the protocol (`invalid-port-range`); `cidr` xor
@@ -347,4 +348,154 @@ pub(super) fn check_eni_groups(
         ));
     }
     Ok(())
+}
+
+/// One rule of an ENI's groups, as a check meets it.
+#[derive(Clone, Copy, Debug)]
+pub struct EffectiveRule<'a> {
+    /// The group holding the rule.
+    pub group: &'a SecurityGroup,
+    /// The rule's 1-based position in its group (`rule N` in messages).
+    pub position: usize,
+    /// The rule.
+    pub rule: &'a Rule,
+}
+
+/// The rules of the groups `ids` (an ENI's, in the order it lists them) for `direction`, in
+/// the order a check evaluates them (design.md section 5): by priority, 1 first; at equal
+/// priority drop rules before accept rules; then in the ENI's order of groups and each group's
+/// order of rules. The first that matches a frame decides. Ids that name no group are skipped
+/// (a validated cloud has none).
+pub fn effective_rules<'a>(
+    groups: &'a [SecurityGroup],
+    ids: &[String],
+    direction: Direction,
+) -> Vec<EffectiveRule<'a>> {
+    let mut out: Vec<EffectiveRule<'a>> = ids
+        .iter()
+        .filter_map(|id| groups.iter().find(|g| &g.id == id))
+        .flat_map(|g| {
+            g.rules
+                .iter()
+                .enumerate()
+                .filter(move |(_, r)| r.direction == direction)
+                .map(move |(i, rule)| EffectiveRule {
+                    group: g,
+                    position: i + 1,
+                    rule,
+                })
+        })
+        .collect();
+    // A stable sort keeps the groups' and rules' order among equals.
+    out.sort_by_key(|r| (r.rule.priority, r.rule.policy != Policy::Drop));
+    out
+}
+
+/// What a check decides when no session, inner access or rule did (design.md section 5):
+/// basic groups drop ingress and accept egress; enterprise groups drop both.
+pub fn default_policy(kind: GroupType, direction: Direction) -> Policy {
+    match (kind, direction) {
+        (GroupType::Basic, Direction::Egress) => Policy::Accept,
+        _ => Policy::Drop,
+    }
+}
+
+impl Direction {
+    /// `ingress` or `egress`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+impl Policy {
+    /// `accept` or `drop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Accept => "accept",
+            Policy::Drop => "drop",
+        }
+    }
+}
+
+impl Protocol {
+    /// `tcp`, `udp`, `icmp`, `gre` or `all`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Gre => "gre",
+            Protocol::All => "all",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(direction: Direction, policy: Policy, priority: u8) -> Rule {
+        Rule {
+            direction,
+            policy,
+            priority,
+            protocol: Protocol::All,
+            ports: None,
+            peer: Peer::Cidr("0.0.0.0/0".parse().expect("cidr")),
+        }
+    }
+
+    /// Section 5: by priority, drop before accept at equal priority; then the ENI's order of
+    /// groups and the rules' order; the other direction left out.
+    #[test]
+    fn evaluation_order() {
+        use Direction::*;
+        use Policy::*;
+        let g = |id: &str, rules: Vec<Rule>| SecurityGroup {
+            id: id.into(),
+            kind: GroupType::Basic,
+            inner_access: InnerAccess::Accept,
+            rules,
+        };
+        let groups = vec![
+            g(
+                "sg-a",
+                vec![
+                    rule(Ingress, Accept, 5),
+                    rule(Egress, Drop, 1),
+                    rule(Ingress, Drop, 5),
+                    rule(Ingress, Accept, 1),
+                ],
+            ),
+            g(
+                "sg-b",
+                vec![rule(Ingress, Accept, 5), rule(Ingress, Drop, 2)],
+            ),
+        ];
+        let ids = vec!["sg-b".to_string(), "sg-a".to_string()];
+        let order: Vec<(String, usize)> = effective_rules(&groups, &ids, Ingress)
+            .iter()
+            .map(|r| (r.group.id.clone(), r.position))
+            .collect();
+        let want = [
+            ("sg-a", 4),
+            ("sg-b", 2),
+            ("sg-a", 3),
+            ("sg-b", 1),
+            ("sg-a", 1),
+        ];
+        assert_eq!(
+            order,
+            want.iter()
+                .map(|(g, n)| (g.to_string(), *n))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(effective_rules(&groups, &ids, Egress).len(), 1);
+        assert_eq!(default_policy(GroupType::Basic, Ingress), Drop);
+        assert_eq!(default_policy(GroupType::Basic, Egress), Accept);
+        assert_eq!(default_policy(GroupType::Enterprise, Egress), Drop);
+    }
 }
