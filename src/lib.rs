@@ -9,8 +9,9 @@
 //!     │  any worker:    1 restore (capture point instance)   dataplane::restore_received
 //!     │                 2 core: decide + 1:1 NAT in place   dataplane  (wire views, Layout)
 //!     │                   -> Verdict + the shard of the flow's inside endpoint
-//!     │  shard owners:  3 fragment join  4 record  5 what-if translation  6 ALG inspection
-//!     │                   (pass::FramePass: report::Stats counters and flows, alg::tracker)
+//!     │  shard owners:  3 fragment join  4 security groups  5 record  6 what-if translation
+//!     │                 7 ALG inspection (pass::FramePass: groups sessions, report::Stats
+//!     │                   counters and flows, alg::tracker)
 //!     └> writer:        each frame to its egress capture, dropped.pcapng, the trace
 //!  end: the shards merged in shard order -> report.json and the summary (report)
 //! ```
@@ -19,13 +20,14 @@
 //!
 //! ```text
 //!  cli (main.rs) ── replay, advisor (trace, diff, modes, suggest), import
-//!                     └── pass ── report ── alg ── dataplane ── model ── wire
+//!                     └── pass ── groups, report ── alg ── dataplane ── model ── wire
 //! ```
 //!
 //! [`wire`] holds the packet views and checksums; [`model`] the topology, the console
 //! operations and their rules; [`dataplane`] the pure forwarding core over tables compiled from
 //! the model; [`alg`] what payloads carry (FTP, SIP, DNS, RTSP, TFTP, H.323), the ALG tracker and
-//! the what-if translation; [`report`] counts and renders; [`pass`] chains the stages; [`replay`]
+//! the what-if translation; [`groups`] the security groups' stateful stage; [`report`] counts
+//! and renders; [`pass`] chains the stages; [`replay`]
 //! is the adapter for capture files (readers, writers, the threads); [`advisor`] asks what-if
 //! questions of the same pass.
 #![deny(unsafe_code)]
@@ -34,6 +36,7 @@
 pub mod advisor;
 pub mod alg;
 pub mod dataplane;
+pub mod groups;
 pub mod import;
 pub mod model;
 pub mod pass;

@@ -509,7 +509,7 @@ fn diff_of(b: Option<PathBuf>, apply: Option<PathBuf>) -> Diff {
 #[test]
 fn the_demo_against_itself_has_no_change() {
     let d = diff_of(Some(demo_topology()), None);
-    assert_eq!(d.frames, 47);
+    assert_eq!(d.frames, 50);
     assert!(d.counts.compared > 30);
     assert_eq!(d.counts.changed, 0);
     assert_eq!(d.counts.unchanged, d.counts.compared);
@@ -585,7 +585,8 @@ fn a_mode_change_between_two_files_shows_the_new_translation() {
     assert_eq!(ssh.a.public.iter().next().unwrap(), "47.0.0.20 BINDED");
     assert_eq!(ssh.b.public.iter().next().unwrap(), "47.0.0.20 NAT");
     assert!(ssh.b.actions.contains("dnat"));
-    // Intra-VPC to 172.16.1.10 works once eni-cut has its private network back.
+    // Intra-VPC to 172.16.1.10 reaches eni-cut once it has its private network back, where
+    // its security group (ingress: SSH only; eni-web0 is no member) drops it.
     let intra = d
         .flows
         .iter()
@@ -595,7 +596,7 @@ fn a_mode_change_between_two_files_shows_the_new_translation() {
         intra.a.verdict_text(),
         "dropped (private-network-unavailable x1)"
     );
-    assert_eq!(intra.b.verdict, "ok");
+    assert_eq!(intra.b.verdict_text(), "dropped (security-group x1)");
     assert_eq!(
         d.counts.changed,
         d.flows.iter().filter(|r| r.changed).count() as u64

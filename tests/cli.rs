@@ -32,7 +32,9 @@ fn replay_without_arguments_runs_the_demo() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("47 frames in"), "{stdout}");
+    assert!(stdout.contains("50 frames in"), "{stdout}");
+    assert!(stdout.contains("security-group"), "{stdout}");
+    assert!(stdout.contains("tcp-25-restricted"), "{stdout}");
     assert!(stdout.contains("ttl-expired"), "{stdout}");
     assert!(out.join("report.json").exists());
 }

@@ -32,10 +32,23 @@ fn committed_demo_matches_generator() {
 fn every_demo_frame_meets_its_expected_fate() {
     let cloud = Cloud::from_toml(common::demo::TOPOLOGY).unwrap();
     let dp = Dataplane::new(&cloud);
+    // The frame pass: the core, then the security groups' stage.
+    let mut pass = eipsim::advisor::QuietReplay::new(&cloud, None, Default::default());
     let mut reasons = std::collections::BTreeSet::new();
     for (i, f) in common::demo::frames().iter().enumerate() {
         let mut data = f.data.clone();
-        let v = dp.process(&mut data, LinkType::Ethernet);
+        let v = pass.push(&f.data, LinkType::Ethernet);
+        let core = dp.process(&mut data, LinkType::Ethernet);
+        if v.drop_reason().is_some() {
+            // A dropped frame is left as it arrived.
+            data = f.data.clone();
+        }
+        assert_eq!(
+            v.outcome == core.outcome,
+            v.drop_reason() != Some(eipsim::dataplane::DropReason::SecurityGroup),
+            "frame {}: only the groups' stage changes the core's verdict",
+            i + 1
+        );
         let got = match v.outcome {
             Outcome::Forward(p, a) => {
                 let egress = match p {
@@ -57,7 +70,8 @@ fn every_demo_frame_meets_its_expected_fate() {
         };
         assert_eq!(got, f.expect, "frame {} ({})", i + 1, f.what);
     }
-    // Every reason the core gives (`unsupported-link` is the reader's, for a pcapng interface).
+    // Every reason the frame pass gives (`unsupported-link` is the reader's, for a pcapng
+    // interface).
     assert_eq!(
         reasons.len(),
         eipsim::dataplane::DropReason::COUNT - 1,

@@ -238,7 +238,7 @@ fn no_output_may_overwrite_an_input() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let trace = std::fs::read_to_string(clean.join("trace.tsv")).unwrap();
-    assert_eq!(trace.lines().count(), 48, "a header and 47 frames");
+    assert_eq!(trace.lines().count(), 51, "a header and 50 frames");
 }
 
 #[test]

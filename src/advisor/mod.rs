@@ -14,7 +14,7 @@ pub mod trace;
 
 use crate::dataplane::{CapturePoint, Dataplane, DropReason, Outcome, Port, Verdict};
 use crate::model::{Cloud, TopologyError};
-use crate::pass::FramePass;
+use crate::pass::{FrameIn, FramePass};
 use crate::replay::input::CaptureError;
 use crate::report::Stats;
 use crate::wire::LinkType;
@@ -86,6 +86,8 @@ pub struct QuietReplay<'c> {
     pass: FramePass,
     frame_no: u64,
     buf: Vec<u8>,
+    /// The frame as it reached the core (the security groups' stage writes refused frames so).
+    before: Vec<u8>,
     scratch: Vec<u8>,
 }
 
@@ -99,6 +101,7 @@ impl<'c> QuietReplay<'c> {
             pass: FramePass::single(cloud, true, Some(cloud.alg)),
             frame_no: 0,
             buf: Vec::new(),
+            before: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -108,15 +111,16 @@ impl<'c> QuietReplay<'c> {
     pub fn push_unsupported(&mut self) -> Verdict {
         let mut v = Verdict::early_drop(DropReason::UnsupportedLink, None);
         self.frame_no += 1;
-        self.pass.frame(
-            0,
-            self.frame_no,
-            0,
-            &mut v,
-            &[],
-            LinkType::Ethernet,
-            &mut self.scratch,
-        );
+        let f = FrameIn {
+            dp: &self.dp,
+            frame_no: self.frame_no,
+            now_s: 0,
+            now_ns: 0,
+            data: &[],
+            before: &[],
+            link: LinkType::Ethernet,
+        };
+        self.pass.frame(0, f, &mut v, &mut self.scratch);
         v
     }
 
@@ -130,19 +134,23 @@ impl<'c> QuietReplay<'c> {
             let restored = self.dp.restore_received(&mut self.buf, link);
             self.pass.stats_mut(0).restored += u64::from(restored);
         }
+        self.before.clear();
+        self.before.extend_from_slice(&self.buf);
         self.dp
             .process_packed(&mut self.buf, &[(0, len, link)], &mut v);
         let mut v = v[0];
         self.frame_no += 1;
-        self.pass.frame(
-            0,
-            self.frame_no,
-            0,
-            &mut v,
-            &self.buf,
+        // No capture time here: the security groups' sessions never idle out.
+        let f = FrameIn {
+            dp: &self.dp,
+            frame_no: self.frame_no,
+            now_s: 0,
+            now_ns: 0,
+            data: &self.buf,
+            before: &self.before,
             link,
-            &mut self.scratch,
-        );
+        };
+        self.pass.frame(0, f, &mut v, &mut self.scratch);
         v
     }
 

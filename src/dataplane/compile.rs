@@ -149,6 +149,7 @@ impl Dataplane {
             capture_point: CapturePoint::Gateway,
             prefetch,
             fast_path: true,
+            tcp25_unblocked: cloud.account.tcp25_unblocked,
         }
     }
 
@@ -317,6 +318,7 @@ impl Dataplane {
                 d.capture_point,
                 d.prefetch,
                 d.fast_path,
+                d.tcp25_unblocked,
             )
         };
         if self.eip_prefixes != other.eip_prefixes {

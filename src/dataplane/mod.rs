@@ -101,6 +101,8 @@ pub struct Dataplane {
     prefetch: bool,
     /// Whether plain NAT-inbound frames take the fast path ([`Dataplane::set_fast_path`]).
     fast_path: bool,
+    /// `[account] tcp25_unblocked`: outbound TCP to port 25 is let through.
+    tcp25_unblocked: bool,
 }
 
 /// What to do to a frame that is forwarded.
@@ -161,6 +163,20 @@ impl Dataplane {
         match self.addrs.get(addr) {
             Some(e) if e.kind == AddrKind::EipNat => e.other,
             _ => addr,
+        }
+    }
+
+    /// Whether ENI `eni` (an index into the cloud's ENIs) is attached to an instance.
+    pub fn eni_attached(&self, eni: u32) -> bool {
+        self.enis.get(eni as usize).is_some_and(|e| e.attached)
+    }
+
+    /// The ENI an address leads to: the ENI of a private IP, or the ENI an EIP is associated
+    /// with (any mode).
+    pub fn addr_eni(&self, addr: u32) -> Option<u32> {
+        match self.addrs.get(addr) {
+            Some(e) if e.kind != AddrKind::EipUnassociated => Some(e.eni),
+            _ => None,
         }
     }
 

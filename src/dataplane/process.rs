@@ -11,6 +11,9 @@ use crate::wire::link::ethernet;
 use crate::wire::plain::{self, PlainFrame};
 use crate::wire::{self, Layout, LinkError, LinkType, ipv4};
 
+/// The TCP port the provider blocks outbound by default (`tcp-25-restricted`).
+const SMTP_PORT: u16 = 25;
+
 impl Dataplane {
     /// Capture point `instance` (design.md section 5): a frame the instance received through
     /// the gateway is turned back into the frame the Internet sent, in place: destination =
@@ -396,6 +399,15 @@ impl Dataplane {
             Some(eip) => Some(eip),
             None => None,
         };
+        // The provider's block of outbound SMTP (towards the Internet, not a hairpin).
+        if inbound.is_none()
+            && p.proto == wire::proto::TCP
+            && p.first_fragment
+            && p.dport == SMTP_PORT
+            && !self.tcp25_unblocked
+        {
+            return Err(DropReason::Tcp25Restricted);
+        }
         let (egress, new_dst, guest_ok, action) = match inbound {
             None => (
                 Port::Internet,

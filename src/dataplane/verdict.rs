@@ -33,11 +33,17 @@ pub enum DropReason {
     /// The frame's capture interface has a link type eipsim does not replay (a pcapng
     /// interface); decided by the reader, never by the core.
     UnsupportedLink,
+    /// A security group of the sending ENI (egress) or of the receiving ENI (ingress) refused
+    /// the frame; decided by the frame pass's security-group stage, never by the core.
+    SecurityGroup,
+    /// Outbound TCP to port 25 of an Internet address: the provider blocks it unless the
+    /// account has it lifted (`[account] tcp25_unblocked`).
+    Tcp25Restricted,
 }
 
 impl DropReason {
     /// Every reason, in counter-index order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::NotIpv4,
         DropReason::UnknownDestination,
@@ -49,6 +55,8 @@ impl DropReason {
         DropReason::GuestNotConfigured,
         DropReason::TtlExpired,
         DropReason::UnsupportedLink,
+        DropReason::SecurityGroup,
+        DropReason::Tcp25Restricted,
     ];
 
     /// Number of reasons (size of a counter array).
@@ -73,6 +81,8 @@ impl DropReason {
             DropReason::GuestNotConfigured => "guest-not-configured",
             DropReason::TtlExpired => "ttl-expired",
             DropReason::UnsupportedLink => "unsupported-link",
+            DropReason::SecurityGroup => "security-group",
+            DropReason::Tcp25Restricted => "tcp-25-restricted",
         }
     }
 }

@@ -6,12 +6,15 @@
 //!              the Internet sent                  (bytes in place; Dataplane::restore_received)
 //!  2 core      the forwarding decision and 1:1 NAT (bytes in place -> Verdict; Dataplane)
 //!  3 fragment  a later IP fragment joins its first fragment's flow (Verdict -> Verdict)
-//!  4 record    counters and the flow table        (Verdict -> whether the flow wants the ALG)
-//!  5 translate what-if ALG translation (--alg)   (bytes -> rewritten bytes, findings)
-//!  6 inspect   ALG inspection of the payload     (bytes -> findings, announcements)
+//!  4 groups    security groups, stateful: the sender's egress and the receiver's ingress
+//!              checks in their places of the drop precedence (Verdict -> Verdict, refusal;
+//!              crate::groups)
+//!  5 record    counters and the flow table        (Verdict -> whether the flow wants the ALG)
+//!  6 translate what-if ALG translation (--alg)   (bytes -> rewritten bytes, findings)
+//!  7 inspect   ALG inspection of the payload     (bytes -> findings, announcements)
 //! ```
 //!
-//! Stages 1 and 2 are pure and run on any worker ([`crate::dataplane`]). Stages 3 to 6 keep
+//! Stages 1 and 2 are pure and run on any worker ([`crate::dataplane`]). Stages 3 to 7 keep
 //! per-flow state ([`FramePass`]): it lives in [`SHARDS`] fixed shards, a flow's shard chosen
 //! by its inside endpoint ([`crate::dataplane::Dataplane::owner`]), so a control flow and the
 //! flows it announces, and every fragment of a datagram, meet in one shard. A replay with
@@ -21,11 +24,14 @@
 //! Every user of frames goes through [`FramePass::frame`]: the replay (`replay`, `--events`),
 //! `trace` and `diff` ([`crate::advisor::QuietReplay`]), and the mode advisor (`modes`), which
 //! rewrites a guest's frames as the guest would send them in another mode before stage 2 and
-//! so runs without stage 5 ([`FramePass::over`]).
+//! so runs without stage 6 ([`FramePass::over`]).
+
+use std::sync::Arc;
 
 use crate::alg::tracker::{AlgTracker, Interest};
 use crate::alg::translate::{Policy, Translation, Translator};
-use crate::dataplane::{Action, FlowKey, Outcome, Verdict};
+use crate::dataplane::{Action, Dataplane, FlowKey, Outcome, Verdict};
+use crate::groups::{GroupStage, GroupTables, Refusal, SESSIONS_PER_SHARD, Views};
 use crate::model::Cloud;
 use crate::report::Stats;
 use crate::wire::LinkType;
@@ -39,15 +45,48 @@ pub fn shard_of(owner: u32) -> u8 {
     (owner.wrapping_mul(0x9E37_79B1) >> 28) as u8
 }
 
-/// The per-flow state of one shard: counters and flows, and the what-if translator's
-/// sequence-number adjustments.
+/// The per-flow state of one shard: counters and flows, the what-if translator's
+/// sequence-number adjustments, and the security groups' sessions.
 pub struct Shard {
     /// Counters, flows and ALG state of the flows of this shard.
     pub stats: Stats,
     translator: Option<Translator>,
+    /// The security-group stage (none when no ENI of the topology is in a group).
+    groups: Option<GroupStage>,
 }
 
-/// Stages 3 to 6 of the frame pass over the shards a worker owns.
+/// One frame handed to [`FramePass::frame`]: the frame as the core left it and as it arrived,
+/// with its number and capture time.
+#[derive(Clone, Copy)]
+pub struct FrameIn<'a> {
+    /// The tables the core decided it with.
+    pub dp: &'a Dataplane,
+    /// Its 1-based number in the replay.
+    pub frame_no: u64,
+    /// Its capture time, seconds since the epoch (rounded down).
+    pub now_s: i64,
+    /// Its capture time, nanoseconds since the epoch.
+    pub now_ns: i64,
+    /// The frame as the core left it.
+    pub data: &'a [u8],
+    /// The frame as it arrived (before the core rewrote it; the same bytes for a frame the
+    /// core dropped).
+    pub before: &'a [u8],
+    /// Its link type.
+    pub link: LinkType,
+}
+
+/// What [`FramePass::frame`] did to a frame beyond the core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameOut {
+    /// The what-if translation rewrote it: send the frame in `out` instead.
+    pub rewritten: bool,
+    /// A security group refused it: the verdict is now a `security-group` drop, and the frame
+    /// to write to the drops is [`FrameIn::before`].
+    pub refused: Option<Refusal>,
+}
+
+/// Stages 3 to 7 of the frame pass over the shards a worker owns.
 pub struct FramePass {
     shards: Vec<Option<Shard>>,
     /// ALG inspection on (`--no-alg` turns it off).
@@ -66,6 +105,7 @@ impl FramePass {
     ) -> FramePass {
         let translate = policy.filter(|p| alg && p.any());
         let nat = std::sync::Arc::new(AlgTracker::nat_of(cloud));
+        let tables = Arc::new(GroupTables::new(cloud));
         let shards = (0..count)
             .map(|s| {
                 owned(s).then(|| {
@@ -79,7 +119,14 @@ impl FramePass {
                     if let Some(t) = &translator {
                         stats.translation = t.policy();
                     }
-                    Shard { stats, translator }
+                    let groups = tables
+                        .any()
+                        .then(|| GroupStage::new(tables.clone(), SESSIONS_PER_SHARD));
+                    Shard {
+                        stats,
+                        translator,
+                        groups,
+                    }
                 })
             })
             .collect();
@@ -100,6 +147,7 @@ impl FramePass {
             shards: vec![Some(Shard {
                 stats,
                 translator: None,
+                groups: None,
             })],
             alg,
         }
@@ -135,12 +183,38 @@ impl FramePass {
         &mut self.shards[s].as_mut().expect("shard held").stats
     }
 
-    /// Follows a cloud changed by a timed event (new ENIs, new NAT mappings).
+    /// Follows a cloud changed by a timed event (new ENIs, new NAT mappings, changed security
+    /// groups: the sessions survive the new tables).
     pub fn follow(&mut self, cloud: &Cloud) {
         let nat = std::sync::Arc::new(AlgTracker::nat_of(cloud));
+        let tables = Arc::new(GroupTables::new(cloud));
         for s in self.shards.iter_mut().flatten() {
             s.stats.follow_shared(cloud, &nat);
+            match &mut s.groups {
+                Some(g) => g.follow(tables.clone()),
+                None if tables.any() => {
+                    s.groups = Some(GroupStage::new(tables.clone(), SESSIONS_PER_SHARD));
+                }
+                None => {}
+            }
         }
+    }
+
+    /// Turns the security-group stage on for a pass made by [`FramePass::over`] (the mode
+    /// advisor), over `cloud`'s groups.
+    pub fn with_groups(mut self, cloud: &Cloud) -> FramePass {
+        let tables = Arc::new(GroupTables::new(cloud));
+        if tables.any() {
+            for s in self.shards.iter_mut().flatten() {
+                s.groups = Some(GroupStage::new(tables.clone(), SESSIONS_PER_SHARD));
+            }
+        }
+        self
+    }
+
+    /// The security-group stage of shard `s`, if groups are on.
+    pub fn groups(&self, s: usize) -> Option<&GroupStage> {
+        self.shards.get(s)?.as_ref()?.groups.as_ref()
     }
 
     /// The counters of shard `s` (held by this pass).
@@ -148,38 +222,48 @@ impl FramePass {
         &self.shards[s].as_ref().expect("shard held").stats
     }
 
-    /// Stages 3 to 6 for one frame of shard `shard` (held by this pass): `frame_no` is its
-    /// 1-based number in the replay, `now_s` its capture time in seconds, `v` the core's
-    /// verdict (joined to its first fragment here), `data` the frame as the core left it.
-    /// Returns whether the what-if translation rewrote it into `out` (the frame to send
-    /// instead of `data`).
-    #[allow(clippy::too_many_arguments)]
+    /// Stages 3 to 7 for one frame of shard `shard` (held by this pass): `f` the frame, `v`
+    /// the core's verdict (joined to its first fragment, and changed to a `security-group`
+    /// drop when a group refuses the frame). Says whether the what-if translation rewrote the
+    /// frame into `out` (the frame to send instead) and whether a group refused it.
     pub fn frame(
         &mut self,
         shard: usize,
-        frame_no: u64,
-        now_s: i64,
+        f: FrameIn<'_>,
         v: &mut Verdict,
-        data: &[u8],
-        link: LinkType,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> FrameOut {
+        let mut done = FrameOut::default();
         let Some(s) = self.shards.get_mut(shard).and_then(Option::as_mut) else {
-            return false;
+            return done;
         };
         s.stats.join_fragment(v);
+        let mut data = f.data;
+        if let Some(g) = &mut s.groups {
+            let views = Views {
+                after: f.data,
+                before: f.before,
+                link: f.link,
+            };
+            done.refused = g.check(f.dp, v, views, f.now_ns);
+            if done.refused.is_some() {
+                data = f.before;
+            }
+        }
+        let (frame_no, link, now_s) = (f.frame_no, f.link, f.now_s);
         let flags = if v.tuple.proto == crate::wire::proto::TCP {
             v.layout.tcp(data).map_or(0, |t| t.flags())
         } else {
             0
         };
         let Some((key, local)) = s.stats.record_timed(frame_no, v, now_s, flags) else {
-            return false;
+            return done;
         };
         if !self.alg {
-            return false;
+            return done;
         }
         let (rewritten, covered) = translate(s, key, frame_no, v, data, link, out);
+        done.rewritten = rewritten;
         // The private address the translation itself wrote towards the VPC is no finding.
         let mapped = (covered
             && matches!(
@@ -195,7 +279,7 @@ impl FramePass {
         {
             s.stats.set_not_alg(&key);
         }
-        rewritten
+        done
     }
 
     /// The shards held, by number.
@@ -217,7 +301,7 @@ impl FramePass {
     }
 }
 
-/// Stage 5, what-if translation of a frame: whether `out` holds the frame to send, and
+/// Stage 6, what-if translation of a frame: whether `out` holds the frame to send, and
 /// whether the translation covers the frame.
 fn translate(
     s: &mut Shard,

@@ -16,6 +16,13 @@ pub(super) struct Batch {
     pub(super) first_frame: u64,
     /// Each frame's capture time, in seconds.
     pub(super) times: Vec<i64>,
+    /// Each frame's capture time, in nanoseconds (clamped to 64 bits: before 2262).
+    pub(super) nanos: Vec<i64>,
+    /// With security groups: `buf` as the frames arrived at the core (after the capture-point
+    /// restoration), for the frames a group refuses.
+    pub(super) before: Vec<u8>,
+    /// Whether to keep `before`.
+    pub(super) keep_before: bool,
     /// Capture point `instance`: frames restored to what the Internet sent.
     pub(super) restored: u64,
     /// Interfaces first seen in this batch, by [`Meta::slot`].
@@ -76,6 +83,8 @@ impl Batch {
         self.verdicts.clear();
         self.shards.clear();
         self.times.clear();
+        self.nanos.clear();
+        self.before.clear();
         self.restored = 0;
         self.new_ifaces.clear();
         self.bytes = 0;
@@ -109,6 +118,10 @@ impl Batch {
                     self.restored += u64::from(dp.restore_received(&mut self.buf[s..e], link));
                 }
             }
+        }
+        if self.keep_before {
+            self.before.clear();
+            self.before.extend_from_slice(&self.buf);
         }
         if !self.metas.iter().any(unsupported) {
             dp.process_packed(&mut self.buf, &self.ranges, &mut self.verdicts);
@@ -156,6 +169,8 @@ pub(super) struct Feeder {
     pub(super) stopped: bool,
     /// Frames handed out in batches so far.
     pub(super) frames: u64,
+    /// Batches keep their frames as they arrived ([`Batch::before`]).
+    pub(super) keep_before: bool,
 }
 
 impl Feeder {
@@ -163,6 +178,7 @@ impl Feeder {
     /// left there (the fault is kept) and reading goes on with the next one.
     pub(super) fn fill(&mut self, b: &mut Batch) -> bool {
         b.clear();
+        b.keep_before = self.keep_before;
         b.seq = self.seq;
         self.seq += 1;
         b.first_frame = self.frames;
@@ -174,6 +190,7 @@ impl Feeder {
             b.ranges.push((start, b.buf.len(), meta.link));
             b.metas.push((input, meta));
             b.times.push(seconds(ts));
+            b.nanos.push(nanos(ts));
             b.bytes += bytes.len() as u64 + 16;
         }
         if guard::stop_requested().is_some() {
@@ -213,6 +230,7 @@ impl Feeder {
                     }
                     b.ranges.push((start, b.buf.len(), meta.link));
                     b.times.push(seconds(ts));
+                    b.nanos.push(nanos(ts));
                     b.metas.push((self.current, meta));
                     b.bytes += (b.buf.len() - start) as u64 + 16;
                 }
@@ -249,6 +267,11 @@ impl Feeder {
 }
 
 /// Nanoseconds of capture time as whole seconds.
+/// A capture time in nanoseconds, clamped to 64 bits.
+pub(super) fn nanos(ns: i128) -> i64 {
+    ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 pub(super) fn seconds(ns: i128) -> i64 {
     match i64::try_from(ns) {
         // Every capture time before 2262: a 64-bit division (the 128-bit one is a call).

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::dataplane::{CapturePoint, Dataplane, IngressHint, Outcome, Port, Tuple, Verdict};
 use crate::model::{Cloud, TopologyError};
-use crate::pass::FramePass;
+use crate::pass::{FrameIn, FramePass};
 use crate::report::{self, InputReport, Stats};
 use crate::wire::LinkType;
 
@@ -355,7 +355,10 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
     if timeline.is_some() {
         sink.stats.start_timeline();
     }
+    // The security-group stage writes refused frames as they arrived: batches keep a copy.
+    let keep_before = timeline.is_some() || crate::groups::GroupTables::new(&cloud).any();
     let mut feeder = Feeder {
+        keep_before,
         counts: vec![0; readers.len()],
         readers,
         current: 0,
@@ -395,7 +398,7 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
         while feeder.fill(&mut b) {
             b.process(&dp);
             rw.clear();
-            pass_batch(&mut pass, &b, &mut rw, &mut scratch);
+            pass_batch(&mut pass, &dp, &b, &mut rw, &mut scratch);
             if let Err(e) = sink.take(&b, &rw) {
                 res = Err(e);
                 break;

@@ -328,7 +328,7 @@ impl CaptureWriter {
         meta: &Meta,
         desc: &IfaceDesc,
         data: &[u8],
-        comment: Option<&'static str>,
+        comment: Option<&str>,
     ) -> Result<(), OutputError> {
         let mut buf = std::mem::take(&mut self.buf);
         self.encode(&mut buf, meta, desc, data, comment);

@@ -1,11 +1,13 @@
-//! The threads of a replay and stages 3 to 6 of the frame pass over a batch.
+//! The threads of a replay and stages 3 to 7 of the frame pass over a batch.
 
 use super::*;
 
-/// Stages 3 to 6 of the frame pass for the frames of `b` whose shard `pass` holds; the frames
-/// the translation rewrote go to `rw`.
+/// Stages 3 to 7 of the frame pass for the frames of `b` whose shard `pass` holds (`dp`: the
+/// tables of a batch that brings none); the frames the translation rewrote, and those a
+/// security group refused, go to `rw`.
 pub(super) fn pass_batch(
     pass: &mut FramePass,
+    dp: &Dataplane,
     b: &Batch,
     rw: &mut Rewritten,
     scratch: &mut Vec<u8>,
@@ -13,14 +15,39 @@ pub(super) fn pass_batch(
     if let Some(c) = &b.cloud {
         pass.follow(c);
     }
+    let dp = b.dp.as_deref().unwrap_or(dp);
     for (i, &(s, e, link)) in b.ranges.iter().enumerate() {
         let shard = usize::from(b.shards[i]);
         if !pass.owns(shard) {
             continue;
         }
         let mut v = b.verdicts[i];
-        let no = b.first_frame + i as u64 + 1;
-        if pass.frame(shard, no, b.times[i], &mut v, &b.buf[s..e], link, scratch) {
+        let before = if b.keep_before {
+            &b.before[s..e]
+        } else {
+            &b.buf[s..e]
+        };
+        let f = FrameIn {
+            dp,
+            frame_no: b.first_frame + i as u64 + 1,
+            now_s: b.times[i],
+            now_ns: b.nanos[i],
+            data: &b.buf[s..e],
+            before,
+            link,
+        };
+        let done = pass.frame(shard, f, &mut v, scratch);
+        if let Some(r) = done.refused {
+            let detail = pass
+                .groups(shard)
+                .map(|g| r.detail(g.tables()))
+                .unwrap_or_default();
+            let start = rw.buf.len();
+            rw.buf.extend_from_slice(before);
+            rw.frames
+                .push((i as u32, start, rw.buf.len(), b.metas[i].1.orig_len));
+            rw.verdicts.push((i as u32, v, detail));
+        } else if done.rewritten {
             let grown = scratch.len() as i64 - (e - s) as i64;
             let orig = (i64::from(b.metas[i].1.orig_len) + grown)
                 .clamp(scratch.len() as i64, i64::from(u32::MAX)) as u32;
@@ -92,7 +119,7 @@ pub(super) fn pipeline(
                         while let Some(b) = parked.remove(&next) {
                             next += 1;
                             let mut rw = Rewritten::default();
-                            pass_batch(&mut pass, &b, &mut rw, &mut scratch);
+                            pass_batch(&mut pass, dp, &b, &mut rw, &mut scratch);
                             let seq = b.seq;
                             // Owner 0 hands the batch on; the others let go of it first.
                             let b = (w == 0).then_some(b);

@@ -56,12 +56,16 @@ pub(super) struct Sink {
 pub(super) struct Rewritten {
     pub(super) frames: Vec<(u32, usize, usize, u32)>,
     pub(super) buf: Vec<u8>,
+    /// Frames whose verdict the frame pass changed (a security group refused them): the
+    /// frame's index, its verdict, and the detail of its drop comment.
+    pub(super) verdicts: Vec<(u32, Verdict, String)>,
 }
 
 impl Rewritten {
     pub(super) fn clear(&mut self) {
         self.frames.clear();
         self.buf.clear();
+        self.verdicts.clear();
     }
 
     /// Adds the rewritten frames of another worker's shards (the batch's frames in order).
@@ -75,6 +79,8 @@ impl Rewritten {
                 .map(|&(i, s, e, l)| (i, s + base, e + base, l)),
         );
         self.frames.sort_unstable_by_key(|f| f.0);
+        self.verdicts.extend(other.verdicts.iter().cloned());
+        self.verdicts.sort_unstable_by_key(|f| f.0);
     }
 }
 
@@ -105,9 +111,15 @@ impl Sink {
             self.ifaces.push(d);
         }
         let mut rewritten = rw.frames.iter().peekable();
+        let mut changed = rw.verdicts.iter().peekable();
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
             let (input, meta) = &b.metas[i];
-            let v = &b.verdicts[i];
+            let mut v = &b.verdicts[i];
+            let mut detail = None;
+            if let Some((_, cv, d)) = changed.next_if(|c| c.0 as usize == i) {
+                v = cv;
+                detail = Some(d.as_str());
+            }
             self.frame_no += 1;
             self.stats.count_segment(v);
             let mut data = &b.buf[s..e];
@@ -130,7 +142,11 @@ impl Sink {
                     self.enis.write(x, path, meta, desc, data)?
                 }
                 Outcome::Drop(r) => {
-                    self.dropped.write(meta, desc, data, Some(r.as_str()))?;
+                    let comment = match detail {
+                        Some(d) if !d.is_empty() => format!("{}: {d}", r.as_str()),
+                        _ => r.as_str().to_string(),
+                    };
+                    self.dropped.write(meta, desc, data, Some(&comment))?;
                     self.dropped.frames
                 }
             };

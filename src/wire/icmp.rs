@@ -57,6 +57,32 @@ pub fn is_error_message(msg: &[u8]) -> bool {
     msg.get(field::TYPE).is_some_and(|t| is_error(*t))
 }
 
+/// The packet an ICMP error message cut anywhere quotes, as far as it identifies a flow: IP
+/// protocol, source and destination addresses (host order) and the ports (TCP, UDP: from its
+/// first 4 bytes; an ICMP query: the identifier twice, as [`query_id`] keys queries; others:
+/// 0). `None` when the message is no error, the quoted header is not a first fragment of
+/// IPv4, or the fields were not captured.
+pub fn quoted_flow(msg: &[u8]) -> Option<(u8, u32, u32, u16, u16)> {
+    if !is_error_message(msg) {
+        return None;
+    }
+    let ip = msg.get(field::QUOTED..)?;
+    let (hl, protocol) = super::ipv4::quoted_l4(ip)?;
+    let addr = |r: std::ops::Range<usize>| {
+        ip.get(r)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let src = addr(super::ipv4::field::SRC_ADDR)?;
+    let dst = addr(super::ipv4::field::DST_ADDR)?;
+    let l4 = ip.get(hl..).unwrap_or_default();
+    let (sport, dport) = match protocol {
+        super::proto::TCP | super::proto::UDP => super::l4_ports(l4)?,
+        super::proto::ICMP => query_id(l4).map_or((0, 0), |id| (id, id)),
+        _ => (0, 0),
+    };
+    Some((protocol, src, dst, sport, dport))
+}
+
 /// A view of an ICMP message (header first, body possibly cut short).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpPacket<T> {

@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use crate::alg::translate::{Policy, Translator};
 use crate::dataplane::{Dataplane, Outcome, Port, Verdict};
-use crate::model::Ipv4Cidr;
-use crate::pass::FramePass;
+use crate::model::Cloud;
+use crate::pass::{FrameIn, FramePass};
 use crate::report::Stats;
 use crate::wire::LinkType;
 
@@ -29,7 +29,7 @@ pub(super) fn has_flow(v: &Verdict) -> bool {
 pub(super) fn replay_frames(
     dp: &Dataplane,
     stats: &mut Stats,
-    _vpc: Ipv4Cidr,
+    cloud: &Cloud,
     frames: &[(Vec<u8>, LinkType)],
     selected: Option<&[u32]>,
     mut prepare: impl FnMut(usize, &[u8], LinkType, &mut Vec<u8>) -> bool,
@@ -38,18 +38,32 @@ pub(super) fn replay_frames(
     let mut verdicts = Vec::with_capacity(n);
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
+    let mut before = Vec::new();
     // The replay's frame pass (stages 3, 4 and 6; no what-if translation: `prepare` rewrites
     // the guest's frames before the core instead) over these counters.
-    let mut pass = FramePass::over(std::mem::replace(stats, Stats::new(0)), true);
+    let mut pass =
+        FramePass::over(std::mem::replace(stats, Stats::new(0)), true).with_groups(cloud);
     let mut one = |i: usize| {
         let (data, link) = &frames[i];
         if !prepare(i, data, *link, &mut buf) {
             buf.clear();
             buf.extend_from_slice(data);
         }
+        before.clear();
+        before.extend_from_slice(&buf);
         let mut v = dp.process(&mut buf, *link);
-        // The frames carry no capture time here: flows leave the table only once ended.
-        pass.frame(0, i as u64 + 1, 0, &mut v, &buf, *link, &mut scratch);
+        // The frames carry no capture time here: flows leave the table only once ended (and
+        // the security groups' sessions never idle out).
+        let f = FrameIn {
+            dp,
+            frame_no: i as u64 + 1,
+            now_s: 0,
+            now_ns: 0,
+            data: &buf,
+            before: &before,
+            link: *link,
+        };
+        pass.frame(0, f, &mut v, &mut scratch);
         verdicts.push(v);
     };
     match selected {

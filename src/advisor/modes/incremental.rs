@@ -171,7 +171,7 @@ impl Incremental {
             let verdicts = replay_frames(
                 dp,
                 &mut stats,
-                cloud.vpc.cidr,
+                cloud,
                 run.frames,
                 selected,
                 guest_rewriter(run.base_verdicts, x as u32, &p.guest),

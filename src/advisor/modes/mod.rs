@@ -255,14 +255,7 @@ pub fn run_with(opts: &ModesOptions, strategy: Strategy) -> Result<ModesOutcome,
     // The topology as written.
     let dp = dataplane(&cloud, hint, CapturePoint::Gateway);
     let mut base = Stats::for_cloud(&cloud);
-    let base_verdicts = replay_frames(
-        &dp,
-        &mut base,
-        cloud.vpc.cidr,
-        &frames,
-        None,
-        |_, _, _, _| false,
-    );
+    let base_verdicts = replay_frames(&dp, &mut base, &cloud, &frames, None, |_, _, _, _| false);
     let run = Run {
         cloud: &cloud,
         hint,

@@ -229,14 +229,7 @@ fn demo_run() -> DemoRun {
     assert!(hint.is_none());
     let dp = dataplane(&cloud, hint, CapturePoint::Gateway);
     let mut base = Stats::for_cloud(&cloud);
-    let verdicts = replay_frames(
-        &dp,
-        &mut base,
-        cloud.vpc.cidr,
-        &frames,
-        None,
-        |_, _, _, _| false,
-    );
+    let verdicts = replay_frames(&dp, &mut base, &cloud, &frames, None, |_, _, _, _| false);
     (cloud, frames, base, verdicts)
 }
 

@@ -249,7 +249,7 @@ pub(super) fn full_variant(
     let verdicts = replay_frames(
         &dp,
         &mut stats,
-        variant.vpc.cidr,
+        &variant,
         run.frames,
         None,
         guest_rewriter(run.base_verdicts, x as u32, &p.guest),

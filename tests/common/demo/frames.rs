@@ -436,6 +436,29 @@ pub fn frames() -> Vec<DemoFrame> {
         "to a multi-EIP the OS did not configure",
         "drop guest-not-configured",
     );
+    let f = b.tcp(inet, (CLIENT, 40003), ("47.0.0.20", 3389), 57, 1, b"");
+    b.push(
+        f,
+        "to cut-through EIP 47.0.0.20 on tcp/3389: its group sg-cut allows only tcp/22 in",
+        "drop security-group",
+    );
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(inet.0, inet.1)
+        .ipv4(ip(CLIENT), ip("47.0.0.20"), 55)
+        .icmpv4_echo_request(0x4321, 1)
+        .write(&mut f, b"ping payload")
+        .expect("icmp");
+    b.push(
+        f,
+        "ICMP echo request to 47.0.0.20: sg-cut's rule 2 drops ICMP",
+        "drop security-group",
+    );
+    let f = b.tcp(from(WEB0), ("172.16.0.10", 40025), (SERVER, 25), 64, 1, b"");
+    b.push(
+        f,
+        "SMTP from 172.16.0.10 to the Internet: the provider blocks tcp/25 out",
+        "drop tcp-25-restricted",
+    );
     let f = b.udp(inet, (CLIENT, 1), ("47.0.0.10", 1), 1, b"x");
     b.push(f, "TTL 1 at the gateway", "drop ttl-expired");
     let f = b.udp(from(WEB0), ("172.16.0.10", 1), ("172.16.1.5", 1), 1, b"x");

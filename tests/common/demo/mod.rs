@@ -66,13 +66,14 @@ mac = "00:16:3e:00:01:05"
 primary_ip = "172.16.1.5"
 instance = "i-app"
 
-# Cut-through: the EIP replaces 172.16.1.10.
+# Cut-through: the EIP replaces 172.16.1.10. Its security group lets only SSH in.
 [[eni]]
 id = "eni-cut"
 kind = "secondary"
 mac = "00:16:3e:00:01:10"
 primary_ip = "172.16.1.10"
 instance = "i-app"
+security_groups = ["sg-cut"]
 
 # Multi-EIP: two EIPs, the OS configured only the first.
 [[eni]]
@@ -181,6 +182,28 @@ mode = "NAT"
 eip = "eip-legacy"
 eni = "eni-legacy-cut"
 mode = "BINDED"
+
+# A basic group: ingress dropped unless a rule accepts it, egress accepted, replies to accepted
+# connections let through (stateful). The other ENIs have no group: they are not filtered.
+[[security_group]]
+id = "sg-cut"
+type = "basic"
+
+[[security_group.rule]]
+direction = "ingress"
+policy = "accept"
+priority = 1
+protocol = "tcp"
+port_range = "22/22"
+cidr = "0.0.0.0/0"
+
+[[security_group.rule]]
+direction = "ingress"
+policy = "drop"
+priority = 1
+protocol = "icmp"
+port_range = "-1/-1"
+cidr = "0.0.0.0/0"
 "#;
 
 /// Timestamp of the first demo frame (seconds since the epoch).

@@ -1,0 +1,370 @@
+//! Security groups compiled for the frame pass: per ENI, the rules of its groups in evaluation
+//! order, indexed by direction, protocol and destination port, so that a check walks only the
+//! rules that can match the frame's protocol and port.
+//!
+//! ENIs with the same list of groups share one compiled profile. For TCP and UDP the port space
+//! is cut at every rule's range ends into intervals, and each interval keeps the rules covering
+//! it (in evaluation order): a check finds its interval by binary search and walks that list
+//! until a rule's peer matches. ICMP, GRE and other protocols have one list each.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use rustc_hash::FxHashMap;
+
+use crate::model::sg::{self, Direction, GroupType, InnerAccess, Peer, Policy, Protocol};
+use crate::model::{Cloud, Mode};
+use crate::wire::proto;
+
+/// No profile: the ENI is not filtered.
+const UNFILTERED: u32 = u32::MAX;
+
+/// A compiled rule: what a check needs to match it and to name it.
+#[derive(Clone, Debug)]
+pub(crate) struct CRule {
+    pub(crate) policy: Policy,
+    pub(crate) peer: CPeer,
+    /// Index into [`GroupTables::groups`].
+    pub(crate) group: u32,
+    /// 1-based position in its group.
+    pub(crate) position: u32,
+}
+
+/// A rule's peer, compiled.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CPeer {
+    /// `addr & mask == net`.
+    Cidr { net: u32, mask: u32 },
+    /// The addresses of the ENIs of a group (index into [`GroupTables::groups`]).
+    Group(u32),
+}
+
+/// The rules of one protocol in one direction: intervals of destination ports (TCP, UDP) or one
+/// list, each a list of rule indexes in evaluation order.
+#[derive(Clone, Debug, Default)]
+struct ProtoRules {
+    /// The first port of each interval (the first is 0), ascending.
+    starts: Vec<u16>,
+    /// The rules of each interval.
+    lists: Vec<Vec<u32>>,
+}
+
+impl ProtoRules {
+    fn candidates(&self, port: u16) -> &[u32] {
+        let i = self.starts.partition_point(|s| *s <= port);
+        match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
+            Some(l) => l,
+            None => &[],
+        }
+    }
+}
+
+/// Protocol slots of a direction.
+const TCP: usize = 0;
+const UDP: usize = 1;
+const ICMP: usize = 2;
+const GRE: usize = 3;
+const OTHER: usize = 4;
+
+fn slot(ip_proto: u8) -> usize {
+    match ip_proto {
+        proto::TCP => TCP,
+        proto::UDP => UDP,
+        proto::ICMP => ICMP,
+        GRE_PROTO => GRE,
+        _ => OTHER,
+    }
+}
+
+/// The IP protocol number of GRE.
+const GRE_PROTO: u8 = 47;
+
+/// One ENI's groups, compiled.
+#[derive(Clone, Debug)]
+pub(crate) struct Profile {
+    pub(crate) kind: GroupType,
+    /// The ENI's groups (indexes into [`GroupTables::groups`]), in its order.
+    pub(crate) groups: Vec<u32>,
+    /// Per direction (ingress, egress), per protocol slot.
+    dirs: [[ProtoRules; 5]; 2],
+}
+
+/// A compiled group: its id and kind, for messages and inner access.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupInfo {
+    pub(crate) id: String,
+    pub(crate) inner_accept: bool,
+}
+
+/// What decided a check (design.md section 5), for the verdict and the drop's comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decider {
+    /// A tracked session (or an ICMP error quoting one).
+    Session,
+    /// Inner access of a basic group the peer is also in (index into the groups).
+    InnerAccess(u32),
+    /// Rule `position` (1-based) of group `group`.
+    Rule {
+        /// Index of the group.
+        group: u32,
+        /// 1-based position of the rule in its group.
+        position: u32,
+    },
+    /// The default of the ENI's group type for the direction, named by its first group.
+    Default(u32),
+}
+
+/// Every ENI's groups compiled, shared read-only by the shards.
+#[derive(Clone, Debug, Default)]
+pub struct GroupTables {
+    /// Per ENI index: its profile, or [`UNFILTERED`].
+    eni_profile: Vec<u32>,
+    profiles: Vec<Profile>,
+    rules: Vec<CRule>,
+    pub(crate) groups: Vec<GroupInfo>,
+    /// Per address owned by an ENI that is in a group: the groups (sorted indexes).
+    members: FxHashMap<u32, Vec<u32>>,
+}
+
+fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
+}
+
+impl GroupTables {
+    /// Compiles the groups of `cloud`.
+    pub fn new(cloud: &Cloud) -> GroupTables {
+        let index: HashMap<&str, u32> = cloud
+            .security_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.as_str(), i as u32))
+            .collect();
+        let groups = cloud
+            .security_groups
+            .iter()
+            .map(|g| GroupInfo {
+                id: g.id.clone(),
+                inner_accept: g.kind == GroupType::Basic && g.inner_access == InnerAccess::Accept,
+            })
+            .collect();
+        let mut t = GroupTables {
+            eni_profile: vec![UNFILTERED; cloud.enis.len()],
+            groups,
+            ..GroupTables::default()
+        };
+        let mut by_list: HashMap<&[String], u32> = HashMap::new();
+        for (i, e) in cloud.enis.iter().enumerate() {
+            if e.deleted || e.security_groups.is_empty() {
+                continue;
+            }
+            let p = match by_list.get(e.security_groups.as_slice()) {
+                Some(p) => *p,
+                None => {
+                    let p = t.profiles.len() as u32;
+                    let prof = t.compile_profile(cloud, &index, &e.security_groups);
+                    t.profiles.push(prof);
+                    by_list.insert(e.security_groups.as_slice(), p);
+                    p
+                }
+            };
+            t.eni_profile[i] = p;
+            let mut addrs: Vec<Ipv4Addr> = e.private_ips().collect();
+            addrs.extend(
+                cloud
+                    .associations_of(i)
+                    .filter(|a| matches!(a.mode, Mode::Binded | Mode::MultiBinded))
+                    .map(|a| cloud.eips[a.eip].address),
+            );
+            for a in addrs {
+                let m = t.members.entry(u32::from(a)).or_default();
+                for id in &e.security_groups {
+                    if let Some(g) = index.get(id.as_str()) {
+                        m.push(*g);
+                    }
+                }
+                m.sort_unstable();
+                m.dedup();
+            }
+        }
+        t
+    }
+
+    fn compile_profile(
+        &mut self,
+        cloud: &Cloud,
+        index: &HashMap<&str, u32>,
+        ids: &[String],
+    ) -> Profile {
+        let kind = ids
+            .first()
+            .and_then(|id| cloud.security_groups.iter().find(|g| &g.id == id))
+            .map_or(GroupType::Basic, |g| g.kind);
+        let mut dirs: [[ProtoRules; 5]; 2] = Default::default();
+        for d in [Direction::Ingress, Direction::Egress] {
+            let ordered = sg::effective_rules(&cloud.security_groups, ids, d);
+            let mut per_slot: [Vec<PortedRule>; 5] = Default::default();
+            for r in ordered {
+                let at = self.rules.len() as u32;
+                self.rules.push(CRule {
+                    policy: r.rule.policy,
+                    peer: match &r.rule.peer {
+                        Peer::Cidr(c) => CPeer::Cidr {
+                            net: u32::from(c.network),
+                            mask: c.mask(),
+                        },
+                        Peer::Group(g) => {
+                            CPeer::Group(index.get(g.as_str()).copied().unwrap_or(u32::MAX))
+                        }
+                    },
+                    group: index.get(r.group.id.as_str()).copied().unwrap_or(u32::MAX),
+                    position: r.position as u32,
+                });
+                let slots: &[usize] = match r.rule.protocol {
+                    Protocol::Tcp => &[TCP],
+                    Protocol::Udp => &[UDP],
+                    Protocol::Icmp => &[ICMP],
+                    Protocol::Gre => &[GRE],
+                    Protocol::All => &[TCP, UDP, ICMP, GRE, OTHER],
+                };
+                for s in slots {
+                    per_slot[*s].push((at, r.rule.ports));
+                }
+            }
+            for (s, rules) in per_slot.into_iter().enumerate() {
+                dirs[dir_index(d)][s] = intervals(&rules);
+            }
+        }
+        Profile {
+            kind,
+            groups: ids
+                .iter()
+                .filter_map(|id| index.get(id.as_str()).copied())
+                .collect(),
+            dirs,
+        }
+    }
+
+    /// Whether any ENI is filtered.
+    pub fn any(&self) -> bool {
+        !self.profiles.is_empty()
+    }
+
+    /// The profile of ENI `eni`, if it is filtered.
+    pub(crate) fn profile(&self, eni: u32) -> Option<&Profile> {
+        match self.eni_profile.get(eni as usize) {
+            Some(&p) if p != UNFILTERED => self.profiles.get(p as usize),
+            _ => None,
+        }
+    }
+
+    /// Steps 2 to 4 of a check (section 5; step 1, the sessions, is the caller's): whether a
+    /// frame of IP protocol `ip_proto` to destination port `port` (0 when it has none), whose
+    /// peer (the source for ingress, the destination for egress) is `peer`, passes profile `p`
+    /// in direction `d`, and what decided.
+    pub(crate) fn decide(
+        &self,
+        p: &Profile,
+        d: Direction,
+        ip_proto: u8,
+        port: u16,
+        peer: u32,
+    ) -> (Policy, Decider) {
+        let peer_groups = self.members.get(&peer).map_or(&[][..], Vec::as_slice);
+        if let Some(g) = p
+            .groups
+            .iter()
+            .find(|g| self.groups[**g as usize].inner_accept && peer_groups.contains(g))
+        {
+            return (Policy::Accept, Decider::InnerAccess(*g));
+        }
+        for &r in p.dirs[dir_index(d)][slot(ip_proto)].candidates(port) {
+            let r = &self.rules[r as usize];
+            let hit = match r.peer {
+                CPeer::Cidr { net, mask } => peer & mask == net,
+                CPeer::Group(g) => peer_groups.contains(&g),
+            };
+            if hit {
+                return (
+                    r.policy,
+                    Decider::Rule {
+                        group: r.group,
+                        position: r.position,
+                    },
+                );
+            }
+        }
+        let first = p.groups.first().copied().unwrap_or(u32::MAX);
+        (sg::default_policy(p.kind, d), Decider::Default(first))
+    }
+
+    /// A group's id (`?` for an index that names none).
+    pub(crate) fn group_id(&self, g: u32) -> &str {
+        self.groups.get(g as usize).map_or("?", |g| g.id.as_str())
+    }
+
+    /// The number of rules a check of this protocol and port walks at most (for the bench).
+    pub fn candidates(&self, eni: u32, d: Direction, ip_proto: u8, port: u16) -> usize {
+        self.profile(eni).map_or(0, |p| {
+            p.dirs[dir_index(d)][slot(ip_proto)].candidates(port).len()
+        })
+    }
+}
+
+/// A rule's index and its destination ports (`None`: every port).
+type PortedRule = (u32, Option<(u16, u16)>);
+
+/// The port intervals of a protocol's rules (in evaluation order, with their ranges; `None` is
+/// every port), each with the rules covering it.
+fn intervals(rules: &[PortedRule]) -> ProtoRules {
+    if rules.is_empty() {
+        return ProtoRules::default();
+    }
+    let mut starts: Vec<u16> = vec![0];
+    for (_, r) in rules {
+        if let Some((from, to)) = r {
+            starts.push(*from);
+            if let Some(next) = to.checked_add(1) {
+                starts.push(next);
+            }
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let lists = starts
+        .iter()
+        .map(|&s| {
+            rules
+                .iter()
+                .filter(|(_, r)| r.is_none_or(|(from, to)| from <= s && s <= to))
+                .map(|(i, _)| *i)
+                .collect()
+        })
+        .collect();
+    ProtoRules { starts, lists }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_intervals_keep_evaluation_order() {
+        // Rule 0: 80/80, rule 1: all ports, rule 2: 1/1024.
+        let p = intervals(&[(0, Some((80, 80))), (1, None), (2, Some((1, 1024)))]);
+        assert_eq!(p.candidates(0), &[1]);
+        assert_eq!(p.candidates(1), &[1, 2]);
+        assert_eq!(p.candidates(79), &[1, 2]);
+        assert_eq!(p.candidates(80), &[0, 1, 2]);
+        assert_eq!(p.candidates(81), &[1, 2]);
+        assert_eq!(p.candidates(1024), &[1, 2]);
+        assert_eq!(p.candidates(1025), &[1]);
+        assert_eq!(p.candidates(65535), &[1]);
+        let top = intervals(&[(7, Some((65535, 65535)))]);
+        assert_eq!(top.candidates(65535), &[7]);
+        assert!(top.candidates(65534).is_empty());
+        assert!(intervals(&[]).candidates(80).is_empty());
+    }
+}
