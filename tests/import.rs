@@ -193,7 +193,7 @@ fn terraform_state_imports_into_a_topology_check_accepts() {
     assert_eq!(rules[2]["policy"].as_str(), Some("drop"));
     assert_eq!(groups[1]["inner_access"].as_str(), Some("drop"));
     assert!(
-        view.contains("security groups sg-gw8app (not applied"),
+        view.contains("security groups sg-gw8app (basic, inner access drop)"),
         "{view}"
     );
 

@@ -87,9 +87,18 @@ fn a_valid_file_is_stored_per_eni_and_listed_by_check() {
     assert_eq!(c.enis[eni].security_groups, vec!["sg-web", "sg-app"]);
     let view = guest_view(&c);
     assert!(
-        view.contains("security groups sg-web, sg-app (not applied"),
+        view.contains(
+            "security groups sg-web (basic, inner access drop), sg-app (basic, inner access accept)"
+        ),
         "{view}"
     );
+    // Evaluation order: priority 1 (sg-web rule 1), then priority 2 (sg-app rule 1), then
+    // priority 100 (sg-web rule 2).
+    let a = view.find("1. sg-web rule 1: accept priority 1 tcp 80/443 from 0.0.0.0/0");
+    let b = view.find("2. sg-app rule 1: accept priority 2 all -1/-1 from 0.0.0.0/0");
+    let d = view.find("3. sg-web rule 2: accept priority 100 udp 5060/5061 from group sg-app");
+    assert!(a.is_some() && a < b && b < d, "{view}");
+    assert!(view.contains("1. sg-web rule 3: drop priority 5 icmp -1/-1 to 10.0.0.0/8"));
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The guest's view of a cloud: what each instance's OS shows, its routes, and each EIP with its
 //! binding and billing (`eipsim check`, and the state a scenario ends in).
 
+use std::fmt::Write as _;
+
+use super::sg::{self, Direction, GroupType, InnerAccess};
 use super::{Association, Cloud, Eni, EniKind, InstanceType, Mode, regions};
 
 /// What each instance's OS shows per NIC (`ip addr`), its routes, and which EIPs reach it
@@ -12,6 +15,9 @@ use super::{Association, Cloud, Eni, EniKind, InstanceType, Mode, regions};
 /// - routes: the default route leaves through the primary ENI; a BINDED ENI adds its own
 ///   default route with a lower priority (seed 001 step 6); multi-EIP and NAT secondary NICs
 ///   add none (`DEFROUTE=no`, seed 004 step 4);
+/// - each ENI's security groups: per direction, the rules in the order a check meets them
+///   (priority, drop before accept at equal priority, then the ENI's order of groups and each
+///   group's order of rules), and the default when none matches;
 /// - then each EIP with its binding and billing (seed 002's FAQ).
 pub fn guest_view(cloud: &Cloud) -> String {
     guest_view_limited(cloud, None)
@@ -21,10 +27,9 @@ pub fn guest_view(cloud: &Cloud) -> String {
 /// (`check --all` lists everything).
 pub const CHECK_LIST_LIMIT: usize = 50;
 
-/// [`guest_view`] listing at most `limit` instances, detached ENIs and EIPs each; a line says
-/// how many more there are.
+/// [`guest_view`] listing at most `limit` instances, detached ENIs and EIPs each, and `limit`
+/// security-group rules per ENI and direction; a line says how many more there are.
 pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
-    use std::fmt::Write as _;
     let limit = limit.unwrap_or(usize::MAX);
     let more = |s: &mut String, n: usize, what: &str| {
         if n > 0 {
@@ -53,13 +58,6 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
         };
         let name = nic.map(|n| format!("{}: ", dev(n))).unwrap_or_default();
         let _ = writeln!(s, "  {name}{} ({kind}, {})", e.id, e.mac);
-        if !e.security_groups.is_empty() {
-            let _ = writeln!(
-                s,
-                "    security groups {} (not applied: security-group filtering is not built yet)",
-                e.security_groups.join(", ")
-            );
-        }
         let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
         let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
         match binded {
@@ -116,6 +114,7 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
                 }
             );
         }
+        groups_view(s, cloud, e, limit);
     };
     let mut by_instance: Vec<Vec<usize>> = vec![Vec::new(); cloud.instances.len()];
     for (i, e) in cloud.enis.iter().enumerate() {
@@ -222,4 +221,70 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
     }
     more(&mut s, cloud.eips.len().saturating_sub(limit), "EIP(s)");
     s
+}
+
+/// ENI `e`'s security groups (none: nothing is written): each group with its type, the inner
+/// access of its basic groups, then per direction the rules in evaluation order
+/// ([`sg::effective_rules`]), at most `limit` of them, and the default.
+fn groups_view(s: &mut String, cloud: &Cloud, e: &Eni, limit: usize) {
+    if e.security_groups.is_empty() {
+        return;
+    }
+    let groups: Vec<&sg::SecurityGroup> = e
+        .security_groups
+        .iter()
+        .filter_map(|id| cloud.security_groups.iter().find(|g| &g.id == id))
+        .collect();
+    let names: Vec<String> = groups
+        .iter()
+        .map(|g| match (g.kind, g.inner_access) {
+            (GroupType::Enterprise, _) => format!("{} (enterprise)", g.id),
+            (GroupType::Basic, InnerAccess::Accept) => {
+                format!("{} (basic, inner access accept)", g.id)
+            }
+            (GroupType::Basic, InnerAccess::Drop) => format!("{} (basic, inner access drop)", g.id),
+        })
+        .collect();
+    let _ = writeln!(s, "    security groups {}", names.join(", "));
+    for g in groups
+        .iter()
+        .filter(|g| g.kind == GroupType::Basic && g.inner_access == InnerAccess::Accept)
+    {
+        let _ = writeln!(
+            s,
+            "    members of {} reach each other over the VPC (inner access accept), before any rule",
+            g.id
+        );
+    }
+    let kind = groups.first().map_or(GroupType::Basic, |g| g.kind);
+    for direction in [Direction::Ingress, Direction::Egress] {
+        let rules = sg::effective_rules(&cloud.security_groups, &e.security_groups, direction);
+        let default = sg::default_policy(kind, direction).name();
+        if rules.is_empty() {
+            let _ = writeln!(s, "    {}: no rule; default: {default}", direction.name());
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "    {}, in evaluation order (first match decides; default: {default}):",
+            direction.name()
+        );
+        for (n, r) in rules.iter().enumerate().take(limit) {
+            let _ = writeln!(
+                s,
+                "      {:>3}. {} rule {}: {}",
+                n + 1,
+                r.group.id,
+                r.position,
+                r.rule
+            );
+        }
+        if rules.len() > limit {
+            let _ = writeln!(
+                s,
+                "      ... and {} more rule(s) (eipsim check --all lists them)",
+                rules.len() - limit
+            );
+        }
+    }
 }

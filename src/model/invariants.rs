@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::sg::{self, GroupType, InnerAccess, Peer};
 use super::{Cloud, EniKind, Mode};
 
 impl Cloud {
@@ -10,8 +11,10 @@ impl Cloud {
     /// ENI; the quotas of each mode; a cut-through ENI with one EIP and nothing else; a NAT
     /// mapping to a private IP the ENI owns, one EIP per private IP; a primary ENI with one EIP
     /// in NAT mode; a multi-EIP ENI attached only to a listed family; the indexes agree with
-    /// the public fields. Returns the first one broken.
+    /// the public fields; the security groups' invariants ([`Cloud::check_group_invariants`]).
+    /// Returns the first one broken.
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.check_group_invariants()?;
         let mut bound = vec![0u32; self.eips.len()];
         for (k, a) in self.associations.iter().enumerate() {
             let (eip, eni) = (&self.eips[a.eip], &self.enis[a.eni]);
@@ -102,6 +105,41 @@ impl Cloud {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The security groups' invariants: group ids unique; every rule's priority 1..100, no
+    /// ports for ICMP, GRE and all, a port range `from <= to` from 1, its peer group defined;
+    /// every live ENI's groups defined, listed once, all of one type, at most 1,000 rules over
+    /// them.
+    pub fn check_group_invariants(&self) -> Result<(), String> {
+        for (n, g) in self.security_groups.iter().enumerate() {
+            if self.security_groups[..n].iter().any(|x| x.id == g.id) {
+                return Err(format!("security group id {} is used twice", g.id));
+            }
+            if g.kind == GroupType::Enterprise && g.inner_access != InnerAccess::Drop {
+                return Err(format!("enterprise group {} has inner access", g.id));
+            }
+            for (k, r) in g.rules.iter().enumerate() {
+                let bad = !(1..=100).contains(&r.priority)
+                    || match r.ports {
+                        Some((from, to)) => !r.protocol.has_ports() || from == 0 || from > to,
+                        None => false,
+                    }
+                    || matches!(&r.peer, Peer::Group(p) if self.security_group_index(p).is_none());
+                if bad {
+                    return Err(format!(
+                        "security group {} rule {} is not valid: {r}",
+                        g.id,
+                        k + 1
+                    ));
+                }
+            }
+        }
+        for e in self.enis.iter().filter(|e| !e.deleted) {
+            sg::check_eni_groups(&self.security_groups, &e.id, &e.security_groups)
+                .map_err(|broken| broken.to_string())?;
         }
         Ok(())
     }

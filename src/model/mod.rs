@@ -12,7 +12,7 @@
 //! | `load` | [`Cloud::load`] and [`Cloud::from_toml`]: the file built through the operations; [`TopologyError`] |
 //! | `chunked` | a large file read a few sections at a time (the same result as one parse of it) |
 //! | `index` | the cloud's look-up indexes (a few bytes per resource) |
-//! | `ops` | every console operation: `ops::create` (CreateInstance, CreateNetworkInterface, AllocateEipAddress), `ops::bind` (AssociateEipAddress, AttachNetworkInterface), `ops::change` (detach, delete, assign and unassign private IPs, unassociate, release), `ops::describe` (DescribeEipGatewayInfo, DescribeNetworkInterfaces, billing) |
+//! | `ops` | every console operation: `ops::create` (CreateInstance, CreateNetworkInterface, AllocateEipAddress), `ops::bind` (AssociateEipAddress, AttachNetworkInterface), `ops::change` (detach, delete, assign and unassign private IPs, unassociate, release), `ops::describe` (DescribeEipGatewayInfo, DescribeNetworkInterfaces, billing), `ops::groups` (Authorize/RevokeSecurityGroup(Egress), Join/LeaveSecurityGroup) |
 //! | `rebuild` | [`Cloud::rebuilt`] and [`Cloud::excerpt`]: clouds made again through the operations (the mode advisor's variants) |
 //! | `invariants` | [`Cloud::check_invariants`] |
 //! | [`rules`] | [`RuleCode`], the typed code of every rule, and [`ModelError`] |

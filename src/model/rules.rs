@@ -74,6 +74,7 @@ rule_codes! {
     InvalidId = "invalid-id", "An ENI id is letters, digits, '-', '_' and '.', not starting with '.'.";
     InvalidPortRange = "invalid-port-range", "A security group rule's port range is valid for its protocol.";
     InvalidPriority = "invalid-priority", "A security group rule's priority is 1 to 100.";
+    LastSecurityGroup = "last-security-group", "An ENI stays in at least one security group: it does not leave its last one.";
     MixedGroupTypes = "mixed-group-types", "An ENI's security groups are all basic or all enterprise.";
     ModeNotInRegion = "mode-not-in-region", "The binding mode is offered in the cloud's region.";
     MultiEipExclusive = "multi-eip-exclusive", "Multi-EIP to ENI mode does not mix with other modes on one ENI.";
@@ -81,6 +82,7 @@ rule_codes! {
     MultiEipNotAuthorized = "multi-eip-not-authorized", "Only an authorised account uses multi-EIP to ENI mode (seed 003).";
     MultiEipQuota = "multi-eip-quota", "A secondary ENI takes at most the multi-EIP quota of EIPs (seed 003).";
     NoAddress = "no-address", "An assignment names at least one private IP.";
+    NotInGroup = "not-in-group", "An ENI leaves only a security group it is in.";
     NotMultiBinded = "not-multi-binded", "Only an EIP in multi-EIP to ENI mode has a gateway for the OS (seed 003).";
     OneEipPerPrivateIp = "one-eip-per-private-ip", "Each NAT EIP maps to a separate private IP (seed 004).";
     PrimaryEniDelete = "primary-eni-delete", "A primary ENI is deleted with its instance, not on its own.";
@@ -99,6 +101,7 @@ rule_codes! {
     UnknownGroup = "unknown-group", "A security group named is defined.";
     UnknownId = "unknown-id", "A resource named is defined (and not deleted or released).";
     UnknownRegion = "unknown-region", "The region is one eipsim knows.";
+    UnknownRule = "unknown-rule", "A security group rule revoked is one the group holds.";
     VpcReservedAddress = "vpc-reserved-address", "A private IP is not the network or broadcast address of the VPC's CIDR block.";
 }
 

@@ -119,6 +119,32 @@ pub struct Rule {
     pub peer: Peer,
 }
 
+impl std::fmt::Display for Rule {
+    /// `accept priority 1 tcp 80/443 from 0.0.0.0/0`: ingress rules name their peer with
+    /// `from`, egress rules with `to`; a group peer reads `group sg-app`; every port `-1/-1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} priority {} {} ",
+            self.policy.name(),
+            self.priority,
+            self.protocol.name()
+        )?;
+        match self.ports {
+            Some((from, to)) => write!(f, "{from}/{to}")?,
+            None => f.write_str("-1/-1")?,
+        }
+        f.write_str(match self.direction {
+            Direction::Ingress => " from ",
+            Direction::Egress => " to ",
+        })?;
+        match &self.peer {
+            Peer::Cidr(c) => write!(f, "{c}"),
+            Peer::Group(g) => write!(f, "group {g}"),
+        }
+    }
+}
+
 /// A validated security group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityGroup {
@@ -203,7 +229,8 @@ pub fn parse_port_range(protocol: Protocol, text: &str) -> Result<Option<(u16, u
     }
     if !protocol.has_ports() {
         return Err(format!(
-            "port_range {text:?}: \"-1/-1\" is the only value for protocol {protocol:?}"
+            "port_range {text:?}: \"-1/-1\" is the only value for protocol {}",
+            protocol.name()
         ));
     }
     let bad = || {
@@ -218,6 +245,67 @@ pub fn parse_port_range(protocol: Protocol, text: &str) -> Result<Option<(u16, u
         return Err(bad());
     }
     Ok(Some((from, to)))
+}
+
+/// A rule's fields as written, before validation: a `[[security_group.rule]]` table, or the
+/// parameters of AuthorizeSecurityGroup and its kin (the direction given by the operation).
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSpec<'a> {
+    /// Ingress or egress.
+    pub direction: Direction,
+    /// Accept or drop.
+    pub policy: Policy,
+    /// The priority as written (valid: 1..100).
+    pub priority: i64,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The port range as written (`"from/to"` or `"-1/-1"`).
+    pub port_range: &'a str,
+    /// The peer's block, if the peer is addresses.
+    pub cidr: Option<Ipv4Cidr>,
+    /// The peer group's id, if the peer is a group (its existence is checked by the caller).
+    pub group: Option<&'a str>,
+}
+
+/// Validates one rule's fields (`subject` names the rule in errors): priority 1..100
+/// (`invalid-priority`), a port range valid for the protocol (`invalid-port-range`), exactly
+/// one of `cidr` and a peer group (`cidr-or-group`). Whether the peer group exists is left to
+/// the caller (a file's rules may name a group defined further down).
+pub fn build_rule(subject: &str, spec: RuleSpec<'_>) -> Result<Rule, ModelError> {
+    let priority = u8::try_from(spec.priority)
+        .ok()
+        .filter(|p| (1..=100).contains(p))
+        .ok_or_else(|| {
+            err(
+                RuleCode::InvalidPriority,
+                subject,
+                format!(
+                    "priority {} is not 1 to 100 (1 is the highest)",
+                    spec.priority
+                ),
+            )
+        })?;
+    let ports = parse_port_range(spec.protocol, spec.port_range)
+        .map_err(|m| err(RuleCode::InvalidPortRange, subject, m))?;
+    let peer = match (spec.cidr, spec.group) {
+        (Some(c), None) => Peer::Cidr(c),
+        (None, Some(group)) => Peer::Group(group.to_string()),
+        _ => {
+            return Err(err(
+                RuleCode::CidrOrGroup,
+                subject,
+                "give exactly one of `cidr` (an IPv4 block) and a peer group (a security group id: `group` in a topology file, `peer_group` in an operation)",
+            ));
+        }
+    };
+    Ok(Rule {
+        direction: spec.direction,
+        policy: spec.policy,
+        priority,
+        protocol: spec.protocol,
+        ports,
+        peer,
+    })
 }
 
 /// Validates the file's groups: ids unique, each rule's priority, ports and peer.
@@ -239,40 +327,22 @@ pub(super) fn build_groups(files: Vec<GroupFile>) -> Result<Vec<SecurityGroup>, 
         let mut rules = Vec::with_capacity(g.rule.len());
         for (n, r) in g.rule.into_iter().enumerate() {
             let rs = format!("security group {} rule {}", g.id, n + 1);
-            let priority = u8::try_from(r.priority)
-                .ok()
-                .filter(|p| (1..=100).contains(p))
-                .ok_or_else(|| {
-                    err(
-                        RuleCode::InvalidPriority,
-                        rs.clone(),
-                        format!("priority {} is not 1 to 100 (1 is the highest)", r.priority),
-                    )
-                })?;
-            let ports = parse_port_range(r.protocol, &r.port_range)
-                .map_err(|m| err(RuleCode::InvalidPortRange, rs.clone(), m))?;
-            let peer = match (r.cidr, r.group) {
-                (Some(c), None) => Peer::Cidr(c),
-                (None, Some(group)) => {
-                    peers.push((rs.clone(), group.clone()));
-                    Peer::Group(group)
-                }
-                _ => {
-                    return Err(err(
-                        RuleCode::CidrOrGroup,
-                        rs,
-                        "give exactly one of `cidr` (an IPv4 block) and `group` (a security group id)",
-                    ));
-                }
-            };
-            rules.push(Rule {
-                direction: r.direction,
-                policy: r.policy,
-                priority,
-                protocol: r.protocol,
-                ports,
-                peer,
-            });
+            let rule = build_rule(
+                &rs,
+                RuleSpec {
+                    direction: r.direction,
+                    policy: r.policy,
+                    priority: r.priority,
+                    protocol: r.protocol,
+                    port_range: &r.port_range,
+                    cidr: r.cidr,
+                    group: r.group.as_deref(),
+                },
+            )?;
+            if let Peer::Group(group) = &rule.peer {
+                peers.push((rs, group.clone()));
+            }
+            rules.push(rule);
         }
         groups.push(SecurityGroup {
             inner_access: if g.kind == GroupType::Enterprise {

@@ -5,7 +5,8 @@
 //! - [`change`]: DetachNetworkInterface, DeleteNetworkInterface, Assign/UnassignPrivateIpAddresses,
 //!   UnassociateEipAddress, ReleaseEipAddress;
 //! - [`describe`]: the read-only DescribeEipGatewayInfo and DescribeNetworkInterfaces, and
-//!   billing.
+//!   billing;
+//! - [`groups`]: Authorize/RevokeSecurityGroup(Egress), Join/LeaveSecurityGroup.
 //!
 //! The topology loader builds a file's end state through the same operations.
 //!
@@ -17,6 +18,7 @@ pub mod bind;
 pub mod change;
 pub mod create;
 pub mod describe;
+pub mod groups;
 
 pub use describe::{Billing, GatewayInfo};
 

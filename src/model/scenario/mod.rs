@@ -12,7 +12,7 @@ mod operation;
 mod parse;
 mod run;
 
-pub use operation::Operation;
+pub use operation::{Operation, RuleParams};
 pub use parse::{
     Event, Expect, PlannedOp, Scenario, ScenarioError, Step, load_events, load_operations,
     load_scenario,

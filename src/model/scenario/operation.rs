@@ -7,7 +7,82 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 
 use crate::model::rules::{RuleCode, err};
-use crate::model::{Charge, Cloud, Eip, Eni, EniKind, InstanceType, Mac, Mode, ModelError};
+use crate::model::sg::{Direction, Policy, Protocol, RuleSpec};
+use crate::model::{
+    Charge, Cloud, Eip, Eni, EniKind, InstanceType, Ipv4Cidr, Mac, Mode, ModelError,
+};
+
+/// The parameters of AuthorizeSecurityGroup, AuthorizeSecurityGroupEgress, RevokeSecurityGroup
+/// and RevokeSecurityGroupEgress: the target `group` and the rule's fields as in a topology's
+/// `[[security_group.rule]]`, without `direction` (the operation gives it) and with the peer
+/// group named `peer_group` (the provider's SourceGroupId for ingress, DestGroupId for egress),
+/// since `group` names the group the rule goes into. `cidr` is the provider's SourceCidrIp
+/// (ingress) or DestCidrIp (egress).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleParams {
+    /// The security group the rule goes into (or is revoked from): SecurityGroupId.
+    pub group: String,
+    /// `accept` (default) or `drop`.
+    #[serde(default = "accept")]
+    pub policy: Policy,
+    /// 1..100, 1 the highest (default 1).
+    #[serde(default = "one")]
+    pub priority: i64,
+    /// `tcp`, `udp`, `icmp`, `gre` or `all`.
+    pub protocol: Protocol,
+    /// Destination ports `"from/to"`, `"-1/-1"` for every port (the only value for icmp, gre
+    /// and all).
+    pub port_range: String,
+    /// The peer's IPv4 block (ingress: the source; egress: the destination).
+    pub cidr: Option<Ipv4Cidr>,
+    /// Or the peer security group: its ENIs.
+    pub peer_group: Option<String>,
+}
+
+fn accept() -> Policy {
+    Policy::Accept
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl RuleParams {
+    /// The rule's fields for `direction`, to validate.
+    fn spec(&self, direction: Direction) -> RuleSpec<'_> {
+        RuleSpec {
+            direction,
+            policy: self.policy,
+            priority: self.priority,
+            protocol: self.protocol,
+            port_range: &self.port_range,
+            cidr: self.cidr,
+            group: self.peer_group.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for RuleParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} priority {} {} {}",
+            self.group,
+            self.policy.name(),
+            self.priority,
+            self.protocol.name(),
+            self.port_range
+        )?;
+        if let Some(c) = self.cidr {
+            write!(f, " cidr {c}")?;
+        }
+        if let Some(g) = &self.peer_group {
+            write!(f, " peer_group {g}")?;
+        }
+        f.write_str(")")
+    }
+}
 
 /// One console operation.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -107,6 +182,29 @@ pub enum Operation {
         /// ENI id (default: all).
         eni: Option<String>,
     },
+    /// Add an ingress rule to a security group (`group`, the rule's fields; see
+    /// [`RuleParams`]). A rule the group already holds is not added twice.
+    AuthorizeSecurityGroup(RuleParams),
+    /// Add an egress rule to a security group (parameters as AuthorizeSecurityGroup).
+    AuthorizeSecurityGroupEgress(RuleParams),
+    /// Remove the ingress rule equal in every field from a security group.
+    RevokeSecurityGroup(RuleParams),
+    /// Remove the egress rule equal in every field from a security group.
+    RevokeSecurityGroupEgress(RuleParams),
+    /// Put an ENI in a security group.
+    JoinSecurityGroup {
+        /// Security group id.
+        group: String,
+        /// ENI id.
+        eni: String,
+    },
+    /// Take an ENI out of a security group (not its last one).
+    LeaveSecurityGroup {
+        /// Security group id.
+        group: String,
+        /// ENI id.
+        eni: String,
+    },
 }
 
 impl fmt::Display for Operation {
@@ -163,6 +261,12 @@ impl fmt::Display for Operation {
                     eni.as_deref().unwrap_or("(all)")
                 )
             }
+            AuthorizeSecurityGroup(r) => write!(f, "AuthorizeSecurityGroup {r}"),
+            AuthorizeSecurityGroupEgress(r) => write!(f, "AuthorizeSecurityGroupEgress {r}"),
+            RevokeSecurityGroup(r) => write!(f, "RevokeSecurityGroup {r}"),
+            RevokeSecurityGroupEgress(r) => write!(f, "RevokeSecurityGroupEgress {r}"),
+            JoinSecurityGroup { group, eni } => write!(f, "JoinSecurityGroup {eni} -> {group}"),
+            LeaveSecurityGroup { group, eni } => write!(f, "LeaveSecurityGroup {eni} <- {group}"),
         }
     }
 }
@@ -290,6 +394,26 @@ impl Operation {
                     .map(|i| cloud.describe_network_interface(i))
                     .collect();
                 return Ok(Some(lines?.join("\n")));
+            }
+            AuthorizeSecurityGroup(r) => {
+                cloud.authorize_security_group(&r.group, r.spec(Direction::Ingress))?;
+            }
+            AuthorizeSecurityGroupEgress(r) => {
+                cloud.authorize_security_group(&r.group, r.spec(Direction::Egress))?;
+            }
+            RevokeSecurityGroup(r) => {
+                cloud.revoke_security_group(&r.group, r.spec(Direction::Ingress))?;
+            }
+            RevokeSecurityGroupEgress(r) => {
+                cloud.revoke_security_group(&r.group, r.spec(Direction::Egress))?;
+            }
+            JoinSecurityGroup { group, eni } => {
+                let e = eni_of(cloud, eni)?;
+                cloud.join_security_group(e, group)?;
+            }
+            LeaveSecurityGroup { group, eni } => {
+                let e = eni_of(cloud, eni)?;
+                cloud.leave_security_group(e, group)?;
             }
         }
         Ok(None)
