@@ -51,6 +51,15 @@ pub struct SessionCounts {
     pub evicted: u64,
 }
 
+impl SessionCounts {
+    /// Adds another table's counts.
+    pub fn add(&mut self, o: &SessionCounts) {
+        self.opened += o.opened;
+        self.expired += o.expired;
+        self.evicted += o.evicted;
+    }
+}
+
 /// A fixed-capacity table of sessions, in order of their last frame.
 #[derive(Clone, Debug)]
 pub struct Sessions {

@@ -295,7 +295,10 @@ impl FramePass {
     pub fn merge_into(leader: &mut Stats, shards: impl IntoIterator<Item = (usize, Shard)>) {
         let mut all: Vec<(usize, Shard)> = shards.into_iter().collect();
         all.sort_by_key(|(i, _)| *i);
-        for (_, s) in all {
+        for (_, mut s) in all {
+            if let Some(g) = &s.groups {
+                s.stats.sessions.get_or_insert_default().add(&g.counts());
+            }
             leader.merge(s.stats);
         }
     }

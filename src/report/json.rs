@@ -103,6 +103,9 @@ pub(super) struct Report<'a> {
     /// Timed events (`replay --events`): per event, the counters before and after it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     timeline: Vec<serde_json::Value>,
+    /// With security groups: what happened to their sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_groups: Option<serde_json::Value>,
 }
 
 pub(super) fn proto_name(p: u8) -> String {
@@ -173,6 +176,13 @@ pub fn write_json<W: std::io::Write>(
         alg,
         capture_point: capture_point_json(stats),
         timeline: timeline_json(stats, cloud),
+        security_groups: stats.sessions.map(|s| {
+            serde_json::json!({
+                "sessions_opened": s.opened,
+                "sessions_expired": s.expired,
+                "sessions_evicted": s.evicted,
+            })
+        }),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;

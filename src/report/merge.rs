@@ -47,6 +47,9 @@ impl Stats {
         self.settled.clear();
         self.alg.merge(other.alg);
         self.restored += other.restored;
+        if let Some(o) = other.sessions {
+            self.sessions.get_or_insert_default().add(&o);
+        }
         self.internet_in += other.internet_in;
         self.internet_to_private += other.internet_to_private;
         // The other's table is kept as it is (no copy, no index): a flow is in one table only,

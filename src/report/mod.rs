@@ -87,6 +87,8 @@ pub struct Stats {
     pub capture_point: CapturePoint,
     /// Capture point `instance`: frames turned back into the frames the Internet sent.
     pub restored: u64,
+    /// With security groups: what happened to their sessions (summed over the shards).
+    pub sessions: Option<crate::groups::session::SessionCounts>,
     /// Frames that came from the Internet side.
     pub internet_in: u64,
     /// Of those, frames addressed to a private address of the VPC and dropped
@@ -141,6 +143,7 @@ impl Stats {
             segments: Vec::new(),
             capture_point: CapturePoint::Gateway,
             restored: 0,
+            sessions: None,
             internet_in: 0,
             internet_to_private: 0,
             vpc: None,

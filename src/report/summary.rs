@@ -78,6 +78,16 @@ pub fn summary(stats: &Stats, cloud: &Cloud, inputs: &[InputReport], out_dir: &s
             stats.flows_untracked
         );
     }
+    if let Some(g) = stats.sessions {
+        let _ = writeln!(s, "  {:<30} {:>10}", "security-group sessions", g.opened);
+        if g.evicted > 0 {
+            let _ = writeln!(
+                s,
+                "    {} evicted from a full session table (the longest idle first): their later frames were checked anew",
+                g.evicted
+            );
+        }
+    }
     let view = AlgView::new(stats);
     let alg = stats.alg_totals(&view);
     if !alg.is_empty() {
