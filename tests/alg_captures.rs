@@ -522,3 +522,108 @@ fn sip_translated() {
     assert!(sent.contains("c=IN IP4 198.18.0.1"));
     assert!(!sent.contains("IN IP4 192.168.1.2"));
 }
+
+/// `topology` with the host's ENI in a basic security group whose only rule admits the control
+/// port (`protocol`, `port`) from anywhere.
+fn topology_with_group(cidr: &str, mac: &str, ip: &str, protocol: &str, port: u16) -> String {
+    topology(cidr, mac, ip).replace(
+        "instance = \"i-host\"\n[[eip]]",
+        "instance = \"i-host\"\nsecurity_groups = [\"sg-host\"]\n[[eip]]",
+    ) + &format!(
+        r#"[[security_group]]
+id = "sg-host"
+type = "basic"
+[[security_group.rule]]
+direction = "ingress"
+policy = "accept"
+priority = 1
+protocol = "{protocol}"
+port_range = "{port}/{port}"
+cidr = "0.0.0.0/0"
+"#
+    )
+}
+
+/// The related flow of `report`'s control flow of `protocol`: its `related-flow` findings'
+/// texts, and the related flows (those with `related_to`).
+fn related_of(report: &serde_json::Value, protocol: &str) -> (Vec<String>, Vec<serde_json::Value>) {
+    let flows = report["flows"].as_array().unwrap();
+    let control = flows
+        .iter()
+        .find(|f| f["alg_protocol"] == protocol && f["related_to"].is_null())
+        .expect("the control flow");
+    assert_eq!(control["verdict"], "alg-broken", "{control:#}");
+    let whys = control["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "related-flow")
+        .map(|x| x["why"].as_str().unwrap().to_string())
+        .collect();
+    let rel = flows
+        .iter()
+        .filter(|f| !f["related_to"].is_null())
+        .cloned()
+        .collect();
+    (whys, rel)
+}
+
+/// Issue 10: a related flow is a new inbound session, which a stateful basic group that admits
+/// only the control port refuses. TFTP (the server answers from a new port) and active FTP (the
+/// server opens the data connection), replayed as the instance captures they are: the related
+/// flow is dropped `security-group` with the deciding default in `decided_by`, and the control
+/// flow is `alg-broken` naming the group.
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn a_group_admitting_only_the_control_port_drops_the_related_flow() {
+    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in [
+        (
+            "tftp-sg",
+            "tftp/sv_tftp-rrq.pcap",
+            ("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+            ("udp", 69),
+            "tftp",
+        ),
+        (
+            "ftp-active-sg",
+            "ftp/sv_ftp-download-active.pcap",
+            ("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+            ("tcp", 21),
+            "ftp",
+        ),
+    ] {
+        let r = replay_instance(
+            name,
+            capture,
+            &topology_with_group(cidr, mac, ip, protocol, port),
+        );
+        assert!(
+            r["dropped"]["security-group"].as_u64().unwrap() >= 1,
+            "{name}"
+        );
+        let (whys, rel) = related_of(&r, alg);
+        assert!(!rel.is_empty(), "{name}: related flows");
+        for f in &rel {
+            assert!(
+                f["dropped"]["security-group"].as_u64().unwrap() >= 1,
+                "{f:#}"
+            );
+            let d = &f["decided_by"];
+            assert_eq!(d["reason"], "security-group", "{f:#}");
+            assert_eq!(d["eni"], "eni-host");
+            assert_eq!(d["group"], "sg-host");
+            assert_eq!(d["direction"], "ingress");
+            assert_eq!(d["by"], "default");
+        }
+        assert!(
+            whys.iter().any(
+                |w| w.contains("security-group x1 (sg-host ingress default)")
+                    && w.contains("stateful security group")
+            ),
+            "{name}: {whys:?}"
+        );
+        // Without the group, the same replay delivers the related flows.
+        let open = replay_instance(&format!("{name}-open"), capture, &topology(cidr, mac, ip));
+        assert_eq!(open["dropped"]["security-group"], 0, "{name}");
+    }
+}

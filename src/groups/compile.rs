@@ -28,6 +28,27 @@ pub(crate) struct CRule {
     pub(crate) group: u32,
     /// 1-based position in its group.
     pub(crate) position: u32,
+    /// The rule as written (for reports: rules change with timed events).
+    pub(crate) text: RuleText,
+}
+
+/// A rule's fields as the topology writes them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleText {
+    /// `accept` or `drop`.
+    pub policy: &'static str,
+    /// 1..100.
+    pub priority: u8,
+    /// `tcp`, `udp`, `icmp`, `gre` or `all`.
+    pub protocol: &'static str,
+    /// `from/to`, or `-1/-1` for every port.
+    pub port_range: String,
+    /// The peer block, if the rule names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    /// The peer group, if the rule names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// A rule's peer, compiled.
@@ -109,6 +130,8 @@ pub enum Decider {
         group: u32,
         /// 1-based position of the rule in its group.
         position: u32,
+        /// Index of the compiled rule (its text: [`GroupTables::rule_text`]).
+        rule: u32,
     },
     /// The default of the ENI's group type for the direction, named by its first group.
     Default(u32),
@@ -221,6 +244,23 @@ impl GroupTables {
                     },
                     group: index.get(r.group.id.as_str()).copied().unwrap_or(u32::MAX),
                     position: r.position as u32,
+                    text: RuleText {
+                        policy: r.rule.policy.name(),
+                        priority: r.rule.priority,
+                        protocol: r.rule.protocol.name(),
+                        port_range: match r.rule.ports {
+                            Some((from, to)) => format!("{from}/{to}"),
+                            None => "-1/-1".into(),
+                        },
+                        cidr: match &r.rule.peer {
+                            Peer::Cidr(c) => Some(c.to_string()),
+                            Peer::Group(_) => None,
+                        },
+                        group: match &r.rule.peer {
+                            Peer::Group(g) => Some(g.clone()),
+                            Peer::Cidr(_) => None,
+                        },
+                    },
                 });
                 let slots: &[usize] = match r.rule.protocol {
                     Protocol::Tcp => &[TCP],
@@ -280,8 +320,8 @@ impl GroupTables {
         {
             return (Policy::Accept, Decider::InnerAccess(*g));
         }
-        for &r in p.dirs[dir_index(d)][slot(ip_proto)].candidates(port) {
-            let r = &self.rules[r as usize];
+        for &r_index in p.dirs[dir_index(d)][slot(ip_proto)].candidates(port) {
+            let r = &self.rules[r_index as usize];
             let hit = match r.peer {
                 CPeer::Cidr { net, mask } => peer & mask == net,
                 CPeer::Group(g) => peer_groups.contains(&g),
@@ -292,12 +332,18 @@ impl GroupTables {
                     Decider::Rule {
                         group: r.group,
                         position: r.position,
+                        rule: r_index,
                     },
                 );
             }
         }
         let first = p.groups.first().copied().unwrap_or(u32::MAX);
         (sg::default_policy(p.kind, d), Decider::Default(first))
+    }
+
+    /// The fields of compiled rule `rule` as written.
+    pub fn rule_text(&self, rule: u32) -> Option<&RuleText> {
+        self.rules.get(rule as usize).map(|r| &r.text)
     }
 
     /// A group's id (`?` for an index that names none).

@@ -32,7 +32,7 @@ pub mod session;
 
 use std::sync::Arc;
 
-pub use compile::{Decider, GroupTables};
+pub use compile::{Decider, GroupTables, RuleText};
 use session::{SessionKey, Sessions};
 
 use crate::dataplane::{Action, Dataplane, DropReason, Outcome, Port, Verdict};
@@ -59,12 +59,70 @@ impl Refusal {
     pub fn detail(&self, tables: &GroupTables) -> String {
         let d = self.direction.name();
         match self.decider {
-            Decider::Rule { group, position } => {
+            Decider::Rule {
+                group, position, ..
+            } => {
                 format!("{} {d} rule {position}", tables.group_id(group))
             }
             Decider::Default(g) => format!("{} {d} default", tables.group_id(g)),
             Decider::InnerAccess(g) => format!("{} {d} inner-access", tables.group_id(g)),
             Decider::Session => format!("{d} session"),
+        }
+    }
+}
+
+/// What refused a frame, written out for `report.json` (`decided_by` of a flow): the group,
+/// the direction, and the rule with its fields as they were when it decided, the default, or
+/// the inner-access policy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Decided {
+    /// `security-group`.
+    pub reason: &'static str,
+    /// The ENI whose group decided (index into the cloud's ENIs; `report.json` gives its id).
+    pub eni: u32,
+    /// The group.
+    pub group: String,
+    /// `ingress` or `egress`.
+    pub direction: &'static str,
+    /// `rule`, `default` or `inner-access`.
+    pub by: &'static str,
+    /// The rule's 1-based position in its group (`by` = `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// The rule's fields (`by` = `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleText>,
+    /// The detail as the drop's comment gives it.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// The refusal written out.
+    pub fn decided(&self, tables: &GroupTables) -> Decided {
+        let (group, by, position, rule) = match self.decider {
+            Decider::Rule {
+                group,
+                position,
+                rule,
+            } => (
+                group,
+                "rule",
+                Some(position),
+                tables.rule_text(rule).cloned(),
+            ),
+            Decider::Default(g) => (g, "default", None, None),
+            Decider::InnerAccess(g) => (g, "inner-access", None, None),
+            Decider::Session => (u32::MAX, "session", None, None),
+        };
+        Decided {
+            reason: "security-group",
+            eni: self.eni,
+            group: tables.group_id(group).to_string(),
+            direction: self.direction.name(),
+            by,
+            position,
+            rule,
+            detail: self.detail(tables),
         }
     }
 }

@@ -259,6 +259,9 @@ impl FramePass {
         let Some((key, local)) = s.stats.record_timed(frame_no, v, now_s, flags) else {
             return done;
         };
+        if let (Some(r), Some(g)) = (&done.refused, &s.groups) {
+            s.stats.note_refusal(&key, r.decided(g.tables()));
+        }
         if !self.alg {
             return done;
         }

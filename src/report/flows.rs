@@ -136,10 +136,16 @@ impl AlgView {
                 Some(fs) => {
                     let mut parts = Vec::new();
                     for &(fk, f) in fs.iter().take(4) {
+                        let refusal = stats.refusal(fk, f.first_frame);
                         let drops: Vec<String> = DropReason::ALL
                             .iter()
                             .filter(|r| f.dropped(**r) > 0)
-                            .map(|r| format!("{} x{}", r.as_str(), f.dropped(*r)))
+                            .map(|r| match refusal {
+                                Some(d) if *r == DropReason::SecurityGroup => {
+                                    format!("{} x{} ({})", r.as_str(), f.dropped(*r), d.detail)
+                                }
+                                _ => format!("{} x{}", r.as_str(), f.dropped(*r)),
+                            })
                             .collect();
                         if instance_capture_mark(f) {
                             parts.push(format!(
@@ -165,10 +171,14 @@ impl AlgView {
                             if drops.is_empty() {
                                 String::new()
                             } else {
-                                format!(
-                                    ", dropped {}: the announced address is not reachable that way",
-                                    drops.join(", ")
-                                )
+                                let why = if refusal.is_some()
+                                    && f.dropped_total() == f.dropped(DropReason::SecurityGroup)
+                                {
+                                    "the related flow is a new session, and a stateful security group refuses it"
+                                } else {
+                                    "the announced address is not reachable that way"
+                                };
+                                format!(", dropped {}: {why}", drops.join(", "))
                             }
                         ));
                     }

@@ -47,6 +47,9 @@ impl Stats {
         self.settled.clear();
         self.alg.merge(other.alg);
         self.restored += other.restored;
+        for (k, d) in other.refusals {
+            self.refusals.entry(k).or_insert(d);
+        }
         if let Some(o) = other.sessions {
             self.sessions.get_or_insert_default().add(&o);
         }

@@ -89,6 +89,9 @@ pub struct Stats {
     pub restored: u64,
     /// With security groups: what happened to their sessions (summed over the shards).
     pub sessions: Option<crate::groups::session::SessionCounts>,
+    /// What refused the flows a security group dropped: per (flow, its first frame), the first
+    /// refusal.
+    refusals: FxHashMap<(FlowKey, u64), crate::groups::Decided>,
     /// Frames that came from the Internet side.
     pub internet_in: u64,
     /// Of those, frames addressed to a private address of the VPC and dropped
@@ -122,6 +125,20 @@ const ACTIONS: [Action; 5] = [
 ];
 
 impl Stats {
+    /// Notes what refused a frame of flow `key` (a security group): kept for the flow's
+    /// `decided_by`, the first refusal of each flow.
+    pub fn note_refusal(&mut self, key: &FlowKey, d: crate::groups::Decided) {
+        let Some(first) = self.flow_get(key).map(|f| f.first_frame) else {
+            return;
+        };
+        self.refusals.entry((*key, first)).or_insert(d);
+    }
+
+    /// What refused flow `key` (first frame `first_frame`), if a security group did.
+    pub fn refusal(&self, key: &FlowKey, first_frame: u64) -> Option<&crate::groups::Decided> {
+        self.refusals.get(&(*key, first_frame))
+    }
+
     /// Empty counters for a cloud with `enis` ENIs.
     pub fn new(enis: usize) -> Stats {
         Stats {
@@ -144,6 +161,7 @@ impl Stats {
             capture_point: CapturePoint::Gateway,
             restored: 0,
             sessions: None,
+            refusals: FxHashMap::default(),
             internet_in: 0,
             internet_to_private: 0,
             vpc: None,
