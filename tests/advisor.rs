@@ -405,12 +405,20 @@ fn the_walk_agrees_with_the_core_for_every_pair() {
         for to in &addrs {
             for (to, proto) in [(to.clone(), None), (format!("{to}:5060"), Some("udp"))] {
                 let t = trace_of(from, &to, proto);
+                // The frame pass (core and security groups), the request before the reply.
+                let mut pass = eipsim::advisor::QuietReplay::new(&cloud, None, Default::default());
                 for leg in std::iter::once(&t.request).chain(t.reply.as_ref()) {
                     assert!(leg.consistent, "{from} -> {to}: {:#?}", leg.hops);
-                    assert_eq!(
-                        leg.verdict.text,
-                        outcome_text(&cloud, &core_outcome(&cloud, leg))
-                    );
+                    let passed = pass.push(&leg.bytes, LinkType::Ethernet).outcome;
+                    assert_eq!(leg.verdict.text, outcome_text(&cloud, &passed));
+                    let core = core_outcome(&cloud, leg);
+                    if passed != core {
+                        assert_eq!(
+                            passed,
+                            Outcome::Drop(eipsim::dataplane::DropReason::SecurityGroup),
+                            "{from} -> {to}: only the groups change the core's verdict"
+                        );
+                    }
                     n += 1;
                     seen.insert(leg.verdict.reason.or(leg.verdict.action).unwrap());
                 }
@@ -432,6 +440,7 @@ fn the_walk_agrees_with_the_core_for_every_pair() {
         "no-public-address",
         "private-network-unavailable",
         "guest-not-configured",
+        "security-group",
     ] {
         assert!(seen.contains(r), "{r} never seen: {seen:?}");
     }
@@ -724,4 +733,75 @@ fn diff_cli_json_exit_codes_and_no_files_written() {
     assert_eq!(c, Some(2));
     // Nothing was written where it ran.
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+}
+
+/// Design section 5: outbound TCP to port 25 of an Internet address drops `tcp-25-restricted`
+/// unless `[account] tcp25_unblocked = true`; the trace names the step and the fix.
+#[test]
+fn trace_shows_the_providers_smtp_block_and_the_account_setting() {
+    let t = trace_of("172.16.0.10", "203.0.113.5:25", Some("tcp"));
+    assert_eq!(t.request.verdict.reason, Some("tcp-25-restricted"));
+    assert!(step(&t.request, "smtp").contains("tcp25_unblocked"));
+    assert!(
+        t.request
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("tcp25_unblocked = true")
+    );
+    let work = tempdir("smtp");
+    let topo = work.join("t.toml");
+    let text = std::fs::read_to_string(demo_topology()).unwrap().replace(
+        "multi_eip_quota = 10",
+        "multi_eip_quota = 10\ntcp25_unblocked = true",
+    );
+    std::fs::write(&topo, text).unwrap();
+    let t = trace::run(&TraceOptions {
+        topology: topo,
+        from: "172.16.0.10".into(),
+        to: "203.0.113.5:25".into(),
+        proto: Some("tcp".into()),
+        sport: None,
+        ttl: None,
+    })
+    .unwrap();
+    assert_eq!(t.request.verdict.action, Some("snat"));
+    assert!(t.request.consistent);
+}
+
+/// The security groups in a trace: the receiver's ingress check in its place (after the TTL,
+/// before the guest), the rule or default that decided, the fix; a session the request opened
+/// admits the reply.
+#[test]
+fn trace_applies_the_security_groups_with_sessions() {
+    let t = trace_of("198.51.100.7", "47.0.0.20:3389", Some("tcp"));
+    assert_eq!(t.request.verdict.reason, Some("security-group"));
+    assert!(step(&t.request, "security-group").contains("default of sg-cut"));
+    let fix = t.request.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("AuthorizeSecurityGroup group=sg-cut")
+            && fix.contains("port_range=3389/3389")
+            && fix.contains("cidr=198.51.100.7/32"),
+        "{fix}"
+    );
+    let t = trace_of("198.51.100.7", "47.0.0.20:22", Some("tcp"));
+    let names: Vec<&str> = t.request.hops.iter().map(|h| h.step).collect();
+    let sg = names.iter().position(|s| *s == "security-group").unwrap();
+    assert!(
+        names[..sg].contains(&"ttl") && names[sg + 1..].contains(&"guest"),
+        "{names:?}"
+    );
+    assert!(step(&t.request, "security-group").contains("sg-cut rule 1"));
+    let reply = t.reply.as_ref().unwrap();
+    assert_eq!(reply.verdict.action, Some("pass-through"));
+    assert!(step(reply, "security-group").contains("session"));
+    // ICMP is dropped by rule 2 at priority 1: no rule can beat it, the fix says revoke.
+    let t = trace_of("198.51.100.7", "47.0.0.20", None);
+    assert!(
+        t.request
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("RevokeSecurityGroup")
+    );
 }

@@ -71,6 +71,19 @@ impl Refusal {
     }
 }
 
+/// One check a frame went through: the ENI, the direction, the outcome and what decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The ENI whose groups checked the frame.
+    pub eni: u32,
+    /// Its egress (the sender) or its ingress (the receiver).
+    pub direction: Direction,
+    /// Accepted or dropped.
+    pub policy: Policy,
+    /// What decided.
+    pub decider: Decider,
+}
+
 /// What refused a frame, written out for `report.json` (`decided_by` of a flow): the group,
 /// the direction, and the rule with its fields as they were when it decided, the default, or
 /// the inner-access policy.
@@ -173,12 +186,26 @@ impl GroupStage {
 
     /// Checks a frame the core has decided (`v`), at capture time `now` (ns): when a group
     /// refuses it, `v` becomes a `security-group` drop and the refusal is returned.
+    #[inline]
     pub fn check(
         &mut self,
         dp: &Dataplane,
         v: &mut Verdict,
         frame: Views<'_>,
         now: i64,
+    ) -> Option<Refusal> {
+        self.check_logged(dp, v, frame, now, |_| {})
+    }
+
+    /// [`GroupStage::check`], telling `log` every check made (ENI, direction, outcome and
+    /// what decided), accepted ones included: `eipsim trace` shows them.
+    pub fn check_logged(
+        &mut self,
+        dp: &Dataplane,
+        v: &mut Verdict,
+        frame: Views<'_>,
+        now: i64,
+        mut log: impl FnMut(Checked),
     ) -> Option<Refusal> {
         if !self.tables.any() {
             return None;
@@ -206,7 +233,16 @@ impl GroupStage {
                 proto: t.proto,
             };
             let quoted = quoted_key(frame.before, frame.link, v, e, Direction::Egress);
-            if let Some(decider) = self.one(e, Direction::Egress, key, t.dst, quoted, now) {
+            let checked = self.one(e, Direction::Egress, key, t.dst, quoted, now);
+            if let Some((policy, decider)) = checked {
+                log(Checked {
+                    eni: e,
+                    direction: Direction::Egress,
+                    policy,
+                    decider,
+                });
+            }
+            if let Some((Policy::Drop, decider)) = checked {
                 v.outcome = Outcome::Drop(DropReason::SecurityGroup);
                 return Some(Refusal {
                     eni: e,
@@ -238,7 +274,16 @@ impl GroupStage {
             proto: t.proto,
         };
         let quoted = quoted_key(frame.after, frame.link, v, receiver, Direction::Ingress);
-        let decider = self.one(receiver, Direction::Ingress, key, src, quoted, now)?;
+        let (policy, decider) = self.one(receiver, Direction::Ingress, key, src, quoted, now)?;
+        log(Checked {
+            eni: receiver,
+            direction: Direction::Ingress,
+            policy,
+            decider,
+        });
+        if policy == Policy::Accept {
+            return None;
+        }
         v.outcome = Outcome::Drop(DropReason::SecurityGroup);
         Some(Refusal {
             eni: receiver,
@@ -247,8 +292,9 @@ impl GroupStage {
         })
     }
 
-    /// One check of ENI `eni` in direction `d` (section 5's four steps): `None` when the frame
-    /// passes (its session opened or refreshed), else what refused it.
+    /// One check of ENI `eni` in direction `d` (section 5's four steps): `None` when the ENI
+    /// is not filtered, else the outcome and what decided it (an accepted frame's session is
+    /// opened or refreshed).
     fn one(
         &mut self,
         eni: u32,
@@ -257,24 +303,21 @@ impl GroupStage {
         peer: u32,
         quoted: Option<SessionKey>,
         now: i64,
-    ) -> Option<Decider> {
+    ) -> Option<(Policy, Decider)> {
         let p = self.tables.profile(eni)?;
         if self.sessions.hit(&key, now, true) {
-            return None;
+            return Some((Policy::Accept, Decider::Session));
         }
         if let Some(q) = quoted
             && self.sessions.hit(&q, now, false)
         {
-            return None;
+            return Some((Policy::Accept, Decider::Session));
         }
         let (policy, decider) = self.tables.decide(p, d, key.proto, key_port(d, &key), peer);
-        match policy {
-            Policy::Accept => {
-                self.sessions.open(key, now);
-                None
-            }
-            Policy::Drop => Some(decider),
+        if policy == Policy::Accept {
+            self.sessions.open(key, now);
         }
+        Some((policy, decider))
     }
 }
 

@@ -149,6 +149,7 @@ pub(super) fn fix_for(cloud: &Cloud, v: &Verdict, f: &Facts, ingress: Port) -> S
             },
             _ => "configure the address in the guest OS".into(),
         },
+        "tcp-25-restricted" => "the provider blocks outbound TCP port 25 by default: ask it to lift the block for the account (then set [account] tcp25_unblocked = true), or send mail through port 465 or 587".into(),
         "ttl-expired" => format!(
             "the frame reached the gateway with TTL {}: send it with a TTL above 1",
             f.ttl

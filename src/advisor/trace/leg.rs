@@ -4,10 +4,13 @@
 use std::net::Ipv4Addr;
 
 use super::fix::fix_for;
+use super::groups;
 use super::walk::{Entry, Facts, Walk, lookup};
 use super::{Headers, Hop, Leg, VerdictView};
 use crate::advisor::{outcome_text, port_name};
 use crate::dataplane::{Dataplane, DropReason, Outcome, Port, Verdict};
+use crate::groups::{GroupStage, Views};
+use crate::model::sg::Direction;
 use crate::model::{Cloud, Mac};
 use crate::wire::{LinkType, checksum, proto};
 
@@ -118,20 +121,37 @@ pub(super) fn sender_of(cloud: &Cloud, a: Ipv4Addr) -> Option<usize> {
     }
 }
 
-/// Runs one frame through the core and explains it.
-pub(super) fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
+/// Runs one frame through the core and the security groups (`groups`, whose sessions the
+/// request opens for the reply) and explains it.
+pub(super) fn leg(
+    cloud: &Cloud,
+    dp: &Dataplane,
+    groups: &mut Option<GroupStage>,
+    bytes: Vec<u8>,
+) -> Leg {
     let frame = headers(&bytes).expect("the trace builds Ethernet/IPv4 frames");
     let mut buf = bytes.clone();
     let mut v = [Verdict::early_drop(DropReason::Malformed, None)];
     let len = buf.len();
     dp.process_packed(&mut buf, &[(0, len, LinkType::Ethernet)], &mut v);
-    let v = v[0];
+    let mut v = v[0];
+    let core_outcome = v.outcome;
+    let mut checks = Vec::new();
+    let refusal = groups.as_mut().and_then(|g| {
+        let views = Views {
+            after: &buf,
+            before: &bytes,
+            link: LinkType::Ethernet,
+        };
+        g.check_logged(dp, &mut v, views, 0, |c| checks.push(c))
+    });
     let src_mac = Mac([bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11]]);
     let f = Facts {
         src: frame.src.parse().expect("an address the trace wrote"),
         dst: frame.dst.parse().expect("an address the trace wrote"),
         ttl: frame.ttl,
         src_mac,
+        tcp_dport: (frame.protocol == "tcp").then_some(frame.dport).flatten(),
     };
     // Ingress, as the core decides it for Ethernet frames: by source MAC.
     let by_mac = cloud
@@ -164,7 +184,7 @@ pub(super) fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
         Port::Eni(x) => walk.walk_eni(x as usize, &f),
     };
     let mut hops = walk.hops;
-    let consistent = expected == v.outcome && v.ingress == Some(ingress);
+    let consistent = expected == core_outcome && v.ingress == Some(ingress);
     if !consistent {
         hops.push(Hop {
             step: "core",
@@ -176,9 +196,12 @@ pub(super) fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
             detail: format!(
                 "the walk above expected {}; the core decided {}: the core's verdict stands",
                 outcome_text(cloud, &expected),
-                outcome_text(cloud, &v.outcome)
+                outcome_text(cloud, &core_outcome)
             ),
         });
+    }
+    if let Some(g) = groups.as_ref() {
+        groups::place(&mut hops, cloud, g.tables(), &checks);
     }
     let mut delivered = None;
     if let Outcome::Forward(p, _) = v.outcome {
@@ -209,7 +232,19 @@ pub(super) fn leg(cloud: &Cloud, dp: &Dataplane, bytes: Vec<u8>) -> Leg {
         });
         delivered = Some(after);
     }
-    let fix = matches!(v.outcome, Outcome::Drop(_)).then(|| fix_for(cloud, &v, &f, ingress));
+    let fix = match (&refusal, groups.as_ref()) {
+        (Some(r), Some(g)) => {
+            let peer = match r.direction {
+                Direction::Egress => f.dst,
+                Direction::Ingress if v.ingress.is_some_and(|p| p != Port::Internet) => {
+                    v.eip.map_or(f.src, Ipv4Addr::from)
+                }
+                Direction::Ingress => f.src,
+            };
+            Some(groups::fix(g.tables(), r, &v, peer))
+        }
+        _ => matches!(v.outcome, Outcome::Drop(_)).then(|| fix_for(cloud, &v, &f, ingress)),
+    };
     Leg {
         frame,
         ingress: ingress_text,

@@ -9,16 +9,20 @@
 //!
 //! The explanation walks the topology's tables in the order the core checks them (ingress by
 //! source MAC; from the Internet: destination, ENI attached, TTL, guest; from an ENI: ENI
-//! attached, source check, destination, public address, TTL, guest) and names the entry that
-//! decided each step. The verdict printed is always the core's: when the walk would have
-//! concluded otherwise, a `core` step says so and the core's verdict stands.
+//! attached, source check, destination, public address, the provider's SMTP block, TTL, guest)
+//! and names the entry that decided each step. The verdict printed is always the core's: when
+//! the walk would have concluded otherwise, a `core` step says so and the core's verdict stands.
+//! The security groups' checks (the frame pass's stage after the core) come in their places:
+//! the sender's egress right after the source check, the receiver's ingress before the guest;
+//! the request runs first, so a session it opened admits the reply.
 
 mod fix;
+mod groups;
 mod leg;
 mod walk;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -96,8 +100,8 @@ impl Headers {
 /// One step of the walk.
 #[derive(Clone, Debug, Serialize)]
 pub struct Hop {
-    /// `ingress`, `eni`, `source-check`, `destination`, `public`, `hairpin`, `ttl`, `guest`,
-    /// `translation`, `egress` or `core`.
+    /// `ingress`, `eni`, `source-check`, `destination`, `public`, `hairpin`, `smtp`, `ttl`,
+    /// `security-group`, `guest`, `translation`, `egress` or `core`.
     pub step: &'static str,
     /// `pass`, or `drop` for the step that decided a drop.
     pub result: &'static str,
@@ -187,20 +191,6 @@ fn parse_to(to: &str) -> Result<(Ipv4Addr, Option<u16>), AdvisorError> {
     Ok((addr, port))
 }
 
-/// Whether the topology file defines security groups (read as plain TOML: they are not
-/// applied by this version of the core).
-fn security_groups_defined(path: &Path) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return 0;
-    };
-    let Ok(t) = text.parse::<toml::Table>() else {
-        return 0;
-    };
-    t.get("security_group")
-        .and_then(|v| v.as_array())
-        .map_or(0, Vec::len)
-}
-
 /// Runs the trace.
 pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
     let cloud = Cloud::load(&opts.topology)?;
@@ -274,9 +264,14 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
     };
     let ttl = opts.ttl.unwrap_or(64);
     let dp = Dataplane::new(&cloud);
+    let tables = crate::groups::GroupTables::new(&cloud);
+    let mut groups = tables
+        .any()
+        .then(|| crate::groups::GroupStage::new(std::sync::Arc::new(tables), 16));
     let request = leg(
         &cloud,
         &dp,
+        &mut groups,
         build(src_mac, cloud.vpc.gateway_mac, src, dst, ttl, l4),
     );
     let reply = match (request.core.map(|v| v.outcome), &request.delivered) {
@@ -302,6 +297,7 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
             Some(leg(
                 &cloud,
                 &dp,
+                &mut groups,
                 build(mac, cloud.vpc.gateway_mac, rs, rd, 64, rl4),
             ))
         }
@@ -346,11 +342,10 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
             None => format!("port {d} is {p}: {embeds}; NAT mode has no ALG ({doc})"),
         });
     }
-    let groups = security_groups_defined(&opts.topology);
-    if groups > 0 {
-        notes.push(format!(
-            "the topology defines {groups} security group(s): this trace does not apply them (the verdicts above are the gateway's alone)"
-        ));
+    if groups.is_some() {
+        notes.push(
+            "security groups: the reply is checked after the request, so a session the request opened admits it (stateful groups)".to_string(),
+        );
     }
     let summary = format!(
         "verdict: request {}; {}",

@@ -88,6 +88,8 @@ pub(super) struct Facts {
     pub(super) dst: Ipv4Addr,
     pub(super) ttl: u8,
     pub(super) src_mac: Mac,
+    /// The destination port of a TCP frame.
+    pub(super) tcp_dport: Option<u16>,
 }
 
 /// The walk: the hops, the outcome it concludes, and the fix for a drop.
@@ -496,6 +498,20 @@ impl Walk<'_> {
                 return Outcome::Drop(DropReason::EniDetached);
             }
         };
+        if entry.is_none() && f.tcp_dport == Some(25) {
+            if !cloud.account.tcp25_unblocked {
+                return self.drop(
+                    "smtp",
+                    "TCP to port 25 of an Internet address: the provider blocks it by default ([account] tcp25_unblocked is false)".into(),
+                    DropReason::Tcp25Restricted,
+                );
+            }
+            self.pass(
+                "smtp",
+                "TCP to port 25: the account has the provider's block lifted (tcp25_unblocked)"
+                    .into(),
+            );
+        }
         if let Err(o) = self.ttl(f.ttl) {
             return o;
         }
