@@ -56,8 +56,9 @@ pub(super) struct FlowReport {
     frames: u64,
     forwarded: u64,
     dropped: BTreeMap<&'static str, u64>,
-    /// What decided the flow's drops, where it is known: a security group's rule, default or
-    /// inner access (with the ENI, group, direction and the rule's fields).
+    /// What decided the flow's main drop reason: a security group's rule, default or inner
+    /// access (with the ENI, group, direction and the rule's fields), or the association, ENI,
+    /// instance setting or table entry behind the other reasons.
     #[serde(skip_serializing_if = "Option::is_none")]
     decided_by: Option<serde_json::Value>,
     actions: BTreeMap<&'static str, u64>,
@@ -248,9 +249,7 @@ fn flow_report(
         frames: f.frames(),
         forwarded: f.forwarded(),
         dropped: f.drops(),
-        decided_by: stats
-            .refusal(k, f.first_frame)
-            .map(|d| decided_json(d, cloud)),
+        decided_by: super::decided::decided_by(stats, cloud, k, f),
         actions: ACTIONS
             .iter()
             .filter(|a| f.action(action_index(**a)) > 0)
@@ -282,19 +281,6 @@ fn flow_report(
         }),
         findings_untracked: alg.map_or(0, |a| a.findings_untracked),
     }
-}
-
-/// A security group's refusal in `report.json`: the ENI by id.
-fn decided_json(d: &crate::groups::Decided, cloud: &Cloud) -> serde_json::Value {
-    let mut v = serde_json::to_value(d).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        let eni = cloud
-            .enis
-            .get(d.eni as usize)
-            .map_or_else(|| d.eni.to_string(), |e| e.id.clone());
-        o.insert("eni".into(), serde_json::Value::String(eni));
-    }
-    v
 }
 
 /// `capture_point` in `report.json`: the point, the frames restored (instance), and whether a

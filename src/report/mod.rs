@@ -15,6 +15,7 @@ use crate::dataplane::{
 use crate::model::{Cloud, Ipv4Cidr, Mode};
 
 mod counts;
+mod decided;
 mod evict;
 mod flows;
 mod json;
