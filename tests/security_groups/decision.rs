@@ -247,8 +247,8 @@ fn defaults_basic_ingress_drop_egress_accept_enterprise_both_drop() {
 }
 
 /// "the peer's address ... in `group`": a rule whose peer is a group matches the addresses of
-/// that group's ENIs: the private IPs of its members (intra-VPC) and a cut-through member's EIP
-/// (hairpin); not a non-member.
+/// that group's ENIs: the private IPs of its members (primary and secondary, intra-VPC) and a
+/// cut-through member's EIP (hairpin); not a non-member.
 #[test]
 fn a_group_peer_matches_the_member_enis_addresses() {
     let t = topo(
@@ -268,6 +268,7 @@ fn a_group_peer_matches_the_member_enis_addresses() {
         &t,
         &[
             tcp(PEER.mac, PEER.ip, 40000, WEB.ip, 80, true),
+            tcp(PEER.mac, PEER_IP2, 40000, WEB.ip, 80, true),
             tcp(CUT.mac, CUT.eip.unwrap(), 40000, WEB.eip.unwrap(), 80, true),
             tcp(MULTI.mac, MULTI.ip, 40000, WEB.ip, 80, true),
             tcp(INET, CLIENT, 40000, WEB.eip.unwrap(), 80, true),
@@ -278,6 +279,7 @@ fn a_group_peer_matches_the_member_enis_addresses() {
     assert_eq!(
         got,
         [
+            "intra-vpc eni-web",
             "intra-vpc eni-web",
             "hairpin eni-web",
             "drop security-group",
@@ -370,5 +372,164 @@ fn an_outbound_icmp_error_quoting_a_session_is_accepted() {
     assert_eq!(
         got,
         ["dnat eni-nat", "snat internet", "drop security-group"]
+    );
+}
+
+/// "An accepted frame opens or refreshes a session keyed by its 5-tuple": a later IPv4 fragment
+/// carries no ports but belongs to its first fragment's datagram; it passes with an admitted
+/// first fragment (inbound under an ingress rule for the port, outbound under an enterprise
+/// egress rule) and is refused with a refused one.
+#[test]
+fn later_fragments_follow_their_first_fragment() {
+    let t = topo(
+        &[("eni-nat", "\"sg-f\"")],
+        &group(
+            "sg-f",
+            "enterprise",
+            "",
+            &[
+                rule("ingress", "accept", 1, "udp", "7000/7000", "0.0.0.0/0"),
+                rule("egress", "accept", 1, "udp", "9000/9000", "0.0.0.0/0"),
+            ],
+        ),
+    );
+    let eip = NAT.eip.unwrap();
+    let [a1, a2] = fragments(INET, CLIENT, 40000, eip, 7000);
+    let [b1, b2] = fragments(INET, CLIENT2, 40000, eip, 7001);
+    let [c1, c2] = fragments(NAT.mac, NAT.ip, 40000, CLIENT2, 9000);
+    let [d1, d2] = fragments(NAT.mac, NAT.ip, 40000, CLIENT2, 9001);
+    let got = fates(&t, &[a1, a2, b1, b2, c1, c2, d1, d2]);
+    assert_eq!(
+        got,
+        [
+            "dnat eni-nat",
+            "dnat eni-nat",
+            "drop security-group",
+            "drop security-group",
+            "snat internet",
+            "snat internet",
+            "drop security-group",
+            "drop security-group",
+        ]
+    );
+}
+
+/// An IP datagram of protocol `proto` (no ports), TTL 64.
+fn raw(from: [u8; 6], src: [u8; 4], dst: [u8; 4], proto: u8) -> Vec<u8> {
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2(from, GW)
+        .ipv4(src, dst, 64)
+        .write(
+            &mut v,
+            etherparse::IpNumber(proto),
+            &[0, 0, 0x08, 0, 1, 2, 3, 4],
+        )
+        .unwrap();
+    v
+}
+
+/// "the first that matches (protocol, ...)" for the protocols without ports: a `gre` rule
+/// admits GRE (IP protocol 47) only, an `all` rule any protocol (here ESP, 50); their answers
+/// go out in the session.
+#[test]
+fn gre_and_all_rules_match_protocols_without_ports() {
+    let t = topo(
+        &[("eni-nat", "\"sg-gre\""), ("eni-web", "\"sg-all\"")],
+        &(group(
+            "sg-gre",
+            "enterprise",
+            "",
+            &[rule("ingress", "accept", 1, "gre", "-1/-1", &host(CLIENT))],
+        ) + &group(
+            "sg-all",
+            "enterprise",
+            "",
+            &[rule("ingress", "accept", 1, "all", "-1/-1", &host(CLIENT))],
+        )),
+    );
+    let (a, b) = (NAT.eip.unwrap(), WEB.eip.unwrap());
+    let got = fates(
+        &t,
+        &[
+            raw(INET, CLIENT, a, 47),
+            raw(NAT.mac, NAT.ip, CLIENT, 47),
+            raw(INET, CLIENT, a, 50),
+            raw(INET, CLIENT2, a, 47),
+            raw(INET, CLIENT, b, 50),
+            raw(WEB.mac, WEB.ip, CLIENT, 50),
+            raw(WEB.mac, WEB.ip, CLIENT2, 50),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "dnat eni-nat",
+            "snat internet",
+            "drop security-group",
+            "drop security-group",
+            "dnat eni-web",
+            "snat internet",
+            "drop security-group",
+        ]
+    );
+}
+
+/// "or is an ICMP error quoting one", as routers send them: the quote cut after the first 8
+/// bytes of the TCP header (RFC 792), and a time-exceeded quoting an echo request (keyed by its
+/// identifier), into a cut-through ENI whose ingress drops ICMP.
+#[test]
+fn icmp_errors_with_short_quotes_and_quoted_echoes_are_accepted() {
+    let t = topo(
+        &[("eni-cut", "\"sg-icmp\"")],
+        &group(
+            "sg-icmp",
+            "enterprise",
+            "",
+            &[
+                rule("ingress", "drop", 1, "icmp", "-1/-1", "0.0.0.0/0"),
+                rule("egress", "accept", 1, "all", "-1/-1", "0.0.0.0/0"),
+            ],
+        ),
+    );
+    let eip = CUT.eip.unwrap();
+    let quote = |sport: u16| {
+        let mut q = Vec::new();
+        etherparse::PacketBuilder::ipv4(eip, CLIENT, 1)
+            .tcp(sport, 443, 1000, 64240)
+            .syn()
+            .write(&mut q, b"")
+            .unwrap();
+        q.truncate(28);
+        q
+    };
+    let echo = |id: u16| {
+        let mut q = Vec::new();
+        etherparse::PacketBuilder::ipv4(eip, CLIENT, 1)
+            .icmpv4_echo_request(id, 1)
+            .write(&mut q, b"ping")
+            .unwrap();
+        q
+    };
+    let got = fates(
+        &t,
+        &[
+            tcp(CUT.mac, eip, 40000, CLIENT, 443, true),
+            icmp_error_quoting(INET, (ROUTER, eip), false, &quote(40000)),
+            icmp_error_quoting(INET, (ROUTER, eip), false, &quote(40001)),
+            ping(CUT.mac, eip, CLIENT, 0x77, false),
+            icmp_error_quoting(INET, (ROUTER, eip), false, &echo(0x77)),
+            icmp_error_quoting(INET, (ROUTER, eip), false, &echo(0x78)),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "pass-through internet",
+            "pass-through eni-cut",
+            "drop security-group",
+            "pass-through internet",
+            "pass-through eni-cut",
+            "drop security-group",
+        ]
     );
 }

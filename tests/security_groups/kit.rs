@@ -57,7 +57,7 @@ pub const WEB: Eni = Eni {
     ip: [172, 16, 0, 20],
     eip: Some([47, 0, 0, 2]),
 };
-/// Primary ENI of i-b, no EIP.
+/// Primary ENI of i-b, no EIP; a secondary private IP, [`PEER_IP2`].
 pub const PEER: Eni = Eni {
     id: "eni-peer",
     mac: mac(3),
@@ -99,6 +99,8 @@ pub const DETACHED: Eni = Eni {
     ip: [172, 16, 0, 90],
     eip: None,
 };
+/// The secondary private IP of [`PEER`].
+pub const PEER_IP2: [u8; 4] = [172, 16, 0, 31];
 /// Every ENI of [`BASE`].
 pub const ALL: [Eni; 8] = [
     NAT,
@@ -116,155 +118,7 @@ pub const MULTI_EIP2: [u8; 4] = [47, 0, 0, 7];
 pub const FREE_EIP: [u8; 4] = [47, 0, 0, 9];
 
 /// NAT, cut-through and multi-EIP ENIs, on instances with and without DHCP; no group.
-pub const BASE: &str = r#"region = "eu-central-1"
-
-[account]
-multi_eip_authorized = true
-multi_eip_quota = 10
-
-[vpc]
-id = "vpc-sg"
-cidr = "172.16.0.0/12"
-gateway_mac = "ee:ff:ff:ff:ff:ff"
-internet_mac = "02:00:00:00:00:01"
-
-[[instance]]
-id = "i-a"
-family = "ecs.g5"
-dhcp = true
-
-[[instance]]
-id = "i-b"
-family = "ecs.g5"
-dhcp = true
-
-[[instance]]
-id = "i-nodhcp"
-family = "ecs.g5"
-dhcp = false
-
-[[eni]]
-id = "eni-nat"
-kind = "primary"
-mac = "00:16:3e:00:00:01"
-primary_ip = "172.16.0.10"
-instance = "i-a"
-
-[[eni]]
-id = "eni-web"
-kind = "secondary"
-mac = "00:16:3e:00:00:02"
-primary_ip = "172.16.0.20"
-instance = "i-a"
-
-[[eni]]
-id = "eni-peer"
-kind = "primary"
-mac = "00:16:3e:00:00:03"
-primary_ip = "172.16.0.30"
-instance = "i-b"
-
-[[eni]]
-id = "eni-cut"
-kind = "secondary"
-mac = "00:16:3e:00:00:04"
-primary_ip = "172.16.0.40"
-instance = "i-b"
-
-[[eni]]
-id = "eni-cut-nodhcp"
-kind = "secondary"
-mac = "00:16:3e:00:00:05"
-primary_ip = "172.16.0.50"
-instance = "i-nodhcp"
-
-[[eni]]
-id = "eni-multi"
-kind = "secondary"
-mac = "00:16:3e:00:00:06"
-primary_ip = "172.16.0.60"
-instance = "i-b"
-
-[[eni]]
-id = "eni-multi-nodhcp"
-kind = "secondary"
-mac = "00:16:3e:00:00:07"
-primary_ip = "172.16.0.70"
-instance = "i-nodhcp"
-
-[[eni]]
-id = "eni-detached"
-kind = "secondary"
-mac = "00:16:3e:00:00:09"
-primary_ip = "172.16.0.90"
-
-[[eip]]
-id = "eip-nat"
-address = "47.0.0.1"
-
-[[eip]]
-id = "eip-web"
-address = "47.0.0.2"
-
-[[eip]]
-id = "eip-cut"
-address = "47.0.0.4"
-
-[[eip]]
-id = "eip-cut-nodhcp"
-address = "47.0.0.5"
-
-[[eip]]
-id = "eip-m1"
-address = "47.0.0.6"
-
-[[eip]]
-id = "eip-m2"
-address = "47.0.0.7"
-
-[[eip]]
-id = "eip-m3"
-address = "47.0.0.8"
-
-[[eip]]
-id = "eip-free"
-address = "47.0.0.9"
-
-[[association]]
-eip = "eip-nat"
-eni = "eni-nat"
-mode = "NAT"
-
-[[association]]
-eip = "eip-web"
-eni = "eni-web"
-mode = "NAT"
-
-[[association]]
-eip = "eip-cut"
-eni = "eni-cut"
-mode = "BINDED"
-
-[[association]]
-eip = "eip-cut-nodhcp"
-eni = "eni-cut-nodhcp"
-mode = "BINDED"
-
-[[association]]
-eip = "eip-m1"
-eni = "eni-multi"
-mode = "MULTI_BINDED"
-
-[[association]]
-eip = "eip-m2"
-eni = "eni-multi"
-mode = "MULTI_BINDED"
-
-[[association]]
-eip = "eip-m3"
-eni = "eni-multi-nodhcp"
-mode = "MULTI_BINDED"
-"#;
+pub const BASE: &str = include_str!("base.toml");
 
 /// [`BASE`] with `members` (ENI id, its groups as a TOML list body such as `"sg-a", "sg-b"`)
 /// and the `[[security_group]]` tables of `groups` appended.
@@ -378,6 +232,17 @@ pub fn icmp_error(
         .udp(qsport, qdport)
         .write(&mut q, b"probe")
         .unwrap();
+    icmp_error_quoting(from, (src, dst), port, &q)
+}
+
+/// An ICMP error (`port`: port unreachable, else TTL exceeded) from `src` to `dst` quoting the
+/// bytes `quoted` (an IPv4 packet, whole or cut).
+pub fn icmp_error_quoting(
+    from: [u8; 6],
+    (src, dst): ([u8; 4], [u8; 4]),
+    port: bool,
+    quoted: &[u8],
+) -> Vec<u8> {
     let t = if port {
         Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port)
     } else {
@@ -387,9 +252,42 @@ pub fn icmp_error(
     PacketBuilder::ethernet2(from, GW)
         .ipv4(src, dst, 64)
         .icmpv4(t)
-        .write(&mut v, &q)
+        .write(&mut v, quoted)
         .unwrap();
     v
+}
+
+/// A UDP datagram of 64 bytes of payload in two IPv4 fragments (40 bytes of UDP at offset 0,
+/// then the rest), TTL 64.
+pub fn fragments(
+    from: [u8; 6],
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+) -> [Vec<u8>; 2] {
+    let mut whole = Vec::new();
+    PacketBuilder::ethernet2(from, GW)
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut whole, &[7u8; 64])
+        .unwrap();
+    let ip = 14;
+    let mut second = whole[..ip + 20].to_vec();
+    second.extend_from_slice(&whole[ip + 20 + 40..]);
+    let mut first = whole;
+    first.truncate(ip + 20 + 40);
+    let fix = |f: &mut Vec<u8>, off: u16, more: bool| {
+        let len = (f.len() - ip) as u16;
+        f[ip + 2..ip + 4].copy_from_slice(&len.to_be_bytes());
+        f[ip + 4..ip + 6].copy_from_slice(&0x4242u16.to_be_bytes());
+        let fo = (off / 8) | if more { 0x2000 } else { 0 };
+        f[ip + 6..ip + 8].copy_from_slice(&fo.to_be_bytes());
+    };
+    fix(&mut first, 0, true);
+    fix(&mut second, 40, false);
+    // The header checksums: through `ttl`, which recomputes them.
+    [ttl(first, 64), ttl(second, 64)]
 }
 
 /// The frame with its IPv4 TTL set (header checksum recomputed).
@@ -462,6 +360,9 @@ pub struct Run {
     pub drops: Vec<Option<(String, Vec<u8>)>>,
     /// `report.json`.
     pub report: serde_json::Value,
+    /// The folder of the run: `topology.toml`, `capture.pcap`, `events.toml` (if any) and the
+    /// outputs in `out` (trace: `out.tsv`).
+    pub dir: PathBuf,
 }
 
 impl Run {
@@ -544,6 +445,7 @@ pub fn replay(name: &str, t: &str, frames: &[(u64, Vec<u8>)], events: Option<&st
         fates,
         drops,
         report,
+        dir,
     }
 }
 

@@ -224,3 +224,35 @@ fn intra_vpc_checks_the_senders_egress_then_the_receivers_ingress() {
         }
     }
 }
+
+/// "the destination's checks (`unknown-destination`, `eip-not-associated`,
+/// `private-network-unavailable`, `no-public-address`, `eni-detached`, ...)" come before "the
+/// receiver's `security-group`": with every possible receiver closed and the sender not
+/// filtered, these drops keep their reasons.
+#[test]
+fn the_destinations_checks_precede_the_receivers_ingress() {
+    let members: Vec<(&str, &str)> = ALL
+        .iter()
+        .filter(|e| e.id != "eni-nat")
+        .map(|e| (e.id, "\"sg-closed\""))
+        .collect();
+    let t = topo(&members, &group("sg-closed", "enterprise", "", &[]));
+    for (reason, f) in [
+        (
+            "unknown-destination",
+            udp(INET, CLIENT, 1, [47, 0, 0, 99], 2),
+        ),
+        (
+            "unknown-destination",
+            udp(NAT.mac, NAT.ip, 1, [172, 16, 5, 5], 2),
+        ),
+        ("eip-not-associated", udp(INET, CLIENT, 1, FREE_EIP, 2)),
+        (
+            "private-network-unavailable",
+            udp(NAT.mac, NAT.ip, 1, CUT.ip, 2),
+        ),
+        ("eni-detached", udp(NAT.mac, NAT.ip, 1, DETACHED.ip, 2)),
+    ] {
+        assert_eq!(fate_of(&t, f), format!("drop {reason}"));
+    }
+}

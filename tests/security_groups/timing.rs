@@ -194,3 +194,84 @@ fn without_events_the_groups_stay() {
         ["drop security-group", "dnat eni-nat", "dnat eni-web"]
     );
 }
+
+/// eni-web admits UDP from sg-app's members; eni-peer is in sg-app; eni-multi in no group.
+fn joined() -> String {
+    topo(
+        &[("eni-web", "\"sg-web\""), ("eni-peer", "\"sg-app\"")],
+        &(group(
+            "sg-web",
+            "basic",
+            "",
+            &[rule("ingress", "accept", 1, "udp", "-1/-1", "group:sg-app")],
+        ) + &group("sg-app", "basic", "", &[])),
+    )
+}
+
+/// Timed events on membership and rules: JoinSecurityGroup makes eni-multi a member (a group
+/// peer for eni-web's rule, from then on) and filters it (basic: ingress default drop);
+/// AuthorizeSecurityGroup with `peer_group`; AuthorizeSecurityGroupEgress adds a drop rule
+/// (named `rule 1` in its comment), RevokeSecurityGroupEgress removes it. The same replay with
+/// 4 workers writes the same bytes.
+#[test]
+fn join_authorize_egress_and_revoke_egress_events() {
+    let rule53 = "group = \"sg-app\"\npolicy = \"drop\"\npriority = 1\nprotocol = \"udp\"\nport_range = \"53/53\"\ncidr = \"0.0.0.0/0\"";
+    let events = format!(
+        "[[event]]\nat = {}\nop = \"JoinSecurityGroup\"\ngroup = \"sg-app\"\neni = \"eni-multi\"\n\n\
+         [[event]]\nat = {}\nop = \"AuthorizeSecurityGroup\"\ngroup = \"sg-web\"\nprotocol = \"tcp\"\nport_range = \"80/80\"\npeer_group = \"sg-app\"\n\n\
+         [[event]]\nat = {}\nop = \"AuthorizeSecurityGroupEgress\"\n{rule53}\n\n\
+         [[event]]\nat = {}\nop = \"RevokeSecurityGroupEgress\"\n{rule53}\n",
+        START + 10,
+        START + 20,
+        START + 30,
+        START + 40
+    );
+    let m = MULTI.eip.unwrap();
+    let s = 1000;
+    let frames = [
+        (4 * s, udp(INET, CLIENT, 1, m, 2)),
+        (5 * s, udp(MULTI.mac, MULTI.ip, 1, WEB.ip, 2)),
+        (10 * s, udp(MULTI.mac, MULTI.ip, 1, WEB.ip, 2)),
+        (11 * s, udp(INET, CLIENT, 1, m, 3)),
+        (19 * s, tcp(PEER.mac, PEER.ip, 40000, WEB.ip, 80, true)),
+        (20 * s, tcp(PEER.mac, PEER.ip, 40001, WEB.ip, 80, true)),
+        (29 * s, udp(MULTI.mac, m, 5000, CLIENT, 53)),
+        (30 * s, udp(MULTI.mac, m, 5001, CLIENT, 53)),
+        (40 * s, udp(MULTI.mac, m, 5002, CLIENT, 53)),
+    ];
+    let r = replay("join", &joined(), &frames, Some(&events));
+    assert_eq!(
+        r.fates,
+        [
+            "pass-through eni-multi",
+            "drop security-group",
+            "intra-vpc eni-web",
+            "drop security-group",
+            "drop security-group",
+            "intra-vpc eni-web",
+            "pass-through internet",
+            "drop security-group",
+            "pass-through internet",
+        ]
+    );
+    assert_eq!(r.comment(1), "security-group: sg-web ingress default");
+    assert_eq!(r.comment(3), "security-group: sg-app ingress default");
+    assert_eq!(r.comment(4), "security-group: sg-web ingress default");
+    assert_eq!(r.comment(7), "security-group: sg-app egress rule 1");
+    let t = r.report["timeline"].as_array().unwrap();
+    assert!(t.iter().all(|e| e["result"] == "ok"), "{t:?}");
+    let four = r.dir.join("out4");
+    eipsim::replay::run(&options(
+        &r.dir.join("topology.toml"),
+        &four,
+        vec![r.dir.join("capture.pcap")],
+        Some(r.dir.join("events.toml")),
+        4,
+    ))
+    .unwrap();
+    let (a, b) = (outputs(&r.dir.join("out")), outputs(&four));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x.0 == y.0 && x.1 == y.1, "{} differs with 4 workers", x.0);
+    }
+}

@@ -216,3 +216,49 @@ fn a_hairpin_round_trip_follows_both_sessions() {
         ]
     );
 }
+
+/// eni-nat (enterprise) lets tcp/22 out to `cidr` only.
+fn egress_to(cidr: &str) -> String {
+    topo(
+        &[("eni-nat", "\"sg-o\"")],
+        &group(
+            "sg-o",
+            "enterprise",
+            "",
+            &[rule("egress", "accept", 1, "tcp", "22/22", cidr)],
+        ),
+    )
+}
+
+/// "(before SNAT outbound)" and "the peer's address in `cidr`" for egress, the destination as
+/// the ENI sees it: towards another ENI's EIP (hairpin) the rule must name that EIP, not the
+/// private IP it maps to; towards the Internet, the Internet host.
+#[test]
+fn egress_rules_match_the_destination_as_the_eni_sees_it() {
+    let hairpin = || tcp(NAT.mac, NAT.ip, 40000, WEB.eip.unwrap(), 22, true);
+    assert_eq!(
+        fate_of(&egress_to(&host(WEB.eip.unwrap())), hairpin()),
+        "hairpin eni-web"
+    );
+    assert_eq!(
+        fate_of(&egress_to(&host(WEB.ip)), hairpin()),
+        "drop security-group"
+    );
+    let t = egress_to(&host(CLIENT));
+    let got = fates(
+        &t,
+        &[
+            tcp(NAT.mac, NAT.ip, 40000, CLIENT, 22, true),
+            tcp(NAT.mac, NAT.ip, 40000, CLIENT2, 22, true),
+            tcp(NAT.mac, NAT.ip, 40000, CLIENT, 23, true),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "snat internet",
+            "drop security-group",
+            "drop security-group"
+        ]
+    );
+}
