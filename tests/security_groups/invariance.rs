@@ -100,7 +100,9 @@ fn frame_gen() -> impl Strategy<Value = Gen> {
         )
 }
 
-fn build(g: &Gen) -> Vec<u8> {
+/// The frame of `g`; `raw`: without its Ethernet header (raw IP: the ingress is the owner of
+/// the source address).
+fn build(g: &Gen, raw: bool) -> Vec<u8> {
     let a = addresses();
     let (mac, src) = match g.from {
         // An ENI mostly sends from its own addresses (so that the groups see the frame).
@@ -128,6 +130,9 @@ fn build(g: &Gen) -> Vec<u8> {
         _ => icmp_error(mac, (src, dst), false, (dst, p), (CLIENT, q)),
     };
     f = ttl(f, g.ttl);
+    if raw {
+        f.drain(..14);
+    }
     for (i, b) in &g.edits {
         let i = i.index(f.len());
         f[i] = *b;
@@ -157,20 +162,25 @@ proptest! {
     /// Groups that accept everything in both directions (`protocol = "all"`, cidr 0.0.0.0/0)
     /// give outputs byte-identical to the same topology without groups: every capture,
     /// `dropped.pcapng`, `report.json` and the trace, over valid, mutated and cut frames from
-    /// the Internet and from every ENI, at capture times far enough apart for sessions to end.
+    /// the Internet and from every ENI (Ethernet, and raw IP where the source address decides
+    /// the ingress), at capture times far enough apart for sessions to end.
     #[test]
-    fn accept_all_groups_change_no_output(gens in prop::collection::vec(frame_gen(), 1..40)) {
+    fn accept_all_groups_change_no_output(
+        gens in prop::collection::vec(frame_gen(), 1..40),
+        raw in prop::bool::weighted(0.25),
+    ) {
         let dir = tempdir("accept-all");
         let mut at = 0u64;
         let frames: Vec<(u64, Vec<u8>)> = gens
             .iter()
             .map(|g| {
                 at += g.gap_s * 1000;
-                (at, build(g))
+                (at, build(g, raw))
             })
             .collect();
         let capture = dir.join("capture.pcap");
-        write_pcap(&capture, &frames);
+        let link = if raw { pcap_file::DataLink::RAW } else { pcap_file::DataLink::ETHERNET };
+        write_pcap_link(&capture, &frames, link);
         let topology = dir.join("topology.toml");
         run_into(&topology, BASE, &capture, &dir.join("plain"), 1);
         run_into(&topology, &accept_all(), &capture, &dir.join("groups"), 1);

@@ -340,11 +340,19 @@ pub fn tempdir(name: &str) -> PathBuf {
     d
 }
 
-/// Writes `frames` (milliseconds after [`START`], bytes) to a pcap (microsecond timestamps).
+/// Writes `frames` (milliseconds after [`START`], bytes) to an Ethernet pcap (microsecond
+/// timestamps).
 pub fn write_pcap(path: &Path, frames: &[(u64, Vec<u8>)]) {
-    let mut w =
-        PcapWriter::with_header(std::fs::File::create(path).unwrap(), PcapHeader::default())
-            .unwrap();
+    write_pcap_link(path, frames, pcap_file::DataLink::ETHERNET);
+}
+
+/// Writes `frames` (milliseconds after [`START`], bytes) to a pcap of link type `link`.
+pub fn write_pcap_link(path: &Path, frames: &[(u64, Vec<u8>)], link: pcap_file::DataLink) {
+    let header = PcapHeader {
+        datalink: link,
+        ..PcapHeader::default()
+    };
+    let mut w = PcapWriter::with_header(std::fs::File::create(path).unwrap(), header).unwrap();
     for (ms, f) in frames {
         let t = std::time::Duration::from_millis(START * 1000 + ms);
         w.write_packet(&PcapPacket::new(t, f.len() as u32, f))
@@ -470,11 +478,13 @@ pub fn read_drops(path: &Path) -> Vec<(String, Vec<u8>)> {
     seen
 }
 
-/// Every file of a folder (and its trace next to it): (name, bytes), by name.
+/// Every output file of a folder (and its trace next to it): (name, bytes), by name. The
+/// replay's hidden lock file (`.eipsim.lock`) is no output.
 pub fn outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),

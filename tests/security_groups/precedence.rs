@@ -256,3 +256,43 @@ fn the_destinations_checks_precede_the_receivers_ingress() {
         assert_eq!(fate_of(&t, f), format!("drop {reason}"));
     }
 }
+
+/// "An accepted frame opens or refreshes a session": the sender's egress check accepts the
+/// frame before the later drops are decided, so a frame that then drops (`ttl-expired`,
+/// `tcp-25-restricted`) has opened its session at the ENI, and the answer comes in under an
+/// ingress that admits nothing. A frame the egress refuses opens none.
+#[test]
+fn an_accepted_egress_opens_its_session_before_later_drops() {
+    let t = topo(
+        &[("eni-nat", "\"sg-o\"")],
+        &group(
+            "sg-o",
+            "enterprise",
+            "",
+            &[rule("egress", "accept", 1, "all", "-1/-1", &host(CLIENT))],
+        ),
+    );
+    let eip = NAT.eip.unwrap();
+    let got = fates(
+        &t,
+        &[
+            ttl(udp(NAT.mac, NAT.ip, 5000, CLIENT, 33434), 1),
+            udp(INET, CLIENT, 33434, eip, 5000),
+            tcp(NAT.mac, NAT.ip, 40000, CLIENT, 25, true),
+            tcp(INET, CLIENT, 25, eip, 40000, false),
+            udp(NAT.mac, NAT.ip, 5000, CLIENT2, 33434),
+            udp(INET, CLIENT2, 33434, eip, 5000),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "drop ttl-expired",
+            "dnat eni-nat",
+            "drop tcp-25-restricted",
+            "dnat eni-nat",
+            "drop security-group",
+            "drop security-group",
+        ]
+    );
+}

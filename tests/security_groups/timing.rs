@@ -275,3 +275,40 @@ fn join_authorize_egress_and_revoke_egress_events() {
         assert!(x.0 == y.0 && x.1 == y.1, "{} differs with 4 workers", x.0);
     }
 }
+
+/// "A failing event is reported and replay goes on with the tables unchanged": leaving the
+/// ENI's last group (`last-security-group`) and a rule with priority 0 (`invalid-priority`)
+/// change nothing; eni-nat's group goes on filtering and its session goes on.
+#[test]
+fn failing_group_events_leave_the_tables_unchanged() {
+    let events = format!(
+        "[[event]]\nat = {t}\nop = \"LeaveSecurityGroup\"\ngroup = \"sg-ev\"\neni = \"eni-nat\"\n\n\
+         [[event]]\nat = {t}\nop = \"AuthorizeSecurityGroup\"\ngroup = \"sg-ev\"\npriority = 0\nprotocol = \"tcp\"\nport_range = \"9090/9090\"\ncidr = \"0.0.0.0/0\"\n",
+        t = START + 10
+    );
+    let nat = NAT.eip.unwrap();
+    let frames = [
+        (0, tcp(INET, CLIENT, 40000, nat, 8080, true)),
+        (10_000, tcp(INET, CLIENT, 40000, nat, 8080, false)),
+        (10_000, tcp(INET, CLIENT, 40001, nat, 9090, true)),
+        (11_000, tcp(NAT.mac, NAT.ip, 8080, CLIENT, 40000, false)),
+        (11_000, tcp(NAT.mac, NAT.ip, 8080, CLIENT, 40009, false)),
+    ];
+    let r = replay("failing", &evented(), &frames, Some(&events));
+    assert_eq!(
+        r.fates,
+        [
+            "dnat eni-nat",
+            "dnat eni-nat",
+            "drop security-group",
+            "snat internet",
+            "drop security-group",
+        ]
+    );
+    let t = r.report["timeline"].as_array().unwrap();
+    let codes: Vec<_> = t.iter().map(|e| e["error_code"].as_str()).collect();
+    assert_eq!(
+        codes,
+        [Some("last-security-group"), Some("invalid-priority")]
+    );
+}

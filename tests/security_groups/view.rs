@@ -262,3 +262,29 @@ fn egress_rules_match_the_destination_as_the_eni_sees_it() {
         ]
     );
 }
+
+/// With `--capture-point instance` a frame the instance received (addressed to its private IP)
+/// is first turned back into the frame the Internet sent, then filtered like any other: the
+/// client's connection to the service passes, its reply goes out in the session, another
+/// client is refused.
+#[test]
+fn instance_captures_are_filtered_after_restoring() {
+    use eipsim::advisor::QuietReplay;
+    use eipsim::dataplane::CapturePoint;
+    use eipsim::wire::LinkType;
+    let t = nat_service();
+    let c = cloud(&t);
+    let mut q = QuietReplay::new(&c, None, CapturePoint::Instance);
+    let got: Vec<String> = [
+        ttl(tcp(INET, CLIENT, 40000, NAT.ip, 8080, true), 63),
+        tcp(NAT.mac, NAT.ip, 8080, CLIENT, 40000, false),
+        ttl(tcp(INET, CLIENT2, 40000, NAT.ip, 8080, true), 63),
+    ]
+    .iter()
+    .map(|f| fate(&c, &q.push(f, LinkType::Ethernet)))
+    .collect();
+    assert_eq!(
+        got,
+        ["dnat eni-nat", "snat internet", "drop security-group"]
+    );
+}
