@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 
 use rustc_hash::FxHashMap;
 
+use crate::model::Cloud;
 use crate::model::sg::{self, Direction, GroupType, InnerAccess, Peer, Policy, Protocol};
-use crate::model::{Cloud, Mode};
 use crate::wire::proto;
 
 /// No profile: the ENI is not filtered.
@@ -115,6 +115,8 @@ pub(crate) struct Profile {
 pub(crate) struct GroupInfo {
     pub(crate) id: String,
     pub(crate) inner_accept: bool,
+    /// A basic group with inner access `drop`: its members are isolated from each other.
+    pub(crate) isolated: bool,
 }
 
 /// What decided a check (design.md section 5), for the verdict and the drop's comment.
@@ -122,7 +124,9 @@ pub(crate) struct GroupInfo {
 pub enum Decider {
     /// A tracked session (or an ICMP error quoting one).
     Session,
-    /// Inner access of a basic group the peer is also in (index into the groups).
+    /// Inner access of a basic group the peer is also in (index into the groups): accepted
+    /// (inner access `accept`), or refused where no rule decided (inner access `drop`: the
+    /// members are isolated from each other).
     InnerAccess(u32),
     /// Rule `position` (1-based) of group `group`.
     Rule {
@@ -133,7 +137,8 @@ pub enum Decider {
         /// Index of the compiled rule (its text: [`GroupTables::rule_text`]).
         rule: u32,
     },
-    /// The default of the ENI's group type for the direction, named by its first group.
+    /// The default of the ENI's group type for the direction, named by the first group the
+    /// ENI lists.
     Default(u32),
 }
 
@@ -171,6 +176,7 @@ impl GroupTables {
             .map(|g| GroupInfo {
                 id: g.id.clone(),
                 inner_accept: g.kind == GroupType::Basic && g.inner_access == InnerAccess::Accept,
+                isolated: g.kind == GroupType::Basic && g.inner_access == InnerAccess::Drop,
             })
             .collect();
         let mut t = GroupTables {
@@ -194,13 +200,8 @@ impl GroupTables {
                 }
             };
             t.eni_profile[i] = p;
-            let mut addrs: Vec<Ipv4Addr> = e.private_ips().collect();
-            addrs.extend(
-                cloud
-                    .associations_of(i)
-                    .filter(|a| matches!(a.mode, Mode::Binded | Mode::MultiBinded))
-                    .map(|a| cloud.eips[a.eip].address),
-            );
+            // Members are reached over the VPC: by their private IPs.
+            let addrs: Vec<Ipv4Addr> = e.private_ips().collect();
             for a in addrs {
                 let m = t.members.entry(u32::from(a)).or_default();
                 for id in &e.security_groups {
@@ -337,8 +338,18 @@ impl GroupTables {
                 );
             }
         }
+        let policy = sg::default_policy(p.kind, d);
+        // A member of an isolated group of the ENI (inner access drop) is refused by that.
+        if policy == Policy::Drop
+            && let Some(g) = p
+                .groups
+                .iter()
+                .find(|g| self.groups[**g as usize].isolated && peer_groups.contains(g))
+        {
+            return (Policy::Drop, Decider::InnerAccess(*g));
+        }
         let first = p.groups.first().copied().unwrap_or(u32::MAX);
-        (sg::default_policy(p.kind, d), Decider::Default(first))
+        (policy, Decider::Default(first))
     }
 
     /// The fields of compiled rule `rule` as written.

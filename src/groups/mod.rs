@@ -21,8 +21,11 @@
 //! opens or refreshes its session; a session idle for 910 s of capture time ends.
 //!
 //! An ENI with no groups is not filtered. Group peers (`group = "sg-x"`) and inner access match
-//! the addresses the member ENIs own: their private IPs and their cut-through and multi-EIP
-//! addresses (a NAT-mode EIP belongs to the gateway, not to the ENI).
+//! the member ENIs' private IPs: members reach each other over the VPC, and traffic between
+//! them through an EIP (a hairpin) comes from a public address, which no group membership
+//! covers. A frame the default would refuse from a member of a basic group with inner access
+//! `drop` (members isolated) is refused by that, and its comment says `inner-access`. The
+//! default names the first group the ENI lists.
 //!
 //! Sessions live in the shard of the frame's inside endpoint, so a replay's outcome does not
 //! depend on `--workers`.

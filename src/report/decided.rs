@@ -121,9 +121,9 @@ pub(super) fn decided_by(
             put("setting", Some("[account] tcp25_unblocked = false".into()));
             "the provider blocks outbound TCP to port 25 of Internet addresses".into()
         }
-        DropReason::UnknownDestination => format!(
-            "no EIP of the topology and no ENI's address among {local} and {remote}"
-        ),
+        DropReason::UnknownDestination => {
+            format!("no EIP of the topology and no ENI's address among {local} and {remote}")
+        }
         DropReason::SecurityGroup => "a security group refused it".into(),
         DropReason::Malformed | DropReason::NotIpv4 | DropReason::UnsupportedLink => {
             format!("{}: no table entry decided it", reason.as_str())

@@ -247,8 +247,9 @@ fn defaults_basic_ingress_drop_egress_accept_enterprise_both_drop() {
 }
 
 /// "the peer's address ... in `group`": a rule whose peer is a group matches the addresses of
-/// that group's ENIs: the private IPs of its members (primary and secondary, intra-VPC) and a
-/// cut-through member's EIP (hairpin); not a non-member.
+/// that group's ENIs over the VPC: the private IPs of its members (primary and secondary,
+/// intra-VPC); not a cut-through member's EIP (a hairpin comes through the gateway, from a
+/// public address), not a non-member.
 #[test]
 fn a_group_peer_matches_the_member_enis_addresses() {
     let t = topo(
@@ -281,7 +282,7 @@ fn a_group_peer_matches_the_member_enis_addresses() {
         [
             "intra-vpc eni-web",
             "intra-vpc eni-web",
-            "hairpin eni-web",
+            "drop security-group",
             "drop security-group",
             "drop security-group",
             "drop security-group",
@@ -532,4 +533,42 @@ fn icmp_errors_with_short_quotes_and_quoted_echoes_are_accepted() {
             "drop security-group",
         ]
     );
+}
+
+/// A basic group with `inner_access = "drop"` isolates its members: a member's frame that no
+/// rule admits is refused by the inner-access policy (the drop's comment says `inner-access`,
+/// `decided_by` too), a non-member's by the default; a rule still admits members.
+#[test]
+fn isolated_members_are_refused_by_inner_access() {
+    let t = |rules: &[String]| {
+        topo(
+            &[("eni-web", "\"sg-iso\""), ("eni-peer", "\"sg-iso\"")],
+            &group("sg-iso", "basic", "inner_access = \"drop\"", rules),
+        )
+    };
+    let member = || udp(PEER.mac, PEER.ip, 1000, WEB.ip, 2000);
+    let outsider = || udp(MULTI.mac, MULTI.ip, 1000, WEB.ip, 2000);
+    let run = replay("isolated", &t(&[]), &[(0, member()), (1, outsider())], None);
+    assert_eq!(run.fates, ["drop security-group", "drop security-group"]);
+    assert_eq!(
+        run.comment(0),
+        "security-group: sg-iso ingress inner-access"
+    );
+    assert_eq!(run.comment(1), "security-group: sg-iso ingress default");
+    let by: Vec<&str> = run.report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["decided_by"]["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["inner-access", "default"]);
+    let admitted = t(&[rule(
+        "ingress",
+        "accept",
+        1,
+        "udp",
+        "2000/2000",
+        "group:sg-iso",
+    )]);
+    assert_eq!(fate_of(&admitted, member()), "intra-vpc eni-web");
 }
