@@ -1,0 +1,563 @@
+//! The proposal for one dropped flow: per drop reason of the flow, the narrowest change that
+//! would admit it, built as `[[step]]` tables parsed with [`Operation`] (so that `fixes.toml`
+//! loads), or why there is none.
+//!
+//! Choices that several flows could compete for (a free EIP, a private IP without one, an
+//! ENI's mode) are claimed by the first flow that needs them and reused by the next ones, so
+//! that the fixes of a file apply together.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use super::groups;
+use super::{Change, Setting};
+use crate::groups::GroupTables;
+use crate::model::scenario::Operation;
+use crate::model::sg::Direction;
+use crate::model::{Cloud, Mode};
+use crate::report::DroppedFlow;
+
+/// The first placeholder address of a new EIP: TEST-NET-1 (RFC 5737), a documentation
+/// address the user replaces with the one the provider allocates.
+const PLACEHOLDER_NET: [u8; 3] = [192, 0, 2];
+
+/// Candidate private IPs tried for an unassociated EIP.
+const MAX_CANDIDATES: usize = 64;
+
+/// Proposes fixes against one topology, remembering what earlier fixes claimed.
+pub(super) struct Proposer<'c> {
+    cloud: &'c Cloud,
+    tables: GroupTables,
+    /// Private IP -> the changes that map an EIP to it.
+    by_ip: HashMap<Ipv4Addr, Vec<Change>>,
+    /// EIP index -> the changes that associate it.
+    by_eip: HashMap<usize, Vec<Change>>,
+    /// ENI index -> the changes that attach or convert it.
+    by_eni: HashMap<usize, Vec<Change>>,
+    /// EIPs and placeholder addresses taken by earlier fixes.
+    claimed_eips: HashSet<usize>,
+    placeholders: u32,
+}
+
+/// One `[[step]]`: the table as written and the operation it parses into.
+pub(super) fn step(op: &str, fields: Vec<(&str, toml::Value)>) -> Result<Change, String> {
+    let mut t = toml::Table::new();
+    t.insert("op".into(), op.into());
+    for (k, v) in fields {
+        t.insert(k.to_string(), v);
+    }
+    let parsed: Operation = toml::Value::Table(t.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("{op}: {e}"))?;
+    Ok(Change::Op(parsed, t))
+}
+
+fn s(v: impl ToString) -> toml::Value {
+    toml::Value::String(v.to_string())
+}
+
+/// The IP protocol number of a flow's protocol name (`tcp`, `udp`, `icmp`, `ip-N`).
+fn proto_number(name: &str) -> u8 {
+    match name {
+        "tcp" => 6,
+        "udp" => 17,
+        "icmp" => 1,
+        n => n
+            .strip_prefix("ip-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+fn ip(a: u32) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+impl<'c> Proposer<'c> {
+    pub(super) fn new(cloud: &'c Cloud) -> Proposer<'c> {
+        Proposer {
+            cloud,
+            tables: GroupTables::new(cloud),
+            by_ip: HashMap::new(),
+            by_eip: HashMap::new(),
+            by_eni: HashMap::new(),
+            claimed_eips: HashSet::new(),
+            placeholders: 0,
+        }
+    }
+
+    /// What decided the flow's drops, in a few words (for the fix's list of flows).
+    pub(super) fn why(&self, f: &DroppedFlow) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for (r, n) in &f.summary.dropped {
+            match (&f.decided, *r) {
+                (Some(d), "security-group") => parts.push(format!("{r} x{n}: {}", d.detail)),
+                _ => parts.push(format!("{r} x{n}")),
+            }
+        }
+        parts.join(", ")
+    }
+
+    /// The flow's proposal: the reasons it answers, the changes (empty: none possible) and a
+    /// note (why this change, or why none).
+    pub(super) fn propose(&mut self, f: &DroppedFlow) -> (Vec<&'static str>, Vec<Change>, String) {
+        let mut reasons = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let mut nones: Vec<String> = Vec::new();
+        for r in f.summary.dropped.keys() {
+            reasons.push(*r);
+            match self.one(r, f) {
+                Ok((c, note)) => {
+                    for c in c {
+                        if !changes.contains(&c) {
+                            changes.push(c);
+                        }
+                    }
+                    notes.push(note);
+                }
+                Err(why) => nones.push(format!("{r}: {why}")),
+            }
+        }
+        if changes.is_empty() {
+            return (reasons, changes, nones.join("; "));
+        }
+        notes.extend(nones.into_iter().map(|n| format!("no fix for {n}")));
+        (reasons, changes, notes.join("; "))
+    }
+
+    /// One reason's changes and note, or why there are none.
+    fn one(&mut self, reason: &str, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let (local, remote) = (ip(f.local.0), ip(f.remote.0));
+        match reason {
+            "security-group" => self.security_group(f),
+            "no-public-address" => self.no_public_address(f),
+            "eip-not-associated" => self.eip_not_associated(f),
+            "eni-detached" => self.eni_detached(f),
+            "private-network-unavailable" => {
+                let mut xs: Vec<usize> = Vec::new();
+                let owners = [f.summary.eni.map(|e| e as usize)]
+                    .into_iter()
+                    .chain([self.owner(remote), self.owner(local)]);
+                for x in owners.flatten() {
+                    if self.cloud.private_network_unavailable(x) && !xs.contains(&x) {
+                        xs.push(x);
+                    }
+                }
+                if xs.is_empty() {
+                    return Err("no ENI of the flow is in cut-through mode".into());
+                }
+                let mut all = Vec::new();
+                let mut notes = Vec::new();
+                for x in xs {
+                    let (c, n) = self.convert(x)?;
+                    all.extend(c);
+                    notes.push(n);
+                }
+                self.then_groups(f, all, notes)
+            }
+            "source-check" => {
+                let x = f.summary.eni.map(|e| e as usize).ok_or("no sender ENI")?;
+                let e = &self.cloud.enis[x];
+                let cut = self.cloud.private_network_unavailable(x);
+                let bound = self.cloud.associations_of(x).find(|a| a.mode == Mode::Binded);
+                if e.private_ips().any(|a| a == local) && cut {
+                    match bound {
+                        Some(a) if !self.cloud.vpc.cidr.contains(remote) => Err(format!(
+                            "{} is in cut-through mode: its guest sends to the Internet from its EIP {} (which DHCP configures), not from {local}",
+                            e.id, self.cloud.eips[a.eip].address
+                        )),
+                        _ => {
+                            let (c, n) = self.convert(x)?;
+                            self.then_groups(f, c, vec![n])
+                        }
+                    }
+                } else {
+                    Err(format!(
+                        "{local} is not an address {} owns (a spoofed or misconfigured source): the guest must send from its own address",
+                        e.id
+                    ))
+                }
+            }
+            "guest-not-configured" => self.guest(f),
+            "tcp-25-restricted" => Ok((
+                vec![Change::Setting(Setting::Tcp25Unblocked)],
+                "no console operation: the provider blocks outbound TCP to port 25 by default; ask it to lift the block (then [account] tcp25_unblocked = true)".into(),
+            )),
+            "unknown-destination" if f.summary.eni.is_none() => Err(format!(
+                "{local} is not an EIP of the topology: an EIP's address is the provider's to allocate"
+            )),
+            "unknown-destination" => Err(format!(
+                "no ENI owns {remote}: assign it to the ENI meant to receive it (AssignPrivateIpAddresses)"
+            )),
+            "ttl-expired" => Err("the sender's TTL ran out at the gateway".into()),
+            other => Err(format!("the seeds allow no change for {other}")),
+        }
+    }
+
+    /// The ENI that owns `a`: a private IP, or a cut-through or multi-EIP address.
+    fn owner(&self, a: Ipv4Addr) -> Option<usize> {
+        let c = self.cloud;
+        (0..c.enis.len()).find(|x| self.owns(*x, a))
+    }
+
+    fn owns(&self, x: usize, a: Ipv4Addr) -> bool {
+        let c = self.cloud;
+        let e = &c.enis[x];
+        !e.deleted
+            && (e.private_ips().any(|p| p == a)
+                || c.associations_of(x)
+                    .any(|s| s.mode != Mode::Nat && c.eips[s.eip].address == a))
+    }
+
+    /// Whether `changes` apply to the topology, in order.
+    fn applies(&self, changes: &[Change]) -> Result<(), String> {
+        let mut c = self.cloud.clone();
+        for (n, ch) in changes.iter().enumerate() {
+            ch.apply(&mut c)
+                .map_err(|e| format!("step {} ({}) fails: {e}", n + 1, ch.text()))?;
+        }
+        Ok(())
+    }
+
+    /// A security group's drop: see [`groups::admit`], from the deciding ENI and direction.
+    fn security_group(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let d = f.decided.as_ref().ok_or("no deciding rule was recorded")?;
+        let dir = if d.direction == "egress" {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        };
+        let eni = d.eni;
+        // The ENI's own end and the peer's, as the ENI sees them.
+        let (mine, other) = if self.owns(eni as usize, ip(f.local.0)) {
+            (f.local, f.remote)
+        } else {
+            (f.remote, f.local)
+        };
+        let (peer, port) = match dir {
+            Direction::Ingress => (other.0, mine.1),
+            Direction::Egress => (other.0, other.1),
+        };
+        let check = groups::Check {
+            eni,
+            dir,
+            proto: proto_number(&f.summary.protocol),
+            port,
+            peer,
+        };
+        let (changes, notes) = groups::admit(self.cloud, &self.tables, None, check)?;
+        if changes.is_empty() {
+            return Err("the group's rules admit it now".into());
+        }
+        Ok((changes, notes.join("; ")))
+    }
+
+    /// `changes` (out of cut-through mode), then what the security groups need for the flow
+    /// on that path: the sender's (the flow's ENI) egress to the far end, and the receiver's
+    /// (the far end's owner) ingress.
+    fn then_groups(
+        &self,
+        f: &DroppedFlow,
+        mut changes: Vec<Change>,
+        mut notes: Vec<String>,
+    ) -> Result<(Vec<Change>, String), String> {
+        let mut w = self.cloud.clone();
+        for c in &changes {
+            c.apply(&mut w)?;
+        }
+        let tables = GroupTables::new(&w);
+        let proto = proto_number(&f.summary.protocol);
+        let checks = [
+            f.summary.eni.map(|e| (e, Direction::Egress, f.remote.0)),
+            self.owner(ip(f.remote.0))
+                .map(|r| (r as u32, Direction::Ingress, f.local.0)),
+        ];
+        for (eni, dir, peer) in checks.into_iter().flatten() {
+            let check = groups::Check {
+                eni,
+                dir,
+                proto,
+                port: f.remote.1,
+                peer,
+            };
+            let (c, n) = groups::admit(&w, &tables, None, check)?;
+            changes.extend(c);
+            notes.extend(n);
+        }
+        Ok((changes, notes.join("; ")))
+    }
+
+    /// The first EIP that is neither associated nor claimed, or a new one at a placeholder
+    /// address: its id, and the step that allocates it when new.
+    fn free_eip(&mut self) -> Result<(String, Option<Change>, Option<String>), String> {
+        let c = self.cloud;
+        if let Some(i) = (0..c.eips.len()).find(|i| {
+            !c.eips[*i].released
+                && c.association_of_eip(*i).is_none()
+                && !self.claimed_eips.contains(i)
+        }) {
+            self.claimed_eips.insert(i);
+            return Ok((c.eips[i].id.clone(), None, None));
+        }
+        loop {
+            self.placeholders += 1;
+            let n = self.placeholders;
+            if n > 254 {
+                return Err("no free EIP and no placeholder address left".into());
+            }
+            let [a, b, x] = PLACEHOLDER_NET;
+            let addr = Ipv4Addr::new(a, b, x, n as u8);
+            let id = format!("eip-fix-{n}");
+            if c.eips.iter().any(|e| e.address == addr) || c.eip_index(&id).is_some() {
+                continue;
+            }
+            let alloc = step(
+                "AllocateEipAddress",
+                vec![("id", s(&id)), ("address", s(addr))],
+            )?;
+            let note = format!(
+                "no unassociated EIP: {id} is a new one at {addr}, a placeholder (documentation) address; the provider allocates the real one"
+            );
+            return Ok((id, Some(alloc), Some(note)));
+        }
+    }
+
+    /// `no-public-address`: an EIP associated in NAT mode with the sender's private IP.
+    fn no_public_address(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let src = ip(f.local.0);
+        if let Some(c) = self.by_ip.get(&src) {
+            return Ok((c.clone(), format!("an EIP mapped to {src} in NAT mode")));
+        }
+        let x = f.summary.eni.map(|e| e as usize).ok_or("no sender ENI")?;
+        let c = self.cloud;
+        if let Some(a) = c.associations_of(x).find(|a| a.mode != Mode::Nat) {
+            return Err(format!(
+                "{} is bound in {} mode, which NAT does not join: the guest must send from its EIP {}",
+                c.enis[x].id,
+                a.mode.api_name(),
+                c.eips[a.eip].address
+            ));
+        }
+        let (eip, alloc, note) = self.free_eip()?;
+        let mut changes: Vec<Change> = alloc.into_iter().collect();
+        changes.push(step(
+            "AssociateEipAddress",
+            vec![
+                ("eip", s(&eip)),
+                ("eni", s(&c.enis[x].id)),
+                ("mode", s("NAT")),
+                ("private_ip", s(src)),
+            ],
+        )?);
+        self.applies(&changes)?;
+        self.by_ip.insert(src, changes.clone());
+        if let Some(i) = c.eip_index(&eip) {
+            self.by_eip.insert(i, changes.clone());
+        }
+        let mut n = format!("{eip} associated in NAT mode with {src}");
+        if let Some(p) = note {
+            n = format!("{n} ({p})");
+        }
+        Ok((changes, n))
+    }
+
+    /// `eip-not-associated`: the EIP associated in NAT mode with the first private IP (of an
+    /// attached ENI, in the topology's order) that has no EIP and takes it.
+    fn eip_not_associated(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let c = self.cloud;
+        let addr = ip(f.public.unwrap_or(f.local.0));
+        let e = (0..c.eips.len())
+            .find(|i| !c.eips[*i].released && c.eips[*i].address == addr)
+            .ok_or_else(|| format!("{addr} is not an EIP of the topology"))?;
+        if let Some(ch) = self.by_eip.get(&e) {
+            return Ok((ch.clone(), format!("{} associated", c.eips[e].id)));
+        }
+        let mapped: HashSet<Ipv4Addr> =
+            c.associations.iter().filter_map(|a| a.private_ip).collect();
+        let candidates = c
+            .enis
+            .iter()
+            .filter(|x| !x.deleted && x.instance.is_some())
+            .flat_map(|x| x.private_ips().map(move |p| (x.id.clone(), p)))
+            .filter(|(_, p)| !mapped.contains(p) && !self.by_ip.contains_key(p))
+            .take(MAX_CANDIDATES);
+        let mut first_err = None;
+        for (eni, p) in candidates {
+            let ch = vec![step(
+                "AssociateEipAddress",
+                vec![
+                    ("eip", s(&c.eips[e].id)),
+                    ("eni", s(&eni)),
+                    ("mode", s("NAT")),
+                    ("private_ip", s(p)),
+                ],
+            )?];
+            match self.applies(&ch) {
+                Ok(()) => {
+                    self.by_eip.insert(e, ch.clone());
+                    self.by_ip.insert(p, ch.clone());
+                    self.claimed_eips.insert(e);
+                    return Ok((
+                        ch,
+                        format!(
+                            "{} associated in NAT mode with {p} of {eni}, the first private IP without an EIP that takes it: choose the one its service runs on",
+                            c.eips[e].id
+                        ),
+                    ));
+                }
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| "no private IP without an EIP to map it to".into()))
+    }
+
+    /// `eni-detached`: the ENI attached to the first instance that takes it.
+    fn eni_detached(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let c = self.cloud;
+        let x = f.summary.eni.map(|e| e as usize).ok_or("no ENI")?;
+        if let Some(ch) = self.by_eni.get(&x) {
+            return Ok((ch.clone(), format!("{} attached", c.enis[x].id)));
+        }
+        if c.enis[x].instance.is_some() {
+            return Err(format!("{} is attached", c.enis[x].id));
+        }
+        let mut first_err = None;
+        for i in &c.instances {
+            let ch = vec![step(
+                "AttachNetworkInterface",
+                vec![("eni", s(&c.enis[x].id)), ("instance", s(&i.id))],
+            )?];
+            match self.applies(&ch) {
+                Ok(()) => {
+                    self.by_eni.insert(x, ch.clone());
+                    return Ok((
+                        ch,
+                        format!(
+                            "{} attached to {}, the first instance that takes it: choose its instance",
+                            c.enis[x].id, i.id
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| "no instance to attach it to".into()))
+    }
+
+    /// A cut-through ENI made multi-EIP (the OS keeps the EIP, the ENI gets its private
+    /// network back): unassociate, detach, associate MULTI_BINDED, attach again (a multi-EIP
+    /// binding needs the ENI detached). When multi-EIP is not possible, NAT mode.
+    fn convert(&mut self, x: usize) -> Result<(Vec<Change>, String), String> {
+        let c = self.cloud;
+        let e = &c.enis[x];
+        if let Some(ch) = self.by_eni.get(&x) {
+            return Ok((ch.clone(), format!("{} out of cut-through mode", e.id)));
+        }
+        let a = c
+            .associations_of(x)
+            .find(|a| a.mode == Mode::Binded)
+            .ok_or_else(|| {
+                format!(
+                    "{} lost its private network with a released subscription EIP: detach it and bind an EIP in cut-through mode",
+                    e.id
+                )
+            })?;
+        let eip = &c.eips[a.eip].id;
+        let inst = e.instance.map(|i| c.instances[i].id.clone());
+        let mut multi = vec![step("UnassociateEipAddress", vec![("eip", s(eip))])?];
+        if inst.is_some() {
+            multi.push(step("DetachNetworkInterface", vec![("eni", s(&e.id))])?);
+        }
+        multi.push(step(
+            "AssociateEipAddress",
+            vec![
+                ("eip", s(eip)),
+                ("eni", s(&e.id)),
+                ("mode", s("MULTI_BINDED")),
+            ],
+        )?);
+        if let Some(i) = &inst {
+            multi.push(step(
+                "AttachNetworkInterface",
+                vec![("eni", s(&e.id)), ("instance", s(i))],
+            )?);
+        }
+        let (ch, note) = match self.applies(&multi) {
+            Ok(()) => (
+                multi,
+                format!(
+                    "{} from cut-through (BINDED) to multi-EIP (MULTI_BINDED): the guest keeps {} and the ENI its private network",
+                    e.id, c.eips[a.eip].address
+                ),
+            ),
+            Err(why) => {
+                let nat = vec![
+                    step("UnassociateEipAddress", vec![("eip", s(eip))])?,
+                    step(
+                        "AssociateEipAddress",
+                        vec![("eip", s(eip)), ("eni", s(&e.id)), ("mode", s("NAT"))],
+                    )?,
+                ];
+                self.applies(&nat)?;
+                (
+                    nat,
+                    format!(
+                        "{} from cut-through to NAT mode (multi-EIP is not possible: {why})",
+                        e.id
+                    ),
+                )
+            }
+        };
+        self.by_eni.insert(x, ch.clone());
+        Ok((ch, note))
+    }
+
+    /// `guest-not-configured`: DHCP on the instance (cut-through, and multi-EIP without
+    /// DHCP), or the multi-EIP address configured in the guest.
+    fn guest(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+        let c = self.cloud;
+        let addrs = [f.public, Some(f.local.0), Some(f.remote.0)];
+        let a = addrs
+            .into_iter()
+            .flatten()
+            .find_map(|a| {
+                c.associations
+                    .iter()
+                    .find(|s| s.mode != Mode::Nat && c.eips[s.eip].address == ip(a))
+            })
+            .ok_or("no cut-through or multi-EIP address in the flow")?;
+        let e = &c.enis[a.eni];
+        let inst = e
+            .instance
+            .map(|i| &c.instances[i])
+            .ok_or_else(|| format!("{} is detached", e.id))?;
+        let addr = c.eips[a.eip].address;
+        if !inst.dhcp {
+            return Ok((
+                vec![Change::Setting(Setting::Dhcp {
+                    instance: inst.id.clone(),
+                })],
+                format!(
+                    "no console operation: turn DHCP on for {}'s secondary NICs in its OS ({} mode takes effect only with it)",
+                    inst.id,
+                    a.mode.api_name()
+                ),
+            ));
+        }
+        Ok((
+            vec![Change::Setting(Setting::StaticEip {
+                eni: e.id.clone(),
+                address: addr,
+            })],
+            format!(
+                "no console operation: configure {addr} in the OS of {} on {}'s NIC (DescribeEipGatewayInfo gives its gateway and mask)",
+                inst.id, e.id
+            ),
+        ))
+    }
+}

@@ -1,0 +1,121 @@
+//! A fix proven: the captures replayed through the topology and through the topology with the
+//! fix applied (`eipsim diff`'s comparison), flow by flow.
+
+use std::collections::HashSet;
+
+use super::{Fix, Status};
+use crate::advisor::AdvisorError;
+use crate::advisor::diff::{self, DiffOptions, Side, Topology};
+use crate::model::Cloud;
+
+/// Problems named in a `not-verified` detail at most.
+const MAX_PROBLEMS: usize = 5;
+
+/// Replays the captures of `opts` with each fix applied to the topology.
+pub struct Verifier<'a> {
+    cloud: &'a Cloud,
+    opts: &'a DiffOptions,
+}
+
+/// How bad a side's verdict is: `ok` and `translated` 0, `alg-at-risk` 1, `alg-broken` 2,
+/// `dropped` 3 (the worst of the side's flows).
+fn rank(side: &Side) -> u8 {
+    side.verdict
+        .split(" + ")
+        .map(|v| match v {
+            "alg-at-risk" => 1,
+            "alg-broken" => 2,
+            "dropped" => 3,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether a flow fares worse in B than in A: more frames dropped, or a worse verdict.
+fn worse(a: &Side, b: &Side) -> bool {
+    b.frames - b.forwarded > a.frames.saturating_sub(a.forwarded) || rank(b) > rank(a)
+}
+
+/// The drop reasons of a side: `security-group x2, guest-not-configured x1`.
+fn reasons(side: &Side) -> String {
+    side.dropped
+        .iter()
+        .map(|(r, n)| format!("{r} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier over `cloud` (the replayed topology) and the captures of `opts`.
+    pub fn new(cloud: &'a Cloud, opts: &'a DiffOptions) -> Verifier<'a> {
+        Verifier { cloud, opts }
+    }
+
+    /// Applies `fix` to the topology and replays: `verified` when the fix's flows have no
+    /// drop and no other flow fares worse, `not-verified` with what went wrong otherwise.
+    pub fn check(&self, fix: &Fix) -> Result<(Status, String), AdvisorError> {
+        let mut b = self.cloud.clone();
+        for (n, c) in fix.changes.iter().enumerate() {
+            if let Err(e) = c.apply(&mut b) {
+                return Ok((
+                    Status::NotVerified,
+                    format!("step {} ({}) fails: {e}", n + 1, c.text()),
+                ));
+            }
+        }
+        let desc = Topology {
+            topology: self.opts.topology_a.display().to_string(),
+            apply: Some("the fix".into()),
+            operations: fix.changes.iter().map(|c| c.text()).collect(),
+        };
+        let d = diff::compare(self.cloud, &b, desc, self.opts)?;
+        let targets: HashSet<&str> = fix.flows.iter().map(String::as_str).collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut problems = Vec::new();
+        for row in &d.flows {
+            let hit: Vec<&str> = row
+                .a
+                .flows
+                .iter()
+                .map(String::as_str)
+                .filter(|l| targets.contains(l))
+                .collect();
+            if let Some(first) = hit.first() {
+                seen.extend(hit.iter().copied());
+                if !row.b.dropped.is_empty() {
+                    problems.push(format!("flow {first} still dropped {}", reasons(&row.b)));
+                }
+            } else if worse(&row.a, &row.b) {
+                problems.push(format!(
+                    "flow {} now {} (was {})",
+                    row.flow,
+                    row.b.verdict_text(),
+                    row.a.verdict_text()
+                ));
+            }
+        }
+        for t in &fix.flows {
+            if !seen.contains(t.as_str()) {
+                problems.push(format!("flow {t} not found in the verification replay"));
+            }
+        }
+        if problems.is_empty() {
+            let flows = match fix.flows.len() {
+                1 => "its flow passes".to_string(),
+                n => format!("its {n} flows pass"),
+            };
+            return Ok((
+                Status::Verified,
+                format!("replayed with the fix: {flows}, no other flow fares worse"),
+            ));
+        }
+        let more = problems.len().saturating_sub(MAX_PROBLEMS);
+        problems.truncate(MAX_PROBLEMS);
+        let mut detail = problems.join("; ");
+        if more > 0 {
+            detail.push_str(&format!("; and {more} more"));
+        }
+        Ok((Status::NotVerified, detail))
+    }
+}
