@@ -72,7 +72,9 @@ impl<'a> Verifier<'a> {
         let d = diff::compare(self.cloud, &b, desc, self.opts)?;
         let targets: HashSet<&str> = fix.flows.iter().map(String::as_str).collect();
         let mut seen: HashSet<&str> = HashSet::new();
+        // The fix's own flows first, then the others that fare worse.
         let mut problems = Vec::new();
+        let mut worse_flows = Vec::new();
         for row in &d.flows {
             let hit: Vec<&str> = row
                 .a
@@ -87,7 +89,7 @@ impl<'a> Verifier<'a> {
                     problems.push(format!("flow {first} still dropped {}", reasons(&row.b)));
                 }
             } else if worse(&row.a, &row.b) {
-                problems.push(format!(
+                worse_flows.push(format!(
                     "flow {} now {} (was {})",
                     row.flow,
                     row.b.verdict_text(),
@@ -100,6 +102,7 @@ impl<'a> Verifier<'a> {
                 problems.push(format!("flow {t} not found in the verification replay"));
             }
         }
+        problems.extend(worse_flows);
         if problems.is_empty() {
             let flows = match fix.flows.len() {
                 1 => "its flow passes".to_string(),
