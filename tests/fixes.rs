@@ -177,6 +177,16 @@ fn the_demo_drops_get_the_narrowest_fix_each_verified_or_none_possible() {
     );
     assert_eq!(f["status"], "verified", "{f:#}");
 
+    // The same towards eni-cut's private IP, which then meets sg-cut's ingress default: the
+    // rule it needs for that path comes with it.
+    let f = fix_of(&r, "udp 172.16.0.10:1 <-> 172.16.1.10:1");
+    assert_eq!(steps(f).len(), 5, "{f:#}");
+    assert_eq!(
+        steps(f)[4],
+        "AuthorizeSecurityGroup sg-cut (accept priority 100 udp 1/1 cidr 172.16.0.10/32)"
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+
     // eni-detached: attached to an instance.
     let f = fix_of(&r, "udp 172.16.3.10:1 <-> 198.51.100.7:1");
     assert_eq!(steps(f), ["AttachNetworkInterface eni-spare -> i-web"]);
@@ -399,4 +409,93 @@ fn fixes_are_off_by_default_and_do_not_take_events() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--events"));
+}
+
+/// The demo with eni-web1 in a group that drops all ingress at priority 5.
+fn demo_with_web1_group() -> String {
+    let (t, _) = demo();
+    let text = std::fs::read_to_string(t).unwrap();
+    let from = "secondary_ips = [\"172.16.0.21\", \"172.16.0.22\"]\ninstance = \"i-web\"";
+    assert!(text.contains(from));
+    text.replace(from, &format!("{from}\nsecurity_groups = [\"sg-web1\"]"))
+        + r#"
+[[security_group]]
+id = "sg-web1"
+type = "basic"
+
+[[security_group.rule]]
+direction = "ingress"
+policy = "drop"
+priority = 5
+protocol = "all"
+port_range = "-1/-1"
+cidr = "0.0.0.0/0"
+"#
+}
+
+#[test]
+fn a_drop_rule_of_priority_p_is_beaten_at_p_minus_1_for_the_peer_as_the_eni_sees_it() {
+    let (r, _, _) = replay_fixes("web1", Some(&demo_with_web1_group()));
+    // From the Internet (DNAT): the peer is the Internet host, the port the private one.
+    let f = fix_of(&r, "udp 172.16.0.22:7000 <-> 198.51.100.7:7000");
+    assert_eq!(
+        steps(f),
+        ["AuthorizeSecurityGroup sg-web1 (accept priority 4 udp 7000/7000 cidr 198.51.100.7/32)"]
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+    assert!(
+        f["note"]
+            .as_str()
+            .unwrap()
+            .contains("sg-web1 ingress rule 1 (drop, priority 5) decided"),
+        "{f:#}"
+    );
+    // A hairpin (eni-web0 to eip-a): eni-web1 sees the sender's EIP as the source.
+    let f = fix_of(&r, "tcp 172.16.0.10:33001 <-> 172.16.0.21:8080");
+    assert_eq!(
+        steps(f),
+        ["AuthorizeSecurityGroup sg-web1 (accept priority 4 tcp 8080/8080 cidr 47.0.0.10/32)"]
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+    // An EIP associated to a private IP of eni-web1 needs the group's rule too; the flow that
+    // sends from that private IP needs only the association (its replies are a session).
+    let f = fix_of(&r, "udp 47.0.0.99:1 <-> 198.51.100.7:1");
+    assert_eq!(
+        steps(f),
+        [
+            "AssociateEipAddress eip-free -> eni-web1 (NAT, 172.16.0.20)",
+            "AuthorizeSecurityGroup sg-web1 (accept priority 4 udp 1/1 cidr 198.51.100.7/32)"
+        ]
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+    let f = fix_of(&r, "udp 172.16.0.20:1 <-> 203.0.113.5:1");
+    assert_eq!(
+        steps(f),
+        ["AssociateEipAddress eip-free -> eni-web1 (NAT, 172.16.0.20)"]
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+}
+
+#[test]
+fn without_a_free_eip_a_new_one_is_allocated_at_a_placeholder_address() {
+    let (t, _) = demo();
+    let text = std::fs::read_to_string(t).unwrap();
+    let free = "[[eip]]\nid = \"eip-free\"                    # allocated, never associated\naddress = \"47.0.0.99\"\n";
+    assert!(text.contains(free));
+    let (r, out, _) = replay_fixes("noeip", Some(&text.replace(free, "")));
+    let f = fix_of(&r, "udp 172.16.0.20:1 <-> 203.0.113.5:1");
+    assert_eq!(
+        steps(f),
+        [
+            "AllocateEipAddress eip-fix-1 192.0.2.1 (PayByTraffic)",
+            "AssociateEipAddress eip-fix-1 -> eni-web1 (NAT, 172.16.0.20)"
+        ]
+    );
+    assert!(f["note"].as_str().unwrap().contains("placeholder"), "{f:#}");
+    assert_eq!(f["status"], "verified", "{f:#}");
+    let ops = load_operations(&out.join("fixes.toml")).unwrap();
+    assert!(ops.iter().any(|p| matches!(
+        &p.op,
+        Operation::AllocateEipAddress { id, .. } if id == "eip-fix-1"
+    )));
 }

@@ -1,14 +1,14 @@
 //! `replay --fixes`: for each dropped flow, the smallest change that would admit it, proven by
 //! replaying the captures with it applied.
 //!
-//! After a replay, every flow with drops gets a proposal ([`propose`]): the console operations
+//! After a replay, every flow with drops gets a proposal ([`Fixes::propose`]): the console operations
 //! that would let its frames through, narrowest first (a security-group rule for that protocol,
 //! port and peer /32 at the priority that beats the deciding rule; an EIP associated in NAT
 //! mode; multi-EIP instead of cut-through; ...), a setting that no console operation changes
 //! (the guest's DHCP, its static multi-EIP addresses, the provider's TCP/25 block), or none
 //! where the seeds allow none. Identical proposals are one fix for several flows.
 //!
-//! Each distinct fix is then checked ([`verify`]): the captures run through the topology and
+//! Each distinct fix is then checked ([`Verifier`]): the captures run through the topology and
 //! through the topology with the fix applied (the machinery of `eipsim diff`); the fix is
 //! `verified` when its flows' frames all pass and no other flow's verdict gets worse,
 //! `not-verified` with what went wrong otherwise. The fixes go to `fixes.toml` (an operations

@@ -132,7 +132,18 @@ impl<'c> Proposer<'c> {
         match reason {
             "security-group" => self.security_group(f),
             "no-public-address" => self.no_public_address(f),
-            "eip-not-associated" => self.eip_not_associated(f),
+            "eip-not-associated" => {
+                let (c, n, eni) = self.eip_not_associated(f)?;
+                // From the Internet to the EIP, now delivered: the receiver's ingress.
+                let checks = eni.map(|eni| groups::Check {
+                    eni: eni as u32,
+                    dir: Direction::Ingress,
+                    proto: proto_number(&f.summary.protocol),
+                    port: f.local.1,
+                    peer: f.remote.0,
+                });
+                self.then_groups(c, vec![n], checks.into_iter().collect())
+            }
             "eni-detached" => self.eni_detached(f),
             "private-network-unavailable" => {
                 let mut xs: Vec<usize> = Vec::new();
@@ -154,7 +165,7 @@ impl<'c> Proposer<'c> {
                     all.extend(c);
                     notes.push(n);
                 }
-                self.then_groups(f, all, notes)
+                self.then_groups(all, notes, self.vpc_path(f))
             }
             "source-check" => {
                 let x = f.summary.eni.map(|e| e as usize).ok_or("no sender ENI")?;
@@ -169,7 +180,7 @@ impl<'c> Proposer<'c> {
                         )),
                         _ => {
                             let (c, n) = self.convert(x)?;
-                            self.then_groups(f, c, vec![n])
+                            self.then_groups(c, vec![n], self.vpc_path(f))
                         }
                     }
                 } else {
@@ -228,23 +239,13 @@ impl<'c> Proposer<'c> {
         } else {
             Direction::Ingress
         };
-        let eni = d.eni;
-        // The ENI's own end and the peer's, as the ENI sees them.
-        let (mine, other) = if self.owns(eni as usize, ip(f.local.0)) {
-            (f.local, f.remote)
-        } else {
-            (f.remote, f.local)
-        };
-        let (peer, port) = match dir {
-            Direction::Ingress => (other.0, mine.1),
-            Direction::Egress => (other.0, other.1),
-        };
+        let m = d.matched;
         let check = groups::Check {
-            eni,
+            eni: d.eni,
             dir,
-            proto: proto_number(&f.summary.protocol),
-            port,
-            peer,
+            proto: m.proto,
+            port: m.port,
+            peer: m.peer,
         };
         let (changes, notes) = groups::admit(self.cloud, &self.tables, None, check)?;
         if changes.is_empty() {
@@ -253,37 +254,45 @@ impl<'c> Proposer<'c> {
         Ok((changes, notes.join("; ")))
     }
 
-    /// `changes` (out of cut-through mode), then what the security groups need for the flow
-    /// on that path: the sender's (the flow's ENI) egress to the far end, and the receiver's
-    /// (the far end's owner) ingress.
-    fn then_groups(
-        &self,
-        f: &DroppedFlow,
-        mut changes: Vec<Change>,
-        mut notes: Vec<String>,
-    ) -> Result<(Vec<Change>, String), String> {
-        let mut w = self.cloud.clone();
-        for c in &changes {
-            c.apply(&mut w)?;
-        }
-        let tables = GroupTables::new(&w);
+    /// The checks of the path through a cut-through ENI made whole: the sender's (the flow's
+    /// ENI) egress to the far end, and the receiver's (the far end's owner) ingress.
+    fn vpc_path(&self, f: &DroppedFlow) -> Vec<groups::Check> {
         let proto = proto_number(&f.summary.protocol);
-        let checks = [
+        let ends = [
             f.summary.eni.map(|e| (e, Direction::Egress, f.remote.0)),
             self.owner(ip(f.remote.0))
                 .map(|r| (r as u32, Direction::Ingress, f.local.0)),
         ];
-        for (eni, dir, peer) in checks.into_iter().flatten() {
-            let check = groups::Check {
+        ends.into_iter()
+            .flatten()
+            .map(|(eni, dir, peer)| groups::Check {
                 eni,
                 dir,
                 proto,
                 port: f.remote.1,
                 peer,
-            };
-            let (c, n) = groups::admit(&w, &tables, None, check)?;
-            changes.extend(c);
-            notes.extend(n);
+            })
+            .collect()
+    }
+
+    /// `changes`, then what the security groups need for `checks` on the topology so changed.
+    fn then_groups(
+        &self,
+        mut changes: Vec<Change>,
+        mut notes: Vec<String>,
+        checks: Vec<groups::Check>,
+    ) -> Result<(Vec<Change>, String), String> {
+        if !checks.is_empty() {
+            let mut w = self.cloud.clone();
+            for c in &changes {
+                c.apply(&mut w)?;
+            }
+            let tables = GroupTables::new(&w);
+            for check in checks {
+                let (c, n) = groups::admit(&w, &tables, None, check)?;
+                changes.extend(c);
+                notes.extend(n);
+            }
         }
         Ok((changes, notes.join("; ")))
     }
@@ -364,26 +373,31 @@ impl<'c> Proposer<'c> {
 
     /// `eip-not-associated`: the EIP associated in NAT mode with the first private IP (of an
     /// attached ENI, in the topology's order) that has no EIP and takes it.
-    fn eip_not_associated(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
+    /// Also the ENI that gets it (none when an earlier fix associated it).
+    fn eip_not_associated(
+        &mut self,
+        f: &DroppedFlow,
+    ) -> Result<(Vec<Change>, String, Option<usize>), String> {
         let c = self.cloud;
         let addr = ip(f.public.unwrap_or(f.local.0));
         let e = (0..c.eips.len())
             .find(|i| !c.eips[*i].released && c.eips[*i].address == addr)
             .ok_or_else(|| format!("{addr} is not an EIP of the topology"))?;
         if let Some(ch) = self.by_eip.get(&e) {
-            return Ok((ch.clone(), format!("{} associated", c.eips[e].id)));
+            return Ok((ch.clone(), format!("{} associated", c.eips[e].id), None));
         }
         let mapped: HashSet<Ipv4Addr> =
             c.associations.iter().filter_map(|a| a.private_ip).collect();
         let candidates = c
             .enis
             .iter()
-            .filter(|x| !x.deleted && x.instance.is_some())
-            .flat_map(|x| x.private_ips().map(move |p| (x.id.clone(), p)))
-            .filter(|(_, p)| !mapped.contains(p) && !self.by_ip.contains_key(p))
+            .enumerate()
+            .filter(|(_, x)| !x.deleted && x.instance.is_some())
+            .flat_map(|(i, x)| x.private_ips().map(move |p| (i, x.id.clone(), p)))
+            .filter(|(_, _, p)| !mapped.contains(p) && !self.by_ip.contains_key(p))
             .take(MAX_CANDIDATES);
         let mut first_err = None;
-        for (eni, p) in candidates {
+        for (x, eni, p) in candidates {
             let ch = vec![step(
                 "AssociateEipAddress",
                 vec![
@@ -404,6 +418,7 @@ impl<'c> Proposer<'c> {
                             "{} associated in NAT mode with {p} of {eni}, the first private IP without an EIP that takes it: choose the one its service runs on",
                             c.eips[e].id
                         ),
+                        Some(x),
                     ));
                 }
                 Err(err) => {
