@@ -14,6 +14,7 @@
 //! `not-verified` with what went wrong otherwise. The fixes go to `fixes.toml` (an operations
 //! file: `[[step]]` tables, one group per fix, with comments) and to `report.json` (`fixes`).
 
+mod binding;
 mod groups;
 mod propose;
 mod verify;

@@ -26,17 +26,21 @@ const MAX_CANDIDATES: usize = 64;
 
 /// Proposes fixes against one topology, remembering what earlier fixes claimed.
 pub(super) struct Proposer<'c> {
-    cloud: &'c Cloud,
-    tables: GroupTables,
+    pub(super) cloud: &'c Cloud,
+    pub(super) tables: GroupTables,
     /// Private IP -> the changes that map an EIP to it.
-    by_ip: HashMap<Ipv4Addr, Vec<Change>>,
+    pub(super) by_ip: HashMap<Ipv4Addr, Vec<Change>>,
     /// EIP index -> the changes that associate it.
-    by_eip: HashMap<usize, Vec<Change>>,
+    pub(super) by_eip: HashMap<usize, Vec<Change>>,
     /// ENI index -> the changes that attach or convert it.
-    by_eni: HashMap<usize, Vec<Change>>,
+    pub(super) by_eni: HashMap<usize, Vec<Change>>,
     /// EIPs and placeholder addresses taken by earlier fixes.
-    claimed_eips: HashSet<usize>,
-    placeholders: u32,
+    pub(super) claimed_eips: HashSet<usize>,
+    pub(super) placeholders: u32,
+    /// Address -> the ENI that owns it: private IPs, cut-through and multi-EIP addresses.
+    pub(super) owners: HashMap<Ipv4Addr, usize>,
+    /// Why a resource took no fix (`ip A`, `eip A`, `eni X`).
+    pub(super) failed: HashMap<String, String>,
 }
 
 /// One `[[step]]`: the table as written and the operation it parses into.
@@ -52,7 +56,7 @@ pub(super) fn step(op: &str, fields: Vec<(&str, toml::Value)>) -> Result<Change,
     Ok(Change::Op(parsed, t))
 }
 
-fn s(v: impl ToString) -> toml::Value {
+pub(super) fn s(v: impl ToString) -> toml::Value {
     toml::Value::String(v.to_string())
 }
 
@@ -69,8 +73,22 @@ fn proto_number(name: &str) -> u8 {
     }
 }
 
-fn ip(a: u32) -> Ipv4Addr {
+pub(super) fn ip(a: u32) -> Ipv4Addr {
     Ipv4Addr::from(a)
+}
+
+/// Every address an ENI owns, with the ENI (the first, should a topology give one twice).
+fn owners(c: &Cloud) -> HashMap<Ipv4Addr, usize> {
+    let mut m = HashMap::new();
+    for (x, e) in c.enis.iter().enumerate().filter(|(_, e)| !e.deleted) {
+        for p in e.private_ips() {
+            m.entry(p).or_insert(x);
+        }
+    }
+    for a in c.associations.iter().filter(|a| a.mode != Mode::Nat) {
+        m.entry(c.eips[a.eip].address).or_insert(a.eni);
+    }
+    m
 }
 
 impl<'c> Proposer<'c> {
@@ -83,6 +101,8 @@ impl<'c> Proposer<'c> {
             by_eni: HashMap::new(),
             claimed_eips: HashSet::new(),
             placeholders: 0,
+            owners: owners(cloud),
+            failed: HashMap::new(),
         }
     }
 
@@ -131,9 +151,12 @@ impl<'c> Proposer<'c> {
         let (local, remote) = (ip(f.local.0), ip(f.remote.0));
         match reason {
             "security-group" => self.security_group(f),
-            "no-public-address" => self.no_public_address(f),
+            "no-public-address" => {
+                self.remembered(format!("ip {local}"), |p| p.no_public_address(f))
+            }
             "eip-not-associated" => {
-                let (c, n, eni) = self.eip_not_associated(f)?;
+                let key = format!("eip {}", ip(f.public.unwrap_or(f.local.0)));
+                let (c, n, eni) = self.remembered(key, |p| p.eip_not_associated(f))?;
                 // From the Internet to the EIP, now delivered: the receiver's ingress.
                 let checks = eni.map(|eni| groups::Check {
                     eni: eni as u32,
@@ -144,7 +167,10 @@ impl<'c> Proposer<'c> {
                 });
                 self.then_groups(c, vec![n], checks.into_iter().collect())
             }
-            "eni-detached" => self.eni_detached(f),
+            "eni-detached" => {
+                let key = format!("eni {:?}", f.summary.eni);
+                self.remembered(key, |p| p.eni_detached(f))
+            }
             "private-network-unavailable" => {
                 let mut xs: Vec<usize> = Vec::new();
                 let owners = [f.summary.eni.map(|e| e as usize)]
@@ -206,23 +232,28 @@ impl<'c> Proposer<'c> {
         }
     }
 
-    /// The ENI that owns `a`: a private IP, or a cut-through or multi-EIP address.
-    fn owner(&self, a: Ipv4Addr) -> Option<usize> {
-        let c = self.cloud;
-        (0..c.enis.len()).find(|x| self.owns(*x, a))
+    /// `run`'s outcome, or the error it gave before for the same `key` (a resource that
+    /// takes no fix is not tried again for every flow).
+    fn remembered<T>(
+        &mut self,
+        key: String,
+        run: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if let Some(e) = self.failed.get(&key) {
+            return Err(e.clone());
+        }
+        run(self).inspect_err(|e| {
+            self.failed.insert(key, e.clone());
+        })
     }
 
-    fn owns(&self, x: usize, a: Ipv4Addr) -> bool {
-        let c = self.cloud;
-        let e = &c.enis[x];
-        !e.deleted
-            && (e.private_ips().any(|p| p == a)
-                || c.associations_of(x)
-                    .any(|s| s.mode != Mode::Nat && c.eips[s.eip].address == a))
+    /// The ENI that owns `a`: a private IP, or a cut-through or multi-EIP address.
+    pub(super) fn owner(&self, a: Ipv4Addr) -> Option<usize> {
+        self.owners.get(&a).copied()
     }
 
     /// Whether `changes` apply to the topology, in order.
-    fn applies(&self, changes: &[Change]) -> Result<(), String> {
+    pub(super) fn applies(&self, changes: &[Change]) -> Result<(), String> {
         let mut c = self.cloud.clone();
         for (n, ch) in changes.iter().enumerate() {
             ch.apply(&mut c)
@@ -462,117 +493,5 @@ impl<'c> Proposer<'c> {
             }
         }
         Err(first_err.unwrap_or_else(|| "no instance to attach it to".into()))
-    }
-
-    /// A cut-through ENI made multi-EIP (the OS keeps the EIP, the ENI gets its private
-    /// network back): unassociate, detach, associate MULTI_BINDED, attach again (a multi-EIP
-    /// binding needs the ENI detached). When multi-EIP is not possible, NAT mode.
-    fn convert(&mut self, x: usize) -> Result<(Vec<Change>, String), String> {
-        let c = self.cloud;
-        let e = &c.enis[x];
-        if let Some(ch) = self.by_eni.get(&x) {
-            return Ok((ch.clone(), format!("{} out of cut-through mode", e.id)));
-        }
-        let a = c
-            .associations_of(x)
-            .find(|a| a.mode == Mode::Binded)
-            .ok_or_else(|| {
-                format!(
-                    "{} lost its private network with a released subscription EIP: detach it and bind an EIP in cut-through mode",
-                    e.id
-                )
-            })?;
-        let eip = &c.eips[a.eip].id;
-        let inst = e.instance.map(|i| c.instances[i].id.clone());
-        let mut multi = vec![step("UnassociateEipAddress", vec![("eip", s(eip))])?];
-        if inst.is_some() {
-            multi.push(step("DetachNetworkInterface", vec![("eni", s(&e.id))])?);
-        }
-        multi.push(step(
-            "AssociateEipAddress",
-            vec![
-                ("eip", s(eip)),
-                ("eni", s(&e.id)),
-                ("mode", s("MULTI_BINDED")),
-            ],
-        )?);
-        if let Some(i) = &inst {
-            multi.push(step(
-                "AttachNetworkInterface",
-                vec![("eni", s(&e.id)), ("instance", s(i))],
-            )?);
-        }
-        let (ch, note) = match self.applies(&multi) {
-            Ok(()) => (
-                multi,
-                format!(
-                    "{} from cut-through (BINDED) to multi-EIP (MULTI_BINDED): the guest keeps {} and the ENI its private network",
-                    e.id, c.eips[a.eip].address
-                ),
-            ),
-            Err(why) => {
-                let nat = vec![
-                    step("UnassociateEipAddress", vec![("eip", s(eip))])?,
-                    step(
-                        "AssociateEipAddress",
-                        vec![("eip", s(eip)), ("eni", s(&e.id)), ("mode", s("NAT"))],
-                    )?,
-                ];
-                self.applies(&nat)?;
-                (
-                    nat,
-                    format!(
-                        "{} from cut-through to NAT mode (multi-EIP is not possible: {why})",
-                        e.id
-                    ),
-                )
-            }
-        };
-        self.by_eni.insert(x, ch.clone());
-        Ok((ch, note))
-    }
-
-    /// `guest-not-configured`: DHCP on the instance (cut-through, and multi-EIP without
-    /// DHCP), or the multi-EIP address configured in the guest.
-    fn guest(&mut self, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
-        let c = self.cloud;
-        let addrs = [f.public, Some(f.local.0), Some(f.remote.0)];
-        let a = addrs
-            .into_iter()
-            .flatten()
-            .find_map(|a| {
-                c.associations
-                    .iter()
-                    .find(|s| s.mode != Mode::Nat && c.eips[s.eip].address == ip(a))
-            })
-            .ok_or("no cut-through or multi-EIP address in the flow")?;
-        let e = &c.enis[a.eni];
-        let inst = e
-            .instance
-            .map(|i| &c.instances[i])
-            .ok_or_else(|| format!("{} is detached", e.id))?;
-        let addr = c.eips[a.eip].address;
-        if !inst.dhcp {
-            return Ok((
-                vec![Change::Setting(Setting::Dhcp {
-                    instance: inst.id.clone(),
-                })],
-                format!(
-                    "no console operation: turn DHCP on for {}'s secondary NICs in its OS ({} mode takes effect only with it)",
-                    inst.id,
-                    a.mode.api_name()
-                ),
-            ));
-        }
-        Ok((
-            vec![Change::Setting(Setting::StaticEip {
-                eni: e.id.clone(),
-                address: addr,
-            })],
-            format!(
-                "no console operation: configure {addr} in the OS of {} on {}'s NIC (DescribeEipGatewayInfo gives its gateway and mask)",
-                inst.id, e.id
-            ),
-        ))
     }
 }
