@@ -36,6 +36,7 @@ pub(super) struct Proposer<'c> {
     pub(super) by_eni: HashMap<usize, Vec<Change>>,
     /// EIPs and placeholder addresses taken by earlier fixes.
     pub(super) claimed_eips: HashSet<usize>,
+    /// Placeholder addresses handed out so far.
     pub(super) placeholders: u32,
     /// Address -> the ENI that owns it: private IPs, cut-through and multi-EIP addresses.
     pub(super) owners: HashMap<Ipv4Addr, usize>,
