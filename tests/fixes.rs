@@ -271,33 +271,86 @@ fn fixes_toml_loads_and_its_steps_admit_the_flows_of_the_verified_fixes() {
 }
 
 #[test]
-fn a_fix_that_does_not_admit_the_flow_is_not_verified_and_says_what_still_drops_it() {
+fn a_drop_the_first_fix_uncovers_gets_its_own_fix_added_when_that_verifies() {
     // i-app without DHCP: eni-cut's cut-through EIP is not configured in the guest. The
     // group's ingress check comes first, so the RDP flow drops `security-group`; admitting it
-    // there only moves the drop to `guest-not-configured`.
+    // there moves the drop to `guest-not-configured`, whose fix (DHCP on) is added.
     let (t, _) = demo();
     let text = std::fs::read_to_string(t).unwrap().replace(
         "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = true",
         "id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = false",
     );
     assert!(text.contains("id = \"i-app\"\nfamily = \"ecs.g5\"\ndhcp = false"));
-    let (r, out, summary) = replay_fixes("nodhcp", Some(&text));
+    let (r, _, _) = replay_fixes("nodhcp", Some(&text));
     let f = fix_of(&r, RDP);
+    assert_eq!(steps(f).len(), 2, "{f:#}");
+    assert_eq!(
+        steps(f)[0],
+        "AuthorizeSecurityGroup sg-cut (accept priority 100 tcp 3389/3389 cidr 198.51.100.7/32)"
+    );
+    assert!(
+        steps(f)[1].starts_with("topology: [[instance]] i-app dhcp = true"),
+        "{f:#}"
+    );
+    assert_eq!(
+        f["reasons"],
+        serde_json::json!(["security-group", "guest-not-configured"])
+    );
+    assert!(
+        f["note"]
+            .as_str()
+            .unwrap()
+            .contains("; then guest-not-configured: "),
+        "{f:#}"
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+}
+
+#[test]
+fn a_fix_that_does_not_admit_the_flow_is_not_verified_and_says_what_still_drops_it() {
+    // eni-web0 in an enterprise group without rules: its frame to 172.16.9.9, which no ENI
+    // owns, is refused by the sender's egress check (it comes before the destination's
+    // checks). Admitting it there uncovers `unknown-destination`, which has no fix.
+    let (t, _) = demo();
+    let text = std::fs::read_to_string(t).unwrap();
+    let web0 = "primary_ip = \"172.16.0.10\"\ninstance = \"i-web\"";
+    assert!(text.contains(web0));
+    let text = text.replace(web0, &format!("{web0}\nsecurity_groups = [\"sg-ent\"]"))
+        + "\n[[security_group]]\nid = \"sg-ent\"\ntype = \"enterprise\"\n";
+    let (r, out, summary) = replay_fixes("enterprise", Some(&text));
+    let flow = "udp 172.16.0.10:1 <-> 172.16.9.9:1";
+    let f = fix_of(&r, flow);
     assert_eq!(
         steps(f),
-        ["AuthorizeSecurityGroup sg-cut (accept priority 100 tcp 3389/3389 cidr 198.51.100.7/32)"]
+        ["AuthorizeSecurityGroupEgress sg-ent (accept priority 100 udp 1/1 cidr 172.16.9.9/32)"]
     );
     assert_eq!(f["status"], "not-verified", "{f:#}");
     assert_eq!(
         f["detail"],
-        format!("flow {RDP} still dropped guest-not-configured x1")
+        format!("flow {flow} still dropped unknown-destination x1")
     );
     assert!(summary.contains("not-verified"), "{summary}");
     let toml = std::fs::read_to_string(out.join("fixes.toml")).unwrap();
     assert!(
-        toml.contains("still dropped guest-not-configured"),
+        toml.contains(&format!("#   verification: flow {flow} still dropped")),
         "{toml}"
     );
+    // HTTPS from the Internet (enterprise: ingress dropped by default): an ingress rule for
+    // port 443 and the client's /32; the replies ride the session.
+    let f = fix_of(&r, "tcp 172.16.0.10:443 <-> 198.51.100.7:40001");
+    assert_eq!(
+        steps(f),
+        ["AuthorizeSecurityGroup sg-ent (accept priority 100 tcp 443/443 cidr 198.51.100.7/32)"]
+    );
+    assert_eq!(f["status"], "verified", "{f:#}");
+    // tcp/25 hid behind the egress check: the account setting is added.
+    let f = fix_of(&r, "tcp 172.16.0.10:40025 <-> 203.0.113.5:25");
+    assert_eq!(
+        steps(f)[0],
+        "AuthorizeSecurityGroupEgress sg-ent (accept priority 100 tcp 25/25 cidr 203.0.113.5/32)"
+    );
+    assert!(steps(f)[1].starts_with("topology: [account] tcp25_unblocked = true"));
+    assert_eq!(f["status"], "verified", "{f:#}");
 }
 
 /// A fix built by hand: the verifier names a flow that fares worse with it.
@@ -326,6 +379,7 @@ fn a_fix_that_makes_another_flow_worse_is_not_verified() {
         flow_count: 1,
         status: Status::Unverified,
         detail: String::new(),
+        first_flow: None,
     };
     let (status, detail) = Verifier::new(&cloud, &opts).check(&fix).unwrap();
     assert_eq!(status, Status::NotVerified);

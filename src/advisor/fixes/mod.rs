@@ -188,6 +188,8 @@ pub struct Fix {
     pub status: Status,
     /// What the verification found.
     pub detail: String,
+    /// The first flow it targets (to extend the fix when its replay uncovers another drop).
+    pub first_flow: Option<DroppedFlow>,
 }
 
 impl Fix {
@@ -217,7 +219,10 @@ pub struct Fixes {
 impl Fixes {
     /// Proposes a fix for every dropped flow of `stats` (a replay through `cloud`).
     pub fn propose(stats: &Stats, cloud: &Cloud) -> std::io::Result<Fixes> {
-        let mut p = propose::Proposer::new(cloud);
+        Fixes::propose_with(stats, &mut propose::Proposer::new(cloud))
+    }
+
+    fn propose_with(stats: &Stats, p: &mut propose::Proposer<'_>) -> std::io::Result<Fixes> {
         let mut out = Fixes::default();
         let mut index: HashMap<Vec<String>, usize> = HashMap::new();
         stats.for_each_dropped(|f: DroppedFlow| {
@@ -254,6 +259,7 @@ impl Fixes {
                             Status::Unverified
                         },
                         detail: String::new(),
+                        first_flow: Some(f.clone()),
                     });
                     index.insert(key, out.fixes.len() - 1);
                     out.fixes.len() - 1
@@ -282,6 +288,17 @@ impl Fixes {
     /// Verifies the first [`MAX_VERIFIED`] fixes with changes through `v`; the others stay
     /// `unverified`.
     pub fn verify(&mut self, v: &Verifier<'_>) -> Result<(), crate::advisor::AdvisorError> {
+        self.verify_with(v, None)
+    }
+
+    /// [`Fixes::verify`]; with a proposer, a fix whose flows are still dropped for a reason it
+    /// did not answer (a drop the first one hid) gets that reason's fix added and is replayed
+    /// once more: the longer fix replaces it when it is verified.
+    fn verify_with(
+        &mut self,
+        v: &Verifier<'_>,
+        mut p: Option<&mut propose::Proposer<'_>>,
+    ) -> Result<(), crate::advisor::AdvisorError> {
         let mut done = 0;
         for f in self.fixes.iter_mut().filter(|f| !f.changes.is_empty()) {
             if done >= MAX_VERIFIED {
@@ -290,10 +307,46 @@ impl Fixes {
                 );
                 continue;
             }
-            let (status, detail) = v.check(f)?;
-            f.status = status;
-            f.detail = detail;
+            let c = v.check_full(f)?;
             done += 1;
+            f.status = c.status;
+            f.detail = c.detail;
+            let new: Vec<&'static str> = c
+                .still
+                .iter()
+                .copied()
+                .filter(|r| !f.reasons.contains(r))
+                .collect();
+            let (Some(p), Some(first)) = (p.as_deref_mut(), &f.first_flow) else {
+                continue;
+            };
+            if f.status == Status::Verified || new.is_empty() {
+                continue;
+            }
+            let Some((more, note)) = p.extend(first, &new) else {
+                continue;
+            };
+            let mut g = f.clone();
+            for ch in more {
+                if !g.changes.contains(&ch) {
+                    g.changes.push(ch);
+                }
+            }
+            g.note = format!("{}; then {}: {note}", f.note, new.join(", "));
+            let c2 = v.check_full(&g)?;
+            if c2.status == Status::Verified {
+                g.reasons.extend(new);
+                g.status = c2.status;
+                g.detail = c2.detail;
+                *f = g;
+            } else {
+                f.detail = format!(
+                    "{}; with the fix for {} added too: {}",
+                    f.detail,
+                    new.join(", "),
+                    c2.detail
+                );
+            }
         }
         Ok(())
     }
@@ -340,7 +393,8 @@ pub(crate) fn attach(
         file: dest.clone(),
         message,
     };
-    let mut fixes = Fixes::propose(stats, cloud).map_err(|e| fail(e.to_string()))?;
+    let mut p = propose::Proposer::new(cloud);
+    let mut fixes = Fixes::propose_with(stats, &mut p).map_err(|e| fail(e.to_string()))?;
     if capture_errors.is_empty() {
         let diff = crate::advisor::diff::DiffOptions {
             topology_a: opts.topology.clone(),
@@ -351,7 +405,7 @@ pub(crate) fn attach(
             capture_point: opts.capture_point,
         };
         fixes
-            .verify(&Verifier::new(cloud, &diff))
+            .verify_with(&Verifier::new(cloud, &diff), Some(&mut p))
             .map_err(|e| fail(format!("verifying the fixes: {e}")))?;
     } else {
         for f in fixes.fixes.iter_mut() {

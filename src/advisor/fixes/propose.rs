@@ -147,6 +147,20 @@ impl<'c> Proposer<'c> {
         (reasons, changes, notes.join("; "))
     }
 
+    /// The changes for `reasons` that a replay with a fix uncovered in flow `f` (what
+    /// dropped it once the first drop was fixed), with a note; none when no reason has one.
+    pub(super) fn extend(
+        &mut self,
+        f: &DroppedFlow,
+        reasons: &[&'static str],
+    ) -> Option<(Vec<Change>, String)> {
+        let mut g = f.clone();
+        g.summary.dropped = reasons.iter().map(|r| (*r, 1)).collect();
+        g.decided = None;
+        let (_, changes, note) = self.propose(&g);
+        (!changes.is_empty()).then_some((changes, note))
+    }
+
     /// One reason's changes and note, or why there are none.
     fn one(&mut self, reason: &str, f: &DroppedFlow) -> Result<(Vec<Change>, String), String> {
         let (local, remote) = (ip(f.local.0), ip(f.remote.0));

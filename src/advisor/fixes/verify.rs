@@ -46,6 +46,19 @@ fn reasons(side: &Side) -> String {
         .join(", ")
 }
 
+/// A verification's outcome.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// `verified` or `not-verified`.
+    pub status: Status,
+    /// What the replay found.
+    pub detail: String,
+    /// When the only problem is that the fix's flows are still dropped: the reasons that
+    /// drop them now (a drop the first one hid, such as `guest-not-configured` after the
+    /// group's ingress check).
+    pub still: Vec<&'static str>,
+}
+
 impl<'a> Verifier<'a> {
     /// A verifier over `cloud` (the replayed topology) and the captures of `opts`.
     pub fn new(cloud: &'a Cloud, opts: &'a DiffOptions) -> Verifier<'a> {
@@ -55,13 +68,19 @@ impl<'a> Verifier<'a> {
     /// Applies `fix` to the topology and replays: `verified` when the fix's flows have no
     /// drop and no other flow fares worse, `not-verified` with what went wrong otherwise.
     pub fn check(&self, fix: &Fix) -> Result<(Status, String), AdvisorError> {
+        self.check_full(fix).map(|c| (c.status, c.detail))
+    }
+
+    /// [`Verifier::check`], with the reasons that still drop the fix's flows.
+    pub fn check_full(&self, fix: &Fix) -> Result<Checked, AdvisorError> {
         let mut b = self.cloud.clone();
         for (n, c) in fix.changes.iter().enumerate() {
             if let Err(e) = c.apply(&mut b) {
-                return Ok((
-                    Status::NotVerified,
-                    format!("step {} ({}) fails: {e}", n + 1, c.text()),
-                ));
+                return Ok(Checked {
+                    status: Status::NotVerified,
+                    detail: format!("step {} ({}) fails: {e}", n + 1, c.text()),
+                    still: Vec::new(),
+                });
             }
         }
         let desc = Topology {
@@ -75,6 +94,7 @@ impl<'a> Verifier<'a> {
         // The fix's own flows first, then the others that fare worse.
         let mut problems = Vec::new();
         let mut worse_flows = Vec::new();
+        let mut still: Vec<&'static str> = Vec::new();
         for row in &d.flows {
             let hit: Vec<&str> = row
                 .a
@@ -87,6 +107,11 @@ impl<'a> Verifier<'a> {
                 seen.extend(hit.iter().copied());
                 if !row.b.dropped.is_empty() {
                     problems.push(format!("flow {first} still dropped {}", reasons(&row.b)));
+                    for r in row.b.dropped.keys() {
+                        if !still.contains(r) {
+                            still.push(*r);
+                        }
+                    }
                 }
             } else if worse(&row.a, &row.b) {
                 worse_flows.push(format!(
@@ -97,10 +122,15 @@ impl<'a> Verifier<'a> {
                 ));
             }
         }
+        let mut lost = false;
         for t in &fix.flows {
             if !seen.contains(t.as_str()) {
                 problems.push(format!("flow {t} not found in the verification replay"));
+                lost = true;
             }
+        }
+        if lost || !worse_flows.is_empty() {
+            still.clear();
         }
         problems.extend(worse_flows);
         if problems.is_empty() {
@@ -108,10 +138,11 @@ impl<'a> Verifier<'a> {
                 1 => "its flow passes".to_string(),
                 n => format!("its {n} flows pass"),
             };
-            return Ok((
-                Status::Verified,
-                format!("replayed with the fix: {flows}, no other flow fares worse"),
-            ));
+            return Ok(Checked {
+                status: Status::Verified,
+                detail: format!("replayed with the fix: {flows}, no other flow fares worse"),
+                still,
+            });
         }
         let more = problems.len().saturating_sub(MAX_PROBLEMS);
         problems.truncate(MAX_PROBLEMS);
@@ -119,6 +150,10 @@ impl<'a> Verifier<'a> {
         if more > 0 {
             detail.push_str(&format!("; and {more} more"));
         }
-        Ok((Status::NotVerified, detail))
+        Ok(Checked {
+            status: Status::NotVerified,
+            detail,
+            still,
+        })
     }
 }
