@@ -553,3 +553,55 @@ fn without_a_free_eip_a_new_one_is_allocated_at_a_placeholder_address() {
         Operation::AllocateEipAddress { id, .. } if id == "eip-fix-1"
     )));
 }
+
+#[test]
+fn verification_stops_after_max_verified_replays_and_says_how_many_fixes_it_left() {
+    let (t, c) = demo();
+    let cloud = Cloud::load(&t).unwrap();
+    let opts = DiffOptions {
+        topology_a: t,
+        topology_b: None,
+        apply: None,
+        inputs: vec![c],
+        ingress: None,
+        capture_point: CapturePoint::Gateway,
+    };
+    let fix = |port: u16| {
+        let table: toml::Table = format!(
+            "op = \"AuthorizeSecurityGroup\"\ngroup = \"sg-cut\"\npriority = 100\nprotocol = \"tcp\"\nport_range = \"{port}/{port}\"\ncidr = \"198.51.100.7/32\""
+        )
+        .parse()
+        .unwrap();
+        let op: Operation = toml::Value::Table(table.clone()).try_into().unwrap();
+        Fix {
+            reasons: vec!["security-group"],
+            changes: vec![Change::Op(op, table)],
+            note: String::new(),
+            flows: vec![RDP.to_string()],
+            flow_notes: Vec::new(),
+            flow_count: 1,
+            status: Status::Unverified,
+            detail: String::new(),
+            first_flow: None,
+        }
+    };
+    let n = fixes::MAX_VERIFIED + 2;
+    let mut all = fixes::Fixes {
+        fixes: (0..n).map(|i| fix(3389 - i as u16)).collect(),
+        flows_without_fix: 0,
+    };
+    all.verify(&Verifier::new(&cloud, &opts)).unwrap();
+    // The first admits the RDP flow; the next ones open other ports and do not.
+    assert_eq!(all.fixes[0].status, Status::Verified);
+    assert_eq!(all.fixes[1].status, Status::NotVerified);
+    assert_eq!(all.unverified(), 2);
+    assert_eq!(all.fixes[n - 1].status, Status::Unverified);
+    assert!(all.fixes[n - 1].detail.contains("not replayed"));
+    let text = fixes::summary_text(&all);
+    assert!(
+        text.contains("2 fixes were not replayed: at most 50 verification replays are run"),
+        "{text}"
+    );
+    let json = all.json();
+    assert_eq!(json[n - 1]["status"], "unverified");
+}

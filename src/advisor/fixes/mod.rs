@@ -32,8 +32,9 @@ use crate::report::{DroppedFlow, Stats};
 pub use verify::Verifier;
 pub use write::{fixes_toml, summary_text};
 
-/// Distinct fixes verified at most (each costs a replay through the topology and through the
-/// topology with the fix); the others are reported `unverified`.
+/// Verification replays at most (each replays the captures through the topology and through
+/// the topology with a fix; a fix extended after its first replay takes two): the fixes
+/// beyond are reported `unverified`.
 pub const MAX_VERIFIED: usize = 50;
 
 /// Distinct fixes proposed at most; dropped flows that would need another are counted only.
@@ -285,8 +286,8 @@ impl Fixes {
         Ok(out)
     }
 
-    /// Verifies the first [`MAX_VERIFIED`] fixes with changes through `v`; the others stay
-    /// `unverified`.
+    /// Verifies the fixes with changes through `v`, in order, within [`MAX_VERIFIED`]
+    /// verification replays; the others stay `unverified`.
     pub fn verify(&mut self, v: &Verifier<'_>) -> Result<(), crate::advisor::AdvisorError> {
         self.verify_with(v, None)
     }
@@ -302,9 +303,8 @@ impl Fixes {
         let mut done = 0;
         for f in self.fixes.iter_mut().filter(|f| !f.changes.is_empty()) {
             if done >= MAX_VERIFIED {
-                f.detail = format!(
-                    "not replayed: only the first {MAX_VERIFIED} distinct fixes are verified"
-                );
+                f.detail =
+                    format!("not replayed: at most {MAX_VERIFIED} verification replays are run");
                 continue;
             }
             let c = v.check_full(f)?;
@@ -334,6 +334,7 @@ impl Fixes {
             }
             g.note = format!("{}; then {}: {note}", f.note, new.join(", "));
             let c2 = v.check_full(&g)?;
+            done += 1;
             if c2.status == Status::Verified {
                 g.reasons.extend(new);
                 g.status = c2.status;

@@ -163,7 +163,7 @@ pub fn summary_text(f: &Fixes) -> String {
     if unverified > 0 {
         let _ = writeln!(
             s,
-            "    {unverified} fixes were not replayed: only the first {MAX_VERIFIED} are verified"
+            "    {unverified} fixes were not replayed: at most {MAX_VERIFIED} verification replays are run"
         );
     }
     if f.flows_without_fix > 0 {
