@@ -34,7 +34,7 @@ fn rank(side: &Side) -> u8 {
 
 /// Whether a flow fares worse in B than in A: more frames dropped, or a worse verdict.
 fn worse(a: &Side, b: &Side) -> bool {
-    b.frames - b.forwarded > a.frames.saturating_sub(a.forwarded) || rank(b) > rank(a)
+    b.frames.saturating_sub(b.forwarded) > a.frames.saturating_sub(a.forwarded) || rank(b) > rank(a)
 }
 
 /// The drop reasons of a side: `security-group x2, guest-not-configured x1`.
