@@ -353,9 +353,24 @@ fn a_fix_that_does_not_admit_the_flow_is_not_verified_and_says_what_still_drops_
     assert_eq!(f["status"], "verified", "{f:#}");
 }
 
-/// A fix built by hand: the verifier names a flow that fares worse with it.
-#[test]
-fn a_fix_that_makes_another_flow_worse_is_not_verified() {
+/// A fix built by hand from one `[[step]]` table, targeting the RDP flow.
+fn hand_fix(step: &str) -> Fix {
+    let table: toml::Table = step.parse().unwrap();
+    let op: Operation = toml::Value::Table(table.clone()).try_into().unwrap();
+    Fix {
+        reasons: vec!["security-group"],
+        changes: vec![Change::Op(op, table)],
+        note: String::new(),
+        flows: vec![RDP.to_string()],
+        flow_notes: Vec::new(),
+        flow_count: 1,
+        status: Status::Unverified,
+        detail: String::new(),
+        first_flow: None,
+    }
+}
+
+fn demo_diff_options() -> (Cloud, DiffOptions) {
     let (t, c) = demo();
     let cloud = Cloud::load(&t).unwrap();
     let opts = DiffOptions {
@@ -366,21 +381,14 @@ fn a_fix_that_makes_another_flow_worse_is_not_verified() {
         ingress: None,
         capture_point: CapturePoint::Gateway,
     };
-    let table: toml::Table = "op = \"UnassociateEipAddress\"\neip = \"eip-web\""
-        .parse()
-        .unwrap();
-    let op: Operation = toml::Value::Table(table.clone()).try_into().unwrap();
-    let fix = Fix {
-        reasons: vec!["security-group"],
-        changes: vec![Change::Op(op, table)],
-        note: String::new(),
-        flows: vec![RDP.to_string()],
-        flow_notes: Vec::new(),
-        flow_count: 1,
-        status: Status::Unverified,
-        detail: String::new(),
-        first_flow: None,
-    };
+    (cloud, opts)
+}
+
+/// A fix built by hand: the verifier names a flow that fares worse with it.
+#[test]
+fn a_fix_that_makes_another_flow_worse_is_not_verified() {
+    let (cloud, opts) = demo_diff_options();
+    let fix = hand_fix("op = \"UnassociateEipAddress\"\neip = \"eip-web\"");
     let (status, detail) = Verifier::new(&cloud, &opts).check(&fix).unwrap();
     assert_eq!(status, Status::NotVerified);
     assert!(
@@ -392,14 +400,9 @@ fn a_fix_that_makes_another_flow_worse_is_not_verified() {
     assert!(detail.contains("(was ok)"), "{detail}");
 
     // A step that the console refuses: not verified, naming the step and the rule.
-    let table: toml::Table = "op = \"AssociateEipAddress\"\neip = \"eip-web\"\neni = \"eni-web1\"\nmode = \"NAT\"\nprivate_ip = \"172.16.0.20\""
-        .parse()
-        .unwrap();
-    let op: Operation = toml::Value::Table(table.clone()).try_into().unwrap();
-    let fix = Fix {
-        changes: vec![Change::Op(op, table)],
-        ..fix
-    };
+    let fix = hand_fix(
+        "op = \"AssociateEipAddress\"\neip = \"eip-web\"\neni = \"eni-web1\"\nmode = \"NAT\"\nprivate_ip = \"172.16.0.20\"",
+    );
     let (status, detail) = Verifier::new(&cloud, &opts).check(&fix).unwrap();
     assert_eq!(status, Status::NotVerified);
     assert!(
@@ -556,34 +559,11 @@ fn without_a_free_eip_a_new_one_is_allocated_at_a_placeholder_address() {
 
 #[test]
 fn verification_stops_after_max_verified_replays_and_says_how_many_fixes_it_left() {
-    let (t, c) = demo();
-    let cloud = Cloud::load(&t).unwrap();
-    let opts = DiffOptions {
-        topology_a: t,
-        topology_b: None,
-        apply: None,
-        inputs: vec![c],
-        ingress: None,
-        capture_point: CapturePoint::Gateway,
-    };
+    let (cloud, opts) = demo_diff_options();
     let fix = |port: u16| {
-        let table: toml::Table = format!(
+        hand_fix(&format!(
             "op = \"AuthorizeSecurityGroup\"\ngroup = \"sg-cut\"\npriority = 100\nprotocol = \"tcp\"\nport_range = \"{port}/{port}\"\ncidr = \"198.51.100.7/32\""
-        )
-        .parse()
-        .unwrap();
-        let op: Operation = toml::Value::Table(table.clone()).try_into().unwrap();
-        Fix {
-            reasons: vec!["security-group"],
-            changes: vec![Change::Op(op, table)],
-            note: String::new(),
-            flows: vec![RDP.to_string()],
-            flow_notes: Vec::new(),
-            flow_count: 1,
-            status: Status::Unverified,
-            detail: String::new(),
-            first_flow: None,
-        }
+        ))
     };
     let n = fixes::MAX_VERIFIED + 2;
     let mut all = fixes::Fixes {
