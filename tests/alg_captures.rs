@@ -627,3 +627,83 @@ fn a_group_admitting_only_the_control_port_drops_the_related_flow() {
         assert_eq!(open["dropped"]["security-group"], 0, "{name}");
     }
 }
+
+/// Issue 10, item 5: the same replays with `--fixes`. Each related flow the group dropped gets
+/// an AuthorizeSecurityGroup into sg-host for its protocol, its port on the host and the
+/// server's /32 (at priority 100: the default decided), and the fix is `verified`: replayed
+/// with it, the related flow passes and no other flow fares worse.
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn with_fixes_the_related_flows_get_a_verified_group_rule() {
+    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in [
+        (
+            "tftp-sg-fixes",
+            "tftp/sv_tftp-rrq.pcap",
+            ("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+            ("udp", 69),
+            "tftp",
+        ),
+        (
+            "ftp-active-sg-fixes",
+            "ftp/sv_ftp-download-active.pcap",
+            ("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+            ("tcp", 21),
+            "ftp",
+        ),
+    ] {
+        let dir = std::env::temp_dir().join(format!("eipsim-alg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = dir.join("topology.toml");
+        std::fs::write(&t, topology_with_group(cidr, mac, ip, protocol, port)).unwrap();
+        let o = eipsim::advisor::fixes::replay(&ReplayOptions {
+            capture_point: CapturePoint::Instance,
+            topology: t,
+            out: dir.join("out"),
+            ingress: None,
+            workers: 1,
+            inputs: vec![shared(capture)],
+            progress: false,
+            trace: None,
+            max_open_files: None,
+            alg: true,
+            alg_spec: None,
+            events: None,
+        })
+        .unwrap();
+        assert!(o.capture_error.is_none());
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap())
+                .unwrap();
+        let (_, rel) = related_of(&r, alg);
+        assert!(!rel.is_empty(), "{name}");
+        let fixes = r["fixes"].as_array().expect("fixes");
+        for f in &rel {
+            let local = &f["local"];
+            let remote = &f["remote"];
+            let label = format!(
+                "{protocol} {}:{} <-> {}:{}",
+                local["address"].as_str().unwrap(),
+                local["port"],
+                remote["address"].as_str().unwrap(),
+                remote["port"]
+            );
+            let fix = fixes
+                .iter()
+                .find(|x| x["flows"].as_array().unwrap().iter().any(|l| l == &label))
+                .unwrap_or_else(|| panic!("{name}: a fix for {label}: {fixes:#?}"));
+            assert_eq!(
+                fix["steps"],
+                serde_json::json!([format!(
+                    "AuthorizeSecurityGroup sg-host (accept priority 100 {protocol} {p}/{p} cidr {}/32)",
+                    remote["address"].as_str().unwrap(),
+                    p = local["port"]
+                )]),
+                "{name}: {fix:#}"
+            );
+            assert_eq!(fix["status"], "verified", "{name}: {fix:#}");
+        }
+        assert!(o.summary.contains("fixes (fixes.toml)"), "{name}");
+        let ops = eipsim::model::scenario::load_operations(&dir.join("out/fixes.toml")).unwrap();
+        assert!(!ops.is_empty(), "{name}");
+    }
+}

@@ -201,7 +201,9 @@ fn apply_ops(a: &Cloud, path: &std::path::Path) -> Result<(Cloud, Vec<String>), 
     Ok((cloud, done))
 }
 
-fn label(f: &FlowSummary) -> String {
+/// A flow's label in a row: `proto local:port <-> remote:port` (inside view), with its ALG
+/// protocol in brackets.
+pub(crate) fn label(f: &FlowSummary) -> String {
     let base = match f.ports {
         Some([a, b]) => format!(
             "{} {}:{} <-> {}:{}",
@@ -268,13 +270,24 @@ pub fn run(opts: &DiffOptions) -> Result<Diff, AdvisorError> {
             ));
         }
     };
-    let hint_a = crate::replay::ingress_hint(&a, &opts.ingress)?;
-    let hint_b = crate::replay::ingress_hint(&b, &opts.ingress)?;
-    let mut ra = QuietReplay::new(&a, hint_a, CapturePoint::Gateway);
-    let mut rb = QuietReplay::new(&b, hint_b, CapturePoint::Gateway);
+    compare(&a, &b, b_desc, opts)
+}
+
+/// Compares the captures' flows through `a` and `b` (described by `b_desc`), as [`run`] does
+/// once it has both topologies; `opts` gives the captures, the ingress and the capture point.
+pub fn compare(
+    a: &Cloud,
+    b: &Cloud,
+    b_desc: Topology,
+    opts: &DiffOptions,
+) -> Result<Diff, AdvisorError> {
+    let hint_a = crate::replay::ingress_hint(a, &opts.ingress)?;
+    let hint_b = crate::replay::ingress_hint(b, &opts.ingress)?;
+    let mut ra = QuietReplay::new(a, hint_a, CapturePoint::Gateway);
+    let mut rb = QuietReplay::new(b, hint_b, CapturePoint::Gateway);
     let restore = (opts.capture_point == CapturePoint::Instance)
-        .then(|| crate::replay::dataplane(&a, hint_a, CapturePoint::Instance));
-    let clouds = [&a, &b];
+        .then(|| crate::replay::dataplane(a, hint_a, CapturePoint::Instance));
+    let clouds = [a, b];
     let mut nodes: Vec<Node> = Vec::new();
     let mut parent: Vec<usize> = Vec::new();
     let mut index: [HashMap<FlowId, usize>; 2] = [HashMap::new(), HashMap::new()];

@@ -8,6 +8,7 @@
 //! (core, counters, ALG inspection and what-if translation) without writers.
 
 pub mod diff;
+pub mod fixes;
 pub mod modes;
 pub mod suggest;
 pub mod trace;

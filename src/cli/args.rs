@@ -91,6 +91,11 @@ pub(crate) struct ReplayArgs {
     /// in seconds since the epoch; docs/scenarios.md).
     #[arg(long, value_name = "FILE")]
     pub(crate) events: Option<PathBuf>,
+    /// For each dropped flow, propose the console operations that would admit it, verify each
+    /// distinct fix by a replay with it applied, and write them to fixes.toml (and `fixes` in
+    /// report.json). Costs a replay per distinct fix (the first 50 are verified).
+    #[arg(long)]
+    pub(crate) fixes: bool,
 }
 
 #[derive(Args)]

@@ -53,7 +53,11 @@ pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
             eprintln!("eipsim: cannot handle signal {sig}: {e}");
         }
     }
-    let o = replay::run(&opts)?;
+    let o = if a.fixes {
+        eipsim::advisor::fixes::replay(&opts)?
+    } else {
+        replay::run(&opts)?
+    };
     emit(&o.summary)?;
     if o.capture_errors.is_empty() {
         Ok(())

@@ -54,6 +54,20 @@ pub struct Refusal {
     pub direction: Direction,
     /// The rule or default that decided.
     pub decider: Decider,
+    /// What the check matched: the frame's IP protocol, its destination port and the peer
+    /// (the source for ingress, the destination for egress), as the ENI sees them.
+    pub matched: Matched,
+}
+
+/// What a check matched rules against (as the ENI sees the frame).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Matched {
+    /// IP protocol.
+    pub proto: u8,
+    /// Destination port (0 without one).
+    pub port: u16,
+    /// The peer's address: the source (ingress) or the destination (egress).
+    pub peer: u32,
 }
 
 impl Refusal {
@@ -110,6 +124,9 @@ pub struct Decided {
     pub rule: Option<RuleText>,
     /// The detail as the drop's comment gives it.
     pub detail: String,
+    /// What the check matched (not in `report.json`: the flow gives it).
+    #[serde(skip)]
+    pub matched: Matched,
 }
 
 impl Refusal {
@@ -139,6 +156,7 @@ impl Refusal {
             position,
             rule,
             detail: self.detail(tables),
+            matched: self.matched,
         }
     }
 }
@@ -251,6 +269,11 @@ impl GroupStage {
                     eni: e,
                     direction: Direction::Egress,
                     decider,
+                    matched: Matched {
+                        proto: t.proto,
+                        port: t.dport,
+                        peer: t.dst,
+                    },
                 });
             }
         }
@@ -292,6 +315,11 @@ impl GroupStage {
             eni: receiver,
             direction: Direction::Ingress,
             decider,
+            matched: Matched {
+                proto: t.proto,
+                port: t.dport,
+                peer: src,
+            },
         })
     }
 

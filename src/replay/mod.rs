@@ -210,6 +210,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
 /// spill file (tests: the report must not depend on it).
 #[doc(hidden)]
 pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome, ReplayError> {
+    run_inner(opts, buffer, false)
+}
+
+/// [`run_spilling`], with `fixes`: `replay --fixes` ([`crate::advisor::fixes::replay`]).
+pub(crate) fn run_inner(
+    opts: &ReplayOptions,
+    buffer: usize,
+    fixes: bool,
+) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
     let mut policy = cloud.alg;
     if let Some(spec) = &opts.alg_spec {
@@ -286,6 +295,9 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
         .iter()
         .map(|n| opts.out.join(n))
         .collect();
+    if fixes {
+        outputs.push(opts.out.join("fixes.toml"));
+    }
     outputs.extend(
         cloud
             .enis
@@ -449,7 +461,7 @@ pub fn run_spilling(opts: &ReplayOptions, buffer: usize) -> Result<ReplayOutcome
             sink.stats.record_unreached(e.at.clone(), e.op.to_string());
         }
     }
-    finish(sink, opts, inputs, capture_errors)
+    finish(sink, opts, inputs, capture_errors, fixes)
 }
 
 fn finish(
@@ -457,6 +469,7 @@ fn finish(
     opts: &ReplayOptions,
     inputs: Vec<InputReport>,
     capture_errors: Vec<CaptureError>,
+    fixes: bool,
 ) -> Result<ReplayOutcome, ReplayError> {
     let Sink {
         internet,
@@ -516,6 +529,10 @@ fn finish(
             message: e.to_string(),
         });
     }
+    // `--fixes`: proposed, verified, `fixes.toml` added to the set, `fixes` to the report.
+    let fixes = (fixes && failed.is_none())
+        .then(|| crate::advisor::fixes::attach(&mut stats, cloud, opts, &capture_errors, &mut set))
+        .and_then(|r| r.map_err(|e| failed = Some(e)).ok());
     let report_path = opts.out.join("report.json");
     if failed.is_none() {
         let tmp = output::temp_name(&report_path);
@@ -557,7 +574,8 @@ fn finish(
             let _ = std::fs::remove_file(&path);
         }
     }
-    let summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());
+    let mut summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());
+    crate::advisor::fixes::splice_summary(&mut summary, fixes.as_deref());
     Ok(ReplayOutcome {
         stats,
         inputs,

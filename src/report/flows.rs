@@ -98,6 +98,43 @@ impl Stats {
     }
 }
 
+/// A flow with drops, as `replay --fixes` reads it.
+#[derive(Clone, Debug)]
+pub struct DroppedFlow {
+    /// The flow as the report gives it.
+    pub summary: FlowSummary,
+    /// The VPC-side endpoint (address, port), inside view.
+    pub local: (u32, u16),
+    /// The far endpoint (address, port), inside view.
+    pub remote: (u32, u16),
+    /// The public address of the local side, when it has one.
+    pub public: Option<u32>,
+    /// What refused it, when a security group did (its `decided_by`).
+    pub decided: Option<crate::groups::Decided>,
+}
+
+impl Stats {
+    /// Calls `each` with every tracked flow that has drops, in order of first frame (from
+    /// memory and from the spill files, one at a time).
+    pub fn for_each_dropped(&self, mut each: impl FnMut(DroppedFlow)) -> std::io::Result<()> {
+        let view = AlgView::new(self);
+        let mut flows = self.ordered_flows()?;
+        while let Some((k, f)) = flows.next_flow()? {
+            if f.dropped_total() == 0 {
+                continue;
+            }
+            each(DroppedFlow {
+                summary: self.summary_of(&f, &view, &k),
+                local: f.local(&k),
+                remote: f.remote(&k),
+                public: f.eip(),
+                decided: self.refusal(&k, f.first_frame).cloned(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Related flows, seen from their control flows: a `related-flow` finding per announcement, and
 /// the control flows whose announced flows were dropped (the capture shows the failure).
 pub(super) struct AlgView {

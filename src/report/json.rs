@@ -111,6 +111,9 @@ pub(super) struct Report<'a> {
     /// With security groups: what happened to their sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
     security_groups: Option<serde_json::Value>,
+    /// `replay --fixes`: per proposed fix, its steps, the flows it targets and its verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixes: Option<serde_json::Value>,
 }
 
 pub(super) fn proto_name(p: u8) -> String {
@@ -188,6 +191,7 @@ pub fn write_json<W: std::io::Write>(
                 "sessions_evicted": s.evicted,
             })
         }),
+        fixes: stats.fixes.clone(),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;

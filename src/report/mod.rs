@@ -27,7 +27,7 @@ mod timeline;
 
 pub(crate) use flows::FlowKeyTuple;
 use flows::{AlgView, flow_findings, flow_verdict};
-pub use flows::{FlowSummary, flow_key};
+pub use flows::{DroppedFlow, FlowSummary, flow_key};
 pub use json::{InputReport, write_json};
 use json::{capture_point_text, proto_name};
 use rec::FlowRec;
@@ -100,6 +100,9 @@ pub struct Stats {
     pub internet_to_private: u64,
     /// The VPC's CIDR (for the mark above).
     vpc: Option<Ipv4Cidr>,
+    /// `replay --fixes`: the proposed fixes and their verification, written as `fixes` in
+    /// `report.json`.
+    pub fixes: Option<serde_json::Value>,
     /// First fragments seen: (source, destination, protocol, identification) -> their ports.
     fragments: FxHashMap<(u32, u32, u8, u16), (u16, u16)>,
 }
@@ -166,6 +169,7 @@ impl Stats {
             internet_in: 0,
             internet_to_private: 0,
             vpc: None,
+            fixes: None,
             fragments: FxHashMap::default(),
         }
     }
