@@ -76,7 +76,10 @@ const LANES: usize = 16;
 /// as arrays of masks, networks and rule indexes.
 #[derive(Clone, Debug, Default)]
 struct List {
+    /// One per candidate, then padding to a multiple of [`LANES`] that matches no address
+    /// (mask 0, network [`GROUP_NET`]).
     masks: Vec<u32>,
+    /// As `masks`.
     nets: Vec<u32>,
     /// Indexes into [`GroupTables::rules`].
     rules: Vec<u32>,
@@ -87,15 +90,22 @@ struct List {
 
 impl List {
     fn new(cands: &[Cand]) -> List {
+        let padded = cands.len().next_multiple_of(LANES);
+        let pad = |v: Vec<u32>, with: u32| {
+            let mut v = v;
+            v.resize(padded, with);
+            v
+        };
         List {
-            masks: cands.iter().map(|c| c.mask).collect(),
-            nets: cands.iter().map(|c| c.net).collect(),
+            masks: pad(cands.iter().map(|c| c.mask).collect(), 0),
+            nets: pad(cands.iter().map(|c| c.net).collect(), GROUP_NET),
             rules: cands.iter().map(|c| c.rule).collect(),
             asks: cands.iter().any(Cand::asks_rule),
         }
     }
 
-    /// The first candidate whose CIDR matches `peer` (one that asks its rule never does).
+    /// The first candidate whose CIDR matches `peer` (one that asks its rule never does, nor
+    /// does the padding).
     fn first_cidr(&self, peer: u32) -> Option<usize> {
         let (masks, mask_tail) = self.masks.as_chunks::<LANES>();
         let (nets, net_tail) = self.nets.as_chunks::<LANES>();
@@ -531,8 +541,12 @@ mod tests {
                     })
                     .collect();
                 let l = List::new(&cands);
+                assert_eq!(l.masks.len() % LANES, 0);
+                assert_eq!(l.rules.len(), len);
                 let plain = cands.iter().position(|c| peer & c.mask == c.net);
                 assert_eq!(l.first_cidr(peer), plain, "len {len}, at {at}");
+                // The padding matches no address.
+                assert_eq!(l.first_cidr(0), cands.iter().position(|c| c.net == 0));
                 assert_eq!(plain, (at < len).then_some(at));
             }
         }
