@@ -60,23 +60,113 @@ pub(crate) enum CPeer {
     Group(u32),
 }
 
+/// A rule as a candidate of a port interval, with its CIDR peer inline: the peer matches when
+/// `peer & mask == net`. A rule whose peer is a group has `mask` 0 and `net` [`GROUP_NET`],
+/// which no address matches that way (the check then asks the rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cand {
+    mask: u32,
+    net: u32,
+    /// Index into [`GroupTables::rules`].
+    rule: u32,
+}
+
+/// `net` of a candidate whose peer is a group (with `mask` 0: never a CIDR match).
+const GROUP_NET: u32 = 1;
+
+impl Cand {
+    fn of(rule: u32, r: &CRule) -> Cand {
+        let (mask, net) = match r.peer {
+            CPeer::Cidr { net, mask } => (mask, net),
+            CPeer::Group(_) => (0, GROUP_NET),
+        };
+        Cand { mask, net, rule }
+    }
+
+    /// Whether a check must ask the rule itself: a group peer (or a CIDR whose network has
+    /// host bits, which the same test never matches either).
+    fn asks_rule(&self) -> bool {
+        self.mask == 0 && self.net == GROUP_NET
+    }
+}
+
+/// Candidates tested 16 at a time (the compiler turns a group's test into vector compares).
+const LANES: usize = 16;
+
+/// The candidates of one port interval (or of a protocol without ports), in evaluation order,
+/// as arrays of masks, networks and rule indexes.
+#[derive(Clone, Debug, Default)]
+struct List {
+    /// One per candidate, then padding to a multiple of [`LANES`] that matches no address
+    /// (mask 0, network [`GROUP_NET`]).
+    masks: Vec<u32>,
+    /// As `masks`.
+    nets: Vec<u32>,
+    /// Indexes into [`GroupTables::rules`].
+    rules: Vec<u32>,
+    /// Whether some candidate asks its rule ([`Cand::asks_rule`]): such a list is walked one
+    /// candidate at a time.
+    asks: bool,
+}
+
+impl List {
+    fn new(cands: &[Cand]) -> List {
+        let padded = cands.len().next_multiple_of(LANES);
+        let pad = |v: Vec<u32>, with: u32| {
+            let mut v = v;
+            v.resize(padded, with);
+            v
+        };
+        List {
+            masks: pad(cands.iter().map(|c| c.mask).collect(), 0),
+            nets: pad(cands.iter().map(|c| c.net).collect(), GROUP_NET),
+            rules: cands.iter().map(|c| c.rule).collect(),
+            asks: cands.iter().any(Cand::asks_rule),
+        }
+    }
+
+    /// The first candidate whose CIDR matches `peer` (one that asks its rule never does, nor
+    /// does the padding).
+    fn first_cidr(&self, peer: u32) -> Option<usize> {
+        let (masks, mask_tail) = self.masks.as_chunks::<LANES>();
+        let (nets, net_tail) = self.nets.as_chunks::<LANES>();
+        for (c, (m, n)) in masks.iter().zip(nets).enumerate() {
+            // Whether any of the group matches (branch-free), then which one first.
+            let any = m
+                .iter()
+                .zip(n)
+                .fold(false, |a, (m, n)| a | (peer & m == *n));
+            if any {
+                return m
+                    .iter()
+                    .zip(n)
+                    .position(|(m, n)| peer & m == *n)
+                    .map(|k| c * LANES + k);
+            }
+        }
+        let base = masks.len() * LANES;
+        mask_tail
+            .iter()
+            .zip(net_tail)
+            .position(|(m, n)| peer & m == *n)
+            .map(|k| base + k)
+    }
+}
+
 /// The rules of one protocol in one direction: intervals of destination ports (TCP, UDP) or one
-/// list, each a list of rule indexes in evaluation order.
+/// list, each a list of rules in evaluation order.
 #[derive(Clone, Debug, Default)]
 struct ProtoRules {
     /// The first port of each interval (the first is 0), ascending.
     starts: Vec<u16>,
     /// The rules of each interval.
-    lists: Vec<Vec<u32>>,
+    lists: Vec<List>,
 }
 
 impl ProtoRules {
-    fn candidates(&self, port: u16) -> &[u32] {
+    fn candidates(&self, port: u16) -> Option<&List> {
         let i = self.starts.partition_point(|s| *s <= port);
-        match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
-            Some(l) => l,
-            None => &[],
-        }
+        i.checked_sub(1).and_then(|i| self.lists.get(i))
     }
 }
 
@@ -275,7 +365,7 @@ impl GroupTables {
                 }
             }
             for (s, rules) in per_slot.into_iter().enumerate() {
-                dirs[dir_index(d)][s] = intervals(&rules);
+                dirs[dir_index(d)][s] = intervals(&rules, |i| Cand::of(i, &self.rules[i as usize]));
             }
         }
         Profile {
@@ -321,13 +411,22 @@ impl GroupTables {
         {
             return (Policy::Accept, Decider::InnerAccess(*g));
         }
-        for &r_index in p.dirs[dir_index(d)][slot(ip_proto)].candidates(port) {
-            let r = &self.rules[r_index as usize];
-            let hit = match r.peer {
-                CPeer::Cidr { net, mask } => peer & mask == net,
-                CPeer::Group(g) => peer_groups.contains(&g),
+        if let Some(l) = p.dirs[dir_index(d)][slot(ip_proto)].candidates(port) {
+            let at = if l.asks {
+                (0..l.rules.len()).find(|&k| {
+                    peer & l.masks[k] == l.nets[k]
+                        || (l.masks[k] == 0
+                            && l.nets[k] == GROUP_NET
+                            && self.peer_matches(l.rules[k], peer, peer_groups))
+                })
+            } else {
+                l.first_cidr(peer)
             };
-            if hit {
+            let hit = at.and_then(|k| {
+                let r_index = *l.rules.get(k)?;
+                Some((r_index, self.rules.get(r_index as usize)?))
+            });
+            if let Some((r_index, r)) = hit {
                 return (
                     r.policy,
                     Decider::Rule {
@@ -357,6 +456,15 @@ impl GroupTables {
         self.rules.get(rule as usize).map(|r| &r.text)
     }
 
+    /// Whether rule `r`'s own peer matches `peer` (in the groups `peer_groups`).
+    fn peer_matches(&self, r: u32, peer: u32, peer_groups: &[u32]) -> bool {
+        match self.rules.get(r as usize).map(|r| r.peer) {
+            Some(CPeer::Group(g)) => peer_groups.contains(&g),
+            Some(CPeer::Cidr { net, mask }) => peer & mask == net,
+            None => false,
+        }
+    }
+
     /// A group's id (`?` for an index that names none).
     pub(crate) fn group_id(&self, g: u32) -> &str {
         self.groups.get(g as usize).map_or("?", |g| g.id.as_str())
@@ -365,7 +473,9 @@ impl GroupTables {
     /// The number of rules a check of this protocol and port walks at most (for the bench).
     pub fn candidates(&self, eni: u32, d: Direction, ip_proto: u8, port: u16) -> usize {
         self.profile(eni).map_or(0, |p| {
-            p.dirs[dir_index(d)][slot(ip_proto)].candidates(port).len()
+            p.dirs[dir_index(d)][slot(ip_proto)]
+                .candidates(port)
+                .map_or(0, |l| l.rules.len())
         })
     }
 }
@@ -374,8 +484,8 @@ impl GroupTables {
 type PortedRule = (u32, Option<(u16, u16)>);
 
 /// The port intervals of a protocol's rules (in evaluation order, with their ranges; `None` is
-/// every port), each with the rules covering it.
-fn intervals(rules: &[PortedRule]) -> ProtoRules {
+/// every port), each with the rules covering it (`cand` makes a rule's entry from its index).
+fn intervals(rules: &[PortedRule], cand: impl Fn(u32) -> Cand) -> ProtoRules {
     if rules.is_empty() {
         return ProtoRules::default();
     }
@@ -393,11 +503,12 @@ fn intervals(rules: &[PortedRule]) -> ProtoRules {
     let lists = starts
         .iter()
         .map(|&s| {
-            rules
+            let cands: Vec<Cand> = rules
                 .iter()
                 .filter(|(_, r)| r.is_none_or(|(from, to)| from <= s && s <= to))
-                .map(|(i, _)| *i)
-                .collect()
+                .map(|(i, _)| cand(*i))
+                .collect();
+            List::new(&cands)
         })
         .collect();
     ProtoRules { starts, lists }
@@ -407,21 +518,107 @@ fn intervals(rules: &[PortedRule]) -> ProtoRules {
 mod tests {
     use super::*;
 
+    /// The rule indexes of an interval's candidates.
+    fn ids(p: &ProtoRules, port: u16) -> Vec<u32> {
+        p.candidates(port).map_or(Vec::new(), |l| l.rules.clone())
+    }
+
+    fn cand(rule: u32) -> Cand {
+        Cand {
+            mask: 0,
+            net: 0,
+            rule,
+        }
+    }
+
     #[test]
     fn port_intervals_keep_evaluation_order() {
         // Rule 0: 80/80, rule 1: all ports, rule 2: 1/1024.
-        let p = intervals(&[(0, Some((80, 80))), (1, None), (2, Some((1, 1024)))]);
-        assert_eq!(p.candidates(0), &[1]);
-        assert_eq!(p.candidates(1), &[1, 2]);
-        assert_eq!(p.candidates(79), &[1, 2]);
-        assert_eq!(p.candidates(80), &[0, 1, 2]);
-        assert_eq!(p.candidates(81), &[1, 2]);
-        assert_eq!(p.candidates(1024), &[1, 2]);
-        assert_eq!(p.candidates(1025), &[1]);
-        assert_eq!(p.candidates(65535), &[1]);
-        let top = intervals(&[(7, Some((65535, 65535)))]);
-        assert_eq!(top.candidates(65535), &[7]);
-        assert!(top.candidates(65534).is_empty());
-        assert!(intervals(&[]).candidates(80).is_empty());
+        let p = intervals(
+            &[(0, Some((80, 80))), (1, None), (2, Some((1, 1024)))],
+            cand,
+        );
+        assert_eq!(ids(&p, 0), [1]);
+        assert_eq!(ids(&p, 1), [1, 2]);
+        assert_eq!(ids(&p, 79), [1, 2]);
+        assert_eq!(ids(&p, 80), [0, 1, 2]);
+        assert_eq!(ids(&p, 81), [1, 2]);
+        assert_eq!(ids(&p, 1024), [1, 2]);
+        assert_eq!(ids(&p, 1025), [1]);
+        assert_eq!(ids(&p, 65535), [1]);
+        let top = intervals(&[(7, Some((65535, 65535)))], cand);
+        assert_eq!(ids(&top, 65535), [7]);
+        assert!(ids(&top, 65534).is_empty());
+        assert!(ids(&intervals(&[], cand), 80).is_empty());
+    }
+
+    /// A candidate's inline peer matches as the rule's own peer does: CIDR peers by mask, group
+    /// peers never by mask (the check asks the rule).
+    #[test]
+    fn candidates_carry_their_rules_peer() {
+        let rule = |peer| CRule {
+            policy: Policy::Accept,
+            peer,
+            group: 0,
+            position: 1,
+        };
+        let c = Cand::of(
+            3,
+            &rule(CPeer::Cidr {
+                net: 0x0a00_0000,
+                mask: 0xff00_0000,
+            }),
+        );
+        assert_eq!((c.rule, 0x0a01_0203 & c.mask == c.net), (3, true));
+        assert!(0x0b00_0000 & c.mask != c.net);
+        let any = Cand::of(4, &rule(CPeer::Cidr { net: 0, mask: 0 }));
+        assert!(0xc633_6401 & any.mask == any.net);
+        let g = Cand::of(5, &rule(CPeer::Group(2)));
+        assert_eq!((g.mask, g.net), (0, GROUP_NET));
+        assert!(g.asks_rule() && !c.asks_rule() && !any.asks_rule());
+        assert!((0..=u32::from(u16::MAX)).all(|a| a & g.mask != g.net));
+    }
+
+    /// The first CIDR match, 16 candidates at a time, is the first one a plain walk finds, in
+    /// every lane and in the tail, and none when no candidate matches.
+    #[test]
+    fn first_cidr_finds_the_first_match() {
+        let peer = 0xc633_6401; // 198.51.100.1
+        for len in [0, 1, 15, 16, 17, 32, 33, 50] {
+            for at in 0..=len {
+                // Candidates 0..len: only `at` (when < len) and every later third match.
+                let cands: Vec<Cand> = (0..len as u32)
+                    .map(|i| {
+                        let hit = i as usize == at || (i as usize > at && i % 3 == 0);
+                        Cand {
+                            mask: 0xffff_ff00,
+                            net: if hit {
+                                0xc633_6400
+                            } else {
+                                0x0a00_0000 | i << 8
+                            },
+                            rule: i,
+                        }
+                    })
+                    .collect();
+                let l = List::new(&cands);
+                assert_eq!(l.masks.len() % LANES, 0);
+                assert_eq!(l.rules.len(), len);
+                let plain = cands.iter().position(|c| peer & c.mask == c.net);
+                assert_eq!(l.first_cidr(peer), plain, "len {len}, at {at}");
+                // The padding matches no address.
+                assert_eq!(l.first_cidr(0), cands.iter().position(|c| c.net == 0));
+                assert_eq!(plain, (at < len).then_some(at));
+            }
+        }
+        // A group peer's candidate never matches by CIDR, and makes the list ask its rules.
+        let g = Cand {
+            mask: 0,
+            net: GROUP_NET,
+            rule: 0,
+        };
+        let l = List::new(&[g; 9]);
+        assert!(l.asks);
+        assert_eq!(l.first_cidr(peer), None);
     }
 }

@@ -346,7 +346,9 @@ impl GroupStage {
         }
         let (policy, decider) = self.tables.decide(p, d, key.proto, key_port(d, &key), peer);
         if policy == Policy::Accept {
-            self.sessions.open(key, now);
+            // The lookup above missed `key` (or ended it, expired); the quoted key's lookup
+            // does not add one.
+            self.sessions.open_new(key, now);
         }
         Some((policy, decider))
     }

@@ -11,7 +11,7 @@ pub const IDLE_NS: i64 = 910 * 1_000_000_000;
 /// A session's key: the ENI, the IP protocol, and both ends as the ENI sees them (local = the
 /// ENI's address). TCP and UDP: the ports; ICMP queries: the identifier at both ends; other
 /// protocols: 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionKey {
     /// The ENI (index into the cloud's ENIs).
     pub eni: u32,
@@ -25,6 +25,17 @@ pub struct SessionKey {
     pub rport: u16,
     /// IP protocol.
     pub proto: u8,
+}
+
+impl std::hash::Hash for SessionKey {
+    /// Every field, packed into three words (the table's hash mixes one word at a time).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.eni) << 32 | u64::from(self.local));
+        state.write_u64(
+            u64::from(self.remote) << 32 | u64::from(self.lport) << 16 | u64::from(self.rport),
+        );
+        state.write_u8(self.proto);
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -141,8 +152,10 @@ impl Sessions {
         }
         if refresh {
             self.slots[i as usize].last = last.max(now);
-            self.unlink(i);
-            self.push_tail(i);
+            if i != self.tail {
+                self.unlink(i);
+                self.push_tail(i);
+            }
         }
         true
     }
@@ -151,9 +164,15 @@ impl Sessions {
     /// than [`IDLE_NS`] at the old end are ended first; in a full table the longest idle one
     /// is evicted.
     pub fn open(&mut self, key: SessionKey, now: i64) {
-        if self.hit(&key, now, true) {
-            return;
+        if !self.hit(&key, now, true) {
+            self.open_new(key, now);
         }
+    }
+
+    /// [`Sessions::open`] of a key the table does not hold (the caller has just seen
+    /// [`Sessions::hit`] miss it), without looking it up again.
+    pub(crate) fn open_new(&mut self, key: SessionKey, now: i64) {
+        debug_assert!(!self.map.contains_key(&key), "a new session");
         while self.head != NIL && now.saturating_sub(self.slots[self.head as usize].last) > IDLE_NS
         {
             self.remove(self.head);
