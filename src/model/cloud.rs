@@ -232,7 +232,7 @@ pub struct Cloud {
     /// The what-if ALG translation asked for by the `[alg]` table (none by default: the
     /// provider's NAT mode has no ALG).
     pub alg: Policy,
-    /// Security groups (validated; not applied to forwarding yet).
+    /// Security groups (validated; the frame pass applies them, `crate::groups`).
     pub security_groups: Vec<sg::SecurityGroup>,
     /// Look-up indexes kept by the operations (so that building a large topology is linear).
     /// The public fields are for reading: change the cloud through its operations.

@@ -23,7 +23,7 @@ pub(super) struct TopologyFile {
     pub(super) eip: Vec<EipFile>,
     #[serde(default)]
     pub(super) association: Vec<AssociationFile>,
-    /// `[[security_group]]` (parsed and validated; not applied to forwarding yet).
+    /// `[[security_group]]` (parsed and validated; the frame pass applies them).
     #[serde(default)]
     pub(super) security_group: Vec<sg::GroupFile>,
     /// `[alg]`: per protocol, `inspect` (default) or `translate` (what-if, FTP and SIP).
