@@ -63,7 +63,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{FRAME_LEN, time_batches, time_core_batch, time_core_packed};
+use common::{FRAME_LEN, median, time_batches, time_core_batch, time_core_packed};
 mod nat_inbound;
 use nat_inbound::{BaselineMap, Fixture, baseline_batch};
 
@@ -92,18 +92,6 @@ type Samples = RefCell<Vec<(String, &'static str, usize, f64)>>;
 fn record(s: &Samples, size: &str, side: &'static str, batch: usize, iters: u64, d: Duration) {
     let ns = d.as_nanos() as f64 / (iters as f64 * batch as f64);
     s.borrow_mut().push((size.to_string(), side, batch, ns));
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 const SIDES: [&str; 4] = ["core_packed", "core_batch", "general", "baseline"];

@@ -326,21 +326,13 @@ fn record(s: &Samples, case: &str, per: f64, iters: u64, d: Duration) {
 }
 
 fn median(s: &Samples, case: &str) -> f64 {
-    let mut v: Vec<f64> = s
+    let v: Vec<f64> = s
         .borrow()
         .iter()
         .filter(|x| x.0 == case)
         .map(|x| x.1)
         .collect();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    common::median(v)
 }
 
 /// A stage per case, its cursor and clock: each case keeps its own order of frames.

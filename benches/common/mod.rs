@@ -87,3 +87,17 @@ pub fn time_core_batch(
     }
     start.elapsed()
 }
+
+/// The median of `v` (NaN when empty).
+#[allow(dead_code)] // each bench includes this module; not every one takes medians
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
