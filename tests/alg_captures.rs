@@ -523,6 +523,35 @@ fn sip_translated() {
     assert!(!sent.contains("IN IP4 192.168.1.2"));
 }
 
+/// The captures whose related flow is a new inbound session: name, capture, the host (VPC CIDR,
+/// MAC, address), its control port (protocol, port), and the ALG protocol.
+type ControlPortCase = (
+    &'static str,
+    &'static str,
+    (&'static str, &'static str, &'static str),
+    (&'static str, u16),
+    &'static str,
+);
+
+/// TFTP (the server answers from a new port) and active FTP (the server opens the data
+/// connection), each host as a NAT-mode ENI.
+const CONTROL_PORT_CASES: [ControlPortCase; 2] = [
+    (
+        "tftp-sg",
+        "tftp/sv_tftp-rrq.pcap",
+        ("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
+        ("udp", 69),
+        "tftp",
+    ),
+    (
+        "ftp-active-sg",
+        "ftp/sv_ftp-download-active.pcap",
+        ("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
+        ("tcp", 21),
+        "ftp",
+    ),
+];
+
 /// `topology` with the host's ENI in a basic security group whose only rule admits the control
 /// port (`protocol`, `port`) from anywhere.
 fn topology_with_group(cidr: &str, mac: &str, ip: &str, protocol: &str, port: u16) -> String {
@@ -576,22 +605,7 @@ fn related_of(report: &serde_json::Value, protocol: &str) -> (Vec<String>, Vec<s
 #[test]
 #[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
 fn a_group_admitting_only_the_control_port_drops_the_related_flow() {
-    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in [
-        (
-            "tftp-sg",
-            "tftp/sv_tftp-rrq.pcap",
-            ("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
-            ("udp", 69),
-            "tftp",
-        ),
-        (
-            "ftp-active-sg",
-            "ftp/sv_ftp-download-active.pcap",
-            ("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
-            ("tcp", 21),
-            "ftp",
-        ),
-    ] {
+    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in CONTROL_PORT_CASES {
         let r = replay_instance(
             name,
             capture,
@@ -635,22 +649,9 @@ fn a_group_admitting_only_the_control_port_drops_the_related_flow() {
 #[test]
 #[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
 fn with_fixes_the_related_flows_get_a_verified_group_rule() {
-    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in [
-        (
-            "tftp-sg-fixes",
-            "tftp/sv_tftp-rrq.pcap",
-            ("192.168.0.253/32", "00:0b:be:18:9a:40", "192.168.0.253"),
-            ("udp", 69),
-            "tftp",
-        ),
-        (
-            "ftp-active-sg-fixes",
-            "ftp/sv_ftp-download-active.pcap",
-            ("172.23.0.3/32", "de:42:dd:ab:80:f4", "172.23.0.3"),
-            ("tcp", 21),
-            "ftp",
-        ),
-    ] {
+    for (name, capture, (cidr, mac, ip), (protocol, port), alg) in CONTROL_PORT_CASES {
+        let name = format!("{name}-fixes");
+        let name = name.as_str();
         let dir = std::env::temp_dir().join(format!("eipsim-alg-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let t = dir.join("topology.toml");
