@@ -1,7 +1,7 @@
 //! The security-group part of a fix: the rules that admit one frame at one ENI.
 
 use super::Change;
-use super::propose::step;
+use super::propose::{s, step};
 use crate::groups::{Decider, GroupTables};
 use crate::model::Cloud;
 use crate::model::sg::{Direction, Policy};
@@ -13,12 +13,12 @@ const MAX_REVOKES: usize = 8;
 /// `port` at ENI `eni` in direction `dir`, whose peer (ingress: the source; egress: the
 /// destination) is `peer`.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Check {
-    pub(super) eni: u32,
-    pub(super) dir: Direction,
-    pub(super) proto: u8,
-    pub(super) port: u16,
-    pub(super) peer: u32,
+pub(crate) struct Check {
+    pub(crate) eni: u32,
+    pub(crate) dir: Direction,
+    pub(crate) proto: u8,
+    pub(crate) port: u16,
+    pub(crate) peer: u32,
 }
 
 /// A rule's protocol and port range for IP protocol `p` to destination port `port`.
@@ -32,10 +32,6 @@ fn rule_proto(p: u8, port: u16) -> (&'static str, String) {
     }
 }
 
-fn s(v: impl ToString) -> toml::Value {
-    toml::Value::String(v.to_string())
-}
-
 /// The changes that make check `c` accept, in `base` (default: `cloud`, whose compiled groups
 /// are `tables`), with a note per change; none when it accepts already. A drop rule of priority
 /// P decided: an accept rule for the protocol, the port (`P/P`; `-1/-1` for ICMP, GRE and other
@@ -43,7 +39,7 @@ fn s(v: impl ToString) -> toml::Value {
 /// beats it and every rule after it). The default decided: the same rule at priority 100, the
 /// lowest precedence, which beats only the default. A drop rule of priority 1, which no rule
 /// beats: revoked, and the check runs again without it.
-pub(super) fn admit(
+pub(crate) fn admit(
     cloud: &Cloud,
     tables: &GroupTables,
     base: Option<Cloud>,
@@ -134,7 +130,17 @@ pub(super) fn admit(
                 ));
                 return Ok((changes, notes));
             }
-            _ => return Err("decided by a session or inner access, which only accept".into()),
+            Decider::InnerAccess(g) => {
+                // Members isolated (inner access drop) where the default decides: any accept
+                // rule that matches admits the frame.
+                let gid = tables.group_id(g).to_string();
+                changes.push(accept(&gid, 100)?);
+                notes.push(format!(
+                    "{gid} isolates its members (inner access drop) and no rule admitted the frame: an accept rule at priority 100 admits it"
+                ));
+                return Ok((changes, notes));
+            }
+            Decider::Session => return Err("decided by a session, which only accepts".into()),
         }
     }
     Err(format!(

@@ -15,7 +15,7 @@
 //! file: `[[step]]` tables, one group per fix, with comments) and to `report.json` (`fixes`).
 
 mod binding;
-mod groups;
+pub(crate) mod groups;
 mod propose;
 mod verify;
 mod write;
@@ -127,6 +127,31 @@ impl Change {
     pub fn text(&self) -> String {
         match self {
             Change::Op(op, _) => op.to_string(),
+            Change::Setting(s) => s.to_string(),
+        }
+    }
+
+    /// The change as one line of its `[[step]]` fields, the resource it acts on first
+    /// (`AuthorizeSecurityGroup group=sg-web policy=accept ...`); a setting as text.
+    pub fn step_line(&self) -> String {
+        let plain = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self {
+            Change::Op(_, t) => {
+                let first = ["op", "group", "eni", "eip"];
+                let mut parts: Vec<String> = t.get("op").map(&plain).into_iter().collect();
+                for k in &first[1..] {
+                    if let Some(v) = t.get(*k) {
+                        parts.push(format!("{k}={}", plain(v)));
+                    }
+                }
+                for (k, v) in t.iter().filter(|(k, _)| !first.contains(&k.as_str())) {
+                    parts.push(format!("{k}={}", plain(v)));
+                }
+                parts.join(" ")
+            }
             Change::Setting(s) => s.to_string(),
         }
     }

@@ -4,11 +4,11 @@
 use std::net::Ipv4Addr;
 
 use super::Hop;
+use crate::advisor::fixes::groups::{Check, admit};
 use crate::dataplane::Verdict;
 use crate::groups::{Checked, Decider, GroupTables, Refusal};
 use crate::model::Cloud;
 use crate::model::sg::{Direction, Policy};
-use crate::wire::proto;
 
 /// The text of one check: the ENI, the direction, the outcome and what decided.
 fn text(cloud: &Cloud, t: &GroupTables, c: &Checked) -> String {
@@ -85,40 +85,30 @@ pub(super) fn place(hops: &mut Vec<Hop>, cloud: &Cloud, t: &GroupTables, checks:
     }
 }
 
-/// The fix for a refusal: the rule to authorize (the frame's protocol and destination port, the
-/// peer as a /32, accept) at a priority that beats what decided; a drop rule at priority 1
-/// cannot be beaten: revoke it.
-pub(super) fn fix(t: &GroupTables, r: &Refusal, v: &Verdict, peer: Ipv4Addr) -> String {
-    let (op, revoke) = match r.direction {
-        Direction::Ingress => ("AuthorizeSecurityGroup", "RevokeSecurityGroup"),
-        Direction::Egress => ("AuthorizeSecurityGroupEgress", "RevokeSecurityGroupEgress"),
+/// The fix for a refusal, as `replay --fixes` proposes it: the rule to authorize (the frame's
+/// protocol and destination port, the peer as a /32, accept) at a priority that beats what
+/// decided, after revoking the priority-1 drop rules no rule can beat.
+pub(super) fn fix(
+    cloud: &Cloud,
+    t: &GroupTables,
+    r: &Refusal,
+    v: &Verdict,
+    peer: Ipv4Addr,
+) -> String {
+    let c = Check {
+        eni: r.eni,
+        dir: r.direction,
+        proto: v.tuple.proto,
+        port: v.tuple.dport,
+        peer: u32::from(peer),
     };
-    let (protocol, ports) = match v.tuple.proto {
-        proto::TCP => ("tcp", format!("{0}/{0}", v.tuple.dport)),
-        proto::UDP => ("udp", format!("{0}/{0}", v.tuple.dport)),
-        proto::ICMP => ("icmp", "-1/-1".to_string()),
-        _ => ("all", "-1/-1".to_string()),
-    };
-    let (group, priority) = match r.decider {
-        Decider::Rule {
-            group,
-            position,
-            rule,
-        } => {
-            let p = t.rule_text(rule).map_or(1, |x| x.priority);
-            if p <= 1 {
-                return format!(
-                    "rule {position} of {} drops at priority 1, which no rule can beat: {revoke} it (it drops more than this frame), or send the traffic otherwise",
-                    t.group_id(group)
-                );
-            }
-            (group, p - 1)
-        }
-        Decider::Default(g) | Decider::InnerAccess(g) => (g, 100),
-        Decider::Session => (u32::MAX, 100),
-    };
-    format!(
-        "{op} group={} policy=accept protocol={protocol} port_range={ports} cidr={peer}/32 priority={priority}",
-        t.group_id(group)
-    )
+    match admit(cloud, t, None, c) {
+        Ok((changes, _)) if !changes.is_empty() => changes
+            .iter()
+            .map(|c| c.step_line())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Ok(_) => "the groups accept it as they stand".into(),
+        Err(e) => format!("no rule change admits it: {e}"),
+    }
 }

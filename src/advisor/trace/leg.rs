@@ -241,7 +241,7 @@ pub(super) fn leg(
                 }
                 Direction::Ingress => f.src,
             };
-            Some(groups::fix(g.tables(), r, &v, peer))
+            Some(groups::fix(cloud, g.tables(), r, &v, peer))
         }
         _ => matches!(v.outcome, Outcome::Drop(_)).then(|| fix_for(cloud, &v, &f, ingress)),
     };
