@@ -368,7 +368,8 @@ pub(crate) fn run_inner(
         sink.stats.start_timeline();
     }
     // The security-group stage writes refused frames as they arrived: batches keep a copy.
-    let keep_before = timeline.is_some() || crate::groups::GroupTables::new(&cloud).any();
+    let filtered = |e: &crate::model::Eni| !e.deleted && !e.security_groups.is_empty();
+    let keep_before = timeline.is_some() || cloud.enis.iter().any(filtered);
     let mut feeder = Feeder {
         keep_before,
         counts: vec![0; readers.len()],
