@@ -37,6 +37,7 @@ pub mod advisor;
 pub mod alg;
 pub mod dataplane;
 pub mod groups;
+pub mod guest;
 pub mod import;
 pub mod model;
 pub mod pass;
