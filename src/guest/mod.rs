@@ -2,3 +2,5 @@
 //! attached NIC, holding the addresses the guest OS holds in each mode, the VPC's DHCP server
 //! that gives a cut-through NIC its EIP, the guest's routing, and the services it answers
 //! (`replay --respond`).
+pub mod dhcp;
+pub mod link;
