@@ -22,7 +22,7 @@ const IPV4_MIN_LEN: usize = 20;
 
 /// The IPv4 packet of `frame` (of link type `link`), re-framed as an untagged Ethernet II frame
 /// from `src_mac` to `dst_mac` into `out` (cleared first). None when the frame carries no IPv4
-/// packet (`crate::wire::ipv4_offset` fails). The IPv4 packet is copied as its total-length
+/// packet (`crate::wire::ipv4_offset` fails, or no byte follows the link header). The IPv4 packet is copied as its total-length
 /// field says when the frame holds that many bytes (dropping link padding and trailers), else
 /// as present (a cut frame, or a total length under 20 as segmentation offload writes).
 pub fn to_ethernet(
@@ -34,7 +34,7 @@ pub fn to_ethernet(
 ) -> Option<()> {
     out.clear();
     let off = crate::wire::ipv4_offset(link, frame).ok()?;
-    let ip = frame.get(off..)?;
+    let ip = frame.get(off..).filter(|ip| !ip.is_empty())?;
     let total = match ip.get(2..4) {
         Some(len) => usize::from(u16::from_be_bytes([len[0], len[1]])),
         None => ip.len(),
@@ -216,6 +216,15 @@ mod tests {
                 "{link:?}"
             );
             assert!(out.is_empty());
+        }
+        // A link header and nothing after it.
+        for (link, frame) in [(LinkType::Ipv4, &[][..]), (LinkType::Null, &[2, 0, 0, 0])] {
+            assert_eq!(ipv4_offset(link, frame).map(|off| frame.len() - off), Ok(0));
+            assert_eq!(
+                to_ethernet(link, frame, SRC, DST, &mut out),
+                None,
+                "{link:?}"
+            );
         }
     }
 }
