@@ -166,6 +166,7 @@ fn build_cloud(n: usize) -> (Cloud, Layout) {
                 id: format!("i-{idx}"),
                 family: "ecs.g5".into(),
                 dhcp: true,
+                guest: Default::default(),
             })
             .expect("instance");
         cloud
@@ -737,6 +738,7 @@ fn replay_bench(c: &mut Criterion) {
             let f = fx.get_or_init(replay_fixture);
             let opts = ReplayOptions {
                 capture_point: Default::default(),
+                respond: false,
                 topology: f.topology.clone(),
                 out: f.dir.join(format!("out-{name}-{workers}")),
                 ingress: None,

@@ -348,6 +348,7 @@ fn the_trace_verdict_equals_a_replay_of_the_same_frames() {
         let tsv = work.join("frames.tsv");
         let o = eipsim::replay::run(&eipsim::replay::ReplayOptions {
             capture_point: Default::default(),
+            respond: false,
             topology: demo_topology(),
             out: work.join("out"),
             ingress: None,

@@ -70,6 +70,7 @@ fn replay_at(
     std::fs::write(&t, topo).unwrap();
     let o = replay::run(&ReplayOptions {
         capture_point: point,
+        respond: false,
         topology: t,
         out: dir.join("out"),
         ingress: None,
@@ -658,6 +659,7 @@ fn with_fixes_the_related_flows_get_a_verified_group_rule() {
         std::fs::write(&t, topology_with_group(cidr, mac, ip, protocol, port)).unwrap();
         let o = eipsim::advisor::fixes::replay(&ReplayOptions {
             capture_point: CapturePoint::Instance,
+            respond: false,
             topology: t,
             out: dir.join("out"),
             ingress: None,

@@ -86,6 +86,7 @@ fn demo_replay_writes_every_output() {
     let (topology, capture) = eipsim::replay::demo_paths();
     let opts = eipsim::replay::ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology,
         out: out.clone(),
         ingress: None,
@@ -150,6 +151,7 @@ fn demo_replay_writes_every_output() {
     let out3 = tempdir("demo-replay-one-open");
     eipsim::replay::run(&eipsim::replay::ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         out: out3.clone(),
         trace: None,
         max_open_files: Some(1),
@@ -176,6 +178,7 @@ fn demo_replay_writes_every_output() {
     let out2 = tempdir("demo-replay-workers");
     let o2 = eipsim::replay::run(&eipsim::replay::ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         out: out2.clone(),
         workers: 3,
         trace: None,

@@ -24,6 +24,7 @@ fn tempdir(name: &str) -> PathBuf {
 fn run(out: &Path, events: Option<PathBuf>, workers: usize) -> serde_json::Value {
     let o = replay::run(&ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: root().join("pcaps/failover-topology.toml"),
         out: out.to_path_buf(),
         ingress: None,
@@ -200,6 +201,7 @@ eni = "eni-new"
     assert_eq!(report["egress"]["eni-new"], 7);
     let o = replay::run(&ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: root().join("pcaps/failover-topology.toml"),
         out: dir.join("bad-out"),
         ingress: None,

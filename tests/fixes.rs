@@ -36,6 +36,7 @@ fn options(topology: PathBuf, capture: PathBuf, out: PathBuf) -> ReplayOptions {
         alg_spec: None,
         events: None,
         capture_point: CapturePoint::Gateway,
+        respond: false,
     }
 }
 

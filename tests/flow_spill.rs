@@ -64,6 +64,7 @@ fn opts(out: &Path, fill: &Path, workers: usize) -> ReplayOptions {
         alg_spec: None,
         events: None,
         capture_point: Default::default(),
+        respond: false,
     }
 }
 

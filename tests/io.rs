@@ -135,6 +135,7 @@ fn run(topology: &Path, input: &Path, out: &Path, max_open: Option<usize>) -> Re
         alg_spec: None,
         events: None,
         capture_point: Default::default(),
+        respond: false,
     })
     .unwrap()
 }

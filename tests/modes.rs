@@ -56,6 +56,7 @@ fn the_written_mode_column_is_the_plain_replay() {
     let advice = demo_advice(&out);
     let o = replay::run(&ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: root().join("pcaps/demo-topology.toml"),
         out: out.join("replay"),
         ingress: None,

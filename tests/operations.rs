@@ -281,7 +281,7 @@ fn moving_an_eni_carries_its_eips_and_private_ips() {
     );
     c.attach_network_interface(e, inst(&c, "i-b")).unwrap();
     assert_eq!(inbound(&c, [47, 0, 1, 2]), before, "same EIP, same ENI");
-    let view = eipsim::model::guest_view(&c);
+    let view = eipsim::guest::view::guest_view(&c);
     let i_b = &view[view.find("instance i-b").unwrap()..];
     assert!(
         i_b.contains("eni-mv") && i_b.contains("reachable as 47.0.1.2 -> 172.16.20.8"),
@@ -434,7 +434,7 @@ fn gateway_info_for_multi_eip_only() {
         "the /24's first address is the EIP itself: the gateway is the last"
     );
     c.attach_network_interface(e, inst(&c, "i-a")).unwrap();
-    let view = eipsim::model::guest_view(&c);
+    let view = eipsim::guest::view::guest_view(&c);
     assert!(
         view.contains("inet 47.0.1.1/24  (multi-EIP eip-1, static, gateway 47.0.1.254"),
         "{view}"

@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
+use eipsim::guest::view::{guest_view, guest_view_limited};
+use eipsim::model::Cloud;
 use eipsim::model::scenario::{Operation, load_scenario, run_scenario};
 use eipsim::model::sg::{Direction, Peer, Policy, Protocol};
-use eipsim::model::{Cloud, guest_view, guest_view_limited};
 
 fn fixture() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sg-operations.toml")

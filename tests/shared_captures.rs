@@ -46,6 +46,7 @@ fn every_shared_capture_replays_or_fails_clearly() {
         std::fs::write(&topo, topo_text).unwrap();
         let opts = ReplayOptions {
             capture_point: Default::default(),
+            respond: false,
             topology: topo,
             out: dir.join("out"),
             ingress: None,
@@ -141,6 +142,7 @@ fn pcapng_input_gives_pcapng_output_with_its_interfaces() {
     .unwrap();
     let o = replay::run(&ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: topo,
         out: dir.join("out"),
         ingress: None,

@@ -1,8 +1,9 @@
 //! Security groups in the topology: one rejection test per rule, each asserting the rule code
 //! and the subject named; acceptance of a valid file (groups stored per ENI, shown by `check`).
 
+use eipsim::guest::view::guest_view;
+use eipsim::model::Cloud;
 use eipsim::model::sg::{Direction, GroupType, InnerAccess, Peer, Policy, Protocol};
-use eipsim::model::{Cloud, guest_view};
 
 const BASE: &str = r#"region = "eu-central-1"
 

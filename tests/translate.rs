@@ -128,6 +128,7 @@ fn run(dir: &Path, frames: &[Vec<u8>], spec: Option<&str>) -> serde_json::Value 
     let out = dir.join("out");
     let opts = ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: topo,
         out: out.clone(),
         ingress: None,

@@ -101,6 +101,7 @@ pub fn nat_cloud(n: usize) -> (Cloud, Vec<(u32, Target)>) {
                 id: format!("i-{eni}"),
                 family: "ecs.g5".into(),
                 dhcp: true,
+                guest: Default::default(),
             })
             .expect("instance");
         let mac = [

@@ -9,7 +9,8 @@
 use std::hint::black_box;
 
 use eipsim::dataplane::Dataplane;
-use eipsim::model::{Cloud, guest_view};
+use eipsim::guest::view::guest_view;
+use eipsim::model::Cloud;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -96,6 +96,13 @@ pub(crate) struct ReplayArgs {
     /// report.json). Costs a replay per distinct fix (the first 50 are verified).
     #[arg(long)]
     pub(crate) fixes: bool,
+    /// The guests answer: each frame delivered to an ENI goes to its instance's IP stack
+    /// (smoltcp), which takes its DHCP lease, answers its services, ICMP echo, RST and port
+    /// unreachable; what the guests send is replayed through the gateway and written out too,
+    /// counted apart as generated. Runs the frame pass in one thread (same bytes for any
+    /// --workers).
+    #[arg(long)]
+    pub(crate) respond: bool,
 }
 
 #[derive(Args)]

@@ -41,6 +41,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
         alg_spec: a.alg,
         events: a.events,
         capture_point: a.run.capture_point,
+        respond: a.respond,
     };
     // SIGINT and SIGTERM stop the replay between batches; it removes what it started
     // writing and exits 130 or 143.

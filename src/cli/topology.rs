@@ -10,7 +10,7 @@ use super::{CliError, emit};
 pub(super) fn check(a: CheckArgs) -> Result<(), CliError> {
     let cloud = Cloud::load(&a.file).map_err(|e| CliError::Input(e.to_string()))?;
     let limit = (!a.all).then_some(model::CHECK_LIST_LIMIT);
-    emit(&model::guest_view_limited(&cloud, limit))
+    emit(&eipsim::guest::view::guest_view_limited(&cloud, limit))
 }
 
 /// `eipsim scenario`: each step and the final state; exit 1 when a step differs.
@@ -18,7 +18,12 @@ pub(super) fn scenario(a: ScenarioArgs) -> Result<(), CliError> {
     let mut sc =
         scenario::load_scenario(&a.file).map_err(|e| CliError::Input(format!("scenario {e}")))?;
     let results = scenario::run_scenario(&mut sc);
-    emit(&scenario::scenario_report(&sc, &a.file, &results))?;
+    let guests = eipsim::guest::view::settled(&sc.cloud);
+    let lines = eipsim::guest::view::Lines {
+        guests: &guests,
+        cloud: &sc.cloud,
+    };
+    emit(&scenario::scenario_report(&sc, &a.file, &results, &lines))?;
     if results.iter().all(|r| r.as_expected) {
         Ok(())
     } else {

@@ -156,7 +156,15 @@ impl Dataplane {
         if link == LinkType::Ethernet && self.fast_path && self.fast_nat_inbound(frame, v) {
             return;
         }
-        self.process_general(frame, link, v);
+        self.process_general(frame, link, self.ingress, v);
+    }
+
+    /// [`Dataplane::process`] for a frame known to enter from `ingress` whatever its MACs or
+    /// addresses say (a frame a guest sent out of one NIC: `replay --respond`).
+    pub fn process_from(&self, frame: &mut [u8], link: LinkType, ingress: Port) -> Verdict {
+        let mut v = Verdict::early_drop(DropReason::Malformed, None);
+        self.process_general(frame, link, IngressHint::Fixed(ingress), &mut v);
+        v
     }
 
     /// The fast path: a plain frame ([`PlainFrame`]) from the Internet to an attached NAT-mode
@@ -207,8 +215,14 @@ impl Dataplane {
 
     /// Every frame the fast path leaves: the decision of design.md section 5 in full.
     #[inline(always)]
-    fn process_general(&self, frame: &mut [u8], link: LinkType, v: &mut Verdict) {
-        let mac_ingress = match self.ingress {
+    fn process_general(
+        &self,
+        frame: &mut [u8],
+        link: LinkType,
+        hint: IngressHint,
+        v: &mut Verdict,
+    ) {
+        let mac_ingress = match hint {
             IngressHint::Fixed(p) => Some(p),
             IngressHint::Auto if link.has_macs() && frame.len() >= ethernet::MACS_LEN => {
                 Some(self.mac_port(&frame[ethernet::SRC_ADDR]))

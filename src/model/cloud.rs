@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::alg_policy::Policy;
+use super::guest_cfg::GuestConfig;
 use super::index::{Index, Owner};
 use super::rules::{ModelError, RuleCode, err};
 use super::{Ipv4Cidr, Mac, regions, sg};
@@ -97,6 +98,8 @@ pub struct Instance {
     pub family: String,
     /// Whether the OS runs DHCP on its secondary NICs (cut-through needs it, seed 000/001).
     pub dhcp: bool,
+    /// What its guest runs beyond its addresses (`replay --respond`).
+    pub guest: GuestConfig,
 }
 
 /// An elastic network interface.

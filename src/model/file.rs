@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use super::guest_cfg::{Connect, GuestConfig, GuestRoute, Service, SourceRule};
 use super::{Charge, Cloud, EniKind, InstanceType, Ipv4Cidr, Mac, Mode, sg};
 
 /// The whole file.
@@ -84,7 +85,9 @@ fn default_true() -> bool {
     true
 }
 
-/// `[[instance]]`: id, family (default empty), DHCP on secondary NICs (default on).
+/// `[[instance]]`: id, family (default empty), DHCP on secondary NICs (default on), and what
+/// its guest runs with `replay --respond` (services, default `["icmp"]`; routes; source rules;
+/// connections opened at the start).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InstanceFile {
@@ -93,6 +96,14 @@ pub(super) struct InstanceFile {
     pub(super) family: String,
     #[serde(default = "default_true")]
     pub(super) dhcp: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) services: Option<Vec<Service>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) routes: Vec<GuestRoute>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) rules: Vec<SourceRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) connect: Vec<Connect>,
 }
 
 /// `[[eni]]`: an ENI, attached to `instance` when given (a primary ENI must be).
@@ -183,6 +194,11 @@ impl Cloud {
                     id: i.id.clone(),
                     family: i.family.clone(),
                     dhcp: i.dhcp,
+                    services: (i.guest.services != GuestConfig::default().services)
+                        .then(|| i.guest.services.clone()),
+                    routes: i.guest.routes.clone(),
+                    rules: i.guest.rules.clone(),
+                    connect: i.guest.connect.clone(),
                 })
                 .collect(),
             eni: self

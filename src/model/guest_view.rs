@@ -19,8 +19,17 @@ use super::{Association, Cloud, Eni, EniKind, InstanceType, Mode, regions};
 ///   (priority, drop before accept at equal priority, then the ENI's order of groups and each
 ///   group's order of rules), and the default when none matches;
 /// - then each EIP with its binding and billing (seed 002's FAQ).
-pub fn guest_view(cloud: &Cloud) -> String {
-    guest_view_limited(cloud, None)
+pub fn guest_view(cloud: &Cloud, stacks: &dyn StackLines) -> String {
+    guest_view_limited(cloud, None, stacks)
+}
+
+/// What the guests' IP stacks hold, as `ip addr` and `ip route` would print it
+/// ([`crate::guest::view`] reads it from the stacks).
+pub trait StackLines {
+    /// The address lines of attached ENI `eni` (None: no stack holds it).
+    fn addresses(&self, eni: usize) -> Option<Vec<String>>;
+    /// The route and rule lines of instance `inst`.
+    fn routes(&self, inst: usize) -> Vec<String>;
 }
 
 /// Instances, detached ENIs and EIPs `eipsim check` lists by default; the rest are counted
@@ -29,7 +38,7 @@ pub const CHECK_LIST_LIMIT: usize = 50;
 
 /// [`guest_view`] listing at most `limit` instances, detached ENIs and EIPs each, and `limit`
 /// security-group rules per ENI and direction; a line says how many more there are.
-pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
+pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>, stacks: &dyn StackLines) -> String {
     let limit = limit.unwrap_or(usize::MAX);
     let more = |s: &mut String, n: usize, what: &str| {
         if n > 0 {
@@ -40,7 +49,6 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
         }
     };
     let mut s = String::new();
-    let prefix = cloud.vpc.cidr.prefix;
     let _ = writeln!(
         s,
         "topology ok: region {} ({}), VPC {} {}",
@@ -58,47 +66,13 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
         };
         let name = nic.map(|n| format!("{}: ", dev(n))).unwrap_or_default();
         let _ = writeln!(s, "  {name}{} ({kind}, {})", e.id, e.mac);
-        let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
-        let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
-        match binded {
-            Some(a) => {
-                let _ = writeln!(
-                    s,
-                    "    inet {}  (cut-through EIP {}, learnt by DHCP{})",
-                    cloud.eips[a.eip].address,
-                    cloud.eips[a.eip].id,
-                    if dhcp || e.instance.is_none() {
-                        ""
-                    } else {
-                        "; DHCP is off: not configured"
-                    }
-                );
-            }
-            None if e.private_network_lost => {
-                let _ = writeln!(
-                    s,
-                    "    no address: the subscription EIP bound in cut-through mode was released while attached; detach the ENI and bind an EIP in cut-through mode again (seed 001)"
-                );
-            }
-            None => {
-                for ip in e.private_ips() {
-                    let _ = writeln!(s, "    inet {ip}/{prefix}");
-                }
-                for a in assocs.iter().filter(|a| a.mode == Mode::MultiBinded) {
-                    let g = cloud.gateway_info(a.eip);
-                    let len = u32::from(g.mask).count_ones();
-                    let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&g.ip));
-                    let _ = writeln!(
-                        s,
-                        "    inet {}/{len}  (multi-EIP {}, static, gateway {} mask {}{})",
-                        g.ip,
-                        cloud.eips[a.eip].id,
-                        g.gateway,
-                        g.mask,
-                        if on { "" } else { "; not configured in the OS" }
-                    );
+        match nic.and(stacks.addresses(idx)) {
+            Some(lines) => {
+                for l in lines {
+                    let _ = writeln!(s, "    {l}");
                 }
             }
+            None => console_addresses(s, cloud, idx, e, &assocs),
         }
         for a in assocs.iter().filter(|a| a.mode == Mode::Nat) {
             let _ = writeln!(
@@ -142,25 +116,8 @@ pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
         for (n, (idx, e)) in nics.iter().enumerate() {
             describe(&mut s, *idx, e, Some(n));
         }
-        // Routes (seed 001 step 6; seed 004 step 4).
-        let mut routes = Vec::new();
-        for (n, (idx, e)) in nics.iter().enumerate() {
-            if e.kind == EniKind::Primary {
-                routes.push(format!(
-                    "default dev {} metric 0 (primary ENI {})",
-                    dev(n),
-                    e.id
-                ));
-            } else if cloud.is_binded(*idx) {
-                routes.push(format!(
-                    "default dev {} metric 100 (cut-through ENI {}: added by the system, lower priority than the primary ENI's; adjust to send through it)",
-                    dev(n),
-                    e.id
-                ));
-            }
-        }
-        for r in routes {
-            let _ = writeln!(s, "  route {r}");
+        for r in stacks.routes(ii) {
+            let _ = writeln!(s, "  {r}");
         }
     }
     more(
@@ -285,6 +242,53 @@ fn groups_view(s: &mut String, cloud: &Cloud, e: &Eni, limit: usize) {
                 "      ... and {} more rule(s) (eipsim check --all lists them)",
                 rules.len() - limit
             );
+        }
+    }
+}
+
+/// The addresses of a detached ENI as the console lists them (no OS holds them).
+fn console_addresses(s: &mut String, cloud: &Cloud, _idx: usize, e: &Eni, assocs: &[&Association]) {
+    let prefix = cloud.vpc.cidr.prefix;
+    let binded = assocs.iter().find(|a| a.mode == Mode::Binded);
+    let dhcp = e.instance.is_some_and(|i| cloud.instances[i].dhcp);
+    match binded {
+        Some(a) => {
+            let _ = writeln!(
+                s,
+                "    inet {}  (cut-through EIP {}, learnt by DHCP{})",
+                cloud.eips[a.eip].address,
+                cloud.eips[a.eip].id,
+                if dhcp || e.instance.is_none() {
+                    ""
+                } else {
+                    "; DHCP is off: not configured"
+                }
+            );
+        }
+        None if e.private_network_lost => {
+            let _ = writeln!(
+                s,
+                "    no address: the subscription EIP bound in cut-through mode was released while attached; detach the ENI and bind an EIP in cut-through mode again (seed 001)"
+            );
+        }
+        None => {
+            for ip in e.private_ips() {
+                let _ = writeln!(s, "    inet {ip}/{prefix}");
+            }
+            for a in assocs.iter().filter(|a| a.mode == Mode::MultiBinded) {
+                let g = cloud.gateway_info(a.eip);
+                let len = u32::from(g.mask).count_ones();
+                let on = e.static_eips.as_ref().is_none_or(|x| x.contains(&g.ip));
+                let _ = writeln!(
+                    s,
+                    "    inet {}/{len}  (multi-EIP {}, static, gateway {} mask {}{})",
+                    g.ip,
+                    cloud.eips[a.eip].id,
+                    g.gateway,
+                    g.mask,
+                    if on { "" } else { "; not configured in the OS" }
+                );
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::file::TopologyFile;
+use super::guest_cfg::GuestConfig;
 use super::rules::{ModelError, RuleCode, err};
 use super::{Account, Cloud, Eip, Eni, EniKind, Instance, InstanceType, Mode, Vpc, checks, sg};
 
@@ -121,6 +122,14 @@ impl Cloud {
                 id: i.id,
                 family: i.family,
                 dhcp: i.dhcp,
+                guest: GuestConfig {
+                    services: i
+                        .services
+                        .unwrap_or_else(|| GuestConfig::default().services),
+                    routes: i.routes,
+                    rules: i.rules,
+                    connect: i.connect,
+                },
             })?;
         }
         let mut attach = Vec::new();
@@ -250,6 +259,39 @@ impl Cloud {
                 .set(name, mode)
                 .map_err(|m| err(RuleCode::InvalidAlg, format!("[alg] {name}"), m))?;
         }
+        guest_nics_rule(&cloud)?;
         Ok(cloud)
     }
+}
+
+/// Each instance's guest routes and source rules name ENIs attached to it.
+fn guest_nics_rule(cloud: &Cloud) -> Result<(), ModelError> {
+    for (ii, inst) in cloud.instances.iter().enumerate() {
+        let names = inst
+            .guest
+            .routes
+            .iter()
+            .map(|r| (r.eni.as_str(), r.to_string()))
+            .chain(
+                inst.guest
+                    .rules
+                    .iter()
+                    .map(|r| (r.eni.as_str(), r.to_string())),
+            );
+        for (eni, text) in names {
+            let attached = cloud
+                .eni_index(eni)
+                .is_some_and(|e| cloud.enis[e].instance == Some(ii));
+            if !attached {
+                return Err(err(
+                    RuleCode::GuestNic,
+                    format!("instance {}", inst.id),
+                    format!(
+                        "{text:?} names {eni:?}, which is not an ENI attached to this instance"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -30,6 +30,7 @@ pub mod checks;
 mod chunked;
 mod cloud;
 mod file;
+pub mod guest_cfg;
 mod guest_view;
 mod index;
 mod invariants;
@@ -45,7 +46,7 @@ pub use addr::{Ipv4Cidr, Mac};
 pub use cloud::{
     Account, Association, Charge, Cloud, Eip, Eni, EniKind, Instance, InstanceType, Mode, Vpc,
 };
-pub use guest_view::{CHECK_LIST_LIMIT, guest_view, guest_view_limited};
+pub use guest_view::{CHECK_LIST_LIMIT, StackLines, guest_view, guest_view_limited};
 pub use load::TopologyError;
 pub use ops::{Billing, GatewayInfo};
 pub use rules::{ModelError, RuleCode};

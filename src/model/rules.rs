@@ -63,6 +63,7 @@ rule_codes! {
     EniMacReserved = "eni-mac-reserved", "An ENI's MAC is neither the gateway's nor the Internet next hop's.";
     EniNotAttached = "eni-not-attached", "Only an attached ENI can be detached.";
     GatewayMacIsInternetMac = "gateway-mac-is-internet-mac", "The VPC's gateway MAC and Internet next-hop MAC differ.";
+    GuestNic = "guest-nic", "A guest route or source rule names an ENI attached to its instance.";
     InnerAccessBasicOnly = "inner-access-basic-only", "inner_access applies to basic security groups only.";
     InstanceNatOnly = "instance-nat-only", "An EIP associated with an ECS instance is NAT to its primary ENI's primary private IP.";
     InstanceNoPrimaryEni = "instance-no-primary-eni", "An EIP associated with an instance needs the instance's primary ENI.";

@@ -10,10 +10,11 @@ pub mod guard;
 pub mod input;
 pub mod output;
 mod pipeline;
+mod respond;
 mod sink;
 
 use feed::{Batch, Feeder, Timeline};
-use pipeline::{pass_batch, pipeline};
+use pipeline::pipeline;
 use sink::{Rewritten, Sink, Trace, grown_snaplen};
 
 use std::collections::BTreeMap;
@@ -83,6 +84,9 @@ pub struct ReplayOptions {
     pub events: Option<PathBuf>,
     /// Where the captures were taken (`--capture-point`, default `gateway`).
     pub capture_point: CapturePoint,
+    /// The guests answer (`--respond`): frames delivered to an ENI go to its instance's
+    /// guest stack, and what the guests send is replayed too ([`crate::guest`]).
+    pub respond: bool,
 }
 
 /// Why a replay could not run.
@@ -385,7 +389,8 @@ pub(crate) fn run_inner(
         frames: 0,
     };
     // Per-flow state in SHARDS fixed shards; worker w holds the shards s with s % N == w.
-    let workers = opts.workers.max(1);
+    // With the guests answering, one thread sees every frame in input order.
+    let workers = if opts.respond { 1 } else { opts.workers.max(1) };
     let passes: Vec<FramePass> = (0..workers)
         .map(|w| {
             let mut p = FramePass::new(
@@ -403,21 +408,9 @@ pub(crate) fn run_inner(
         })
         .collect();
     let (res, passes) = if workers == 1 {
-        let mut pass = passes.into_iter().next().expect("one pass");
-        let mut b = Batch::default();
-        let mut rw = Rewritten::default();
-        let mut scratch = Vec::new();
-        let mut res = Ok(());
-        while feeder.fill(&mut b) {
-            b.process(&dp);
-            rw.clear();
-            pass_batch(&mut pass, &dp, &b, &mut rw, &mut scratch);
-            if let Err(e) = sink.take(&b, &rw) {
-                res = Err(e);
-                break;
-            }
-        }
-        (res, vec![pass])
+        let responder = opts.respond.then(|| respond::Responder::new(cloud.clone()));
+        let pass = passes.into_iter().next().expect("one pass");
+        respond::serial(&mut feeder, &dp, &mut sink, pass, responder)
     } else {
         pipeline(&mut feeder, &dp, &mut sink, passes)
     };

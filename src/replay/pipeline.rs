@@ -16,46 +16,61 @@ pub(super) fn pass_batch(
         pass.follow(c);
     }
     let dp = b.dp.as_deref().unwrap_or(dp);
-    for (i, &(s, e, link)) in b.ranges.iter().enumerate() {
-        let shard = usize::from(b.shards[i]);
-        if !pass.owns(shard) {
-            continue;
-        }
-        let mut v = b.verdicts[i];
-        let before = if b.keep_before {
-            &b.before[s..e]
-        } else {
-            &b.buf[s..e]
-        };
-        let f = FrameIn {
-            dp,
-            frame_no: b.first_frame + i as u64 + 1,
-            now_s: b.times[i],
-            now_ns: b.nanos[i],
-            data: &b.buf[s..e],
-            before,
-            link,
-        };
-        let done = pass.frame(shard, f, &mut v, scratch);
-        if let Some(r) = done.refused {
-            let detail = pass
-                .groups(shard)
-                .map(|g| r.detail(g.tables()))
-                .unwrap_or_default();
-            let start = rw.buf.len();
-            rw.buf.extend_from_slice(before);
-            rw.frames
-                .push((i as u32, start, rw.buf.len(), b.metas[i].1.orig_len));
-            rw.verdicts.push((i as u32, v, detail));
-        } else if done.rewritten {
-            let grown = scratch.len() as i64 - (e - s) as i64;
-            let orig = (i64::from(b.metas[i].1.orig_len) + grown)
-                .clamp(scratch.len() as i64, i64::from(u32::MAX)) as u32;
-            let start = rw.buf.len();
-            rw.buf.extend_from_slice(scratch);
-            rw.frames.push((i as u32, start, rw.buf.len(), orig));
-        }
+    for i in 0..b.ranges.len() {
+        pass_one(pass, dp, b, i, rw, scratch);
     }
+}
+
+/// Stages 3 to 7 for frame `i` of `b` (none when `pass` does not hold its shard); the final
+/// verdict when it does.
+pub(super) fn pass_one(
+    pass: &mut FramePass,
+    dp: &Dataplane,
+    b: &Batch,
+    i: usize,
+    rw: &mut Rewritten,
+    scratch: &mut Vec<u8>,
+) -> Option<Verdict> {
+    let (s, e, link) = b.ranges[i];
+    let shard = usize::from(b.shards[i]);
+    if !pass.owns(shard) {
+        return None;
+    }
+    let mut v = b.verdicts[i];
+    let before = if b.keep_before {
+        &b.before[s..e]
+    } else {
+        &b.buf[s..e]
+    };
+    let f = FrameIn {
+        dp,
+        frame_no: b.first_frame + i as u64 + 1,
+        now_s: b.times[i],
+        now_ns: b.nanos[i],
+        data: &b.buf[s..e],
+        before,
+        link,
+    };
+    let done = pass.frame(shard, f, &mut v, scratch);
+    if let Some(r) = done.refused {
+        let detail = pass
+            .groups(shard)
+            .map(|g| r.detail(g.tables()))
+            .unwrap_or_default();
+        let start = rw.buf.len();
+        rw.buf.extend_from_slice(before);
+        rw.frames
+            .push((i as u32, start, rw.buf.len(), b.metas[i].1.orig_len));
+        rw.verdicts.push((i as u32, v, detail));
+    } else if done.rewritten {
+        let grown = scratch.len() as i64 - (e - s) as i64;
+        let orig = (i64::from(b.metas[i].1.orig_len) + grown)
+            .clamp(scratch.len() as i64, i64::from(u32::MAX)) as u32;
+        let start = rw.buf.len();
+        rw.buf.extend_from_slice(scratch);
+        rw.frames.push((i as u32, start, rw.buf.len(), orig));
+    }
+    Some(v)
 }
 
 /// The multi-threaded pipeline, in input order:

@@ -84,10 +84,54 @@ impl Rewritten {
     }
 }
 
+/// What became of a frame the guests' side produced.
+pub(super) enum GenOut {
+    /// A guest sent it: its verdict in the frame pass and the detail of its drop comment.
+    Pass(Verdict, String),
+    /// The VPC's DHCP server answered ENI `0` with it.
+    Served(u32),
+}
+
+/// A frame the guests' side produced during a batch: written before the batch's input frame
+/// `before` (the batch's length: after its last frame), its bytes `buf[start..end]` in the
+/// link type of `meta`.
+pub(super) struct GenFrame {
+    pub(super) before: u32,
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) meta: Meta,
+    pub(super) outcome: GenOut,
+}
+
+/// The frames the guests' side produced during a batch, in order.
+#[derive(Default)]
+pub(super) struct GenFrames {
+    pub(super) frames: Vec<GenFrame>,
+    pub(super) buf: Vec<u8>,
+}
+
+impl GenFrames {
+    pub(super) fn clear(&mut self) {
+        self.frames.clear();
+        self.buf.clear();
+    }
+}
+
 impl Sink {
     /// The serial end of the pipeline for one batch: events and interfaces first seen, then
     /// each frame written to its egress (the rewritten bytes when stage 5 rewrote it).
     pub(super) fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
+        self.take_with(b, rw, None)
+    }
+
+    /// [`Sink::take`], with the frames the guests produced during the batch written in their
+    /// places (`replay --respond`).
+    pub(super) fn take_with(
+        &mut self,
+        b: &Batch,
+        rw: &Rewritten,
+        generated: Option<&GenFrames>,
+    ) -> Result<(), OutputError> {
         if let Some(c) = &b.cloud {
             self.cloud = c.clone();
             self.enis.resize(self.cloud.enis.len());
@@ -112,7 +156,13 @@ impl Sink {
         }
         let mut rewritten = rw.frames.iter().peekable();
         let mut changed = rw.verdicts.iter().peekable();
+        let mut gens = generated.map(|g| (g, g.frames.iter().peekable()));
         for (i, &(s, e, _)) in b.ranges.iter().enumerate() {
+            if let Some((g, it)) = &mut gens {
+                while let Some(f) = it.next_if(|f| f.before as usize <= i) {
+                    self.write_generated(g, f)?;
+                }
+            }
             let (input, meta) = &b.metas[i];
             let mut v = &b.verdicts[i];
             let mut detail = None;
@@ -129,27 +179,7 @@ impl Sink {
                 data = &rw.buf[rs..re];
                 meta.orig_len = orig;
             }
-            let desc = &self.ifaces[meta.slot as usize];
-            let out_frame = match v.outcome {
-                Outcome::Forward(Port::Internet, _) => {
-                    self.internet.write(meta, desc, data, None)?;
-                    self.internet.frames
-                }
-                Outcome::Forward(Port::Eni(x), _) => {
-                    let x = x as usize;
-                    let (out, cloud) = (&self.out, &self.cloud);
-                    let path = || out.join(format!("{}.pcap", cloud.enis[x].id));
-                    self.enis.write(x, path, meta, desc, data)?
-                }
-                Outcome::Drop(r) => {
-                    let comment = match detail {
-                        Some(d) if !d.is_empty() => format!("{}: {d}", r.as_str()),
-                        _ => r.as_str().to_string(),
-                    };
-                    self.dropped.write(meta, desc, data, Some(&comment))?;
-                    self.dropped.frames
-                }
-            };
+            let out_frame = self.write_one(meta, data, v.outcome, detail)?;
             if let Some(t) = &mut self.trace {
                 use std::io::Write as _;
                 let (verdict, egress) = match v.outcome {
@@ -172,8 +202,60 @@ impl Sink {
                 })?;
             }
         }
+        if let Some((g, it)) = &mut gens {
+            for f in it {
+                self.write_generated(g, f)?;
+            }
+        }
         if let Some(p) = &self.progress {
             p.inc(b.bytes);
+        }
+        Ok(())
+    }
+
+    /// Writes one frame to its egress, or to the drops with its comment; gives its number in
+    /// the output it went to.
+    fn write_one(
+        &mut self,
+        meta: &Meta,
+        data: &[u8],
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<u64, OutputError> {
+        let desc = &self.ifaces[meta.slot as usize];
+        Ok(match outcome {
+            Outcome::Forward(Port::Internet, _) => {
+                self.internet.write(meta, desc, data, None)?;
+                self.internet.frames
+            }
+            Outcome::Forward(Port::Eni(x), _) => {
+                let x = x as usize;
+                let (out, cloud) = (&self.out, &self.cloud);
+                let path = || out.join(format!("{}.pcap", cloud.enis[x].id));
+                self.enis.write(x, path, meta, desc, data)?
+            }
+            Outcome::Drop(r) => {
+                let comment = match detail {
+                    Some(d) if !d.is_empty() => format!("{}: {d}", r.as_str()),
+                    _ => r.as_str().to_string(),
+                };
+                self.dropped.write(meta, desc, data, Some(&comment))?;
+                self.dropped.frames
+            }
+        })
+    }
+
+    /// Writes a frame the guests' side produced.
+    fn write_generated(&mut self, g: &GenFrames, f: &GenFrame) -> Result<(), OutputError> {
+        let data = &g.buf[f.start..f.end];
+        match &f.outcome {
+            GenOut::Pass(v, detail) => {
+                self.write_one(&f.meta, data, v.outcome, Some(detail))?;
+            }
+            GenOut::Served(x) => {
+                let action = crate::dataplane::Action::PassThrough;
+                self.write_one(&f.meta, data, Outcome::Forward(Port::Eni(*x), action), None)?;
+            }
         }
         Ok(())
     }

@@ -13,8 +13,11 @@ pub(super) const CATS: usize = DropReason::COUNT + 5;
 /// `unknown-destination`.
 pub(super) const TO_PRIVATE: usize = CATS;
 
-/// Slots of the full table: the categories and [`TO_PRIVATE`].
-pub(super) const SLOTS: usize = CATS + 1;
+/// Not a category either: frames of the flow that a guest generated (`replay --respond`).
+pub(super) const GENERATED: usize = CATS + 1;
+
+/// Slots of the full table: the categories, [`TO_PRIVATE`] and [`GENERATED`].
+pub(super) const SLOTS: usize = CATS + 2;
 
 /// The category of an action (by its index among the actions).
 #[inline]

@@ -46,6 +46,13 @@ pub struct FlowSummary {
     /// The ALG protocol, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alg_protocol: Option<Protocol>,
+    /// Of `frames`, those a guest generated (`replay --respond`; left out when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub generated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {
@@ -69,6 +76,7 @@ impl Stats {
             verdict,
             verdict_reason,
             alg_protocol: alg.and_then(|a| a.protocol),
+            generated: f.generated(),
         }
     }
 

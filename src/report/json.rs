@@ -114,6 +114,12 @@ pub(super) struct Report<'a> {
     /// `replay --fixes`: per proposed fix, its steps, the flows it targets and its verification.
     #[serde(skip_serializing_if = "Option::is_none")]
     fixes: Option<serde_json::Value>,
+    /// `replay --respond`: the frames the guests generated, counted apart from `frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated: Option<serde_json::Value>,
+    /// `replay --respond`: the guests as they ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guests: Option<serde_json::Value>,
 }
 
 pub(super) fn proto_name(p: u8) -> String {
@@ -192,6 +198,8 @@ pub fn write_json<W: std::io::Write>(
             })
         }),
         fixes: stats.fixes.clone(),
+        generated: stats.generated.as_ref().map(|g| g.to_json(cloud)),
+        guests: stats.guests.clone(),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;

@@ -53,6 +53,9 @@ impl Stats {
         if let Some(o) = other.sessions {
             self.sessions.get_or_insert_default().add(&o);
         }
+        if let Some(g) = &other.generated {
+            self.generated.get_or_insert_default().add(g);
+        }
         self.internet_in += other.internet_in;
         self.internet_to_private += other.internet_to_private;
         // The other's table is kept as it is (no copy, no index): a flow is in one table only,

@@ -18,6 +18,7 @@ mod counts;
 mod decided;
 mod evict;
 mod flows;
+pub mod generated;
 mod json;
 mod merge;
 mod rec;
@@ -103,6 +104,12 @@ pub struct Stats {
     /// `replay --fixes`: the proposed fixes and their verification, written as `fixes` in
     /// `report.json`.
     pub fixes: Option<serde_json::Value>,
+    /// `replay --respond`: the frames being recorded are a guest's (counted in `generated`).
+    pub generating: bool,
+    /// `replay --respond`: the guests' frames, counted apart from the input's.
+    pub generated: Option<generated::Generated>,
+    /// `replay --respond`: the guests as they ended (`guests` in `report.json`).
+    pub guests: Option<serde_json::Value>,
     /// First fragments seen: (source, destination, protocol, identification) -> their ports.
     fragments: FxHashMap<(u32, u32, u8, u16), (u16, u16)>,
 }
@@ -170,6 +177,9 @@ impl Stats {
             internet_to_private: 0,
             vpc: None,
             fixes: None,
+            generating: false,
+            generated: None,
+            guests: None,
             fragments: FxHashMap::default(),
         }
     }
@@ -350,6 +360,28 @@ impl Stats {
         now_s: i64,
         tcp_flags: u8,
     ) -> Option<(FlowKey, (u32, u16))> {
+        if self.generating {
+            self.generated.get_or_insert_default().count(v);
+        } else {
+            self.count_input(v);
+        }
+        let mut to_private = false;
+        if v.ingress == Some(Port::Internet) && !self.generating {
+            self.internet_in += 1;
+            if v.outcome == Outcome::Drop(DropReason::UnknownDestination)
+                && self
+                    .vpc
+                    .is_some_and(|c| c.contains(Ipv4Addr::from(v.tuple.dst)))
+            {
+                self.internet_to_private += 1;
+                to_private = true;
+            }
+        }
+        self.record_flow(frame_no, v, now_s, tcp_flags, to_private)
+    }
+
+    /// The counters of an input frame (not a generated one).
+    fn count_input(&mut self, v: &Verdict) {
         self.frames_in += 1;
         if let Some(seg) = self.segments.last_mut() {
             seg.count(v);
@@ -366,18 +398,17 @@ impl Stats {
             }
             Outcome::Drop(r) => self.dropped[r.index()] += 1,
         }
-        let mut to_private = false;
-        if v.ingress == Some(Port::Internet) {
-            self.internet_in += 1;
-            if v.outcome == Outcome::Drop(DropReason::UnknownDestination)
-                && self
-                    .vpc
-                    .is_some_and(|c| c.contains(Ipv4Addr::from(v.tuple.dst)))
-            {
-                self.internet_to_private += 1;
-                to_private = true;
-            }
-        }
+    }
+
+    /// The flow of a frame recorded by [`Stats::record_timed`].
+    fn record_flow(
+        &mut self,
+        frame_no: u64,
+        v: &Verdict,
+        now_s: i64,
+        tcp_flags: u8,
+        to_private: bool,
+    ) -> Option<(FlowKey, (u32, u16))> {
         if v.tuple.proto == 0 && v.tuple.src == 0 && v.tuple.dst == 0 {
             return None; // not IPv4: no flow
         }
@@ -407,6 +438,9 @@ impl Stats {
         }
         if to_private {
             rec.count(counts::TO_PRIVATE, 1);
+        }
+        if self.generating {
+            rec.count(counts::GENERATED, 1);
         }
         rec.fill(v.eni, v.eip, v.mode);
         match v.outcome {

@@ -231,6 +231,11 @@ impl FlowRec {
         self.counts.sum(DropReason::COUNT..counts::CATS)
     }
 
+    /// Frames of the flow a guest generated.
+    pub(super) fn generated(&self) -> u64 {
+        self.counts.get(counts::GENERATED)
+    }
+
     /// Frames of the flow.
     pub(super) fn frames(&self) -> u64 {
         self.counts.sum(0..counts::CATS)

@@ -393,6 +393,7 @@ pub fn options(
 ) -> ReplayOptions {
     ReplayOptions {
         capture_point: Default::default(),
+        respond: false,
         topology: topology.to_path_buf(),
         out: out.to_path_buf(),
         ingress: None,

@@ -76,7 +76,7 @@ impl Cloud {
     }
 
     /// The gateway and mask of an EIP (see [`crate::model::Eip::gateway`]).
-    pub(in crate::model) fn gateway_info(&self, eip: usize) -> GatewayInfo {
+    pub fn gateway_info(&self, eip: usize) -> GatewayInfo {
         let e = &self.eips[eip];
         let mask = e.mask.unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
         let net = u32::from(e.address) & u32::from(mask);

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{Expect, Scenario};
-use crate::model::{ModelError, guest_view};
+use crate::model::{ModelError, StackLines, guest_view};
 
 /// One step's result.
 #[derive(Debug)]
@@ -40,7 +40,12 @@ pub fn run_scenario(s: &mut Scenario) -> Vec<StepResult> {
 
 /// The scenario's report: one line per step, then the resulting state (the `eipsim check`
 /// view).
-pub fn scenario_report(s: &Scenario, path: &Path, results: &[StepResult]) -> String {
+pub fn scenario_report(
+    s: &Scenario,
+    path: &Path,
+    results: &[StepResult],
+    stacks: &dyn StackLines,
+) -> String {
     use std::fmt::Write as _;
     let mut t = String::new();
     let _ = writeln!(
@@ -91,6 +96,6 @@ pub fn scenario_report(s: &Scenario, path: &Path, results: &[StepResult]) -> Str
         let _ = writeln!(t, "{bad} of {} steps not as expected", results.len());
     }
     let _ = writeln!(t, "\nresulting state:");
-    t.push_str(&guest_view(&s.cloud));
+    t.push_str(&guest_view(&s.cloud, stacks));
     t
 }
