@@ -395,11 +395,26 @@ impl Guests {
                 route: "no route (network unreachable)".into(),
             },
             Some(t) => {
+                let own = |a: Ipv4Addr| {
+                    g.nics
+                        .iter()
+                        .flatten()
+                        .any(|n| n.addrs().iter().any(|x| x.0 == a))
+                };
+                let foreign = c.from.filter(|a| !own(*a));
                 let nic = g.nics[t.nic].as_mut();
                 let src = c
                     .from
                     .or_else(|| nic.as_ref().and_then(|n| n.addrs().first().map(|a| a.0)));
                 match (nic, src) {
+                    (_, Some(a)) if foreign == Some(a) => Opened {
+                        connect: c.clone(),
+                        left: None,
+                        route: format!(
+                            "{}; cannot bind {a}: no NIC of this host holds it (EADDRNOTAVAIL)",
+                            t.why
+                        ),
+                    },
                     (Some(n), Some(src)) => {
                         let port = g.next_port;
                         g.next_port = g.next_port.wrapping_add(1).max(40_000);

@@ -52,6 +52,10 @@ pub struct Nic {
     icmp: bool,
     arp_until: Option<i64>,
     gateway_mac: [u8; 6],
+    /// Addresses of the host's other NICs that a connection opened here is bound to: Linux
+    /// (the weak host model) sends such a packet out of this NIC with that source, so the
+    /// interface holds them too (not shown as its own).
+    borrowed: Vec<Ipv4Addr>,
 }
 
 /// smoltcp's time for a capture time in nanoseconds.
@@ -103,6 +107,7 @@ impl Nic {
             services,
             arp_until: None,
             gateway_mac,
+            borrowed: Vec::new(),
         };
         nic.configure_static();
         Some(nic)
@@ -129,7 +134,7 @@ impl Nic {
         }
     }
 
-    /// The addresses the interface holds now, with their prefix lengths.
+    /// The addresses the interface holds now as its own, with their prefix lengths.
     pub fn addrs(&self) -> Vec<(Ipv4Addr, u8)> {
         self.iface
             .ip_addrs()
@@ -137,7 +142,24 @@ impl Nic {
             .map(|c| match c {
                 IpCidr::Ipv4(c) => (c.address(), c.prefix_len()),
             })
+            .filter(|(a, _)| !self.borrowed.contains(a))
             .collect()
+    }
+
+    /// Lets a connection bound to `src`, an address of another NIC of the host, leave by this
+    /// one (as Linux does): the interface holds it as a /32. False when it holds no more.
+    pub fn borrow(&mut self, src: Ipv4Addr) -> bool {
+        if self.iface.has_ip_addr(src) {
+            return true;
+        }
+        let mut ok = false;
+        self.iface.update_ip_addrs(|a| {
+            ok = a.push(IpCidr::Ipv4(Ipv4Cidr::new(src, 32))).is_ok();
+        });
+        if ok {
+            self.borrowed.push(src);
+        }
+        ok
     }
 
     /// The gateways this NIC's addresses lead to, each with an address of ours in its block
@@ -253,6 +275,9 @@ impl Nic {
     /// Opens `c` from `src`, local port `port`: a TCP SYN or one UDP datagram.
     pub fn open(&mut self, c: &Connect, src: Ipv4Addr, port: u16) -> Result<(), String> {
         let to = SocketAddrV4::new(*c.to.ip(), c.to.port());
+        if !self.borrow(src) {
+            return Err(format!("{src}: the interface holds no more addresses"));
+        }
         match c.transport {
             Transport::Tcp => {
                 let mut s = tcp::Socket::new(

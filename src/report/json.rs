@@ -54,6 +54,9 @@ pub(super) struct FlowReport {
     eip: Option<String>,
     first_frame: u64,
     frames: u64,
+    /// Of `frames`, those a guest generated (`replay --respond`; left out when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    generated: u64,
     forwarded: u64,
     dropped: BTreeMap<&'static str, u64>,
     /// What decided the flow's main drop reason: a security group's rule, default or inner
@@ -259,6 +262,7 @@ fn flow_report(
         eip: public,
         first_frame: f.first_frame,
         frames: f.frames(),
+        generated: f.generated(),
         forwarded: f.forwarded(),
         dropped: f.drops(),
         decided_by: super::decided::decided_by(stats, cloud, k, f),
