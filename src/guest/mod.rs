@@ -95,6 +95,11 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// What the topology says its guest runs.
+    pub fn config(&self) -> &crate::model::guest_cfg::GuestConfig {
+        &self.cfg
+    }
+
     /// Rebuilds the routing table from the addresses the NICs hold now (a lease came or went).
     fn refresh_table(&mut self) {
         let addrs: Vec<Vec<(Ipv4Addr, u8)>> = self
@@ -115,6 +120,8 @@ pub struct Guests {
     started: bool,
     /// The earliest timer of any NIC (capture nanoseconds).
     wake: Option<i64>,
+    /// Instances past this many get no stack (a view that lists only the first ones).
+    limit: usize,
     /// What the guests' side did that no output shows.
     pub counts: Counts,
 }
@@ -126,7 +133,13 @@ fn nanos(i: smoltcp::time::Instant) -> i64 {
 impl Guests {
     /// The guests of `cloud`'s instances, not started.
     pub fn new(cloud: &Cloud) -> Guests {
+        Guests::first(cloud, usize::MAX)
+    }
+
+    /// The guests of `cloud`'s first `limit` instances (the others get no stack), not started.
+    pub fn first(cloud: &Cloud, limit: usize) -> Guests {
         let mut g = Guests {
+            limit,
             guests: Vec::new(),
             by_eni: Vec::new(),
             gateway_mac: cloud.vpc.gateway_mac.0,
@@ -159,14 +172,26 @@ impl Guests {
             .into_iter()
             .map(Some)
             .collect();
+        let attached = plan::attached(cloud);
         for ii in 0..cloud.instances.len() {
-            let plans = plan::nics(cloud, ii);
+            let plans = plan::nics(cloud, ii, &attached[ii]);
             let same = old
                 .get(ii)
                 .and_then(Option::as_ref)
                 .is_some_and(|g| g.plans == plans && g.instance == ii);
             let g = if same {
                 old[ii].take().expect("checked")
+            } else if ii >= self.limit {
+                Guest {
+                    instance: ii,
+                    nics: Vec::new(),
+                    plans: Vec::new(),
+                    table: Table::default(),
+                    opened: Vec::new(),
+                    next_port: 40_000,
+                    cfg: Default::default(),
+                    eni_ids: Vec::new(),
+                }
             } else {
                 self.boot(cloud, ii, plans, now_ns.unwrap_or(0))
             };

@@ -56,14 +56,26 @@ pub fn vpc_router(cloud: &Cloud) -> Ipv4Addr {
     Ipv4Addr::from(top.saturating_sub(2).max(u32::from(c.network)))
 }
 
-/// The NICs of instance `inst`, primary first, then the secondary ENIs in the topology's order.
-pub fn nics(cloud: &Cloud, inst: usize) -> Vec<NicPlan> {
+/// The ENIs attached to each instance, by instance index, in the topology's order.
+pub fn attached(cloud: &Cloud) -> Vec<Vec<usize>> {
+    let mut by = vec![Vec::new(); cloud.instances.len()];
+    for (i, e) in cloud.enis.iter().enumerate() {
+        if let Some(x) = e.instance
+            && !e.deleted
+        {
+            by[x].push(i);
+        }
+    }
+    by
+}
+
+/// The NICs of instance `inst`, whose attached ENIs are `enis` ([`attached`]): primary first,
+/// then the secondary ENIs in the topology's order.
+pub fn nics(cloud: &Cloud, inst: usize, enis: &[usize]) -> Vec<NicPlan> {
     let dhcp = cloud.instances[inst].dhcp;
     let prefix = cloud.vpc.cidr.prefix;
     let gateway = vpc_router(cloud);
-    let mut enis: Vec<usize> = (0..cloud.enis.len())
-        .filter(|&i| cloud.enis[i].instance == Some(inst) && !cloud.enis[i].deleted)
-        .collect();
+    let mut enis = enis.to_vec();
     enis.sort_by_key(|&i| (cloud.enis[i].kind != EniKind::Primary, i));
     enis.iter()
         .enumerate()

@@ -11,7 +11,12 @@ use super::plan::Addressing;
 
 /// The guests of `cloud` booted and settled at time 0 (DHCP exchanges done), for a view.
 pub fn settled(cloud: &Cloud) -> Guests {
-    let mut g = Guests::new(cloud);
+    settled_first(cloud, usize::MAX)
+}
+
+/// [`settled`] for the first `limit` instances only (a view that lists no more).
+pub fn settled_first(cloud: &Cloud, limit: usize) -> Guests {
+    let mut g = Guests::first(cloud, limit);
     g.settle(0);
     g
 }
@@ -24,7 +29,7 @@ pub fn guest_view(cloud: &Cloud) -> String {
 
 /// [`guest_view`] listing at most `limit` of each kind (`eipsim check` without `--all`).
 pub fn guest_view_limited(cloud: &Cloud, limit: Option<usize>) -> String {
-    let guests = settled(cloud);
+    let guests = settled_first(cloud, limit.unwrap_or(usize::MAX));
     crate::model::guest_view_limited(
         cloud,
         limit,
@@ -143,12 +148,27 @@ impl StackLines for Lines<'_> {
         let Some(g) = self.guests.guests().iter().find(|g| g.instance == inst) else {
             return Vec::new();
         };
-        let mut out: Vec<String> = g
-            .table
-            .routes
-            .iter()
-            .map(|r| format!("route {}", g.table.show(r)))
-            .collect();
+        let cfg = g.config();
+        let services: Vec<String> = cfg.services.iter().map(ToString::to_string).collect();
+        let mut out = vec![format!(
+            "services {} (answered with replay --respond)",
+            if services.is_empty() {
+                "none".to_string()
+            } else {
+                services.join(", ")
+            }
+        )];
+        out.extend(
+            cfg.connect
+                .iter()
+                .map(|c| format!("opens {c} (when a replay --respond starts)")),
+        );
+        out.extend(
+            g.table
+                .routes
+                .iter()
+                .map(|r| format!("route {}", g.table.show(r))),
+        );
         out.extend(
             g.table
                 .show_rules()

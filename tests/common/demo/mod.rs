@@ -31,11 +31,18 @@ internet_mac = "02:00:00:00:00:01"
 id = "i-web"
 family = "ecs.g5"
 dhcp = true
+# What the guest answers with `replay --respond` (default: ICMP echo only).
+services = ["tcp/80", "tcp/443", "udp/5060", "icmp"]
 
 [[instance]]
 id = "i-app"
 family = "ecs.g5"
 dhcp = true
+services = ["tcp/22", "tcp/80", "udp/6000", "icmp"]
+# With --respond the guest opens this connection from its cut-through EIP; the source rule
+# sends it out of the cut-through NIC (without it, the primary NIC: source-check).
+connect = ["tcp/198.51.100.7:443 from 47.0.0.20"]
+rules = ["from 47.0.0.20 lookup eni-cut"]
 
 [[instance]]
 id = "i-legacy"
