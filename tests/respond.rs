@@ -479,3 +479,57 @@ fn respond_outputs_do_not_depend_on_workers() {
     );
     assert!(r["generated"]["frames"].as_u64().unwrap() > 0);
 }
+
+/// `eipsim trace` takes its reply from the guest's stack: a SYN-ACK from a listening port, a
+/// reset from a closed one, and nothing from a guest that does not answer ICMP.
+#[test]
+fn trace_takes_the_reply_from_the_guest() {
+    use eipsim::advisor::trace::{self, TraceOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = root.join("pcaps/demo-topology.toml");
+    let run = |topology: &Path, to: &str| {
+        trace::run(&TraceOptions {
+            topology: topology.to_path_buf(),
+            from: "198.51.100.7".into(),
+            to: to.into(),
+            proto: None,
+            sport: None,
+            ttl: None,
+        })
+        .unwrap()
+    };
+    let open = run(&demo, "47.0.0.10:80");
+    let r = open.reply.expect("a reply");
+    assert_eq!(
+        (r.frame.kind.as_str(), r.frame.src.as_str()),
+        ("SYN-ACK", "172.16.0.10")
+    );
+    assert_eq!(
+        r.delivered.unwrap().src,
+        "47.0.0.10",
+        "SNAT back to the EIP"
+    );
+    let closed = run(&demo, "47.0.0.10:8080");
+    assert_eq!(closed.reply.unwrap().frame.kind, "RST-ACK");
+
+    let dir = std::env::temp_dir().join(format!("eipsim-respond-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let quiet = dir.join("t.toml");
+    std::fs::write(
+        &quiet,
+        topology(&[(
+            "services = [\"tcp/80\", \"tcp/443\", \"udp/5060\", \"icmp\"]",
+            "services = [\"tcp/80\"]",
+        )]),
+    )
+    .unwrap();
+    let t = run(&quiet, "47.0.0.10");
+    assert!(t.reply.is_none());
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.starts_with("no reply: the guest of i-web on eth0")),
+        "{:?}",
+        t.notes
+    );
+}

@@ -78,7 +78,39 @@ fn headers(frame: &[u8]) -> Option<Headers> {
         }
         _ => checksum::checksum(seg) == 0,
     };
+    let kind = match p {
+        proto::TCP if seg.len() >= 14 => {
+            let f = seg[13];
+            let names: Vec<&str> = [
+                (0x02, "SYN"),
+                (0x01, "FIN"),
+                (0x04, "RST"),
+                (0x08, "PSH"),
+                (0x10, "ACK"),
+            ]
+            .iter()
+            .filter(|(b, _)| f & b != 0)
+            .map(|(_, n)| *n)
+            .collect();
+            if names.is_empty() {
+                "no flags".to_string()
+            } else {
+                names.join("-")
+            }
+        }
+        proto::UDP => "datagram".to_string(),
+        _ => match (seg.first(), seg.get(1)) {
+            (Some(0), _) => "echo reply".to_string(),
+            (Some(8), _) => "echo request".to_string(),
+            (Some(3), Some(3)) => "port unreachable".to_string(),
+            (Some(3), Some(c)) => format!("destination unreachable code {c}"),
+            (Some(11), _) => "time exceeded".to_string(),
+            (Some(t), Some(c)) => format!("type {t} code {c}"),
+            _ => "cut short".to_string(),
+        },
+    };
     Some(Headers {
+        kind,
         protocol,
         src: Ipv4Addr::from(ip.source()).to_string(),
         sport: port(0),
@@ -245,6 +277,7 @@ pub(super) fn leg(
         }
         _ => matches!(v.outcome, Outcome::Drop(_)).then(|| fix_for(cloud, &v, &f, ingress)),
     };
+    let forwarded = delivered.is_some();
     Leg {
         frame,
         ingress: ingress_text,
@@ -255,5 +288,6 @@ pub(super) fn leg(
         consistent,
         core: Some(v),
         bytes,
+        delivered_bytes: if forwarded { buf } else { Vec::new() },
     }
 }

@@ -73,6 +73,9 @@ pub struct Headers {
     pub dport: Option<u16>,
     /// TTL.
     pub ttl: u8,
+    /// What it is beyond its addresses: the TCP flags (`SYN`, `SYN-ACK`, `RST-ACK`...) or
+    /// the ICMP message (`echo request`, `port unreachable`...).
+    pub kind: String,
     /// Source MAC.
     pub src_mac: String,
     /// Destination MAC.
@@ -88,10 +91,11 @@ impl Headers {
             None => a.to_string(),
         };
         format!(
-            "{} {} -> {} TTL {}",
+            "{} {} -> {} {} TTL {}",
             self.protocol,
             ep(&self.src, self.sport),
             ep(&self.dst, self.dport),
+            self.kind,
             self.ttl
         )
     }
@@ -153,6 +157,9 @@ pub struct Leg {
     /// The frame's bytes as sent (not serialised).
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// The frame's bytes as the gateway delivered them, when forwarded (not serialised).
+    #[serde(skip)]
+    pub delivered_bytes: Vec<u8>,
 }
 
 /// The trace: the request leg (flattened), the reply leg and notes.
@@ -274,36 +281,75 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
         &mut groups,
         build(src_mac, cloud.vpc.gateway_mac, src, dst, ttl, l4),
     );
-    let reply = match (request.core.map(|v| v.outcome), &request.delivered) {
-        (Some(Outcome::Forward(p, _)), Some(d)) => {
-            let mac = match p {
-                Port::Internet => cloud.vpc.internet_mac,
-                Port::Eni(x) => cloud.enis[x as usize].mac,
-            };
-            let rl4 = match l4 {
-                L4::Tcp { sport, dport, .. } => L4::Tcp {
-                    sport: dport,
-                    dport: sport,
-                    ack: true,
-                },
-                L4::Udp { sport, dport } => L4::Udp {
-                    sport: dport,
-                    dport: sport,
-                },
-                L4::Echo { id, .. } => L4::Echo { id, reply: true },
-            };
-            let rs: Ipv4Addr = d.dst.parse().expect("an address the core wrote");
-            let rd: Ipv4Addr = d.src.parse().expect("an address the core wrote");
-            Some(leg(
-                &cloud,
-                &dp,
-                &mut groups,
-                build(mac, cloud.vpc.gateway_mac, rs, rd, 64, rl4),
-            ))
+    // Delivered to an ENI: its instance's guest stack answers (what `replay --respond` runs).
+    let mut guest_note = None;
+    let answer = match request.core.map(|v| v.outcome) {
+        Some(Outcome::Forward(Port::Eni(x), _)) if !request.delivered_bytes.is_empty() => {
+            let mut guests = crate::guest::view::settled(&cloud);
+            let mut out = crate::guest::Emitted::default();
+            let x = x as usize;
+            let who = guests.nic_of(x).map(|(g, n)| {
+                (
+                    cloud.instances[g.instance].id.clone(),
+                    n.map_or_else(String::new, |n| n.plan.name.clone()),
+                )
+            });
+            if guests.deliver(x, &request.delivered_bytes, 0, &mut out) {
+                let sent = out
+                    .frames
+                    .into_iter()
+                    .find(|(e, k, _)| *e == x && *k == crate::guest::Emit::Sent)
+                    .map(|f| f.2);
+                let (inst, nic) = who.unwrap_or_default();
+                guest_note = Some(match &sent {
+                    Some(_) => format!(
+                        "reply: sent by the guest of {inst} on {nic} (its IP stack and services, as replay --respond runs them)"
+                    ),
+                    None => format!(
+                        "no reply: the guest of {inst} on {nic} sent nothing back (see its services in eipsim check)"
+                    ),
+                });
+                Some(sent)
+            } else {
+                None
+            }
         }
         _ => None,
     };
-    let mut notes = Vec::new();
+    let reply = match answer {
+        Some(Some(bytes)) => Some(leg(&cloud, &dp, &mut groups, bytes)),
+        Some(None) => None,
+        None => match (request.core.map(|v| v.outcome), &request.delivered) {
+            (Some(Outcome::Forward(p, _)), Some(d)) => {
+                let mac = match p {
+                    Port::Internet => cloud.vpc.internet_mac,
+                    Port::Eni(x) => cloud.enis[x as usize].mac,
+                };
+                let rl4 = match l4 {
+                    L4::Tcp { sport, dport, .. } => L4::Tcp {
+                        sport: dport,
+                        dport: sport,
+                        ack: true,
+                    },
+                    L4::Udp { sport, dport } => L4::Udp {
+                        sport: dport,
+                        dport: sport,
+                    },
+                    L4::Echo { id, .. } => L4::Echo { id, reply: true },
+                };
+                let rs: Ipv4Addr = d.dst.parse().expect("an address the core wrote");
+                let rd: Ipv4Addr = d.src.parse().expect("an address the core wrote");
+                Some(leg(
+                    &cloud,
+                    &dp,
+                    &mut groups,
+                    build(mac, cloud.vpc.gateway_mac, rs, rd, 64, rl4),
+                ))
+            }
+            _ => None,
+        },
+    };
+    let mut notes: Vec<String> = guest_note.into_iter().collect();
     if let Some(d) = dport
         && let Some(p) = crate::alg::identify(
             if proto == "tcp" {
