@@ -533,3 +533,84 @@ fn trace_takes_the_reply_from_the_guest() {
         t.notes
     );
 }
+
+/// A handshake the client never completes: the guest resends its SYN-ACK for a while, then
+/// forgets the half-open connection after 63 s as Linux does (five retransmissions), instead
+/// of resending forever.
+#[test]
+fn a_half_open_connection_is_given_up_after_63_seconds() {
+    let t = topology(&[]);
+    let dir = std::env::temp_dir().join(format!("eipsim-respond-halfopen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.toml"), &t).unwrap();
+    let cap = dir.join("in.pcap");
+    let mut w =
+        PcapWriter::with_header(std::fs::File::create(&cap).unwrap(), PcapHeader::default())
+            .unwrap();
+    // The SYN, then a ping to another instance every 5 s for 200 s (time goes on).
+    let mut frames = vec![(0u64, syn([47, 0, 0, 10], 50_000, 80))];
+    for k in 1..=40u64 {
+        frames.push((k * 5_000, ping([47, 0, 0, 1], k as u16)));
+    }
+    for (ms, f) in &frames {
+        let ts = std::time::Duration::from_millis(START * 1000 + ms);
+        w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
+            .unwrap();
+    }
+    drop(w);
+    let out = dir.join("out");
+    replay::run(&ReplayOptions {
+        topology: dir.join("t.toml"),
+        out: out.clone(),
+        ingress: None,
+        workers: 1,
+        inputs: vec![cap],
+        progress: false,
+        trace: None,
+        max_open_files: None,
+        alg: true,
+        alg_spec: None,
+        events: None,
+        capture_point: Default::default(),
+        respond: true,
+    })
+    .unwrap();
+    let mut r = PcapReader::new(std::fs::File::open(out.join("internet.pcap")).unwrap()).unwrap();
+    let mut synacks = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.unwrap();
+        let s = SlicedPacket::from_ethernet(&p.data).unwrap();
+        if let Some(TransportSlice::Tcp(t)) = &s.transport
+            && t.syn()
+            && t.ack()
+        {
+            synacks.push(p.timestamp.as_secs() - START);
+        }
+    }
+    assert!(synacks.len() >= 3, "the SYN-ACK is resent: {synacks:?}");
+    assert!(
+        synacks.iter().all(|s| *s <= 63),
+        "given up after 63 s: {synacks:?}"
+    );
+}
+
+/// More SYNs to one port than the guest keeps half-open connections for: the rest are dropped
+/// unanswered (a full Linux backlog), never reset.
+#[test]
+fn a_full_listener_drops_new_syns_without_resetting_them() {
+    let t = topology(&[]);
+    let syns: Vec<Vec<u8>> = (0..1100u16)
+        .map(|i| syn([47, 0, 0, 10], 10_000 + i, 80))
+        .collect();
+    let out = run("backlog", &t, &syns, 1);
+    let inet = read(&out.join("internet.pcap"));
+    // Answered once each (some resent within the capture's 1.1 s): 1,024 clients, not 1,100.
+    let answered: std::collections::BTreeSet<&str> = inet
+        .iter()
+        .filter(|s| s.what.ends_with(" SA"))
+        .map(|s| s.what.as_str())
+        .collect();
+    assert_eq!(answered.len(), 1024);
+    assert!(!inet.iter().any(|s| s.what.contains('R')), "no reset");
+}

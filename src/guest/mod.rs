@@ -278,6 +278,11 @@ impl Guests {
         self.started
     }
 
+    /// When the earliest timer of any NIC is due (capture nanoseconds), once started.
+    pub fn next_wake(&self) -> Option<i64> {
+        self.wake.filter(|_| self.started)
+    }
+
     fn run_all(&mut self, now_ns: i64, out: &mut Emitted) {
         for gi in 0..self.guests.len() {
             for ni in 0..self.guests[gi].nics.len() {

@@ -217,6 +217,11 @@ impl Nic {
         if !self.icmp && is_echo_request(eth) {
             return;
         }
+        if let Some(port) = syn_port(eth)
+            && self.services.saturated(port, &self.sockets)
+        {
+            return;
+        }
         self.dev.push_rx(eth);
     }
 
@@ -224,6 +229,7 @@ impl Nic {
     /// services served. Says whether another round may do more.
     pub fn step(&mut self, now_ns: i64) -> bool {
         let now = instant(now_ns);
+        self.services.expire(&mut self.sockets, now_ns);
         let polled = self.iface.poll(now, &mut self.dev, &mut self.sockets);
         let mut more = polled == PollResult::SocketStateChanged;
         if let Some(h) = self.dhcp {
@@ -259,6 +265,8 @@ impl Nic {
             }
         }
         more |= self.services.serve(&mut self.sockets);
+        // Connections that became half-open in this poll are timed from now.
+        self.services.expire(&mut self.sockets, now_ns);
         more || !self.dev.rx.is_empty()
     }
 
@@ -359,6 +367,16 @@ pub fn arp_request(eth: &[u8]) -> Option<([u8; 6], Ipv4Addr, Ipv4Addr)> {
         )),
         _ => None,
     }
+}
+
+/// The destination port of a TCP SYN (without ACK) in an untagged Ethernet frame.
+fn syn_port(eth: &[u8]) -> Option<u16> {
+    if eth.get(12..14) != Some(&[0x08, 0x00]) || eth.get(23) != Some(&6) {
+        return None;
+    }
+    let l4 = 14 + usize::from(eth.get(14)? & 0x0f) * 4;
+    let flags = *eth.get(l4 + 13)?;
+    (flags & 0x12 == 0x02).then(|| u16::from_be_bytes([eth[l4 + 2], eth[l4 + 3]]))
 }
 
 /// Whether `eth` is an untagged Ethernet frame carrying an ICMP echo request.

@@ -11,10 +11,15 @@ use crate::model::guest_cfg::Service;
 
 /// Listening sockets kept ready per TCP port (each takes one connection).
 const LISTENERS: usize = 2;
-/// Sockets per TCP port at most: past it, new connections are refused (RST).
-const MAX_PER_PORT: usize = 256;
+/// Sockets per TCP port at most: past it a new SYN is dropped unanswered (a Linux listener
+/// whose backlog is full does the same).
+const MAX_PER_PORT: usize = 1024;
 /// Buffer bytes per socket and direction.
-const BUFFER: usize = 8192;
+const BUFFER: usize = 4096;
+/// A half-open connection (SYN-ACK sent, no valid ACK) is forgotten after this long, in
+/// capture nanoseconds: Linux gives up after five SYN-ACK retransmissions (1 + 2 + 4 + 8 + 16
+/// + 32 s).
+pub const SYN_RECV_NS: i64 = 63_000_000_000;
 
 /// What a TCP connection does with what it receives.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,11 +34,15 @@ enum Talk {
     Answered,
 }
 
+/// One TCP socket of a port: its handle, what its connection does, and since when it is
+/// half-open (capture nanoseconds).
+type Conn = (SocketHandle, Talk, Option<i64>);
+
 /// The sockets of one NIC's services.
 #[derive(Default)]
 pub struct Services {
-    /// Per TCP port: its sockets and what each connection does.
-    tcp: Vec<(u16, Vec<(SocketHandle, Talk)>)>,
+    /// Per TCP port: its sockets, what each connection does and since when it is half-open.
+    tcp: Vec<(u16, Vec<Conn>)>,
     udp: Vec<SocketHandle>,
     /// The body of the HTTP answer.
     banner: String,
@@ -90,7 +99,7 @@ impl Services {
     fn refill(&mut self, sockets: &mut SocketSet<'static>) {
         for (port, socks) in &mut self.tcp {
             let mut listening = 0;
-            for (h, talk) in socks.iter_mut() {
+            for (h, talk, _) in socks.iter_mut() {
                 let s = sockets.get_mut::<tcp::Socket>(*h);
                 if s.state() == tcp::State::Closed {
                     let _ = s.listen(*port);
@@ -105,8 +114,43 @@ impl Services {
                 if s.listen(*port).is_err() {
                     break;
                 }
-                socks.push((sockets.add(s), Talk::Fresh));
+                socks.push((sockets.add(s), Talk::Fresh, None));
                 listening += 1;
+            }
+        }
+    }
+
+    /// Whether TCP port `port` is served and holds no free listener and no room for one: a
+    /// new SYN to it is dropped unanswered.
+    pub fn saturated(&self, port: u16, sockets: &SocketSet<'static>) -> bool {
+        self.tcp.iter().any(|(p, socks)| {
+            *p == port
+                && socks.len() >= MAX_PER_PORT
+                && !socks
+                    .iter()
+                    .any(|(h, _, _)| sockets.get::<tcp::Socket>(*h).is_listening())
+        })
+    }
+
+    /// Forgets the half-open connections older than [`SYN_RECV_NS`] at `now_ns` (before the
+    /// interface is polled, so that no retransmission leaves after it): each socket listens
+    /// again, without a word to the peer, as Linux drops a request that never completed.
+    pub fn expire(&mut self, sockets: &mut SocketSet<'static>, now_ns: i64) {
+        for (port, socks) in &mut self.tcp {
+            for (h, talk, since) in socks.iter_mut() {
+                if sockets.get::<tcp::Socket>(*h).state() == tcp::State::SynReceived {
+                    let t = *since.get_or_insert(now_ns);
+                    if now_ns.saturating_sub(t) >= SYN_RECV_NS {
+                        sockets.remove(*h);
+                        let mut fresh = tcp_socket();
+                        let _ = fresh.listen(*port);
+                        *h = sockets.add(fresh);
+                        *talk = Talk::Fresh;
+                        *since = None;
+                    }
+                } else {
+                    *since = None;
+                }
             }
         }
     }
@@ -117,7 +161,7 @@ impl Services {
         let mut busy = false;
         let mut buf = [0u8; 2048];
         for (_, socks) in &mut self.tcp {
-            for (h, talk) in socks.iter_mut() {
+            for (h, talk, _) in socks.iter_mut() {
                 let s = sockets.get_mut::<tcp::Socket>(*h);
                 if *talk == Talk::Fresh
                     && !s.is_listening()

@@ -438,3 +438,45 @@ impl CaptureReader {
 pub fn nanos_idb_option() -> InterfaceDescriptionOption<'static> {
     InterfaceDescriptionOption::IfTsResol(9)
 }
+
+/// The stamp of a moment `back_ns` nanoseconds before the frame stamped `stamp` (of interface
+/// `desc`), in the same units: a pcap record's seconds and fraction, or a pcapng block's raw
+/// count in its interface's `if_tsresol` (rounded down to a unit). Used for frames a guest
+/// sent between two captured frames (`replay --respond`).
+pub fn stamp_before(stamp: Stamp, desc: &IfaceDesc, back_ns: i64) -> Stamp {
+    let back = i128::from(back_ns.max(0));
+    match stamp {
+        Stamp::Pcap { sec, frac, nanos } => {
+            let unit: i128 = if nanos { 1 } else { 1000 };
+            let per_sec = 1_000_000_000 / unit;
+            let t = (i128::from(sec) * per_sec + i128::from(frac) - back.div_euclid(unit)).max(0);
+            Stamp::Pcap {
+                sec: u32::try_from(t / per_sec).unwrap_or(u32::MAX),
+                frac: (t % per_sec) as u32,
+                nanos,
+            }
+        }
+        Stamp::PcapNg { raw } => {
+            let resol = desc
+                .idb
+                .as_ref()
+                .and_then(|idb| {
+                    idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(6);
+            let units = if resol & 0x80 != 0 {
+                (back << (resol & 0x7f).min(100)) / 1_000_000_000
+            } else if resol <= 9 {
+                back / 10i128.pow(u32::from(9 - resol))
+            } else {
+                back * 10i128.pow(u32::from(resol - 9).min(30))
+            };
+            Stamp::PcapNg {
+                raw: u64::try_from((i128::from(raw) - units).max(0)).unwrap_or(0),
+            }
+        }
+    }
+}

@@ -70,6 +70,8 @@ pub(super) struct Responder {
     eth: Vec<u8>,
     frame: Vec<u8>,
     scratch: Vec<u8>,
+    /// The input's interfaces by slot (for the stamps of frames sent between two frames).
+    ifaces: Vec<IfaceDesc>,
 }
 
 /// One frame handed on, with where it is written and how many guest hops it took.
@@ -89,6 +91,7 @@ impl Responder {
             eth: Vec::new(),
             frame: Vec::new(),
             scratch: Vec::new(),
+            ifaces: Vec::new(),
             cloud,
         }
     }
@@ -109,6 +112,11 @@ impl Responder {
         made: &mut GenFrames,
     ) {
         let dp = b.dp.as_deref().unwrap_or(dp);
+        for (slot, d) in &b.new_ifaces {
+            if *slot as usize == self.ifaces.len() {
+                self.ifaces.push(d.clone());
+            }
+        }
         if let Some(c) = &b.cloud {
             pass.follow(c);
             self.cloud = c.clone();
@@ -129,9 +137,17 @@ impl Responder {
                 let out = self.guests.start(&self.cloud, now);
                 self.emit(pass, dp, out, i, b, i, made);
             } else {
-                let mut out = Emitted::default();
-                self.guests.tick(now, &mut out);
-                self.emit(pass, dp, out, i, b, i, made);
+                // The guests' timers due before this frame, each at its own time.
+                let mut last = None;
+                while let Some(w) = self.guests.next_wake().filter(|w| *w <= now) {
+                    if last.is_some_and(|l| w <= l) {
+                        break; // nothing moved: the rest waits for this frame's time
+                    }
+                    last = Some(w);
+                    let mut out = Emitted::default();
+                    self.guests.tick(w, &mut out);
+                    self.emit_at(pass, dp, out, (i, w), b, i, made);
+                }
             }
             let rewritten_from = rw.frames.len();
             let changed_from = rw.verdicts.len();
@@ -184,6 +200,22 @@ impl Responder {
         before: usize,
         made: &mut GenFrames,
     ) {
+        self.emit_at(pass, dp, out, (at, b.nanos[at]), b, before, made);
+    }
+
+    /// [`Responder::emit`] for frames the guests sent at `now_ns`, at or before input frame
+    /// `at`'s time: stamped at that moment.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_at(
+        &mut self,
+        pass: &mut FramePass,
+        dp: &Dataplane,
+        out: Emitted,
+        (at, now_ns): (usize, i64),
+        b: &Batch,
+        before: usize,
+        made: &mut GenFrames,
+    ) {
         let mut queue: VecDeque<Pending> = out
             .frames
             .into_iter()
@@ -194,8 +226,8 @@ impl Responder {
                 hops: 0,
             })
             .collect();
-        let now_ns = b.nanos[at];
-        let now_s = b.times[at];
+        let back = b.nanos[at].saturating_sub(now_ns);
+        let now_s = now_ns.div_euclid(1_000_000_000);
         let frame_no = b.first_frame + at as u64 + 1;
         while let Some(p) = queue.pop_front() {
             let mut meta = self
@@ -205,6 +237,11 @@ impl Responder {
                 .flatten()
                 .unwrap_or(b.metas[at].1);
             meta.stamp = b.metas[at].1.stamp;
+            if back > 0
+                && let Some(desc) = self.ifaces.get(meta.slot as usize)
+            {
+                meta.stamp = input::stamp_before(meta.stamp, desc, back);
+            }
             let way = match p.emit {
                 Emit::Sent => Way::FromHost,
                 Emit::Served => Way::ToHost,
