@@ -301,7 +301,12 @@ pub fn run(opts: &TraceOptions) -> Result<Trace, AdvisorError> {
                     .find(|(e, k, _)| *e == x && *k == crate::guest::Emit::Sent)
                     .map(|f| f.2);
                 let (inst, nic) = who.unwrap_or_default();
+                let refused = sent.as_deref().and_then(refusal);
                 guest_note = Some(match &sent {
+                    Some(_) if refused.is_some() => format!(
+                        "reply: sent by the guest of {inst} on {nic}: {} (nothing listens there: add it to the instance's `services` to model a server)",
+                        refused.unwrap_or_default()
+                    ),
                     Some(_) => format!(
                         "reply: sent by the guest of {inst} on {nic} (its IP stack and services, as replay --respond runs them)"
                     ),
@@ -450,4 +455,26 @@ pub fn text(t: &Trace) -> String {
     }
     let _ = writeln!(s, "\n{}", t.summary);
     s
+}
+
+/// What a guest's answer says when it refuses the request: a TCP reset or an ICMP port
+/// unreachable (an untagged Ethernet frame).
+fn refusal(eth: &[u8]) -> Option<String> {
+    let ip = eth.get(14..)?;
+    let l4 = ip.get(usize::from(ip.first()? & 0x0f) * 4..)?;
+    match ip.get(9)? {
+        6 if l4.get(13)? & 0x04 != 0 => Some(format!(
+            "a reset: tcp/{} is not in its services",
+            u16::from_be_bytes([*l4.first()?, *l4.get(1)?])
+        )),
+        1 if l4.first() == Some(&3) && l4.get(1) == Some(&3) => {
+            let q = l4.get(8..)?;
+            let qu = q.get(usize::from(q.first()? & 0x0f) * 4..)?;
+            Some(format!(
+                "ICMP port unreachable: udp/{} is not in its services",
+                u16::from_be_bytes([*qu.get(2)?, *qu.get(3)?])
+            ))
+        }
+        _ => None,
+    }
 }
