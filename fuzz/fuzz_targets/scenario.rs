@@ -187,6 +187,7 @@ fuzz_target!(|data: &[u8]| {
         if let Err(e) = Dataplane::new(&cloud).check_tables(&cloud) {
             panic!("after {op}: tables: {e}");
         }
-        let _ = eipsim::guest::view::guest_view_limited(&cloud, Some(eipsim::model::CHECK_LIST_LIMIT));
+        let _ =
+            eipsim::guest::view::guest_view_limited(&cloud, Some(eipsim::model::CHECK_LIST_LIMIT));
     }
 });
