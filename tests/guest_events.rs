@@ -237,3 +237,53 @@ fn a_cut_through_eip_unbound_takes_the_lease_away_and_bound_again_gives_it_back(
         "two exchanges"
     );
 }
+
+/// An event that changes one NIC of an instance (its cut-through EIP unbound) leaves the
+/// instance's other NICs alone: a connection half-way through its handshake on the multi-EIP
+/// NIC completes and is answered as without the event.
+#[test]
+fn a_change_to_one_nic_leaves_the_connections_of_the_others() {
+    let m = [47, 0, 0, 31];
+    let syn0 = syn(m, 50_020, 80);
+    let first = run("other-nic-syn", &[(500, syn0.clone())], "");
+    let mut r = PcapReader::new(std::fs::File::open(first.join("internet.pcap")).unwrap()).unwrap();
+    let p = r.next_packet().unwrap().unwrap();
+    let s = SlicedPacket::from_ethernet(&p.data).unwrap();
+    let Some(TransportSlice::Tcp(t)) = &s.transport else {
+        panic!("the first frame out is the SYN-ACK")
+    };
+    assert!(t.syn() && t.ack());
+    let mut ack = Vec::new();
+    PacketBuilder::ethernet2(INET, GW)
+        .ipv4(CLIENT, m, 64)
+        .tcp(50_020, 80, 1001, 64240)
+        .ack(t.sequence_number().wrapping_add(1))
+        .psh()
+        .write(&mut ack, b"GET / HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let unbind = format!(
+        "[[event]]\nat = \"{}.0\"\nop = \"UnassociateEipAddress\"\neip = \"eip-cut\"\n",
+        START + 1
+    );
+    let answers = |name: &str, events: &str| {
+        let out = run(name, &[(500, syn0.clone()), (1500, ack.clone())], events);
+        let mut r =
+            PcapReader::new(std::fs::File::open(out.join("internet.pcap")).unwrap()).unwrap();
+        let mut seen = Vec::new();
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap();
+            let s = SlicedPacket::from_ethernet(&p.data).unwrap();
+            if let Some(TransportSlice::Tcp(t)) = &s.transport {
+                seen.push((t.rst(), t.payload().len()));
+            }
+        }
+        seen
+    };
+    let quiet = answers("other-nic-quiet", "");
+    let changed = answers("other-nic-event", &unbind);
+    assert!(quiet.iter().any(|(rst, len)| !rst && *len > 0), "{quiet:?}");
+    assert_eq!(
+        changed, quiet,
+        "the event on eth1 changed eth2's connection"
+    );
+}

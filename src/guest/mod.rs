@@ -193,7 +193,8 @@ impl Guests {
                     eni_ids: Vec::new(),
                 }
             } else {
-                self.boot(cloud, ii, plans, now_ns.unwrap_or(0))
+                let before = old.get_mut(ii).and_then(Option::take);
+                self.boot(cloud, ii, plans, now_ns.unwrap_or(0), before)
             };
             self.guests.push(g);
         }
@@ -211,12 +212,32 @@ impl Guests {
         out
     }
 
-    fn boot(&self, cloud: &Cloud, ii: usize, plans: Vec<NicPlan>, now_ns: i64) -> Guest {
+    /// The guest of instance `ii` with NICs `plans`: a NIC whose plan is unchanged from
+    /// `before` (the guest as it was) keeps its stack, connections and lease; the others boot.
+    fn boot(
+        &self,
+        cloud: &Cloud,
+        ii: usize,
+        plans: Vec<NicPlan>,
+        now_ns: i64,
+        before: Option<Guest>,
+    ) -> Guest {
         let inst = &cloud.instances[ii];
         let icmp = inst.guest.serves(Service::Icmp);
+        let (mut kept, opened, next_port) = match before {
+            Some(b) if b.instance == ii => (
+                b.plans.into_iter().zip(b.nics).collect::<Vec<_>>(),
+                b.opened,
+                b.next_port,
+            ),
+            _ => (Vec::new(), Vec::new(), 40_000),
+        };
         let nics: Vec<Option<Nic>> = plans
             .iter()
             .map(|p| {
+                if let Some(k) = kept.iter().position(|(q, n)| q == p && n.is_some()) {
+                    return kept.swap_remove(k).1;
+                }
                 let banner = format!(
                     "eipsim guest {} on {} ({})\n",
                     inst.id, p.name, cloud.enis[p.eni].id
@@ -240,8 +261,8 @@ impl Guests {
             eni_ids: plans.iter().map(|p| cloud.enis[p.eni].id.clone()).collect(),
             nics,
             plans,
-            opened: Vec::new(),
-            next_port: 40_000,
+            opened,
+            next_port,
             cfg: inst.guest.clone(),
         };
         g.refresh_table();
