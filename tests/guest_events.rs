@@ -4,6 +4,8 @@
 //! private IP back and the lease is gone from the guests' view; bound again, a new DHCP
 //! exchange gives the lease back and SYNs are answered again.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -67,19 +69,9 @@ fn run(name: &str, frames: &[(u64, Vec<u8>)], events: &str) -> PathBuf {
     drop(w);
     let out = dir.join("out");
     let o = replay::run(&ReplayOptions {
-        topology: t,
-        out: out.clone(),
-        ingress: None,
-        workers: 1,
-        inputs: vec![cap],
-        progress: false,
         trace: Some(out.join("trace.tsv")),
-        max_open_files: None,
-        alg: true,
-        alg_spec: None,
         events: Some(e),
-        capture_point: Default::default(),
-        respond: true,
+        ..common::respond_options(&t, &out, vec![cap])
     })
     .unwrap();
     assert!(o.capture_error.is_none());

@@ -4,13 +4,15 @@
 //! `replay --respond` over captures that are not Ethernet (raw IP, Linux cooked): the guests'
 //! replies are written in the input's link type, as proper IPv4 packets.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use eipsim::model::Cloud;
 use eipsim::model::guest_cfg::{GuestConfig, Service};
-use eipsim::replay::{self, ReplayOptions};
+use eipsim::replay;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
@@ -344,22 +346,7 @@ fn respond(name: &str, link: DataLink, frames: &[Vec<u8>]) -> PathBuf {
     }
     drop(w);
     let out = dir.join("out");
-    let o = replay::run(&ReplayOptions {
-        topology: t,
-        out: out.clone(),
-        ingress: None,
-        workers: 1,
-        inputs: vec![cap],
-        progress: false,
-        trace: None,
-        max_open_files: None,
-        alg: true,
-        alg_spec: None,
-        events: None,
-        capture_point: Default::default(),
-        respond: true,
-    })
-    .unwrap();
+    let o = replay::run(&common::respond_options(&t, &out, vec![cap])).unwrap();
     assert!(o.capture_error.is_none());
     out
 }

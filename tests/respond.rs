@@ -3,6 +3,8 @@
 //! secondary ENI, cut-through with DHCP, multi-EIP with one EIP configured, cut-through without
 //! DHCP, a detached ENI), with services on its instances.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -95,19 +97,8 @@ fn run(name: &str, topology: &str, frames: &[Vec<u8>], workers: usize) -> PathBu
     drop(w);
     let out = dir.join("out");
     let o = replay::run(&ReplayOptions {
-        topology: t,
-        out: out.clone(),
-        ingress: None,
         workers,
-        inputs: vec![cap],
-        progress: false,
-        trace: None,
-        max_open_files: None,
-        alg: true,
-        alg_spec: None,
-        events: None,
-        capture_point: Default::default(),
-        respond: true,
+        ..common::respond_options(&t, &out, vec![cap])
     })
     .unwrap();
     assert!(o.capture_error.is_none());
@@ -560,21 +551,11 @@ fn a_half_open_connection_is_given_up_after_63_seconds() {
     }
     drop(w);
     let out = dir.join("out");
-    replay::run(&ReplayOptions {
-        topology: dir.join("t.toml"),
-        out: out.clone(),
-        ingress: None,
-        workers: 1,
-        inputs: vec![cap],
-        progress: false,
-        trace: None,
-        max_open_files: None,
-        alg: true,
-        alg_spec: None,
-        events: None,
-        capture_point: Default::default(),
-        respond: true,
-    })
+    replay::run(&common::respond_options(
+        &dir.join("t.toml"),
+        &out,
+        vec![cap],
+    ))
     .unwrap();
     let mut r = PcapReader::new(std::fs::File::open(out.join("internet.pcap")).unwrap()).unwrap();
     let mut synacks = Vec::new();
