@@ -63,6 +63,11 @@ pub(crate) enum Cmd {
     Import(ImportArgs),
     /// Print a starting topology for captures: each private source becomes a NAT-mode ENI.
     Suggest(SuggestArgs),
+    /// Run the gateway between real interfaces (root): frames read on the Internet interface
+    /// and the ENIs' go through the same frame pass as a replay and out of their egress
+    /// interface; ARP is answered as the provider's network does. Outputs as a replay's,
+    /// written at the end (--duration, SIGINT or SIGTERM).
+    Live(LiveArgs),
 }
 
 // The argument structs below carry no `///` comment of their own: the variant's is the help.
@@ -203,4 +208,40 @@ pub(crate) enum ImportSource {
     Terraform,
     /// A directory of Describe* API responses (JSON).
     Aliyun,
+}
+
+#[derive(Args)]
+pub(crate) struct LiveArgs {
+    /// Topology file (TOML; docs/topology.md).
+    #[arg(long)]
+    pub(crate) topology: PathBuf,
+    /// The interface of the Internet side.
+    #[arg(long, value_name = "IFACE")]
+    pub(crate) internet: String,
+    /// An ENI and the interface of its instance's side, as ENI_ID=IFACE (repeat per ENI).
+    #[arg(long, value_name = "ENI_ID=IFACE", value_parser = eni_iface, required = true)]
+    pub(crate) eni: Vec<(String, String)>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub(crate) out: PathBuf,
+    /// Stop after this many seconds (default: at SIGINT or SIGTERM).
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    pub(crate) duration: Option<std::time::Duration>,
+}
+
+/// `ENI_ID=IFACE`, both parts non-empty.
+fn eni_iface(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((e, i)) if !e.is_empty() && !i.is_empty() => Ok((e.to_string(), i.to_string())),
+        _ => Err(format!("{s:?}: expected ENI_ID=IFACE")),
+    }
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?}: expected a positive number of seconds"))
 }

@@ -3,6 +3,7 @@
 
 mod advise;
 mod args;
+mod live;
 mod replay;
 mod topology;
 
@@ -82,6 +83,7 @@ pub(crate) fn dispatch(cmd: Cmd) -> Result<(), CliError> {
         Cmd::Trace(a) => advise::trace(a),
         Cmd::Diff(a) => advise::diff(a),
         Cmd::Suggest(a) => advise::suggest(a),
+        Cmd::Live(a) => live::live(a),
     }
 }
 

@@ -8,6 +8,7 @@
 mod feed;
 pub mod guard;
 pub mod input;
+pub mod live;
 pub mod output;
 mod pipeline;
 mod respond;

@@ -123,6 +123,9 @@ pub(super) struct Report<'a> {
     /// `replay --respond`: the guests as they ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     guests: Option<serde_json::Value>,
+    /// `eipsim live`: ARP requests answered and frames sent on the interfaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<serde_json::Value>,
 }
 
 pub(super) fn proto_name(p: u8) -> String {
@@ -203,6 +206,7 @@ pub fn write_json<W: std::io::Write>(
         fixes: stats.fixes.clone(),
         generated: stats.generated.as_ref().map(|g| g.to_json(cloud)),
         guests: stats.guests.clone(),
+        live: stats.live.clone(),
     };
     let mut w = w;
     serde_json::to_writer_pretty(&mut w, &report).map_err(std::io::Error::other)?;

@@ -110,6 +110,9 @@ pub struct Stats {
     pub generated: Option<generated::Generated>,
     /// `replay --respond`: the guests as they ended (`guests` in `report.json`).
     pub guests: Option<serde_json::Value>,
+    /// `eipsim live`: the frames the simulator answered itself (ARP) and the frames it sent
+    /// (`live` in `report.json`).
+    pub live: Option<serde_json::Value>,
     /// First fragments seen: (source, destination, protocol, identification) -> their ports.
     fragments: FxHashMap<(u32, u32, u8, u16), (u16, u16)>,
 }
@@ -180,6 +183,7 @@ impl Stats {
             generating: false,
             generated: None,
             guests: None,
+            live: None,
             fragments: FxHashMap::default(),
         }
     }
