@@ -187,14 +187,37 @@ fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> 
     None
 }
 
-/// Packets (enhanced packet blocks) in a pcapng file.
+/// Packets (enhanced packet blocks) in a pcapng file, each IPv4 header and TCP segment
+/// checked to carry a correct checksum (the bytes were complete on the wire).
 fn packets(path: &Path) -> usize {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut r = pcap_file::pcapng::PcapNgReader::new(f).expect("a pcapng file");
     let mut n = 0;
     while let Some(b) = r.next_block() {
-        if let pcap_file::pcapng::Block::EnhancedPacket(_) = b.expect("a block") {
-            n += 1;
+        let pcap_file::pcapng::Block::EnhancedPacket(p) = b.expect("a block") else {
+            continue;
+        };
+        n += 1;
+        let s = SlicedPacket::from_ethernet(&p.data).expect("an Ethernet frame");
+        let Some(NetSlice::Ipv4(ip)) = &s.net else {
+            continue;
+        };
+        let h = ip.header();
+        assert_eq!(
+            h.header_checksum(),
+            h.to_header().calc_header_checksum(),
+            "{} packet {n}: IPv4 checksum",
+            path.display()
+        );
+        if let Some(TransportSlice::Tcp(t)) = &s.transport {
+            let sum = t.calc_checksum_ipv4(h.source(), h.destination()).unwrap();
+            assert_eq!(
+                t.checksum(),
+                sum,
+                "{} packet {n}: TCP checksum",
+                path.display()
+            );
         }
     }
     n
@@ -351,4 +374,33 @@ fn ping_and_http_through_a_nat_eip() {
         "requests to the ENI"
     );
     assert!(out.join("dropped.pcapng").is_file());
+
+    // Without --duration, SIGTERM ends the run and the outputs are written all the same.
+    let out2 = dir.join("out-term");
+    let eipsim = Command::new(env!("CARGO_BIN_EXE_eipsim"))
+        .args(["live", "--topology"])
+        .arg(&topo)
+        .args(["--internet", INET_LINK, "--eni"])
+        .arg(format!("eni-web0={ENI_LINK}"))
+        .arg("--out")
+        .arg(&out2)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("eipsim live started");
+    guard.children.insert(0, eipsim);
+    std::thread::sleep(Duration::from_millis(500));
+    let ping = ns(INET, &["ping", "-c", "1", "-W", "2", "47.0.0.10"]);
+    let o = run(5, &ping.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "a ping while running: {o:?}");
+    let pid = guard.children[0].id().to_string();
+    must(&["kill", "-TERM", &pid]);
+    let mut eipsim = guard.children.remove(0);
+    let status = wait(&mut eipsim, Duration::from_secs(10)).expect("eipsim live stopped");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out2.join("report.json")).expect("report.json"))
+            .expect("report.json parses");
+    assert_eq!(report["frames"]["forwarded"], 2, "{}", report["frames"]);
+    assert_eq!(packets(&out2.join("eni-web0.pcap")), 1);
 }
