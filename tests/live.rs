@@ -404,3 +404,92 @@ fn ping_and_http_through_a_nat_eip() {
     assert_eq!(report["frames"]["forwarded"], 2, "{}", report["frames"]);
     assert_eq!(packets(&out2.join("eni-web0.pcap")), 1);
 }
+
+/// Runs `eipsim live` with `args` (no interface is opened: each is refused first).
+fn refused(args: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_eipsim"))
+        .arg("live")
+        .args(args)
+        .output()
+        .expect("eipsim ran");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_interface_is_opened() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-args");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let topo = dir.join("topology.toml");
+    std::fs::write(&topo, TOPOLOGY).expect("topology written");
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let t = topo.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-nope=lo2",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("eni-nope is not an ENI of the topology"),
+        "{err}"
+    );
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ENI_ID=IFACE"), "{err}");
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0=lo",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("interface lo is given twice"), "{err}");
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0=eipsim-none0",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"eipsim-none0\": no such interface"), "{err}");
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0=x",
+        "--duration",
+        "0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("positive number of seconds"), "{err}");
+    assert!(!out.exists(), "nothing written for refused arguments");
+}

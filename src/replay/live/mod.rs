@@ -74,12 +74,15 @@ fn links(
         of_eni[x] = Some(names.len());
         names.push((iface.clone(), Port::Eni(x as u32)));
     }
+    let present = pnet_datalink::interfaces();
     for (i, (n, _)) in names.iter().enumerate() {
-        if n.is_empty() {
-            return Err(ReplayError::Usage("an empty interface name".into()));
-        }
         if names[..i].iter().any(|(m, _)| m == n) {
             return Err(ReplayError::Usage(format!("interface {n} is given twice")));
+        }
+        if !present.iter().any(|f| &f.name == n) {
+            return Err(ReplayError::Usage(format!(
+                "interface {n:?}: no such interface"
+            )));
         }
     }
     Ok((names, of_eni))
