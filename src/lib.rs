@@ -12,6 +12,8 @@
 //!     │  shard owners:  3 fragment join  4 security groups  5 record  6 what-if translation
 //!     │                 7 ALG inspection (pass::FramePass: groups sessions, report::Stats
 //!     │                   counters and flows, alg::tracker)
+//!     │  --respond:     a frame delivered to an ENI -> its instance's IP stack (guest);
+//!     │                 what the stack sends -> 2 core (ingress: its NIC) -> 3-7, after it
 //!     └> writer:        each frame to its egress capture, dropped.pcapng, the trace
 //!  end: the shards merged in shard order -> report.json and the summary (report)
 //! ```
@@ -19,17 +21,18 @@
 //! Layers, each using only those below it:
 //!
 //! ```text
-//!  cli (main.rs) ── replay, advisor (trace, diff, modes, suggest), import
-//!                     └── pass ── groups, report ── alg ── dataplane ── model ── wire
+//!  cli (main.rs) ── replay (and live), advisor (trace, diff, modes, suggest), import
+//!                     └── guest, pass ── groups, report ── alg ── dataplane ── model ── wire
 //! ```
 //!
 //! [`wire`] holds the packet views and checksums; [`model`] the topology, the console
 //! operations and their rules; [`dataplane`] the pure forwarding core over tables compiled from
 //! the model; [`alg`] what payloads carry (FTP, SIP, DNS, RTSP, TFTP, H.323), the ALG tracker and
 //! the what-if translation; [`groups`] the security groups' stateful stage; [`report`] counts
-//! and renders; [`pass`] chains the stages; [`replay`]
-//! is the adapter for capture files (readers, writers, the threads); [`advisor`] asks what-if
-//! questions of the same pass.
+//! and renders; [`pass`] chains the stages; [`guest`] the instances' IP stacks (smoltcp), their
+//! DHCP lease, services and routing; [`replay`] is the adapter for capture files (readers,
+//! writers, the threads) and, in `replay::live`, for live interfaces (pnet); [`advisor`] asks
+//! what-if questions of the same pass.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
