@@ -9,8 +9,12 @@
 //! gateway traffic and are counted apart (`live` in `report.json`). Frames a socket reads that
 //! the machine itself sent on the interface (eipsim's own, source MAC `gateway_mac`, or the
 //! local kernel's, source MAC the interface's) are not read as traffic.
+//!
+//! On an ENI's interface the VPC's DHCP server answers a client's messages as it answers a
+//! simulated guest ([`lease`]); those frames are not gateway traffic either.
 
 pub mod arp;
+pub mod lease;
 pub mod net;
 
 use std::time::{Duration, Instant};
@@ -45,7 +49,11 @@ pub struct LiveCounts {
     pub arp_answered: u64,
     /// ARP frames read and not answered (replies, probes, requests for a host's own address).
     pub arp_ignored: u64,
-    /// Frames sent on the interfaces: forwarded frames and ARP replies.
+    /// DHCP client messages read on an ENI's interface.
+    pub dhcp_received: u64,
+    /// DHCP client messages answered (OFFER, ACK or NAK sent on the ENI's interface).
+    pub dhcp_answered: u64,
+    /// Frames sent on the interfaces: forwarded frames, ARP replies and DHCP answers.
     pub frames_sent: u64,
     /// Frames that could not be sent (the interface refused or timed out).
     pub send_failures: u64,
@@ -225,6 +233,8 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     sink.stats.live = Some(serde_json::json!({
         "arp_answered": l.arp_answered,
         "arp_ignored": l.arp_ignored,
+        "dhcp_received": l.dhcp_received,
+        "dhcp_answered": l.dhcp_answered,
         "frames_sent": l.frames_sent,
         "send_failures": l.send_failures,
     }));
@@ -259,12 +269,14 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         .map_or("", |(_, b)| b)
         .to_string();
     o.summary = format!(
-        "eipsim live: {} interface{}, {} frames in\n{body}  live: {} ARP answered, {} ARP ignored, {} frames sent, {} send failures\n",
+        "eipsim live: {} interface{}, {} frames in\n{body}  live: {} ARP answered, {} ARP ignored, {} DHCP answered of {} received, {} frames sent, {} send failures\n",
         names.len(),
         if names.len() == 1 { "" } else { "s" },
         o.stats.frames_in,
         l.arp_answered,
         l.arp_ignored,
+        l.dhcp_answered,
+        l.dhcp_received,
         l.frames_sent,
         l.send_failures,
     );
@@ -337,7 +349,8 @@ impl Loop<'_> {
         }
     }
 
-    /// One frame read on interface `i`: answered when it is ARP, else added to the batch.
+    /// One frame read on interface `i`: answered when it is ARP or a DHCP client's message on an
+    /// ENI's interface, else added to the batch.
     fn read(&mut self, b: &mut Batch, links: &mut net::Links, i: usize, ns: i64, data: &[u8]) {
         let src = data.get(6..12);
         if src.is_some_and(|s| {
@@ -353,6 +366,18 @@ impl Loop<'_> {
                     self.sent(links.send(i, &r));
                 }
                 None => self.live.arp_ignored += 1,
+            }
+            return;
+        }
+        if let Port::Eni(x) = self.ports[i]
+            && crate::guest::dhcp::is_client_message(data)
+        {
+            self.live.dhcp_received += 1;
+            let mut out = Vec::new();
+            lease::answer(self.cloud, x as usize, self.gateway_mac, data, &mut out);
+            if !out.is_empty() {
+                self.live.dhcp_answered += 1;
+                self.sent(links.send(i, &out));
             }
             return;
         }
