@@ -435,6 +435,120 @@ fn dhcp_gives_the_cut_through_eip_to_a_real_client() {
     assert_eq!(report["frames"]["in"], 0, "{}", report["frames"]);
 }
 
+/// The NAT EIP unassociated 1.5 s into the run; an event after the run's end is never reached.
+const EVENTS: &str = r#"[[event]]
+at = 1.5
+op = "UnassociateEipAddress"
+eip = "eip-web"
+
+[[event]]
+at = 100
+op = "AssociateEipAddress"
+eip = "eip-web"
+eni = "eni-web0"
+mode = "NAT"
+"#;
+
+#[test]
+fn events_apply_at_wall_clock_offsets() {
+    if skip(&[]) {
+        return;
+    }
+    let _one = lock();
+    Cleanup::remove_namespaces();
+    let mut guard = Cleanup {
+        children: Vec::new(),
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-events");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let topo = dir.join("topology.toml");
+    std::fs::write(&topo, TOPOLOGY).expect("topology written");
+    let events = dir.join("events.toml");
+    std::fs::write(&events, EVENTS).expect("events written");
+    veth(INET, INET_LINK, "02:00:00:00:00:01");
+    must_ns(
+        INET,
+        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
+    );
+    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
+    veth(ENI, ENI_LINK, "00:16:3e:00:00:10");
+    must_ns(ENI, &["ip", "addr", "add", "172.16.0.10/12", "dev", "eth0"]);
+    must_ns(ENI, &["ip", "route", "add", "default", "via", "172.16.0.1"]);
+
+    let out = dir.join("out");
+    let ev = events.to_str().unwrap();
+    let eipsim = start(
+        &topo,
+        &out,
+        &[("eni-web0", ENI_LINK)],
+        &["--duration", "6", "--events", ev],
+    );
+    guard.children.push(eipsim);
+    std::thread::sleep(Duration::from_millis(200));
+    // 20 pings 0.2 s apart: about 6 before the event, the rest after it.
+    let o = run_ns(
+        15,
+        INET,
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "20",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "47.0.0.10",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    println!("{text}");
+    let answered: Vec<u32> = text
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.split("icmp_seq=").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(answered.len() >= 2, "answered before the event: {text}");
+    assert!(
+        answered.len() <= 12,
+        "none answered after the event: {text}"
+    );
+    let (first, last) = (answered[0], *answered.last().unwrap());
+    assert_eq!(
+        answered,
+        (first..=last).collect::<Vec<_>>(),
+        "answered until the event, then none: {text}"
+    );
+    assert!(last < 20, "{text}");
+
+    let eipsim = guard.children.remove(0);
+    let report = finished(eipsim, &out, Duration::from_secs(20));
+    let timeline = report["timeline"].as_array().expect("a timeline");
+    println!("timeline: {timeline:?}");
+    assert_eq!(timeline.len(), 2, "{timeline:?}");
+    assert_eq!(
+        timeline[0]["op"], "UnassociateEipAddress eip-web",
+        "{timeline:?}"
+    );
+    assert_eq!(timeline[0]["at"], "1.5");
+    assert_eq!(timeline[0]["result"], "ok", "{timeline:?}");
+    assert_eq!(timeline[1]["result"], "not-reached", "{timeline:?}");
+    let before = &timeline[0]["before"];
+    let after = &timeline[0]["after"];
+    assert_eq!(
+        before["forwarded"].as_u64().unwrap(),
+        2 * answered.len() as u64,
+        "echo requests and replies before: {before}"
+    );
+    assert_eq!(after["forwarded"], 0, "{after}");
+    assert!(
+        after["frames"].as_u64().unwrap() >= (20 - answered.len()) as u64,
+        "the echo requests after, dropped: {after}"
+    );
+}
+
 /// Runs `eipsim live` with `args` (no interface is opened: each is refused first).
 fn refused(args: &[&str]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_eipsim"))
@@ -521,5 +635,20 @@ fn bad_arguments_are_refused_before_any_interface_is_opened() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("positive number of seconds"), "{err}");
+    // A bad events file is refused before the interfaces are looked at.
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0=lo",
+        "--events",
+        dir.join("no-such-events.toml").to_str().unwrap(),
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no-such-events.toml"), "{err}");
     assert!(!out.exists(), "nothing written for refused arguments");
 }

@@ -12,8 +12,12 @@
 //!
 //! On an ENI's interface the VPC's DHCP server answers a client's messages as it answers a
 //! simulated guest ([`lease`]); those frames are not gateway traffic either.
+//!
+//! Timed events (`--events`) apply at wall-clock offsets from the start of the run, between
+//! batches.
 
 pub mod arp;
+mod events;
 pub mod lease;
 pub mod net;
 
@@ -40,6 +44,8 @@ pub struct LiveOptions {
     pub enis: Vec<(String, String)>,
     /// Stop after this long (`--duration`); else at SIGINT or SIGTERM.
     pub duration: Option<Duration>,
+    /// Timed events (`--events`), `at` in seconds after the start of the run.
+    pub events: Option<PathBuf>,
 }
 
 /// The counters of frames that are not gateway traffic (`live` in `report.json`).
@@ -131,9 +137,20 @@ fn answers(cloud: &Cloud, port: Port, target: std::net::Ipv4Addr) -> bool {
 pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
     let policy = cloud.alg;
-    let (names, of_eni) = links(&cloud, opts)?;
     let point = CapturePoint::Gateway;
     let dp = dataplane(&cloud, None, point);
+    let timeline = match &opts.events {
+        Some(path) => Some(Timeline {
+            events: crate::model::scenario::load_events(path)?,
+            next: 0,
+            cloud: Cloud::clone(&cloud),
+            dp: Arc::new(dataplane(&cloud, None, point)),
+            hint: None,
+            point,
+        }),
+        None => None,
+    };
+    let (names, of_eni) = links(&cloud, opts)?;
     let ropts = ReplayOptions {
         topology: opts.topology.clone(),
         out: opts.out.clone(),
@@ -145,7 +162,7 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         max_open_files: None,
         alg: true,
         alg_spec: None,
-        events: None,
+        events: opts.events.clone(),
         capture_point: point,
         respond: false,
     };
@@ -159,7 +176,11 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
             .iter()
             .map(|e| opts.out.join(format!("{}.pcap", e.id))),
     );
-    let _claim = guard::claim(&opts.out, &outputs, &[&opts.topology])?;
+    let mut protected: Vec<&Path> = vec![&opts.topology];
+    if let Some(e) = &opts.events {
+        protected.push(e);
+    }
+    let _claim = guard::claim(&opts.out, &outputs, &protected)?;
     let internet = CaptureWriter::create(opts.out.join("internet.pcap"), OutFormat::PcapNg)?;
     let dropped = match CaptureWriter::create(opts.out.join("dropped.pcapng"), OutFormat::PcapNg) {
         Ok(d) => d,
@@ -185,6 +206,9 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
     }
     sink.stats.capture_point = point;
+    if timeline.is_some() {
+        sink.stats.start_timeline();
+    }
     let mut pass = FramePass::new(&cloud, crate::pass::SHARDS, |_| true, true, Some(policy));
     let spill = |s: usize| output::temp_name(&opts.out.join(format!("flows-{s}.spill")));
     pass.spill_to(spill, report::SPILL_BUFFER);
@@ -209,21 +233,24 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         })
         .collect();
     let mut state = Loop {
-        cloud: &cloud,
+        keep_before: timeline.is_some()
+            || cloud
+                .enis
+                .iter()
+                .any(|e| !e.deleted && !e.security_groups.is_empty()),
+        clock: events::Clock::new(timeline),
+        cloud: cloud.clone(),
         ports: names.iter().map(|(_, p)| *p).collect(),
         of_eni,
         own_macs,
         gateway_mac: cloud.vpc.gateway_mac.0,
-        keep_before: cloud
-            .enis
-            .iter()
-            .any(|e| !e.deleted && !e.security_groups.is_empty()),
         counts: vec![0; names.len()],
         live: LiveCounts::default(),
         errors: Vec::new(),
     };
     let res = state.run(&from, &dp, &mut sink, &mut pass, &mut links, opts.duration);
     links.close();
+    let res = res.and_then(|()| state.flush(&dp, &mut sink, &mut pass));
     FramePass::merge_into(&mut sink.stats, pass.into_shards());
     if let Err(e) = res {
         sink.abandon();
@@ -284,8 +311,11 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
 }
 
 /// The state of the main loop.
-struct Loop<'a> {
-    cloud: &'a Cloud,
+struct Loop {
+    /// The cloud in force (the events change it).
+    cloud: Arc<Cloud>,
+    /// The timed events.
+    clock: events::Clock,
     /// Per interface: the port its frames enter by.
     ports: Vec<Port>,
     /// Per ENI of the cloud: its interface.
@@ -301,7 +331,7 @@ struct Loop<'a> {
     errors: Vec<(usize, String)>,
 }
 
-impl Loop<'_> {
+impl Loop {
     fn run(
         &mut self,
         from: &crossbeam_channel::Receiver<net::Read>,
@@ -322,7 +352,13 @@ impl Loop<'_> {
             if left == Some(Duration::ZERO) {
                 return Ok(());
             }
-            let wait = left.map_or(net::READ_TIMEOUT, |l| l.min(net::READ_TIMEOUT));
+            if let Some(c) = self.clock.tick(start.elapsed()) {
+                self.cloud = c;
+            }
+            let mut wait = left.map_or(net::READ_TIMEOUT, |l| l.min(net::READ_TIMEOUT));
+            if let Some(next) = self.clock.until_next(start.elapsed()) {
+                wait = wait.min(next);
+            }
             let first = match from.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -340,6 +376,9 @@ impl Loop<'_> {
             if b.ranges.is_empty() {
                 continue;
             }
+            self.clock.stamp(&mut b);
+            let own = b.dp.clone();
+            let dp = own.as_deref().unwrap_or(dp);
             self.core(&mut b, dp);
             rw.clear();
             pipeline::pass_batch(pass, dp, &b, &mut rw, &mut scratch);
@@ -359,7 +398,7 @@ impl Loop<'_> {
             return; // sent by this machine
         }
         if arp::is_arp(data) {
-            let (cloud, port) = (self.cloud, self.ports[i]);
+            let (cloud, port) = (&*self.cloud, self.ports[i]);
             match arp::reply(data, self.gateway_mac, |t| answers(cloud, port, t)) {
                 Some(r) => {
                     self.live.arp_answered += 1;
@@ -374,7 +413,7 @@ impl Loop<'_> {
         {
             self.live.dhcp_received += 1;
             let mut out = Vec::new();
-            lease::answer(self.cloud, x as usize, self.gateway_mac, data, &mut out);
+            lease::answer(&self.cloud, x as usize, self.gateway_mac, data, &mut out);
             if !out.is_empty() {
                 self.live.dhcp_answered += 1;
                 self.sent(links.send(i, &out));
@@ -401,6 +440,27 @@ impl Loop<'_> {
         b.metas.push((i, meta));
         b.times.push(ns.div_euclid(1_000_000_000));
         b.nanos.push(ns);
+    }
+
+    /// At the end of the run: the events applied after the last batch (an empty batch carries
+    /// them to the report and the flow stages), and those never reached.
+    fn flush(
+        &mut self,
+        dp: &Dataplane,
+        sink: &mut Sink,
+        pass: &mut FramePass,
+    ) -> Result<(), OutputError> {
+        if self.clock.has_pending() {
+            let mut b = Batch::default();
+            self.clock.stamp(&mut b);
+            let mut rw = Rewritten::default();
+            pipeline::pass_batch(pass, dp, &b, &mut rw, &mut Vec::new());
+            sink.take(&b, &rw)?;
+        }
+        for (at, op) in self.clock.unreached() {
+            sink.stats.record_unreached(at, op);
+        }
+        Ok(())
     }
 
     fn sent(&mut self, ok: bool) {
