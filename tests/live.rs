@@ -5,6 +5,8 @@
 //! Skipped, with a message saying why, when not root or when `ip netns` is unavailable. Every
 //! step is bounded in time; the namespaces are removed however the test ends.
 
+#[path = "live/fixtures.rs"]
+mod fixtures;
 #[path = "live/netns.rs"]
 mod netns;
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fixtures::*;
 use netns::*;
 
 const TOPOLOGY: &str = r#"region = "eu-central-1"
@@ -227,85 +230,6 @@ fn ping_and_http_through_a_nat_eip() {
     assert_eq!(packets(&out2.join("eni-web0.pcap")), 1);
 }
 
-/// A cut-through ENI alone on its instance (no primary ENI is needed for the gateway).
-fn cut_topology(dhcp: bool) -> String {
-    format!(
-        r#"region = "eu-central-1"
-
-[vpc]
-id = "vpc-live"
-cidr = "172.16.0.0/12"
-gateway_mac = "ee:ff:ff:ff:ff:ff"
-internet_mac = "02:00:00:00:00:01"
-
-[[instance]]
-id = "i-app"
-family = "ecs.g5"
-dhcp = {dhcp}
-
-[[eni]]
-id = "eni-cut"
-kind = "secondary"
-mac = "00:16:3e:00:01:10"
-primary_ip = "172.16.1.10"
-instance = "i-app"
-
-[[eip]]
-id = "eip-cut"
-address = "47.0.0.20"
-
-[[association]]
-eip = "eip-cut"
-eni = "eni-cut"
-mode = "BINDED"
-"#
-    )
-}
-
-/// The DHCP client's script: the lease's address and router on the interface, and the address
-/// written to `leased`.
-const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "$router" dev "$interface" onlink
-    echo "$ip $mask $router" > "$LEASED"
-    ;;
-esac
-exit 0
-"#;
-
-/// `busybox udhcpc` in the cut-through namespace: three DISCOVERs a second apart, quit once
-/// bound or when none was answered.
-fn udhcpc(dir: &Path) -> std::process::Output {
-    let script = dir.join("udhcpc.sh");
-    std::fs::write(&script, UDHCPC_SCRIPT).expect("script written");
-    must(&["chmod", "+x", script.to_str().unwrap()]);
-    let leased = format!("LEASED={}", dir.join("leased").display());
-    run_ns(
-        15,
-        CUT,
-        &[
-            "env",
-            &leased,
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-n",
-            "-q",
-            "-f",
-            "-t",
-            "3",
-            "-T",
-            "1",
-            "-s",
-            script.to_str().unwrap(),
-        ],
-    )
-}
-
 #[test]
 fn dhcp_gives_the_cut_through_eip_to_a_real_client() {
     if skip(&["busybox"]) {
@@ -434,20 +358,6 @@ fn dhcp_gives_the_cut_through_eip_to_a_real_client() {
     assert_eq!(live["dhcp_answered"], 0, "{live}");
     assert_eq!(report["frames"]["in"], 0, "{}", report["frames"]);
 }
-
-/// The NAT EIP unassociated 1.5 s into the run; an event after the run's end is never reached.
-const EVENTS: &str = r#"[[event]]
-at = 1.5
-op = "UnassociateEipAddress"
-eip = "eip-web"
-
-[[event]]
-at = 100
-op = "AssociateEipAddress"
-eip = "eip-web"
-eni = "eni-web0"
-mode = "NAT"
-"#;
 
 #[test]
 fn events_apply_at_wall_clock_offsets() {
