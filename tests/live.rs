@@ -5,15 +5,17 @@
 //! Skipped, with a message saying why, when not root or when `ip netns` is unavailable. Every
 //! step is bounded in time; the namespaces are removed however the test ends.
 
+#[path = "live/fixtures.rs"]
+mod fixtures;
+#[path = "live/netns.rs"]
+mod netns;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const INET: &str = "eipsim-inet";
-const ENI: &str = "eipsim-eni";
-/// Root-side ends of the veth pairs (eipsim's interfaces).
-const INET_LINK: &str = "eipl-inet";
-const ENI_LINK: &str = "eipl-eni0";
+use fixtures::*;
+use netns::*;
 
 const TOPOLOGY: &str = r#"region = "eu-central-1"
 
@@ -45,195 +47,13 @@ eni = "eni-web0"
 mode = "NAT"
 "#;
 
-/// Runs a command with a time limit (coreutils `timeout`), returning its output.
-fn run(secs: u32, args: &[&str]) -> Output {
-    let mut c = Command::new("timeout");
-    c.arg(secs.to_string()).args(args);
-    c.output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
-}
-
-/// Runs a command that must succeed.
-fn must(args: &[&str]) {
-    let o = run(10, args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn ns(name: &str, args: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["ip", "netns", "exec", name].map(String::from).to_vec();
-    v.extend(args.iter().map(|s| s.to_string()));
-    v
-}
-
-fn must_ns(name: &str, args: &[&str]) {
-    let v = ns(name, args);
-    must(&v.iter().map(String::as_str).collect::<Vec<_>>());
-}
-
-/// Removes the namespaces (and with them the veth pairs) and kills the children when dropped.
-struct Cleanup {
-    children: Vec<Child>,
-}
-
-impl Cleanup {
-    fn remove_namespaces() {
-        for n in [INET, ENI] {
-            let _ = run(10, &["ip", "netns", "del", n]);
-        }
-        for l in [INET_LINK, ENI_LINK] {
-            let _ = run(10, &["ip", "link", "del", l]);
-        }
-        for n in [INET, ENI] {
-            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(n));
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        Cleanup::remove_namespaces();
-    }
-}
-
-/// Why the test cannot run here, if it cannot.
-fn cannot_run() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for tool in [
-        ["ip", "netns", "list"],
-        ["ping", "-V", ""],
-        ["curl", "--version", ""],
-    ] {
-        let args: Vec<&str> = tool.iter().copied().filter(|a| !a.is_empty()).collect();
-        match Command::new(args[0]).args(&args[1..]).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Some(format!("`{}` is unavailable", args.join(" "))),
-        }
-    }
-    None
-}
-
-/// A veth pair: `root` stays in the root namespace (up, no address, no IPv6), `inner` goes
-/// into `name` as eth0 with `mac`, offloads off on both ends (full checksums on the wire).
-fn veth(name: &str, root: &str, mac: &str) {
-    let tmp = format!("{root}-p");
-    // `ip netns exec` mounts these over /etc's: name lookups (http.server looks up its own
-    // address) answer at once instead of waiting for a DNS server the namespace cannot reach.
-    let etc = Path::new("/etc/netns").join(name);
-    std::fs::create_dir_all(&etc).expect("/etc/netns/NAME");
-    std::fs::write(
-        etc.join("hosts"),
-        "127.0.0.1 localhost\n172.16.0.10 instance\n",
-    )
-    .expect("hosts");
-    std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
-    must(&["ip", "netns", "add", name]);
-    must(&[
-        "ip", "link", "add", root, "type", "veth", "peer", "name", &tmp,
-    ]);
-    must(&["ip", "link", "set", &tmp, "netns", name]);
-    must_ns(name, &["ip", "link", "set", &tmp, "name", "eth0"]);
-    must_ns(name, &["ip", "link", "set", "eth0", "address", mac]);
-    must_ns(name, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-    must(&[
-        "sysctl",
-        "-qw",
-        &format!("net.ipv6.conf.{root}.disable_ipv6=1"),
-    ]);
-    must_ns(name, &["ip", "link", "set", "lo", "up"]);
-    must_ns(name, &["ip", "link", "set", "eth0", "up"]);
-    must(&["ip", "link", "set", root, "up"]);
-    if Command::new("ethtool").arg("--version").output().is_ok() {
-        for dev in [(None, root), (Some(name), "eth0")] {
-            let off = [
-                "ethtool", "-K", dev.1, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
-                "gro", "off",
-            ];
-            match dev.0 {
-                Some(n) => must_ns(n, &off),
-                None => must(&off),
-            }
-        }
-    }
-}
-
-/// Waits for `child` until `limit`; kills it past that.
-fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    None
-}
-
-/// Packets (enhanced packet blocks) in a pcapng file, each IPv4 header and TCP segment
-/// checked to carry a correct checksum (the bytes were complete on the wire).
-fn packets(path: &Path) -> usize {
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut r = pcap_file::pcapng::PcapNgReader::new(f).expect("a pcapng file");
-    let mut n = 0;
-    while let Some(b) = r.next_block() {
-        let pcap_file::pcapng::Block::EnhancedPacket(p) = b.expect("a block") else {
-            continue;
-        };
-        n += 1;
-        let s = SlicedPacket::from_ethernet(&p.data).expect("an Ethernet frame");
-        let Some(NetSlice::Ipv4(ip)) = &s.net else {
-            continue;
-        };
-        let h = ip.header();
-        assert_eq!(
-            h.header_checksum(),
-            h.to_header().calc_header_checksum(),
-            "{} packet {n}: IPv4 checksum",
-            path.display()
-        );
-        if let Some(TransportSlice::Tcp(t)) = &s.transport {
-            let sum = t.calc_checksum_ipv4(h.source(), h.destination()).unwrap();
-            assert_eq!(
-                t.checksum(),
-                sum,
-                "{} packet {n}: TCP checksum",
-                path.display()
-            );
-        }
-    }
-    n
-}
-
 #[test]
 fn ping_and_http_through_a_nat_eip() {
-    if let Some(why) = cannot_run() {
-        // CI runs as root with the tools installed (.ci/run): there it must run, not skip.
-        assert!(
-            std::env::var("CI").is_err() || why == "not root",
-            "live: {why} in CI (.ci/run installs ip, ping, curl, ethtool)"
-        );
-        println!("SKIPPED live: {why} (needs root, `ip netns`, ping and curl)");
+    // CI runs as root with the tools installed (.ci/run): there it must run, not skip.
+    if skip(&[]) {
         return;
     }
+    let _one = lock();
     Cleanup::remove_namespaces(); // debris of an earlier run
     let mut guard = Cleanup {
         children: Vec::new(),
@@ -410,6 +230,235 @@ fn ping_and_http_through_a_nat_eip() {
     assert_eq!(packets(&out2.join("eni-web0.pcap")), 1);
 }
 
+#[test]
+fn dhcp_gives_the_cut_through_eip_to_a_real_client() {
+    if skip(&["busybox"]) {
+        return;
+    }
+    let _one = lock();
+    Cleanup::remove_namespaces();
+    let mut guard = Cleanup {
+        children: Vec::new(),
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-dhcp");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let topo = dir.join("topology.toml");
+    std::fs::write(&topo, cut_topology(true)).expect("topology written");
+    veth(INET, INET_LINK, "02:00:00:00:00:01");
+    must_ns(
+        INET,
+        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
+    );
+    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
+    // No address: the ENI's instance gets its EIP from DHCP.
+    veth(CUT, CUT_LINK, "00:16:3e:00:01:10");
+
+    let out = dir.join("out");
+    let eipsim = start(&topo, &out, &[("eni-cut", CUT_LINK)], &["--duration", "14"]);
+    guard.children.push(eipsim);
+    std::thread::sleep(Duration::from_millis(500));
+    let o = udhcpc(&dir);
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "udhcpc got no lease: {o:?}");
+    let leased = std::fs::read_to_string(dir.join("leased")).expect("the lease");
+    assert!(leased.starts_with("47.0.0.20 "), "leased: {leased}");
+    let addr = run_ns(5, CUT, &["ip", "-4", "addr", "show", "dev", "eth0"]);
+    assert!(
+        String::from_utf8_lossy(&addr.stdout).contains("inet 47.0.0.20/"),
+        "{addr:?}"
+    );
+
+    let server = Command::new("ip")
+        .args(["netns", "exec", CUT, python(), "-m", "http.server", "8000"])
+        .args(["--bind", "47.0.0.20", "--directory"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("http.server started");
+    guard.children.push(server);
+    let t = Instant::now();
+    while !run_ns(
+        3,
+        CUT,
+        &["curl", "-s", "--max-time", "1", "http://47.0.0.20:8000/"],
+    )
+    .status
+    .success()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "http.server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Cut-through: the Internet host reaches the EIP itself, which the instance holds.
+    let o = run_ns(10, INET, &["ping", "-c", "3", "-W", "1", "47.0.0.20"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && text.contains("3 received"), "{text}");
+    let o = run_ns(
+        10,
+        INET,
+        &["curl", "-s", "--max-time", "5", "http://47.0.0.20:8000/"],
+    );
+    assert!(o.status.success(), "curl through the EIP failed: {o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("udhcpc.sh"),
+        "{o:?}"
+    );
+
+    let eipsim = guard.children.remove(0);
+    let report = finished(eipsim, &out, Duration::from_secs(25));
+    let live = &report["live"];
+    println!("live: {live}; frames: {}", report["frames"]);
+    // DISCOVER -> OFFER, REQUEST -> ACK.
+    assert!(live["dhcp_answered"].as_u64().unwrap() >= 2, "{live}");
+    assert_eq!(live["dhcp_answered"], live["dhcp_received"], "{live}");
+    let frames = &report["frames"];
+    assert!(frames["forwarded"].as_u64().unwrap() >= 6 + 8, "{frames}");
+    // The DHCP frames are not gateway traffic: none of them reached the captures.
+    let flows = report["flows"].as_array().expect("flows");
+    assert!(
+        flows.iter().all(|f| f["protocol"] != "udp"),
+        "no UDP flow: {flows:?}"
+    );
+    for proto in ["icmp", "tcp"] {
+        let f = flows
+            .iter()
+            .find(|f| f["protocol"] == proto && f["public"] == "47.0.0.20")
+            .unwrap_or_else(|| panic!("a {proto} flow through the EIP: {flows:?}"));
+        assert_eq!(f["verdict"], "ok", "{f}");
+    }
+
+    // DHCP off on the instance: the server does not answer, the client gives up.
+    must_ns(CUT, &["ip", "addr", "flush", "dev", "eth0"]);
+    let _ = std::fs::remove_file(dir.join("leased"));
+    std::fs::write(&topo, cut_topology(false)).expect("topology written");
+    let out = dir.join("out-off");
+    let eipsim = start(&topo, &out, &[("eni-cut", CUT_LINK)], &["--duration", "7"]);
+    guard.children.insert(0, eipsim);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let o = udhcpc(&dir);
+    assert!(!o.status.success(), "a lease with DHCP off: {o:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "udhcpc gave up in time"
+    );
+    assert!(!dir.join("leased").exists(), "no lease");
+    let eipsim = guard.children.remove(0);
+    let report = finished(eipsim, &out, Duration::from_secs(20));
+    let live = &report["live"];
+    assert!(live["dhcp_received"].as_u64().unwrap() >= 3, "{live}");
+    assert_eq!(live["dhcp_answered"], 0, "{live}");
+    assert_eq!(report["frames"]["in"], 0, "{}", report["frames"]);
+}
+
+#[test]
+fn events_apply_at_wall_clock_offsets() {
+    if skip(&[]) {
+        return;
+    }
+    let _one = lock();
+    Cleanup::remove_namespaces();
+    let mut guard = Cleanup {
+        children: Vec::new(),
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-events");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let topo = dir.join("topology.toml");
+    std::fs::write(&topo, TOPOLOGY).expect("topology written");
+    let events = dir.join("events.toml");
+    std::fs::write(&events, EVENTS).expect("events written");
+    veth(INET, INET_LINK, "02:00:00:00:00:01");
+    must_ns(
+        INET,
+        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
+    );
+    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
+    veth(ENI, ENI_LINK, "00:16:3e:00:00:10");
+    must_ns(ENI, &["ip", "addr", "add", "172.16.0.10/12", "dev", "eth0"]);
+    must_ns(ENI, &["ip", "route", "add", "default", "via", "172.16.0.1"]);
+
+    let out = dir.join("out");
+    let ev = events.to_str().unwrap();
+    let eipsim = start(
+        &topo,
+        &out,
+        &[("eni-web0", ENI_LINK)],
+        &["--duration", "6", "--events", ev],
+    );
+    guard.children.push(eipsim);
+    std::thread::sleep(Duration::from_millis(200));
+    // 20 pings 0.2 s apart: about 6 before the event, the rest after it.
+    let o = run_ns(
+        15,
+        INET,
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "20",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "47.0.0.10",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    println!("{text}");
+    let answered: Vec<u32> = text
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.split("icmp_seq=").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(answered.len() >= 2, "answered before the event: {text}");
+    assert!(
+        answered.len() <= 12,
+        "none answered after the event: {text}"
+    );
+    let (first, last) = (answered[0], *answered.last().unwrap());
+    assert_eq!(
+        answered,
+        (first..=last).collect::<Vec<_>>(),
+        "answered until the event, then none: {text}"
+    );
+    assert!(last < 20, "{text}");
+
+    let eipsim = guard.children.remove(0);
+    let report = finished(eipsim, &out, Duration::from_secs(20));
+    let timeline = report["timeline"].as_array().expect("a timeline");
+    println!("timeline: {timeline:?}");
+    assert_eq!(timeline.len(), 2, "{timeline:?}");
+    assert_eq!(
+        timeline[0]["op"], "UnassociateEipAddress eip-web",
+        "{timeline:?}"
+    );
+    assert_eq!(timeline[0]["at"], "1.5");
+    assert_eq!(timeline[0]["result"], "ok", "{timeline:?}");
+    assert_eq!(timeline[1]["result"], "not-reached", "{timeline:?}");
+    let before = &timeline[0]["before"];
+    let after = &timeline[0]["after"];
+    assert_eq!(
+        before["forwarded"].as_u64().unwrap(),
+        2 * answered.len() as u64,
+        "echo requests and replies before: {before}"
+    );
+    assert_eq!(after["forwarded"], 0, "{after}");
+    assert!(
+        after["frames"].as_u64().unwrap() >= (20 - answered.len()) as u64,
+        "the echo requests after, dropped: {after}"
+    );
+}
+
 /// Runs `eipsim live` with `args` (no interface is opened: each is refused first).
 fn refused(args: &[&str]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_eipsim"))
@@ -496,5 +545,20 @@ fn bad_arguments_are_refused_before_any_interface_is_opened() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("positive number of seconds"), "{err}");
+    // A bad events file is refused before the interfaces are looked at.
+    let (code, err) = refused(&[
+        "--topology",
+        t,
+        "--internet",
+        "lo",
+        "--eni",
+        "eni-web0=lo",
+        "--events",
+        dir.join("no-such-events.toml").to_str().unwrap(),
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no-such-events.toml"), "{err}");
     assert!(!out.exists(), "nothing written for refused arguments");
 }

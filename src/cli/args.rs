@@ -227,6 +227,9 @@ pub(crate) struct LiveArgs {
     /// Stop after this many seconds (default: at SIGINT or SIGTERM).
     #[arg(long, value_name = "S", value_parser = seconds)]
     pub(crate) duration: Option<std::time::Duration>,
+    /// Timed events (TOML, as for replay), `at` in seconds after the start of the run.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: Option<PathBuf>,
 }
 
 /// `ENI_ID=IFACE`, both parts non-empty.

@@ -15,6 +15,7 @@ pub(super) fn live(a: LiveArgs) -> Result<(), CliError> {
         internet: a.internet,
         enis: a.eni,
         duration: a.duration,
+        events: a.events,
     };
     // SIGINT and SIGTERM end the run: the outputs are written and the exit status is 0.
     let stop = guard::stop_flag();

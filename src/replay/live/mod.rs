@@ -9,8 +9,16 @@
 //! gateway traffic and are counted apart (`live` in `report.json`). Frames a socket reads that
 //! the machine itself sent on the interface (eipsim's own, source MAC `gateway_mac`, or the
 //! local kernel's, source MAC the interface's) are not read as traffic.
+//!
+//! On an ENI's interface the VPC's DHCP server answers a client's messages as it answers a
+//! simulated guest ([`lease`]); those frames are not gateway traffic either.
+//!
+//! Timed events (`--events`) apply at wall-clock offsets from the start of the run, between
+//! batches.
 
 pub mod arp;
+mod events;
+pub mod lease;
 pub mod net;
 
 use std::time::{Duration, Instant};
@@ -36,6 +44,8 @@ pub struct LiveOptions {
     pub enis: Vec<(String, String)>,
     /// Stop after this long (`--duration`); else at SIGINT or SIGTERM.
     pub duration: Option<Duration>,
+    /// Timed events (`--events`), `at` in seconds after the start of the run.
+    pub events: Option<PathBuf>,
 }
 
 /// The counters of frames that are not gateway traffic (`live` in `report.json`).
@@ -45,7 +55,11 @@ pub struct LiveCounts {
     pub arp_answered: u64,
     /// ARP frames read and not answered (replies, probes, requests for a host's own address).
     pub arp_ignored: u64,
-    /// Frames sent on the interfaces: forwarded frames and ARP replies.
+    /// DHCP client messages read on an ENI's interface.
+    pub dhcp_received: u64,
+    /// DHCP client messages answered (OFFER, ACK or NAK sent on the ENI's interface).
+    pub dhcp_answered: u64,
+    /// Frames sent on the interfaces: forwarded frames, ARP replies and DHCP answers.
     pub frames_sent: u64,
     /// Frames that could not be sent (the interface refused or timed out).
     pub send_failures: u64,
@@ -123,9 +137,20 @@ fn answers(cloud: &Cloud, port: Port, target: std::net::Ipv4Addr) -> bool {
 pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
     let policy = cloud.alg;
-    let (names, of_eni) = links(&cloud, opts)?;
     let point = CapturePoint::Gateway;
     let dp = dataplane(&cloud, None, point);
+    let timeline = match &opts.events {
+        Some(path) => Some(Timeline {
+            events: crate::model::scenario::load_events(path)?,
+            next: 0,
+            cloud: Cloud::clone(&cloud),
+            dp: Arc::new(dataplane(&cloud, None, point)),
+            hint: None,
+            point,
+        }),
+        None => None,
+    };
+    let (names, of_eni) = links(&cloud, opts)?;
     let ropts = ReplayOptions {
         topology: opts.topology.clone(),
         out: opts.out.clone(),
@@ -137,7 +162,7 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         max_open_files: None,
         alg: true,
         alg_spec: None,
-        events: None,
+        events: opts.events.clone(),
         capture_point: point,
         respond: false,
     };
@@ -151,7 +176,11 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
             .iter()
             .map(|e| opts.out.join(format!("{}.pcap", e.id))),
     );
-    let _claim = guard::claim(&opts.out, &outputs, &[&opts.topology])?;
+    let mut protected: Vec<&Path> = vec![&opts.topology];
+    if let Some(e) = &opts.events {
+        protected.push(e);
+    }
+    let _claim = guard::claim(&opts.out, &outputs, &protected)?;
     let internet = CaptureWriter::create(opts.out.join("internet.pcap"), OutFormat::PcapNg)?;
     let dropped = match CaptureWriter::create(opts.out.join("dropped.pcapng"), OutFormat::PcapNg) {
         Ok(d) => d,
@@ -177,6 +206,9 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
     }
     sink.stats.capture_point = point;
+    if timeline.is_some() {
+        sink.stats.start_timeline();
+    }
     let mut pass = FramePass::new(&cloud, crate::pass::SHARDS, |_| true, true, Some(policy));
     let spill = |s: usize| output::temp_name(&opts.out.join(format!("flows-{s}.spill")));
     pass.spill_to(spill, report::SPILL_BUFFER);
@@ -201,21 +233,24 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         })
         .collect();
     let mut state = Loop {
-        cloud: &cloud,
+        keep_before: timeline.is_some()
+            || cloud
+                .enis
+                .iter()
+                .any(|e| !e.deleted && !e.security_groups.is_empty()),
+        clock: events::Clock::new(timeline),
+        cloud: cloud.clone(),
         ports: names.iter().map(|(_, p)| *p).collect(),
         of_eni,
         own_macs,
         gateway_mac: cloud.vpc.gateway_mac.0,
-        keep_before: cloud
-            .enis
-            .iter()
-            .any(|e| !e.deleted && !e.security_groups.is_empty()),
         counts: vec![0; names.len()],
         live: LiveCounts::default(),
         errors: Vec::new(),
     };
     let res = state.run(&from, &dp, &mut sink, &mut pass, &mut links, opts.duration);
     links.close();
+    let res = res.and_then(|()| state.flush(&dp, &mut sink, &mut pass));
     FramePass::merge_into(&mut sink.stats, pass.into_shards());
     if let Err(e) = res {
         sink.abandon();
@@ -225,6 +260,8 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     sink.stats.live = Some(serde_json::json!({
         "arp_answered": l.arp_answered,
         "arp_ignored": l.arp_ignored,
+        "dhcp_received": l.dhcp_received,
+        "dhcp_answered": l.dhcp_answered,
         "frames_sent": l.frames_sent,
         "send_failures": l.send_failures,
     }));
@@ -259,12 +296,14 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         .map_or("", |(_, b)| b)
         .to_string();
     o.summary = format!(
-        "eipsim live: {} interface{}, {} frames in\n{body}  live: {} ARP answered, {} ARP ignored, {} frames sent, {} send failures\n",
+        "eipsim live: {} interface{}, {} frames in\n{body}  live: {} ARP answered, {} ARP ignored, {} DHCP answered of {} received, {} frames sent, {} send failures\n",
         names.len(),
         if names.len() == 1 { "" } else { "s" },
         o.stats.frames_in,
         l.arp_answered,
         l.arp_ignored,
+        l.dhcp_answered,
+        l.dhcp_received,
         l.frames_sent,
         l.send_failures,
     );
@@ -272,8 +311,11 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
 }
 
 /// The state of the main loop.
-struct Loop<'a> {
-    cloud: &'a Cloud,
+struct Loop {
+    /// The cloud in force (the events change it).
+    cloud: Arc<Cloud>,
+    /// The timed events.
+    clock: events::Clock,
     /// Per interface: the port its frames enter by.
     ports: Vec<Port>,
     /// Per ENI of the cloud: its interface.
@@ -289,7 +331,7 @@ struct Loop<'a> {
     errors: Vec<(usize, String)>,
 }
 
-impl Loop<'_> {
+impl Loop {
     fn run(
         &mut self,
         from: &crossbeam_channel::Receiver<net::Read>,
@@ -310,7 +352,13 @@ impl Loop<'_> {
             if left == Some(Duration::ZERO) {
                 return Ok(());
             }
-            let wait = left.map_or(net::READ_TIMEOUT, |l| l.min(net::READ_TIMEOUT));
+            if let Some(c) = self.clock.tick(start.elapsed()) {
+                self.cloud = c;
+            }
+            let mut wait = left.map_or(net::READ_TIMEOUT, |l| l.min(net::READ_TIMEOUT));
+            if let Some(next) = self.clock.until_next(start.elapsed()) {
+                wait = wait.min(next);
+            }
             let first = match from.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -328,6 +376,9 @@ impl Loop<'_> {
             if b.ranges.is_empty() {
                 continue;
             }
+            self.clock.stamp(&mut b);
+            let own = b.dp.clone();
+            let dp = own.as_deref().unwrap_or(dp);
             self.core(&mut b, dp);
             rw.clear();
             pipeline::pass_batch(pass, dp, &b, &mut rw, &mut scratch);
@@ -337,7 +388,8 @@ impl Loop<'_> {
         }
     }
 
-    /// One frame read on interface `i`: answered when it is ARP, else added to the batch.
+    /// One frame read on interface `i`: answered when it is ARP or a DHCP client's message on an
+    /// ENI's interface, else added to the batch.
     fn read(&mut self, b: &mut Batch, links: &mut net::Links, i: usize, ns: i64, data: &[u8]) {
         let src = data.get(6..12);
         if src.is_some_and(|s| {
@@ -346,13 +398,25 @@ impl Loop<'_> {
             return; // sent by this machine
         }
         if arp::is_arp(data) {
-            let (cloud, port) = (self.cloud, self.ports[i]);
+            let (cloud, port) = (&*self.cloud, self.ports[i]);
             match arp::reply(data, self.gateway_mac, |t| answers(cloud, port, t)) {
                 Some(r) => {
                     self.live.arp_answered += 1;
                     self.sent(links.send(i, &r));
                 }
                 None => self.live.arp_ignored += 1,
+            }
+            return;
+        }
+        if let Port::Eni(x) = self.ports[i]
+            && crate::guest::dhcp::is_client_message(data)
+        {
+            self.live.dhcp_received += 1;
+            let mut out = Vec::new();
+            lease::answer(&self.cloud, x as usize, self.gateway_mac, data, &mut out);
+            if !out.is_empty() {
+                self.live.dhcp_answered += 1;
+                self.sent(links.send(i, &out));
             }
             return;
         }
@@ -376,6 +440,27 @@ impl Loop<'_> {
         b.metas.push((i, meta));
         b.times.push(ns.div_euclid(1_000_000_000));
         b.nanos.push(ns);
+    }
+
+    /// At the end of the run: the events applied after the last batch (an empty batch carries
+    /// them to the report and the flow stages), and those never reached.
+    fn flush(
+        &mut self,
+        dp: &Dataplane,
+        sink: &mut Sink,
+        pass: &mut FramePass,
+    ) -> Result<(), OutputError> {
+        if self.clock.has_pending() {
+            let mut b = Batch::default();
+            self.clock.stamp(&mut b);
+            let mut rw = Rewritten::default();
+            pipeline::pass_batch(pass, dp, &b, &mut rw, &mut Vec::new());
+            sink.take(&b, &rw)?;
+        }
+        for (at, op) in self.clock.unreached() {
+            sink.stats.record_unreached(at, op);
+        }
+        Ok(())
     }
 
     fn sent(&mut self, ok: bool) {
