@@ -482,83 +482,48 @@ fn bad_arguments_are_refused_before_any_interface_is_opened() {
     let _ = std::fs::remove_dir_all(&out);
     let t = topo.to_str().unwrap();
     let o = out.to_str().unwrap();
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-nope=lo2",
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("eni-nope is not an ENI of the topology"),
-        "{err}"
-    );
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-web0",
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("ENI_ID=IFACE"), "{err}");
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-web0=lo",
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("interface lo is given twice"), "{err}");
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-web0=eipsim-none0",
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("\"eipsim-none0\": no such interface"), "{err}");
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-web0=x",
-        "--duration",
-        "0",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("positive number of seconds"), "{err}");
-    // A bad events file is refused before the interfaces are looked at.
-    let (code, err) = refused(&[
-        "--topology",
-        t,
-        "--internet",
-        "lo",
-        "--eni",
-        "eni-web0=lo",
-        "--events",
-        dir.join("no-such-events.toml").to_str().unwrap(),
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("no-such-events.toml"), "{err}");
+    let events = dir.join("no-such-events.toml");
+    // (the --eni value, more arguments, the exit status, what the message says). A bad events
+    // file is refused (1) before the interfaces are looked at.
+    let cases: [(&str, &[&str], i32, &str); 6] = [
+        (
+            "eni-nope=lo2",
+            &["--out", o],
+            2,
+            "eni-nope is not an ENI of the topology",
+        ),
+        ("eni-web0", &["--out", o], 2, "ENI_ID=IFACE"),
+        (
+            "eni-web0=lo",
+            &["--out", o],
+            2,
+            "interface lo is given twice",
+        ),
+        (
+            "eni-web0=eipsim-none0",
+            &["--out", o],
+            2,
+            "\"eipsim-none0\": no such interface",
+        ),
+        (
+            "eni-web0=x",
+            &["--duration", "0"],
+            2,
+            "positive number of seconds",
+        ),
+        (
+            "eni-web0=lo",
+            &["--events", events.to_str().unwrap(), "--out", o],
+            1,
+            "no-such-events.toml",
+        ),
+    ];
+    for (eni, more, status, says) in cases {
+        let mut args = vec!["--topology", t, "--internet", "lo", "--eni", eni];
+        args.extend_from_slice(more);
+        let (code, err) = refused(&args);
+        assert_eq!(code, status, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     assert!(!out.exists(), "nothing written for refused arguments");
 }

@@ -101,6 +101,33 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// SIGINT and SIGTERM set the replay's stop flag (130 and 143): a replay stops between
+/// batches and removes what it started writing; a live run ends and writes its outputs.
+fn stop_on_signals() {
+    let stop = eipsim::replay::guard::stop_flag();
+    for (sig, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        if let Err(e) = signal_hook::flag::register_usize(sig, stop.clone(), code) {
+            eprintln!("eipsim: cannot handle signal {sig}: {e}");
+        }
+    }
+}
+
+/// The summary of a run on stdout; exit 1 when an input (a capture, an interface) could not be
+/// read to its end.
+fn summary_and_status(o: &eipsim::replay::ReplayOutcome) -> Result<(), CliError> {
+    emit(&o.summary)?;
+    if o.capture_errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Inputs(
+            o.capture_errors.iter().map(ToString::to_string).collect(),
+        ))
+    }
+}
+
 /// Prints a value as one JSON object.
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(|e| CliError::Input(e.to_string()))?;

@@ -43,30 +43,13 @@ pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
         capture_point: a.run.capture_point,
         respond: a.respond,
     };
-    // SIGINT and SIGTERM stop the replay between batches; it removes what it started
-    // writing and exits 130 or 143.
-    let stop = replay::guard::stop_flag();
-    for (sig, code) in [
-        (signal_hook::consts::SIGINT, 130),
-        (signal_hook::consts::SIGTERM, 143),
-    ] {
-        if let Err(e) = signal_hook::flag::register_usize(sig, stop.clone(), code) {
-            eprintln!("eipsim: cannot handle signal {sig}: {e}");
-        }
-    }
+    super::stop_on_signals();
     let o = if a.fixes {
         eipsim::advisor::fixes::replay(&opts)?
     } else {
         replay::run(&opts)?
     };
-    emit(&o.summary)?;
-    if o.capture_errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Inputs(
-            o.capture_errors.iter().map(ToString::to_string).collect(),
-        ))
-    }
+    super::summary_and_status(&o)
 }
 
 /// `eipsim modes`: the matrix on stdout (and `modes.json` in the output directory).
