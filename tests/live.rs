@@ -47,6 +47,36 @@ eni = "eni-web0"
 mode = "NAT"
 "#;
 
+/// A fresh scratch folder `name` under the target's temporary folder, holding `topology` as
+/// `topology.toml`: (the folder, the topology's path).
+fn scratch(name: &str, topology: &str) -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let topo = dir.join("topology.toml");
+    std::fs::write(&topo, topology).expect("topology written");
+    (dir, topo)
+}
+
+/// The Internet host's namespace: 198.51.100.7/24, the EIPs on-link (it asks ARP for an EIP,
+/// which eipsim answers).
+fn internet_host() {
+    veth(INET, INET_LINK, "02:00:00:00:00:01");
+    must_ns(
+        INET,
+        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
+    );
+    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
+}
+
+/// The NAT-mode ENI's namespace: its private IP with the VPC's prefix, the default route via a
+/// VPC address that is not the ENI's (eipsim answers ARP for it, as the VPC router).
+fn nat_eni_host() {
+    veth(ENI, ENI_LINK, "00:16:3e:00:00:10");
+    must_ns(ENI, &["ip", "addr", "add", "172.16.0.10/12", "dev", "eth0"]);
+    must_ns(ENI, &["ip", "route", "add", "default", "via", "172.16.0.1"]);
+}
+
 #[test]
 fn ping_and_http_through_a_nat_eip() {
     // CI runs as root with the tools installed (.ci/run): there it must run, not skip.
@@ -58,24 +88,10 @@ fn ping_and_http_through_a_nat_eip() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let topo = dir.join("topology.toml");
-    std::fs::write(&topo, TOPOLOGY).expect("topology written");
+    let (dir, topo) = scratch("live", TOPOLOGY);
     let out = dir.join("out");
-
-    veth(INET, INET_LINK, "02:00:00:00:00:01");
-    must_ns(
-        INET,
-        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
-    );
-    // The EIPs are on-link: the Internet host asks ARP for the EIP, which eipsim answers.
-    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
-    veth(ENI, ENI_LINK, "00:16:3e:00:00:10");
-    must_ns(ENI, &["ip", "addr", "add", "172.16.0.10/12", "dev", "eth0"]);
-    // The VPC router: any VPC address that is not the ENI's; eipsim answers ARP for it.
-    must_ns(ENI, &["ip", "route", "add", "default", "via", "172.16.0.1"]);
+    internet_host();
+    nat_eni_host();
 
     let eipsim = Command::new(env!("CARGO_BIN_EXE_eipsim"))
         .args(["live", "--topology"])
@@ -240,17 +256,8 @@ fn dhcp_gives_the_cut_through_eip_to_a_real_client() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-dhcp");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let topo = dir.join("topology.toml");
-    std::fs::write(&topo, cut_topology(true)).expect("topology written");
-    veth(INET, INET_LINK, "02:00:00:00:00:01");
-    must_ns(
-        INET,
-        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
-    );
-    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
+    let (dir, topo) = scratch("live-dhcp", &cut_topology(true));
+    internet_host();
     // No address: the ENI's instance gets its EIP from DHCP.
     veth(CUT, CUT_LINK, "00:16:3e:00:01:10");
 
@@ -369,22 +376,11 @@ fn events_apply_at_wall_clock_offsets() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-events");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let topo = dir.join("topology.toml");
-    std::fs::write(&topo, TOPOLOGY).expect("topology written");
+    let (dir, topo) = scratch("live-events", TOPOLOGY);
     let events = dir.join("events.toml");
     std::fs::write(&events, EVENTS).expect("events written");
-    veth(INET, INET_LINK, "02:00:00:00:00:01");
-    must_ns(
-        INET,
-        &["ip", "addr", "add", "198.51.100.7/24", "dev", "eth0"],
-    );
-    must_ns(INET, &["ip", "route", "add", "47.0.0.0/24", "dev", "eth0"]);
-    veth(ENI, ENI_LINK, "00:16:3e:00:00:10");
-    must_ns(ENI, &["ip", "addr", "add", "172.16.0.10/12", "dev", "eth0"]);
-    must_ns(ENI, &["ip", "route", "add", "default", "via", "172.16.0.1"]);
+    internet_host();
+    nat_eni_host();
 
     let out = dir.join("out");
     let ev = events.to_str().unwrap();
