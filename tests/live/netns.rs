@@ -18,8 +18,10 @@ pub const INET_LINK: &str = "eipl-inet";
 pub const ENI_LINK: &str = "eipl-eni0";
 /// The cut-through ENI's interface.
 pub const CUT_LINK: &str = "eipl-cut";
-const NAMESPACES: [&str; 3] = [INET, ENI, CUT];
-const LINKS: [&str; 3] = [INET_LINK, ENI_LINK, CUT_LINK];
+/// Every namespace a live test makes is named with this prefix (clean-up removes them all).
+pub const NS_PREFIX: &str = "eipsim-";
+/// Every root-side link a live test makes is named with this prefix (at most 15 bytes in all).
+pub const LINK_PREFIX: &str = "eipl-";
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -91,16 +93,24 @@ pub struct Cleanup {
 }
 
 impl Cleanup {
-    /// Removes every namespace, veth pair and /etc/netns folder the live tests make.
+    /// Removes every namespace (named `eipsim-...`), root-side veth end (`eipl-...`) and
+    /// /etc/netns folder the live tests make, whichever test made them.
     pub fn remove_namespaces() {
-        for n in NAMESPACES {
-            let _ = run(10, &["ip", "netns", "del", n]);
+        let listed = |args: &[&str]| String::from_utf8_lossy(&run(10, args).stdout).into_owned();
+        for line in listed(&["ip", "netns", "list"]).lines() {
+            let n = line.split_whitespace().next().unwrap_or_default();
+            if n.starts_with(NS_PREFIX) {
+                let _ = run(10, &["ip", "netns", "del", n]);
+                let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(n));
+            }
         }
-        for l in LINKS {
-            let _ = run(10, &["ip", "link", "del", l]);
-        }
-        for n in NAMESPACES {
-            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(n));
+        for line in listed(&["ip", "-o", "link", "show"]).lines() {
+            // "7: eipl-inet@if6: <...": the name, before any "@peer".
+            let name = line.split(':').nth(1).unwrap_or_default().trim();
+            let l = name.split('@').next().unwrap_or_default();
+            if l.starts_with(LINK_PREFIX) {
+                let _ = run(10, &["ip", "link", "del", l]);
+            }
         }
     }
 }
