@@ -80,7 +80,7 @@ fn multi_eip_answers_on_the_configured_eips_only() {
         "3",
         &["--interface", "47.0.0.31"],
     );
-    let report = finished(eipsim, &out, Duration::from_secs(25));
+    let report = stop(eipsim, &out);
     drop(servers);
 
     for (eip, f, pinged, ttls) in &got[..2] {
@@ -184,7 +184,7 @@ fn ttl_and_traceroute_through_a_nat_eip() {
     };
     let udp = trace(&[]);
     let icmp = trace(&["-I"]);
-    let report = finished(eipsim, &out, Duration::from_secs(25));
+    let report = stop(eipsim, &out);
 
     assert!(ok_in && ttl_in == [63, 63], "{text_in}");
     assert!(ok_out && ttl_out == [63, 63], "{text_out}");

@@ -172,3 +172,14 @@ pub fn ping(name: &str, addr: &str, count: u32) -> (bool, Vec<u8>, String) {
         .collect();
     (o.status.success(), ttls, text)
 }
+
+/// Ends a run of `eipsim live` that has done its work: SIGTERM (it writes its outputs and
+/// exits 0) 300 ms after the last exchange (the frames still in flight are read), then its
+/// report (at most 20 s).
+pub fn stop(eipsim: Child, out: &Path) -> serde_json::Value {
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-TERM", &eipsim.id().to_string()])
+        .output();
+    super::netns::finished(eipsim, out, Duration::from_secs(20))
+}

@@ -195,7 +195,7 @@ pub fn run() {
         &["-H", INET_IP, "-s", &format!("sip:alice@{INET_IP}")],
     );
     let to_bob = sipsak(INET, &["-H", INET_IP, "-s", &format!("sip:bob@{INET_IP}")]);
-    let report = finished(eipsim, &out, Duration::from_secs(30));
+    let report = stop(eipsim, &out);
     drop(servers);
     let kamailio = std::fs::read_to_string(&kam_log).unwrap_or_default();
 
