@@ -201,6 +201,37 @@ fn ftp_active_works_through_nat_with_the_what_if_alg() {
     assert_eq!(data.as_deref(), Some(&want[..]));
     assert_eq!(std::fs::read(&got2).ok().as_deref(), Some(&want[..]));
 
+    // The client's numbers stayed its own: the server's acknowledgements of the shortened
+    // stream were mapped back, so both control connections close cleanly (no socket left
+    // waiting for the acknowledgement of its last bytes or its FIN).
+    let t = std::time::Instant::now();
+    loop {
+        let o = netns::run_ns(
+            5,
+            ENI,
+            &[
+                "ss",
+                "-Htan",
+                "state",
+                "fin-wait-1",
+                "state",
+                "last-ack",
+                "state",
+                "closing",
+                "( sport = :40061 or sport = :40062 )",
+            ],
+        );
+        let left = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if o.status.success() && left.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "control connections not closed: {left} {o:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
     // The 227 reply of a server behind NAT is rewritten to the EIP: a client that uses its
     // address connects.
     let nat_url = format!("ftp://{NAT_EIP}/{FILE}");

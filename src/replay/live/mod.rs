@@ -224,6 +224,8 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         opts.alg,
         Some(policy),
     );
+    // The hosts behind the interfaces receive the translated frames and acknowledge them.
+    pass.peers_see_translation();
     let spill = |s: usize| output::temp_name(&opts.out.join(format!("flows-{s}.spill")));
     pass.spill_to(spill, report::SPILL_BUFFER);
     let (to, from) = crossbeam_channel::unbounded::<net::Read>();
