@@ -50,12 +50,14 @@ fn ftp_active_fails_through_nat_and_works_cut_through() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
+    // Dropped before `guard`: the servers die before their namespaces go.
+    let mut servers = Servers::default();
     let dir = scratch("live-apps-ftp");
     let topo = dir.join("topology.toml");
     std::fs::write(&topo, topology(None)).expect("topology written");
     hosts();
-    vsftpd(&mut guard, &dir, INET, INET_IP, 30000);
-    vsftpd(&mut guard, &dir, ENI, NAT_IP, 30100);
+    vsftpd(&mut servers, &dir, INET, INET_IP, 30000);
+    vsftpd(&mut servers, &dir, ENI, NAT_IP, 30100);
     let out = dir.join("out");
     start(&mut guard, &topo, &out, &[]);
     lease(&dir);
@@ -168,12 +170,14 @@ fn ftp_active_works_through_nat_with_the_what_if_alg() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
+    // Dropped before `guard`: the servers die before their namespaces go.
+    let mut servers = Servers::default();
     let dir = scratch("live-apps-ftp-alg");
     let topo = dir.join("topology.toml");
     std::fs::write(&topo, topology(None)).expect("topology written");
     hosts();
-    vsftpd(&mut guard, &dir, INET, INET_IP, 30000);
-    vsftpd(&mut guard, &dir, ENI, NAT_IP, 30100);
+    vsftpd(&mut servers, &dir, INET, INET_IP, 30000);
+    vsftpd(&mut servers, &dir, ENI, NAT_IP, 30100);
     let out = dir.join("out");
     start(&mut guard, &topo, &out, &["--alg", "ftp=translate"]);
     let want = content();
@@ -297,12 +301,14 @@ fn tftp_through_nat_and_a_stateful_group() {
     let mut guard = Cleanup {
         children: Vec::new(),
     };
+    // Dropped before `guard`: the servers die before their namespaces go.
+    let mut servers = Servers::default();
     let dir = scratch("live-apps-tftp");
     let topo = dir.join("topology.toml");
     std::fs::write(&topo, topology(Some(GROUP_CLOSED))).expect("topology written");
     hosts();
-    tftpd(&mut guard, &dir, INET, INET_IP, "40600:40609");
-    tftpd(&mut guard, &dir, ENI, NAT_IP, "40500:40509");
+    tftpd(&mut servers, &dir, INET, INET_IP, "40600:40609");
+    tftpd(&mut servers, &dir, ENI, NAT_IP, "40500:40509");
     let want = content();
     let got = dir.join("got");
 

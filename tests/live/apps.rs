@@ -139,19 +139,39 @@ pub fn stop(guard: &mut Cleanup, out: &Path) -> serde_json::Value {
     netns::finished(eipsim, out, Duration::from_secs(15))
 }
 
-/// Starts a server (`args`, run in namespace `ns`, its output in `log`): the child is the
-/// server itself (`ip netns exec` replaces itself with it), so the clean-up kills it.
-fn server(guard: &mut Cleanup, ns: &str, args: &[&str], log: &Path) {
+/// The servers a test started, each in a process group of its own, killed whole when
+/// dropped: a server's children (vsftpd's sessions, in.tftpd's per-transfer processes, which
+/// go on retransmitting to a client that gave up) go with it, and none outlives the test
+/// holding the namespace lock's file open.
+#[derive(Default)]
+pub struct Servers(Vec<std::process::Child>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts a server (`args`, run in namespace `ns`, its output in `log`) in a process group of
+/// its own (`ip netns exec` replaces itself with the server).
+fn server(servers: &mut Servers, ns: &str, args: &[&str], log: &Path) {
+    use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(log).expect("server log");
     let child = Command::new("ip")
         .args(["netns", "exec", ns])
         .args(args)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("{args:?} started: {e}"));
-    guard.children.push(child);
+    servers.0.push(child);
 }
 
 /// Polls `ready` (at most 10 s) until it holds; panics with `log`'s content else.
@@ -182,7 +202,7 @@ pub fn content() -> Vec<u8> {
 /// folder holding [`FILE`]; active mode (PORT, from port 20) and passive mode (PASV, data on
 /// `pasv_port` only) both enabled. A PORT whose address is not the control connection's peer
 /// is refused (`port_promiscuous` is off by default). Returns once it answers.
-pub fn vsftpd(guard: &mut Cleanup, dir: &Path, ns: &str, addr: &str, pasv_port: u16) {
+pub fn vsftpd(servers: &mut Servers, dir: &Path, ns: &str, addr: &str, pasv_port: u16) {
     let root = dir.join(format!("ftp-{ns}"));
     let empty = dir.join(format!("ftp-empty-{ns}"));
     std::fs::create_dir_all(&root).expect("ftp root");
@@ -203,7 +223,7 @@ pub fn vsftpd(guard: &mut Cleanup, dir: &Path, ns: &str, addr: &str, pasv_port: 
     )
     .expect("vsftpd.conf written");
     let log = dir.join(format!("vsftpd-{ns}.log"));
-    server(guard, ns, &["vsftpd", conf.to_str().unwrap()], &log);
+    server(servers, ns, &["vsftpd", conf.to_str().unwrap()], &log);
     let url = format!("ftp://{addr}/");
     wait_ready("vsftpd", &log, || {
         run_ns(3, ns, &["curl", "-s", "--max-time", "1", "-l", &url])
@@ -215,14 +235,14 @@ pub fn vsftpd(guard: &mut Cleanup, dir: &Path, ns: &str, addr: &str, pasv_port: 
 /// in.tftpd (tftpd-hpa) in namespace `ns` on `addr`:69, in the foreground, serving a folder
 /// holding [`FILE`] (`--secure`), each transfer from a port of `ports` (`A:B`). Returns once it
 /// answers.
-pub fn tftpd(guard: &mut Cleanup, dir: &Path, ns: &str, addr: &str, ports: &str) {
+pub fn tftpd(servers: &mut Servers, dir: &Path, ns: &str, addr: &str, ports: &str) {
     let root = dir.join(format!("tftp-{ns}"));
     std::fs::create_dir_all(&root).expect("tftp root");
     std::fs::write(root.join(FILE), content()).expect("file written");
     let log = dir.join(format!("tftpd-{ns}.log"));
     let address = format!("{addr}:69");
     server(
-        guard,
+        servers,
         ns,
         &[
             "in.tftpd",
