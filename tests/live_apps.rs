@@ -5,8 +5,11 @@
 //!
 //! The clients choose their own ports (`--local-port`, `-P ADDR:PORT`, `tftp -R`) so that each
 //! case's flows can be told apart in the report: a passive transfer's data connection takes the
-//! next port of its `--local-port` range, the control connection the first. Every command is bounded in time; the
-//! namespaces and the servers are removed however a test ends.
+//! next port of its `--local-port` range, the control connection the first. Every command is
+//! bounded in time; the namespaces and the servers are removed however a test ends.
+//!
+//! Run as root under the machine-wide namespace lock:
+//! `flock /tmp/eipsim-netns.lock cargo test --test live_apps` (about 11 s).
 
 #[allow(dead_code)]
 #[path = "live/apps.rs"]
