@@ -472,8 +472,8 @@ fn bad_arguments_are_refused_before_any_interface_is_opened() {
     let o = out.to_str().unwrap();
     let events = dir.join("no-such-events.toml");
     // (the --eni value, more arguments, the exit status, what the message says). A bad events
-    // file is refused (1) before the interfaces are looked at.
-    let cases: [(&str, &[&str], i32, &str); 6] = [
+    // file is refused (1) and a bad --alg (2) before the interfaces are looked at.
+    let cases: [(&str, &[&str], i32, &str); 10] = [
         (
             "eni-nope=lo2",
             &["--out", o],
@@ -504,6 +504,30 @@ fn bad_arguments_are_refused_before_any_interface_is_opened() {
             &["--events", events.to_str().unwrap(), "--out", o],
             1,
             "no-such-events.toml",
+        ),
+        (
+            "eni-web0=lo",
+            &["--alg", "ftp=maybe", "--out", o],
+            2,
+            "--alg: ftp: unknown mode \"maybe\"",
+        ),
+        (
+            "eni-web0=lo",
+            &["--alg", "tftp=translate", "--out", o],
+            2,
+            "--alg: tftp: what-if translation is built for ftp and sip only",
+        ),
+        (
+            "eni-web0=lo",
+            &["--alg", "ftp", "--out", o],
+            2,
+            "expected PROTOCOL=MODE",
+        ),
+        (
+            "eni-web0=lo",
+            &["--alg", "ftp=translate", "--no-alg", "--out", o],
+            2,
+            "--no-alg turns ALG handling off: choose one",
         ),
     ];
     for (eni, more, status, says) in cases {

@@ -433,3 +433,119 @@ fn nothing_rewritten_is_not_translated() {
     assert_eq!(flow["verdict"], "alg-at-risk", "{flow:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `eipsim live`: the server is a real host that received the shortened stream, so its
+/// acknowledgements are mapped back to the client's numbers on the way in (as
+/// `nf_nat_seqadj` does); a replay keeps the captured acknowledgements.
+#[test]
+fn live_peers_acknowledgements_are_mapped_back() {
+    use eipsim::alg::translate::{Policy, Translation, Translator};
+    use eipsim::dataplane::{Action, Outcome, Port, Tuple, Verdict};
+    use eipsim::wire::LinkType;
+    let (client, server, eip) = (
+        u32::from_be_bytes(CLIENT),
+        u32::from_be_bytes(SERVER),
+        u32::from_be_bytes(EIP),
+    );
+    let out_v = Verdict {
+        outcome: Outcome::Forward(Port::Internet, Action::Snat),
+        ingress: Some(Port::Eni(0)),
+        tuple: Tuple {
+            proto: 6,
+            src: client,
+            dst: server,
+            sport: CPORT,
+            dport: 21,
+        },
+        inside_dst: server,
+        eni: Some(0),
+        mode: None,
+        eip: Some(eip),
+        fragment: Default::default(),
+        layout: Default::default(),
+    };
+    let in_v = Verdict {
+        outcome: Outcome::Forward(Port::Eni(0), Action::Dnat),
+        ingress: Some(Port::Internet),
+        tuple: Tuple {
+            proto: 6,
+            src: server,
+            dst: eip,
+            sport: 21,
+            dport: CPORT,
+        },
+        inside_dst: client,
+        ..out_v
+    };
+    // The frames as the core left them: SNAT (source the EIP), DNAT (destination the client).
+    let frame = |outbound: bool, seq: u32, ack: u32, payload: &[u8]| {
+        let b = if outbound {
+            PacketBuilder::ethernet2(GW_MAC, NET_MAC)
+                .ipv4(EIP, SERVER, 63)
+                .tcp(CPORT, 21, seq, 65535)
+        } else {
+            PacketBuilder::ethernet2(GW_MAC, ENI_MAC)
+                .ipv4(SERVER, CLIENT, 63)
+                .tcp(21, CPORT, seq, 65535)
+        };
+        let mut out = Vec::new();
+        b.ack(ack).psh().write(&mut out, payload).unwrap();
+        out
+    };
+    let port = b"PORT 172,16,0,10,4,1\r\n";
+    let sent = b"PORT 47,0,0,10,4,1\r\n";
+    let shrink = (port.len() - sent.len()) as u32;
+    let reply = frame(false, 7000, 1000 + sent.len() as u32, b"200 ok\r\n");
+    for live in [true, false] {
+        let mut tr = Translator::new(Policy {
+            ftp: true,
+            sip: false,
+        });
+        if live {
+            tr.peers_see_translation();
+        }
+        let mut o = Vec::new();
+        let t = tr.apply(
+            LinkType::Ethernet,
+            &frame(true, 1000, 7000, port),
+            &out_v,
+            &mut o,
+        );
+        assert!(matches!(
+            t,
+            Translation::Covered {
+                rewritten: true,
+                ..
+            }
+        ));
+        assert_eq!(tcp_fields(&o), (1000, 7000, sent.to_vec()));
+        let t = tr.apply(LinkType::Ethernet, &reply, &in_v, &mut o);
+        if live {
+            assert!(matches!(
+                t,
+                Translation::Covered {
+                    rewritten: true,
+                    ..
+                }
+            ));
+            let (seq, ack, payload) = tcp_fields(&o);
+            assert_eq!((seq, payload.as_slice()), (7000, &b"200 ok\r\n"[..]));
+            assert_eq!(ack, 1000 + port.len() as u32, "the client's own number");
+        } else {
+            assert!(
+                matches!(
+                    t,
+                    Translation::Covered {
+                        rewritten: false,
+                        ..
+                    }
+                ),
+                "a replay keeps the captured acknowledgement"
+            );
+        }
+        // The client's next segment follows its own PORT; it leaves shifted.
+        let next = frame(true, 1000 + port.len() as u32, 7008, b"LIST\r\n");
+        tr.apply(LinkType::Ethernet, &next, &out_v, &mut o);
+        assert_eq!(tcp_fields(&o).0, 1000 + port.len() as u32 - shrink);
+    }
+}

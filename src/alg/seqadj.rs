@@ -48,6 +48,19 @@ impl SeqAdj {
         };
         seq.wrapping_add(off as u32)
     }
+
+    /// The inverse of [`SeqAdj::seq`] for an acknowledgement (or SACK edge) from the peer,
+    /// which received the changed stream: the number in the host's own sequence space, as
+    /// `nf_nat_seqadj` maps it (the offset after the change once `ack - before` is past the
+    /// changed segment's start).
+    pub fn unack(&self, ack: u32) -> u32 {
+        let off = if after(ack.wrapping_sub(self.before as u32), self.pos) {
+            self.after
+        } else {
+            self.before
+        };
+        ack.wrapping_sub(off as u32)
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +85,29 @@ mod tests {
         let mut w = SeqAdj::default();
         w.record(u32::MAX - 2, 4);
         assert_eq!(w.seq(5), 9);
+    }
+
+    #[test]
+    fn acknowledgements_map_back_to_the_hosts_numbers() {
+        // "PORT 172,16,0,10,..." (25 bytes) at 532 becomes 23 bytes: the peer acknowledges
+        // 555 for the host's 557, and the host's next segment at 557 is sent as 555.
+        let mut a = SeqAdj::default();
+        a.record(532, -2);
+        assert_eq!(a.seq(532), 532);
+        assert_eq!(a.seq(557), 555);
+        for host in [500, 532, 557, 600] {
+            assert_eq!(a.unack(a.seq(host)), host, "{host}");
+        }
+        // Up to the changed segment's start: the offset before it.
+        assert_eq!(a.unack(532), 532);
+        assert_eq!(a.unack(400), 400);
+        // A second change, growing by 3, at 700 (sent as 698).
+        a.record(700, 3);
+        for host in [532, 557, 700, 730] {
+            assert_eq!(a.unack(a.seq(host)), host, "{host}");
+        }
+        let mut w = SeqAdj::default();
+        w.record(u32::MAX - 2, 4);
+        assert_eq!(w.unack(w.seq(5)), 5);
     }
 }

@@ -14,7 +14,9 @@
 //!   captured value. The frames delivered into the VPC therefore keep their acknowledgements,
 //!   and the tests assert both sides stay continuous. The mode advisor, which changes what the
 //!   guest itself sends ([`Translator::guest_rewrite`]), shifts the peer's acknowledgements
-//!   forward instead.
+//!   forward instead. In `eipsim live` the peer is a real host that received the translated
+//!   stream: its acknowledgements are mapped back as Linux does
+//!   ([`Translator::peers_see_translation`]).
 //! - SIP over UDP: the sender's private address becomes its EIP (SNAT), and the EIP a frame was
 //!   sent to becomes the private address it is delivered to (DNAT), in the fields
 //!   [`super::sip::translate`] names; Content-Length follows the body.
@@ -78,6 +80,9 @@ pub struct Translator {
     /// FTP connections whose lengths changed: offsets per direction (0: from the lower end).
     seq: FxHashMap<FlowId, [SeqAdj; 2]>,
     payload: Vec<u8>,
+    /// The peers are live ([`Translator::peers_see_translation`]): map their
+    /// acknowledgements back.
+    live_peers: bool,
 }
 
 /// One frame's translation job.
@@ -96,6 +101,9 @@ struct Job<'a> {
     /// Shift the acknowledgements by the other direction's offsets (the peer received the
     /// changed stream); otherwise acknowledgements stay (see the module documentation).
     forward_acks: bool,
+    /// Map the acknowledgements back by the other direction's offsets (a live peer
+    /// acknowledged the changed stream; the host expects its own numbers).
+    back_acks: bool,
 }
 
 /// Where the headers of `frame` are: the layout the core handed back in `v`, or, for a verdict
@@ -144,6 +152,13 @@ impl Translator {
             policy,
             ..Default::default()
         }
+    }
+
+    /// The peers are real hosts that received the translated frames (`eipsim live`), not a
+    /// capture: their acknowledgements (and SACK edges) of a changed stream are mapped back to
+    /// the sender's own numbers, as Linux's `nf_nat_seqadj` does.
+    pub fn peers_see_translation(&mut self) {
+        self.live_peers = true;
     }
 
     /// The policy.
@@ -211,6 +226,7 @@ impl Translator {
                 src: None,
                 dst: None,
                 forward_acks: false,
+                back_acks: self.live_peers,
             },
             out,
         )
@@ -262,6 +278,7 @@ impl Translator {
                 src: sent.map(|(_, to)| to.octets()),
                 dst: None,
                 forward_acks: true,
+                back_acks: false,
             },
             out,
         );
@@ -288,6 +305,7 @@ impl Translator {
             src,
             dst,
             forward_acks,
+            back_acks,
         } = job;
         let changes = if payload.is_empty() || map.is_empty() {
             Vec::new()
@@ -309,7 +327,7 @@ impl Translator {
         }
         let header_only = src.is_none() && dst.is_none();
         let (mine, theirs) = (adj[dir], adj[1 - dir]);
-        let acks = forward_acks && theirs.active();
+        let acks = (forward_acks || back_acks) && theirs.active();
         if changes.is_empty() && !mine.active() && !acks && header_only {
             return Translation::Covered {
                 protocol,
@@ -317,7 +335,7 @@ impl Translator {
                 rewritten: false,
             };
         }
-        let ack = move |a: u32| theirs.seq(a);
+        let ack = move |a: u32| acked(theirs, back_acks, a);
         let mut edit = Edit {
             src,
             dst,
@@ -345,8 +363,8 @@ impl Translator {
                     [SeqAdj::default(); 2]
                 };
                 let (mine, theirs) = (old[dir], old[1 - dir]);
-                let acks = forward_acks && theirs.active();
-                let ack = move |a: u32| theirs.seq(a);
+                let acks = (forward_acks || back_acks) && theirs.active();
+                let ack = move |a: u32| acked(theirs, back_acks, a);
                 edit.payload = None;
                 edit.seq = mine.active().then(|| mine.seq(seq));
                 edit.ack = acks.then_some(&ack as &dyn Fn(u32) -> u32);
@@ -369,4 +387,10 @@ impl Translator {
             }
         }
     }
+}
+
+/// An acknowledgement of the stream `theirs` describes: mapped back to the sender's numbers
+/// (`back`: a live peer acknowledged the changed stream) or forward to the changed stream's.
+fn acked(theirs: SeqAdj, back: bool, a: u32) -> u32 {
+    if back { theirs.unack(a) } else { theirs.seq(a) }
 }

@@ -85,13 +85,8 @@ pub(crate) struct ReplayArgs {
     /// Also write a per-frame trace (TSV: frame, input, record, verdict, egress, out_frame).
     #[arg(long)]
     pub(crate) trace: Option<PathBuf>,
-    /// Do not inspect ALG protocols (no findings; for comparison runs).
-    #[arg(long)]
-    pub(crate) no_alg: bool,
-    /// What-if ALG per protocol, over the topology's `[alg]` table: a list such as
-    /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
-    #[arg(long, value_name = "LIST")]
-    pub(crate) alg: Option<String>,
+    #[command(flatten)]
+    pub(crate) alg: AlgArgs,
     /// Timed operations applied during the replay ([[event]] tables with `at`, capture time
     /// in seconds since the epoch; docs/scenarios.md).
     #[arg(long, value_name = "FILE")]
@@ -108,6 +103,18 @@ pub(crate) struct ReplayArgs {
     /// --workers).
     #[arg(long)]
     pub(crate) respond: bool,
+}
+
+/// The ALG options of `replay` and `live`: the same meaning in both.
+#[derive(Args)]
+pub(crate) struct AlgArgs {
+    /// Do not inspect ALG protocols (no findings; for comparison runs).
+    #[arg(long)]
+    pub(crate) no_alg: bool,
+    /// What-if ALG per protocol, over the topology's `[alg]` table: a list such as
+    /// `ftp=translate,sip=translate` (modes: inspect, translate; translate for ftp and sip).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) alg: Option<String>,
 }
 
 #[derive(Args)]
@@ -230,6 +237,8 @@ pub(crate) struct LiveArgs {
     /// Timed events (TOML, as for replay), `at` in seconds after the start of the run.
     #[arg(long, value_name = "FILE")]
     pub(crate) events: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) alg: AlgArgs,
 }
 
 /// `ENI_ID=IFACE`, both parts non-empty.

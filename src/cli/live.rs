@@ -15,6 +15,8 @@ pub(super) fn live(a: LiveArgs) -> Result<(), CliError> {
         enis: a.eni,
         duration: a.duration,
         events: a.events,
+        alg: !a.alg.no_alg,
+        alg_spec: a.alg.alg,
     };
     super::stop_on_signals();
     let o = live::run(&opts)?;

@@ -72,6 +72,23 @@ impl Policy {
         Ok(())
     }
 
+    /// The policy of a run (`replay`, `live`): this one (the topology's `[alg]`) with the
+    /// `--alg` list `spec` applied over it; `alg` is false for `--no-alg`. The message of the
+    /// error names what is wrong (a usage error: exit 2): a malformed or unknown entry of the
+    /// list, or a list that asks for translation together with `--no-alg`.
+    pub fn for_run(mut self, alg: bool, spec: Option<&str>) -> std::result::Result<Policy, String> {
+        if let Some(spec) = spec {
+            self.apply_spec(spec).map_err(|m| format!("--alg: {m}"))?;
+            if !alg && self.any() {
+                return Err(
+                    "--alg asks for translation, --no-alg turns ALG handling off: choose one"
+                        .into(),
+                );
+            }
+        }
+        Ok(self)
+    }
+
     /// The `[alg]` table that gives this policy: each translated protocol with `translate`
     /// (the others are `inspect`, the default).
     pub fn to_table(&self) -> std::collections::BTreeMap<String, String> {

@@ -133,6 +133,16 @@ impl FramePass {
         FramePass { shards, alg }
     }
 
+    /// The peers of translated connections are real hosts (`eipsim live`): the what-if
+    /// translation maps their acknowledgements back ([`Translator::peers_see_translation`]).
+    pub fn peers_see_translation(&mut self) {
+        for t in self.shards.iter_mut().flatten() {
+            if let Some(t) = &mut t.translator {
+                t.peers_see_translation();
+            }
+        }
+    }
+
     /// A pass with one shard holding everything (the advisors, which replay one frame at a
     /// time in one thread).
     pub fn single(cloud: &Cloud, alg: bool, policy: Option<Policy>) -> FramePass {

@@ -225,17 +225,10 @@ pub(crate) fn run_inner(
     fixes: bool,
 ) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
-    let mut policy = cloud.alg;
-    if let Some(spec) = &opts.alg_spec {
-        policy
-            .apply_spec(spec)
-            .map_err(|m| ReplayError::Usage(format!("--alg: {m}")))?;
-        if !opts.alg && policy.any() {
-            return Err(ReplayError::Usage(
-                "--alg asks for translation, --no-alg turns ALG handling off: choose one".into(),
-            ));
-        }
-    }
+    let policy = cloud
+        .alg
+        .for_run(opts.alg, opts.alg_spec.as_deref())
+        .map_err(ReplayError::Usage)?;
     let hint = ingress_hint(&cloud, &opts.ingress)?;
     let point = opts.capture_point;
     let dp = dataplane(&cloud, hint, point);

@@ -46,6 +46,11 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
     /// Timed events (`--events`), `at` in seconds after the start of the run.
     pub events: Option<PathBuf>,
+    /// Inspect ALG protocols (on unless `--no-alg`), as [`ReplayOptions::alg`].
+    pub alg: bool,
+    /// `--alg` list applied over the topology's `[alg]`, as [`ReplayOptions::alg_spec`]: a
+    /// translated protocol's frames are sent as the translation rewrote them.
+    pub alg_spec: Option<String>,
 }
 
 /// The counters of frames that are not gateway traffic (`live` in `report.json`).
@@ -136,7 +141,10 @@ fn answers(cloud: &Cloud, port: Port, target: std::net::Ipv4Addr) -> bool {
 /// Runs live until `--duration` has passed or a stop is asked, then writes the outputs.
 pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
-    let policy = cloud.alg;
+    let policy = cloud
+        .alg
+        .for_run(opts.alg, opts.alg_spec.as_deref())
+        .map_err(ReplayError::Usage)?;
     let point = CapturePoint::Gateway;
     let dp = dataplane(&cloud, None, point);
     let timeline = match &opts.events {
@@ -160,8 +168,8 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         progress: false,
         trace: None,
         max_open_files: None,
-        alg: true,
-        alg_spec: None,
+        alg: opts.alg,
+        alg_spec: opts.alg_spec.clone(),
         events: opts.events.clone(),
         capture_point: point,
         respond: false,
@@ -200,7 +208,7 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         frame_no: 0,
         progress: None,
         trace: None,
-        translating: policy.any(),
+        translating: opts.alg && policy.any(),
     };
     if sink.translating {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
@@ -209,7 +217,15 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
     if timeline.is_some() {
         sink.stats.start_timeline();
     }
-    let mut pass = FramePass::new(&cloud, crate::pass::SHARDS, |_| true, true, Some(policy));
+    let mut pass = FramePass::new(
+        &cloud,
+        crate::pass::SHARDS,
+        |_| true,
+        opts.alg,
+        Some(policy),
+    );
+    // The hosts behind the interfaces receive the translated frames and acknowledge them.
+    pass.peers_see_translation();
     let spill = |s: usize| output::temp_name(&opts.out.join(format!("flows-{s}.spill")));
     pass.spill_to(spill, report::SPILL_BUFFER);
     let (to, from) = crossbeam_channel::unbounded::<net::Read>();
