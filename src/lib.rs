@@ -31,7 +31,7 @@
 //! the what-if translation; [`groups`] the security groups' stateful stage; [`report`] counts
 //! and renders; [`pass`] chains the stages; [`guest`] the instances' IP stacks (smoltcp), their
 //! DHCP lease, services and routing; [`replay`] is the adapter for capture files (readers,
-//! writers, the threads) and, in `replay::live`, for live interfaces (pnet); [`advisor`] asks
+//! writers, the threads) and [`live`] the adapter for live interfaces (pnet); [`advisor`] asks
 //! what-if questions of the same pass.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -42,6 +42,7 @@ pub mod dataplane;
 pub mod groups;
 pub mod guest;
 pub mod import;
+pub mod live;
 pub mod model;
 pub mod pass;
 pub mod replay;

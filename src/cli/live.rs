@@ -1,6 +1,6 @@
 //! `live`: the gateway between real interfaces until `--duration` or a signal.
 
-use eipsim::replay::live::{self, LiveOptions};
+use eipsim::live::{self, LiveOptions};
 
 use super::CliError;
 use super::args::LiveArgs;

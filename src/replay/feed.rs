@@ -4,60 +4,60 @@ use super::*;
 
 /// A packed batch of frames.
 #[derive(Default)]
-pub(super) struct Batch {
-    pub(super) seq: u64,
-    pub(super) buf: Vec<u8>,
-    pub(super) ranges: Vec<(usize, usize, LinkType)>,
-    pub(super) metas: Vec<(usize, Meta)>,
-    pub(super) verdicts: Vec<Verdict>,
+pub(crate) struct Batch {
+    pub(crate) seq: u64,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) ranges: Vec<(usize, usize, LinkType)>,
+    pub(crate) metas: Vec<(usize, Meta)>,
+    pub(crate) verdicts: Vec<Verdict>,
     /// The state shard of each frame's flow ([`crate::pass::shard_of`]), set with the verdicts.
-    pub(super) shards: Vec<u8>,
+    pub(crate) shards: Vec<u8>,
     /// Frames before this batch's first frame in the replay.
-    pub(super) first_frame: u64,
+    pub(crate) first_frame: u64,
     /// Each frame's capture time, in seconds.
-    pub(super) times: Vec<i64>,
+    pub(crate) times: Vec<i64>,
     /// Each frame's capture time, in nanoseconds (clamped to 64 bits: before 2262).
-    pub(super) nanos: Vec<i64>,
+    pub(crate) nanos: Vec<i64>,
     /// With security groups: `buf` as the frames arrived at the core (after the capture-point
     /// restoration), for the frames a group refuses.
-    pub(super) before: Vec<u8>,
+    pub(crate) before: Vec<u8>,
     /// Whether to keep `before`.
-    pub(super) keep_before: bool,
+    pub(crate) keep_before: bool,
     /// Capture point `instance`: frames restored to what the Internet sent.
-    pub(super) restored: u64,
+    pub(crate) restored: u64,
     /// Interfaces first seen in this batch, by [`Meta::slot`].
-    pub(super) new_ifaces: Vec<(u32, IfaceDesc)>,
+    pub(crate) new_ifaces: Vec<(u32, IfaceDesc)>,
     /// Bytes read (for the progress bar).
-    pub(super) bytes: u64,
+    pub(crate) bytes: u64,
     /// With timed events: the tables for this batch (swapped whole between batches).
-    pub(super) dp: Option<Arc<Dataplane>>,
+    pub(crate) dp: Option<Arc<Dataplane>>,
     /// With timed events: the cloud after the events applied at this batch's first frame.
-    pub(super) cloud: Option<Arc<Cloud>>,
+    pub(crate) cloud: Option<Arc<Cloud>>,
     /// Events applied at this batch's first frame: (at, operation, outcome).
-    pub(super) applied: Vec<AppliedEvent>,
+    pub(crate) applied: Vec<AppliedEvent>,
 }
 
 /// An event as applied: `at` as written, the operation, and its outcome.
-pub(super) type AppliedEvent = (String, String, Result<(), crate::model::ModelError>);
+pub(crate) type AppliedEvent = (String, String, Result<(), crate::model::ModelError>);
 
 /// Timed events during a replay: the cloud they change and the tables compiled from it.
-pub(super) struct Timeline {
-    pub(super) events: Vec<crate::model::scenario::Event>,
-    pub(super) next: usize,
-    pub(super) cloud: Cloud,
-    pub(super) dp: Arc<Dataplane>,
-    pub(super) hint: Option<Port>,
-    pub(super) point: CapturePoint,
+pub(crate) struct Timeline {
+    pub(crate) events: Vec<crate::model::scenario::Event>,
+    pub(crate) next: usize,
+    pub(crate) cloud: Cloud,
+    pub(crate) dp: Arc<Dataplane>,
+    pub(crate) hint: Option<Port>,
+    pub(crate) point: CapturePoint,
 }
 
 impl Timeline {
     /// Whether an event is due for a frame at `ts`.
-    pub(super) fn due(&self, ts: i128) -> bool {
+    pub(crate) fn due(&self, ts: i128) -> bool {
         self.events.get(self.next).is_some_and(|e| e.at_ns <= ts)
     }
 
     /// Applies every event due at `ts`; rebuilds the tables when one succeeded.
-    pub(super) fn apply(&mut self, ts: i128) -> (Vec<AppliedEvent>, bool) {
+    pub(crate) fn apply(&mut self, ts: i128) -> (Vec<AppliedEvent>, bool) {
         let mut out = Vec::new();
         let mut changed = false;
         while self.due(ts) {
@@ -76,7 +76,7 @@ impl Timeline {
 }
 
 impl Batch {
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.ranges.clear();
         self.metas.clear();
@@ -95,7 +95,7 @@ impl Batch {
 
     /// Stages 1 and 2 of the frame pass on the whole batch (restore, core), then the shard of
     /// each frame's flow.
-    pub(super) fn process(&mut self, dp: &Dataplane) {
+    pub(crate) fn process(&mut self, dp: &Dataplane) {
         let own = self.dp.clone();
         let dp = own.as_deref().unwrap_or(dp);
         self.forward(dp);
@@ -107,7 +107,7 @@ impl Batch {
         );
     }
 
-    pub(super) fn forward(&mut self, dp: &Dataplane) {
+    pub(crate) fn forward(&mut self, dp: &Dataplane) {
         let blank = Verdict::early_drop(crate::dataplane::DropReason::Malformed, None);
         self.verdicts.resize(self.ranges.len(), blank);
         let unsupported = |(_, m): &(usize, Meta)| m.unsupported_link;
@@ -149,34 +149,34 @@ impl Batch {
 
 /// Reads frames from the inputs, one batch at a time. With timed events a batch ends before
 /// the first frame an event is due for, and the events are applied before that frame's batch.
-pub(super) struct Feeder {
+pub(crate) struct Feeder {
     /// Per input, in order; `None` for an input that could not be opened.
-    pub(super) readers: Vec<Option<CaptureReader>>,
-    pub(super) current: usize,
+    pub(crate) readers: Vec<Option<CaptureReader>>,
+    pub(crate) current: usize,
     /// Per input, per [`Meta::iface_no`]: the run-wide [`Meta::slot`].
-    pub(super) slots: Vec<Vec<u32>>,
+    pub(crate) slots: Vec<Vec<u32>>,
     /// Slots given so far.
-    pub(super) next_slot: u32,
-    pub(super) counts: Vec<u64>,
+    pub(crate) next_slot: u32,
+    pub(crate) counts: Vec<u64>,
     /// The inputs whose reading ended on a fault: the frames before it were read, and reading
     /// went on with the next input.
-    pub(super) errors: Vec<(usize, CaptureError)>,
-    pub(super) seq: u64,
-    pub(super) timeline: Option<Timeline>,
+    pub(crate) errors: Vec<(usize, CaptureError)>,
+    pub(crate) seq: u64,
+    pub(crate) timeline: Option<Timeline>,
     /// A frame read but left for the next batch (an event is due at it): bytes, input, meta.
-    pub(super) carry: Option<(Vec<u8>, usize, Meta)>,
+    pub(crate) carry: Option<(Vec<u8>, usize, Meta)>,
     /// A stop was asked (SIGINT, SIGTERM): reading ended there.
-    pub(super) stopped: bool,
+    pub(crate) stopped: bool,
     /// Frames handed out in batches so far.
-    pub(super) frames: u64,
+    pub(crate) frames: u64,
     /// Batches keep their frames as they arrived ([`Batch::before`]).
-    pub(super) keep_before: bool,
+    pub(crate) keep_before: bool,
 }
 
 impl Feeder {
     /// Fills `b`; returns false when there is nothing more. An input that ends on a fault is
     /// left there (the fault is kept) and reading goes on with the next one.
-    pub(super) fn fill(&mut self, b: &mut Batch) -> bool {
+    pub(crate) fn fill(&mut self, b: &mut Batch) -> bool {
         b.clear();
         b.keep_before = self.keep_before;
         b.seq = self.seq;
@@ -251,7 +251,7 @@ impl Feeder {
 
     /// Opens a batch whose first frame is at `ts`: applies the events due, and gives the batch
     /// the tables (and, when they changed, the cloud) to use.
-    pub(super) fn begin(&mut self, b: &mut Batch, ts: i128) {
+    pub(crate) fn begin(&mut self, b: &mut Batch, ts: i128) {
         let Some(t) = &mut self.timeline else {
             return;
         };
@@ -268,11 +268,11 @@ impl Feeder {
 
 /// Nanoseconds of capture time as whole seconds.
 /// A capture time in nanoseconds, clamped to 64 bits.
-pub(super) fn nanos(ns: i128) -> i64 {
+pub(crate) fn nanos(ns: i128) -> i64 {
     ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
-pub(super) fn seconds(ns: i128) -> i64 {
+pub(crate) fn seconds(ns: i128) -> i64 {
     match i64::try_from(ns) {
         // Every capture time before 2262: a 64-bit division (the 128-bit one is a call).
         Ok(ns) => ns.div_euclid(1_000_000_000),

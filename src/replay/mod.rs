@@ -5,14 +5,14 @@
 //! `--workers N` (N > 1) a reader thread, N core workers and the writer (this thread) form a
 //! pipeline over crossbeam channels; batches are put back in input order before writing.
 
-mod feed;
+pub(crate) mod feed;
 pub mod guard;
 pub mod input;
-pub mod live;
+
 pub mod output;
-mod pipeline;
+pub(crate) mod pipeline;
 mod respond;
-mod sink;
+pub(crate) mod sink;
 
 use feed::{Batch, Feeder, Timeline};
 use pipeline::pipeline;
@@ -452,7 +452,7 @@ pub(crate) fn run_inner(
     finish(sink, opts, inputs, capture_errors, fixes)
 }
 
-fn finish(
+pub(crate) fn finish(
     sink: Sink,
     opts: &ReplayOptions,
     inputs: Vec<InputReport>,

@@ -5,7 +5,7 @@ use super::*;
 /// Stages 3 to 7 of the frame pass for the frames of `b` whose shard `pass` holds (`dp`: the
 /// tables of a batch that brings none); the frames the translation rewrote, and those a
 /// security group refused, go to `rw`.
-pub(super) fn pass_batch(
+pub(crate) fn pass_batch(
     pass: &mut FramePass,
     dp: &Dataplane,
     b: &Batch,
@@ -23,7 +23,7 @@ pub(super) fn pass_batch(
 
 /// Stages 3 to 7 for frame `i` of `b` (none when `pass` does not hold its shard); the final
 /// verdict when it does.
-pub(super) fn pass_one(
+pub(crate) fn pass_one(
     pass: &mut FramePass,
     dp: &Dataplane,
     b: &Batch,
@@ -76,7 +76,7 @@ pub(super) fn pass_one(
 /// The multi-threaded pipeline, in input order:
 /// reader -> N core workers (stages 1-2, any batch) -> N shard owners (stages 3-6, every batch,
 /// the frames of their shards, in order) -> writer (this thread). Returns the owners' passes.
-pub(super) fn pipeline(
+pub(crate) fn pipeline(
     feeder: &mut Feeder,
     dp: &Dataplane,
     sink: &mut Sink,

@@ -5,14 +5,14 @@ use super::*;
 
 /// The per-frame trace: one TSV line per input frame naming its fate and its place in the
 /// output it went to.
-pub(super) struct Trace {
-    pub(super) tmp: PathBuf,
-    pub(super) dest: PathBuf,
-    pub(super) w: std::io::BufWriter<std::fs::File>,
+pub(crate) struct Trace {
+    pub(crate) tmp: PathBuf,
+    pub(crate) dest: PathBuf,
+    pub(crate) w: std::io::BufWriter<std::fs::File>,
 }
 
 impl Trace {
-    pub(super) fn create(dest: &Path) -> Result<Trace, OutputError> {
+    pub(crate) fn create(dest: &Path) -> Result<Trace, OutputError> {
         use std::io::Write as _;
         let tmp = output::temp_name(dest);
         let fail = |e: std::io::Error| OutputError {
@@ -31,45 +31,45 @@ impl Trace {
 }
 
 /// The writers and counters: the serial end of the pipeline.
-pub(super) struct Sink {
+pub(crate) struct Sink {
     /// The cloud as it stands (timed events change it).
-    pub(super) cloud: Arc<Cloud>,
-    pub(super) out: PathBuf,
-    pub(super) internet: CaptureWriter,
-    pub(super) enis: output::EniWriters,
-    pub(super) dropped: CaptureWriter,
+    pub(crate) cloud: Arc<Cloud>,
+    pub(crate) out: PathBuf,
+    pub(crate) internet: CaptureWriter,
+    pub(crate) enis: output::EniWriters,
+    pub(crate) dropped: CaptureWriter,
     /// By [`Meta::slot`].
-    pub(super) ifaces: Vec<IfaceDesc>,
+    pub(crate) ifaces: Vec<IfaceDesc>,
     /// The leader's counters: the timeline and its segments, frames restored. The shards of
     /// the frame pass count the rest and are merged into these at the end.
-    pub(super) stats: Stats,
-    pub(super) frame_no: u64,
-    pub(super) progress: Option<indicatif::ProgressBar>,
-    pub(super) trace: Option<Trace>,
+    pub(crate) stats: Stats,
+    pub(crate) frame_no: u64,
+    pub(crate) progress: Option<indicatif::ProgressBar>,
+    pub(crate) trace: Option<Trace>,
     /// What-if ALG translation is on (frames may grow past the input's snap length).
-    pub(super) translating: bool,
+    pub(crate) translating: bool,
 }
 
 /// The frames of a batch that stage 5 (what-if translation) rewrote: (index in the batch,
 /// range in `buf`, new original length), in index order.
 #[derive(Default)]
-pub(super) struct Rewritten {
-    pub(super) frames: Vec<(u32, usize, usize, u32)>,
-    pub(super) buf: Vec<u8>,
+pub(crate) struct Rewritten {
+    pub(crate) frames: Vec<(u32, usize, usize, u32)>,
+    pub(crate) buf: Vec<u8>,
     /// Frames whose verdict the frame pass changed (a security group refused them): the
     /// frame's index, its verdict, and the detail of its drop comment.
-    pub(super) verdicts: Vec<(u32, Verdict, String)>,
+    pub(crate) verdicts: Vec<(u32, Verdict, String)>,
 }
 
 impl Rewritten {
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.frames.clear();
         self.buf.clear();
         self.verdicts.clear();
     }
 
     /// Adds the rewritten frames of another worker's shards (the batch's frames in order).
-    pub(super) fn absorb(&mut self, other: &Rewritten) {
+    pub(crate) fn absorb(&mut self, other: &Rewritten) {
         let base = self.buf.len();
         self.buf.extend_from_slice(&other.buf);
         self.frames.extend(
@@ -85,7 +85,7 @@ impl Rewritten {
 }
 
 /// What became of a frame the guests' side produced.
-pub(super) enum GenOut {
+pub(crate) enum GenOut {
     /// A guest sent it: its verdict in the frame pass and the detail of its drop comment.
     Pass(Verdict, String),
     /// The VPC's DHCP server answered ENI `0` with it.
@@ -95,23 +95,23 @@ pub(super) enum GenOut {
 /// A frame the guests' side produced during a batch: written before the batch's input frame
 /// `before` (the batch's length: after its last frame), its bytes `buf[start..end]` in the
 /// link type of `meta`.
-pub(super) struct GenFrame {
-    pub(super) before: u32,
-    pub(super) start: usize,
-    pub(super) end: usize,
-    pub(super) meta: Meta,
-    pub(super) outcome: GenOut,
+pub(crate) struct GenFrame {
+    pub(crate) before: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) meta: Meta,
+    pub(crate) outcome: GenOut,
 }
 
 /// The frames the guests' side produced during a batch, in order.
 #[derive(Default)]
-pub(super) struct GenFrames {
-    pub(super) frames: Vec<GenFrame>,
-    pub(super) buf: Vec<u8>,
+pub(crate) struct GenFrames {
+    pub(crate) frames: Vec<GenFrame>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl GenFrames {
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.frames.clear();
         self.buf.clear();
     }
@@ -120,13 +120,13 @@ impl GenFrames {
 impl Sink {
     /// The serial end of the pipeline for one batch: events and interfaces first seen, then
     /// each frame written to its egress (the rewritten bytes when stage 5 rewrote it).
-    pub(super) fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
+    pub(crate) fn take(&mut self, b: &Batch, rw: &Rewritten) -> Result<(), OutputError> {
         self.take_with(b, rw, None)
     }
 
     /// [`Sink::take`], with the frames the guests produced during the batch written in their
     /// places (`replay --respond`).
-    pub(super) fn take_with(
+    pub(crate) fn take_with(
         &mut self,
         b: &Batch,
         rw: &Rewritten,
@@ -260,7 +260,7 @@ impl Sink {
         Ok(())
     }
 
-    pub(super) fn abandon(self) {
+    pub(crate) fn abandon(self) {
         if let Some(t) = self.trace {
             drop(t.w);
             let _ = std::fs::remove_file(&t.tmp);
@@ -273,7 +273,7 @@ impl Sink {
 
 /// The snap length of an output whose frames a what-if translation may lengthen: 0 (no limit in
 /// pcapng) stays, anything else becomes at least 262144 (libpcap's largest).
-pub(super) fn grown_snaplen(snaplen: u32) -> u32 {
+pub(crate) fn grown_snaplen(snaplen: u32) -> u32 {
     if snaplen == 0 {
         0
     } else {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use pnet_datalink::{Channel, Config, DataLinkSender};
 
-use super::super::output::OutputError;
+use crate::replay::output::OutputError;
 
 /// How long a reader waits for a frame before it looks at the stop flag.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(50);

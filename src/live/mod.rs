@@ -28,8 +28,22 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 
-use super::*;
-use input::Stamp;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::dataplane::{CapturePoint, Dataplane, Outcome, Port};
+use crate::model::Cloud;
+use crate::pass::FramePass;
+use crate::replay::feed::{Batch, Timeline};
+use crate::replay::input::{CaptureError, IfaceDesc, Meta, Stamp};
+use crate::replay::output::{CaptureWriter, OutFormat, OutputError};
+use crate::replay::sink::{Rewritten, Sink};
+use crate::replay::{
+    BATCH, ReplayError, ReplayOptions, ReplayOutcome, dataplane, finish, guard, input,
+    open_file_budget, output, pipeline,
+};
+use crate::report::{self, InputReport, Stats};
+use crate::wire::LinkType;
 
 /// What to run live and where to write it.
 #[derive(Clone, Debug)]

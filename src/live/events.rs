@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::super::feed::{AppliedEvent, Batch, Timeline};
 use crate::dataplane::Dataplane;
 use crate::model::Cloud;
+use crate::replay::feed::{AppliedEvent, Batch, Timeline};
 
 /// The events of a live run and what they changed that no batch carried yet.
 pub(super) struct Clock {
