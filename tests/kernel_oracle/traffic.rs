@@ -1,16 +1,17 @@
 //! The generated input of the kernel oracle: a deterministic capture (fixed seed) of a few
 //! thousand frames between Internet hosts and the NAT-mode EIPs and private IPs of a small
 //! topology. TCP sessions (SYN first, data both ways with consistent sequence numbers, FIN or
-//! RST), UDP flows, ICMP echo, ICMP errors quoting packets of those sessions, IPv4 fragments
-//! both ways, varied TTLs, IP ids and DF bits. Every frame is one eipsim forwards with a NAT
-//! action, and one a stateful Linux NAT accepts.
+//! RST; MSS option on SYNs), UDP flows (some without checksums), ICMP echo, ICMP errors quoting
+//! packets of those sessions, IPv4 fragments both ways, varied TTLs, IP ids, DF bits, DSCP and
+//! ECN. Every frame is one eipsim forwards with a NAT action, and one a stateful Linux NAT
+//! accepts.
 
 use std::collections::VecDeque;
 
 use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
 use etherparse::{
-    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpFragOffset, IpNumber, Ipv4Header, TcpHeader,
-    UdpHeader,
+    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpDscp, IpEcn, IpFragOffset, IpNumber, Ipv4Header,
+    TcpHeader, TcpOptionElement, UdpHeader,
 };
 
 /// The VPC's gateway MAC: the destination of every generated frame (and the kernel's
@@ -156,6 +157,10 @@ impl Pkt {
                 let mut t = TcpHeader::new(*sport, *dport, *seq, 65_535);
                 t.acknowledgment_number = *ack;
                 [t.syn, t.ack, t.fin, t.rst, t.psh] = *flags;
+                if t.syn {
+                    t.set_options(&[TcpOptionElement::MaximumSegmentSize(1460)])
+                        .expect("an MSS option fits");
+                }
                 t.checksum = t
                     .calc_checksum_ipv4_raw(self.src, self.dst, payload)
                     .expect("a TCP segment of a frame's size");
@@ -174,9 +179,12 @@ impl Pkt {
                     length: (8 + payload.len()) as u16,
                     checksum: 0,
                 };
-                u.checksum = u
-                    .calc_checksum_ipv4_raw(self.src, self.dst, payload)
-                    .expect("a UDP datagram under 64 KiB");
+                // One flow in seven sends without UDP checksums (0: none).
+                if (sport ^ dport) % 7 != 0 {
+                    u.checksum = u
+                        .calc_checksum_ipv4_raw(self.src, self.dst, payload)
+                        .expect("a UDP datagram under 64 KiB");
+                }
                 let mut v = u.to_bytes().to_vec();
                 v.extend_from_slice(payload);
                 (IpNumber::UDP, v)
@@ -204,6 +212,11 @@ impl Pkt {
             .expect("a datagram under 64 KiB");
         h.identification = self.id;
         h.dont_fragment = self.df;
+        // One packet in five has a DSCP and ECN bits (taken from its IP id).
+        if self.id % 5 == 0 {
+            h.dscp = IpDscp::try_new((self.id >> 10) as u8).expect("6 bits");
+            h.ecn = IpEcn::try_new((self.id >> 8) as u8 & 3).expect("2 bits");
+        }
         h.header_checksum = h.calc_header_checksum();
         let mut v = h.to_bytes().to_vec();
         v.extend_from_slice(&l4);
@@ -510,6 +523,24 @@ fn echo<'a>(rng: &mut Rng, nat: &'a Nat, ids: &mut Ids) -> Session<'a> {
                 },
             };
             s.push(&p, inst, chunk, false);
+            if request && inst && chunk.is_none() && rng.chance(25) {
+                // A router on the way: time exceeded, quoting the request as it left.
+                let mut q = translated(&p, nat);
+                q.ttl = 1;
+                let err = Pkt {
+                    src: ROUTER,
+                    dst: nat.eip,
+                    ttl: rng.range(2, 255) as u8,
+                    id: rng.next() as u16,
+                    df: false,
+                    l4: L4::Error {
+                        kind: Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
+                        quoted: Box::new(q),
+                        len: [28, 548][rng.below(2) as usize],
+                    },
+                };
+                s.push(&err, false, None, false);
+            }
         }
     }
     s
