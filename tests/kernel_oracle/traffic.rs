@@ -180,7 +180,7 @@ impl Pkt {
                     checksum: 0,
                 };
                 // One flow in seven sends without UDP checksums (0: none).
-                if (sport ^ dport) % 7 != 0 {
+                if !(sport ^ dport).is_multiple_of(7) {
                     u.checksum = u
                         .calc_checksum_ipv4_raw(self.src, self.dst, payload)
                         .expect("a UDP datagram under 64 KiB");
@@ -213,7 +213,7 @@ impl Pkt {
         h.identification = self.id;
         h.dont_fragment = self.df;
         // One packet in five has a DSCP and ECN bits (taken from its IP id).
-        if self.id % 5 == 0 {
+        if self.id.is_multiple_of(5) {
             h.dscp = IpDscp::try_new((self.id >> 10) as u8).expect("6 bits");
             h.ecn = IpEcn::try_new((self.id >> 8) as u8 & 3).expect("2 bits");
         }
