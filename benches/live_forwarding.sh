@@ -10,8 +10,8 @@
 # N small UDP frames (60 bytes, 198.51.100.7 -> the EIP 47.0.0.10, 64 source ports) are sent as
 # fast as `tcpreplay --topspeed` goes from the sender; the receiver counts what reaches its eth0
 # (the interface's rx_packets; a raw-table rule drops the datagrams there, so it sends no ICMP
-# back). A run's rate is the frames received divided by the time from the start of the send to
-# the last frame received (polled every 10 ms). First eipsim (release build) between the
+# back), polled every 10 ms. A run's rate is the frames received between the first poll that
+# sees frames arrive and the last one, divided by the time between those two polls. First eipsim (release build) between the
 # root-side ends, then the same two ends moved into eipsim-kfwd for the kernel. Figures are
 # worth comparing as the ratio eipsim/kernel of one run: absolute rates move with the machine.
 #
@@ -110,10 +110,10 @@ us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 
 # measure LABEL: sends the capture, prints "LABEL RECEIVED MICROSECONDS".
 measure() {
-    local before t0 last tlast now c idle
+    local before t0 last tlast now c idle tfirst='' first
     before=$(rx)
     t0=$(us)
-    in_ns $SND tcpreplay -q --topspeed -i eth0 "$WORK/udp.pcap" >"$WORK/$1.tcpreplay" 2>&1 &
+    in_ns $SND tcpreplay -q --preload-pcap --topspeed -i eth0 "$WORK/udp.pcap" >"$WORK/$1.tcpreplay" 2>&1 &
     local sender=$!
     last=$before tlast=$t0 idle=0
     while :; do
@@ -121,6 +121,9 @@ measure() {
         now=$(us)
         c=$(rx)
         if [[ $c != "$last" ]]; then
+            # The window starts at the first poll that sees frames (tcpreplay's start-up and
+            # preload are not in it); the frames counted by then are left out of the rate.
+            [[ -z $tfirst ]] && tfirst=$now first=$c
             last=$c tlast=$now idle=0
         elif ! kill -0 $sender 2>/dev/null; then
             idle=$((idle + 1))
@@ -132,7 +135,8 @@ measure() {
     # tcpreplay's own rate ("Rated: ... Bps, ... Mbps, N pps"): the offered load.
     local offered
     offered=$(grep -o '[0-9.]* pps' "$WORK/$1.tcpreplay" | head -1 | cut -d' ' -f1)
-    echo "$1 $((last - before)) $((tlast - t0)) ${offered:-0}"
+    [[ -n $tfirst ]] || tfirst=$t0 first=$before
+    echo "$1 $((last - before)) $((last - first)) $((tlast - tfirst)) ${offered:-0}"
 }
 
 # (a) eipsim live between the root-side ends.
@@ -166,7 +170,7 @@ EOF
 EIPSIM_PID=$!
 sleep 1.5
 kill -0 $EIPSIM_PID || { cat "$WORK/eipsim.log" >&2; exit 1; }
-read -r _ E_RX E_T E_OFF < <(measure eipsim)
+read -r _ E_RX E_W E_T E_OFF < <(measure eipsim)
 kill -INT $EIPSIM_PID
 wait $EIPSIM_PID || { echo "eipsim live failed:" >&2; cat "$WORK/eipsim.log" >&2; exit 1; }
 EIPSIM_PID=
@@ -191,13 +195,14 @@ table ip nat {
   chain post { type nat hook postrouting priority srcnat; policy accept; ip saddr 172.16.0.10 snat to 47.0.0.10; }
 }
 EOF
-read -r _ K_RX K_T K_OFF < <(measure kernel)
+read -r _ K_RX K_W K_T K_OFF < <(measure kernel)
 
-python3 - "$N" "$E_RX" "$E_T" "$K_RX" "$K_T" "$E_OFF" "$K_OFF" <<'EOF'
+python3 - "$N" "$E_RX" "$E_T" "$K_RX" "$K_T" "$E_OFF" "$K_OFF" "$E_W" "$K_W" <<'EOF'
 import sys
 n, e_rx, e_t, k_rx, k_t = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1e6, int(sys.argv[4]), int(sys.argv[5]) / 1e6
+e_w, k_w = int(sys.argv[8]), int(sys.argv[9])  # frames inside each timed window
 rate = lambda rx, t: rx / t if t > 0 else 0.0
-e, k = rate(e_rx, e_t), rate(k_rx, k_t)
+e, k = rate(e_w, e_t), rate(k_w, k_t)
 print(f"live forwarding: {n} UDP frames of 60 bytes, tcpreplay --topspeed, through a 1:1 NAT EIP")
 offered = (float(sys.argv[6]), float(sys.argv[7]))
 for (name, rx, t, r), o in zip((("eipsim live", e_rx, e_t, e), ("kernel (nftables NAT)", k_rx, k_t, k)), offered):
