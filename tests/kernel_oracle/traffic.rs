@@ -408,6 +408,31 @@ fn tcp<'a>(rng: &mut Rng, nat: &'a Nat, ids: &mut Ids) -> Session<'a> {
     s
 }
 
+/// Makes the translated datagram of `p` (a UDP datagram with checksums and an even payload)
+/// have a computed UDP checksum of 0, sent as 0xffff (`udp`: through the payload's last two
+/// bytes), or else an IPv4 header checksum of 0x0000 (through the IP id).
+fn edge(p: &mut Pkt, nat: &Nat, udp: bool) {
+    let word = |d: &[u8], at: usize| u16::from_be_bytes([d[at], d[at + 1]]);
+    if udp {
+        let L4::Udp { payload, .. } = &mut p.l4 else {
+            return;
+        };
+        let n = payload.len();
+        payload[n - 2..].fill(0);
+        // Adding the checksum itself as a word makes the sum all ones: the checksum 0.
+        let c = word(&translated(p, nat).datagram(), 26);
+        if let L4::Udp { payload, .. } = &mut p.l4 {
+            payload[n - 2..].copy_from_slice(&c.to_be_bytes());
+        }
+    } else if let Some(id) = (0..=u16::MAX).find(|&id| {
+        let mut t = translated(p, nat);
+        t.id = id;
+        word(&t.datagram(), 10) == 0
+    }) {
+        p.id = id;
+    }
+}
+
 /// Picks a payload length and, for large ones, the fragment size (a multiple of 8).
 fn sizes(rng: &mut Rng, big_percent: u64) -> (usize, Option<usize>) {
     if rng.chance(big_percent) {
@@ -435,11 +460,17 @@ fn udp<'a>(rng: &mut Rng, nat: &'a Nat, ids: &mut Ids) -> Session<'a> {
     };
     let ttl_in = rng.range(2, 255) as u8;
     let mut last: [Option<Pkt>; 2] = [None, None]; // the last unfragmented [instance, remote]
+    // Some flows carry two datagrams made so that the translation's checksums land on the
+    // edge of one's complement arithmetic (see `edge`).
+    let edges = rng.chance(20) && !(inst_port ^ rem_port).is_multiple_of(7);
     for k in 0..rng.range(2, 8) {
         let inst = if k == 0 { !inbound } else { rng.chance(50) };
-        let (len, chunk) = sizes(rng, 15);
+        let (len, chunk) = match sizes(rng, 15) {
+            _ if edges && k < 2 => (32, None),
+            s => s,
+        };
         let payload = rng.bytes(len);
-        let p = Pkt {
+        let mut p = Pkt {
             src: if inst { nat.private } else { remote },
             dst: if inst { remote } else { nat.eip },
             ttl: if inst { 64 } else { ttl_in },
@@ -451,6 +482,9 @@ fn udp<'a>(rng: &mut Rng, nat: &'a Nat, ids: &mut Ids) -> Session<'a> {
                 payload,
             },
         };
+        if edges && k < 2 {
+            edge(&mut p, nat, k == 0);
+        }
         s.push(&p, inst, chunk, chunk.is_some() && rng.chance(20));
         if chunk.is_none() {
             last[usize::from(!inst)] = Some(p);
