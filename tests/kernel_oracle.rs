@@ -17,6 +17,8 @@ mod kernel;
 #[allow(dead_code)]
 #[path = "live/netns.rs"]
 mod netns;
+#[path = "kernel_oracle/rng.rs"]
+mod rng;
 #[path = "kernel_oracle/traffic.rs"]
 mod traffic;
 

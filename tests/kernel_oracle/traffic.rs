@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use super::rng::Rng;
 use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
 use etherparse::{
     IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpDscp, IpEcn, IpFragOffset, IpNumber, Ipv4Header,
@@ -73,31 +74,6 @@ pub struct Frame {
     pub from_vpc: bool,
     /// The Ethernet frame.
     pub bytes: Vec<u8>,
-}
-
-/// splitmix64: a small deterministic generator (the capture is the same on every run).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 /// The transport part of a packet.
