@@ -47,4 +47,5 @@ pub mod model;
 pub mod pass;
 pub mod replay;
 pub mod report;
+pub mod shard;
 pub mod wire;

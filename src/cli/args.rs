@@ -68,6 +68,19 @@ pub(crate) enum Cmd {
     /// interface; ARP is answered as the provider's network does. Outputs as a replay's,
     /// written at the end (--duration, SIGINT or SIGTERM).
     Live(LiveArgs),
+    /// Merge the output directories of every shard of a replay (`replay --shard K/N`) into the
+    /// outputs one machine writes: captures by input position, report.json combined.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct MergeArgs {
+    /// Output directory of the merged outputs.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// The shards' output directories (each once, any order).
+    #[arg(required = true, value_name = "SHARD_OUT")]
+    pub(crate) dirs: Vec<PathBuf>,
 }
 
 // The argument structs below carry no `///` comment of their own: the variant's is the help.
@@ -103,6 +116,11 @@ pub(crate) struct ReplayArgs {
     /// --workers).
     #[arg(long)]
     pub(crate) respond: bool,
+    /// Replay only machine shard K of N (0 <= K < N): the frames whose inside endpoint falls
+    /// to it, numbered as in the whole input, with what `eipsim merge` needs (positions.bin,
+    /// shard.json). Not with --fixes, --respond or --trace.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<eipsim::replay::shard::ShardSpec>,
 }
 
 /// The ALG options of `replay` and `live`: the same meaning in both.

@@ -5,6 +5,7 @@ mod advise;
 mod args;
 mod live;
 mod replay;
+mod shard;
 mod topology;
 
 pub(crate) use args::{Cli, Cmd};
@@ -84,6 +85,7 @@ pub(crate) fn dispatch(cmd: Cmd) -> Result<(), CliError> {
         Cmd::Diff(a) => advise::diff(a),
         Cmd::Suggest(a) => advise::suggest(a),
         Cmd::Live(a) => live::live(a),
+        Cmd::Merge(a) => shard::merge(a),
     }
 }
 

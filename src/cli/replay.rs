@@ -44,7 +44,14 @@ pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
         respond: a.respond,
     };
     super::stop_on_signals();
-    let o = if a.fixes {
+    let o = if let Some(spec) = a.shard {
+        if a.fixes {
+            return Err(CliError::Usage(
+                "--shard cannot be used with --fixes (each fix is verified by a replay of every frame)".into(),
+            ));
+        }
+        replay::run_shard(&opts, spec)?
+    } else if a.fixes {
         eipsim::advisor::fixes::replay(&opts)?
     } else {
         replay::run(&opts)?

@@ -223,6 +223,7 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         progress: None,
         trace: None,
         translating: opts.alg && policy.any(),
+        shard: None,
     };
     if sink.translating {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();

@@ -12,7 +12,12 @@ pub mod input;
 pub mod output;
 pub(crate) mod pipeline;
 mod respond;
+mod setup;
+pub mod shard;
 pub(crate) mod sink;
+
+use setup::out_format;
+pub use setup::{MAX_OPEN, open_file_budget};
 
 use feed::{Batch, Feeder, Timeline};
 use pipeline::pipeline;
@@ -36,27 +41,6 @@ use output::{CaptureWriter, OutFormat, OutputError};
 /// 1,024 frames a batch keeps those hand-offs rare (256 made `--workers 2` about 10% slower,
 /// measured on tmpfs) while a batch's frames stay in the caches.
 pub const BATCH: usize = 1024;
-
-/// ENI output files kept open at once when the process's limit is unknown; the others are
-/// suspended (closed, reopened to append).
-pub const MAX_OPEN: usize = 256;
-
-/// How many ENI output files to keep open: the soft `RLIMIT_NOFILE` (read from
-/// `/proc/self/limits`) less a margin for inputs and the other outputs, at most 16384.
-pub fn open_file_budget() -> usize {
-    let soft = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse::<usize>().ok())
-        });
-    match soft {
-        Some(n) if n > 128 => (n - 64).min(16384),
-        _ => MAX_OPEN,
-    }
-}
 
 /// What to replay and where to write it.
 #[derive(Clone, Debug)]
@@ -180,31 +164,6 @@ pub fn demo_paths() -> (PathBuf, PathBuf) {
     (dir.join("demo-topology.toml"), dir.join("demo.pcap"))
 }
 
-fn out_format(readers: &[Option<CaptureReader>]) -> OutFormat {
-    let mut first = None;
-    for r in readers.iter().flatten() {
-        match (r.pcap_header(), first) {
-            (None, _) => return OutFormat::PcapNg,
-            (Some(h), None) => first = Some(h),
-            (Some(h), Some(f)) => {
-                if h.datalink != f.datalink || h.ts_resolution != f.ts_resolution {
-                    return OutFormat::PcapNg;
-                }
-                if h.snaplen > f.snaplen {
-                    first = Some(pcap_file::pcap::PcapHeader {
-                        snaplen: h.snaplen,
-                        ..f
-                    });
-                }
-            }
-        }
-    }
-    match first {
-        Some(h) => OutFormat::Pcap(h),
-        None => OutFormat::PcapNg,
-    }
-}
-
 /// Runs a replay. A capture corrupt midway is not an `Err`: the frames before it are replayed
 /// and written, and the outcome carries the error (the CLI then exits 1).
 pub fn run(opts: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
@@ -224,6 +183,27 @@ pub(crate) fn run_inner(
     buffer: usize,
     fixes: bool,
 ) -> Result<ReplayOutcome, ReplayError> {
+    run_with(opts, buffer, fixes, None)
+}
+
+/// `replay --shard K/N` ([`shard`]): the frames of machine shard `spec` only, with the files
+/// `eipsim merge` needs.
+pub fn run_shard(
+    opts: &ReplayOptions,
+    spec: shard::ShardSpec,
+) -> Result<ReplayOutcome, ReplayError> {
+    run_with(opts, report::SPILL_BUFFER, false, Some(spec))
+}
+
+fn run_with(
+    opts: &ReplayOptions,
+    buffer: usize,
+    fixes: bool,
+    spec: Option<shard::ShardSpec>,
+) -> Result<ReplayOutcome, ReplayError> {
+    if spec.is_some() {
+        shard::refuse(opts, fixes)?;
+    }
     let cloud = Arc::new(Cloud::load(&opts.topology)?);
     let policy = cloud
         .alg
@@ -296,6 +276,9 @@ pub(crate) fn run_inner(
     if fixes {
         outputs.push(opts.out.join("fixes.toml"));
     }
+    if spec.is_some() {
+        outputs.extend([shard::POSITIONS, shard::MANIFEST].map(|n| opts.out.join(n)));
+    }
     outputs.extend(
         cloud
             .enis
@@ -341,6 +324,15 @@ pub(crate) fn run_inner(
             return Err(e.into());
         }
     };
+    // `--shard` refuses `--trace`: at most one of them has a file to remove.
+    let part = match spec.map(|k| shard::ShardSink::create(&opts.out, k)) {
+        Some(Err(e)) => {
+            internet.abandon();
+            dropped.abandon();
+            return Err(e.into());
+        }
+        p => p.transpose().ok().flatten(),
+    };
     let mut sink = Sink {
         cloud: cloud.clone(),
         out: opts.out.clone(),
@@ -357,6 +349,7 @@ pub(crate) fn run_inner(
         progress,
         trace,
         translating: opts.alg && policy.any(),
+        shard: part,
     };
     if sink.translating {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
@@ -390,7 +383,7 @@ pub(crate) fn run_inner(
             let mut p = FramePass::new(
                 &cloud,
                 crate::pass::SHARDS,
-                |s| s % workers == w,
+                |s| s % workers == w && spec.is_none_or(|k| k.holds(s)),
                 opts.alg,
                 Some(policy),
             );
@@ -466,6 +459,8 @@ pub(crate) fn finish(
         stats,
         trace,
         cloud,
+        shard: part,
+        frame_no,
         ..
     } = sink;
     let cloud = cloud.as_ref();
@@ -516,6 +511,13 @@ pub(crate) fn finish(
             file: opts.out.join("flows.spill"),
             message: e.to_string(),
         });
+    }
+    if let Some(p) = part {
+        if failed.is_none() {
+            failed = p.finish(&mut set, opts, cloud, frame_no).err();
+        } else {
+            p.abandon();
+        }
     }
     // `--fixes`: proposed, verified, `fixes.toml` added to the set, `fixes` to the report.
     let fixes = (fixes && failed.is_none())

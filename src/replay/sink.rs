@@ -48,6 +48,8 @@ pub(crate) struct Sink {
     pub(crate) trace: Option<Trace>,
     /// What-if ALG translation is on (frames may grow past the input's snap length).
     pub(crate) translating: bool,
+    /// `replay --shard`: the frames kept and their positions ([`super::shard`]).
+    pub(crate) shard: Option<super::shard::ShardSink>,
 }
 
 /// The frames of a batch that stage 5 (what-if translation) rewrote: (index in the batch,
@@ -171,6 +173,14 @@ impl Sink {
                 detail = Some(d.as_str());
             }
             self.frame_no += 1;
+            if let Some(p) = &mut self.shard {
+                if !p.keeps(b.shards[i]) {
+                    self.stats.pass_segment();
+                    continue;
+                }
+                let out = super::shard::output_index(v.outcome);
+                p.record(self.frame_no, out, meta.slot)?;
+            }
             self.stats.count_segment(v);
             let mut data = &b.buf[s..e];
             let mut translated_meta = *meta;
@@ -261,6 +271,9 @@ impl Sink {
     }
 
     pub(crate) fn abandon(self) {
+        if let Some(p) = self.shard {
+            p.abandon();
+        }
         if let Some(t) = self.trace {
             drop(t.w);
             let _ = std::fs::remove_file(&t.tmp);

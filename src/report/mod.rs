@@ -308,7 +308,7 @@ impl Stats {
         if self.segments.is_empty() {
             self.segments.push(Segment::starting(1));
         }
-        if self.segments.last().is_some_and(|s| s.frames > 0) {
+        if self.segments.last().is_some_and(|s| s.seen > 0) {
             self.segments.push(Segment::starting(frame));
         }
         let segment = self.segments.len() - 1;

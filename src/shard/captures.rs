@@ -1,0 +1,282 @@
+//! The shards' output captures merged by input position into the files one machine writes.
+//!
+//! Each shard's `positions.bin` lists, in input order, every frame the shard kept: its
+//! position, the output it went to and its interface slot. A k-way merge of those lists by
+//! position says, for every frame of the whole input, which shard's file holds its record next.
+//! pcap records are copied as they are; pcapng enhanced packet blocks get the interface id of the
+//! merged file, whose interface descriptions come, as in a replay, just before the first packet
+//! of their interface.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::MergeError;
+use crate::replay::output::{OutputSet, temp_name};
+
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+
+/// One shard's output capture, read a record at a time.
+struct ShardFile {
+    path: PathBuf,
+    r: BufReader<File>,
+    /// The file header: the pcap global header, or the pcapng section header block.
+    header: Vec<u8>,
+    /// pcapng: the interface description blocks read so far, by local id.
+    idbs: Vec<Vec<u8>>,
+    /// pcap: the byte order of the record headers is big-endian.
+    big: bool,
+    ng: bool,
+}
+
+fn bad(path: &Path, what: impl std::fmt::Display) -> MergeError {
+    MergeError::Input(format!("{}: {what}", path.display()))
+}
+
+fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = r.read(&mut buf[got..])?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(false)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        got += n;
+    }
+    Ok(true)
+}
+
+impl ShardFile {
+    fn open(path: PathBuf) -> Result<ShardFile, MergeError> {
+        let f = File::open(&path).map_err(|e| bad(&path, e))?;
+        let mut r = BufReader::with_capacity(1 << 16, f);
+        let mut head = [0u8; 8];
+        if !read_exact_or_eof(&mut r, &mut head).map_err(|e| bad(&path, e))? {
+            return Err(bad(&path, "empty file"));
+        }
+        let magic = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+        let (header, big, ng) = if magic == PCAPNG_SHB {
+            let len = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")) as usize;
+            if !(28..=1 << 20).contains(&len) {
+                return Err(bad(&path, "bad pcapng section header"));
+            }
+            let mut h = head.to_vec();
+            h.resize(len, 0);
+            r.read_exact(&mut h[8..]).map_err(|e| bad(&path, e))?;
+            (h, false, true)
+        } else {
+            let big = match magic {
+                0xa1b2_c3d4 | 0xa1b2_3c4d => false,
+                0xd4c3_b2a1 | 0x4d3c_b2a1 => true,
+                _ => return Err(bad(&path, "not a pcap or pcapng file")),
+            };
+            let mut h = head.to_vec();
+            h.resize(24, 0);
+            r.read_exact(&mut h[8..]).map_err(|e| bad(&path, e))?;
+            (h, big, false)
+        };
+        Ok(ShardFile {
+            path,
+            r,
+            header,
+            idbs: Vec::new(),
+            big,
+            ng,
+        })
+    }
+
+    /// The next record (pcapng: the next enhanced packet block, the interface descriptions
+    /// before it taken in); `None` at the end.
+    fn next(&mut self, out: &mut Vec<u8>) -> Result<bool, MergeError> {
+        loop {
+            out.clear();
+            let n = if self.ng { 8 } else { 16 };
+            out.resize(n, 0);
+            let path = &self.path;
+            if !read_exact_or_eof(&mut self.r, out).map_err(|e| bad(path, e))? {
+                return Ok(false);
+            }
+            let word = |b: &[u8], big: bool| {
+                let a: [u8; 4] = b.try_into().expect("4 bytes");
+                if big {
+                    u32::from_be_bytes(a)
+                } else {
+                    u32::from_le_bytes(a)
+                }
+            };
+            let total = if self.ng {
+                word(&out[4..8], false) as usize
+            } else {
+                16 + word(&out[8..12], self.big) as usize
+            };
+            if total < n || total > 1 << 30 {
+                return Err(bad(path, "a record of impossible length"));
+            }
+            out.resize(total, 0);
+            self.r.read_exact(&mut out[n..]).map_err(|e| bad(path, e))?;
+            if !self.ng {
+                return Ok(true);
+            }
+            match word(&out[..4], false) {
+                1 => self.idbs.push(out.clone()),
+                6 if total >= 32 => return Ok(true),
+                t => return Err(bad(path, format!("unexpected pcapng block type {t}"))),
+            }
+        }
+    }
+}
+
+/// One merged output capture.
+struct Merged {
+    dest: PathBuf,
+    w: BufWriter<File>,
+    /// pcapng: per interface slot, the merged file's interface id plus one.
+    ids: Vec<u32>,
+    next_id: u32,
+}
+
+impl Merged {
+    fn create(dest: PathBuf, header: &[u8]) -> Result<Merged, MergeError> {
+        let out = |e: std::io::Error| MergeError::Output(format!("{}: {e}", dest.display()));
+        let f = File::create(temp_name(&dest)).map_err(out)?;
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        w.write_all(header).map_err(out)?;
+        Ok(Merged {
+            dest,
+            w,
+            ids: Vec::new(),
+            next_id: 0,
+        })
+    }
+
+    fn finish(self, set: &mut OutputSet) -> Result<(), MergeError> {
+        let Merged { dest, w, .. } = self;
+        let tmp = temp_name(&dest);
+        set.add(tmp, dest.clone());
+        w.into_inner()
+            .map(drop)
+            .map_err(|e| MergeError::Output(format!("{}: {}", dest.display(), e.error())))
+    }
+}
+
+/// One entry of a `positions.bin`.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    position: u64,
+    output: u32,
+    slot: u32,
+}
+
+fn next_entry(r: &mut impl Read, path: &Path) -> Result<Option<Entry>, MergeError> {
+    let mut e = [0u8; 16];
+    if !read_exact_or_eof(r, &mut e).map_err(|e| bad(path, e))? {
+        return Ok(None);
+    }
+    Ok(Some(Entry {
+        position: u64::from_le_bytes(e[..8].try_into().expect("8 bytes")),
+        output: u32::from_le_bytes(e[8..12].try_into().expect("4 bytes")),
+        slot: u32::from_le_bytes(e[12..].try_into().expect("4 bytes")),
+    }))
+}
+
+/// Merges the captures of the shard directories `dirs` (in shard order) into `out`; `outputs`
+/// names the output files by index; the complete files are added to `set`.
+pub(super) fn merge_captures(
+    dirs: &[PathBuf],
+    outputs: &[String],
+    out: &Path,
+    set: &mut OutputSet,
+) -> Result<u64, MergeError> {
+    let mut positions = Vec::new();
+    for d in dirs {
+        let p = d.join(crate::replay::shard::POSITIONS);
+        let f = File::open(&p).map_err(|e| bad(&p, e))?;
+        positions.push((p, BufReader::with_capacity(1 << 16, f)));
+    }
+    // (shard, output) -> the shard's file.
+    let mut files: HashMap<(usize, u32), ShardFile> = HashMap::new();
+    let mut merged: Vec<Option<Merged>> = (0..outputs.len()).map(|_| None).collect();
+    // internet.pcap and dropped.pcapng are always written.
+    for o in [0u32, 1] {
+        let f = ShardFile::open(dirs[0].join(&outputs[o as usize]))?;
+        merged[o as usize] = Some(Merged::create(out.join(&outputs[o as usize]), &f.header)?);
+        files.insert((0, o), f);
+    }
+    let mut heap = BinaryHeap::new();
+    for (s, (p, r)) in positions.iter_mut().enumerate() {
+        if let Some(e) = next_entry(r, p)? {
+            heap.push(std::cmp::Reverse((e, s)));
+        }
+    }
+    let mut rec = Vec::new();
+    let mut last = 0u64;
+    let mut frames = 0u64;
+    while let Some(std::cmp::Reverse((e, s))) = heap.pop() {
+        let ppath = &positions[s].0;
+        if e.position <= last {
+            return Err(bad(
+                ppath,
+                format!(
+                    "frame {} again or out of order (another shard has it too?)",
+                    e.position
+                ),
+            ));
+        }
+        last = e.position;
+        frames += 1;
+        let name = outputs
+            .get(e.output as usize)
+            .ok_or_else(|| bad(ppath, format!("output {} unknown to shard.json", e.output)))?;
+        let f = match files.entry((s, e.output)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(ShardFile::open(dirs[s].join(name))?)
+            }
+        };
+        if !f.next(&mut rec)? {
+            return Err(bad(&f.path, format!("no record for frame {}", e.position)));
+        }
+        let m = match &mut merged[e.output as usize] {
+            Some(m) => m,
+            slot => slot.insert(Merged::create(out.join(name), &f.header)?),
+        };
+        if f.ng {
+            let local = u32::from_le_bytes(rec[8..12].try_into().expect("4 bytes")) as usize;
+            let slot = e.slot as usize;
+            if m.ids.len() <= slot {
+                m.ids.resize(slot + 1, 0);
+            }
+            if m.ids[slot] == 0 {
+                let idb = f
+                    .idbs
+                    .get(local)
+                    .ok_or_else(|| bad(&f.path, format!("interface {local} undescribed")))?;
+                m.w.write_all(idb)
+                    .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
+                m.next_id += 1;
+                m.ids[slot] = m.next_id;
+            }
+            rec[8..12].copy_from_slice(&(m.ids[slot] - 1).to_le_bytes());
+        }
+        m.w.write_all(&rec)
+            .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
+        let (pp, pr) = &mut positions[s];
+        if let Some(n) = next_entry(pr, pp)? {
+            heap.push(std::cmp::Reverse((n, s)));
+        }
+    }
+    // Every record of every shard file was placed.
+    for f in files.values_mut() {
+        if f.next(&mut rec)? {
+            return Err(bad(&f.path, "more records than positions.bin lists"));
+        }
+    }
+    for m in merged.into_iter().flatten() {
+        m.finish(set)?;
+    }
+    Ok(frames)
+}

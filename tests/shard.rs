@@ -1,0 +1,443 @@
+//! A replay split by inside endpoint: `replay --shard K/N` for every K, then `merge`, gives
+//! the files one machine writes, byte for byte (report.json included: the shards read the same
+//! inputs under the same names), for N = 1, 2, 3 and 7, on the demo (with and without timed
+//! events and what-if ALG translation), on a failover with events, and on a seeded random
+//! capture; and `merge` refuses shards that do not belong together.
+
+#[path = "shard/random.rs"]
+mod random;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("eipsim-shard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn eipsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eipsim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The files of a directory (hidden ones aside), by name.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A plain replay, then every shard and the merge for each `n`: the same files.
+fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Value {
+    let single = dir.join("single");
+    let mut a = vec!["replay", "--no-progress", "--out", s(&single)];
+    a.extend(args);
+    ok(&eipsim(&a));
+    let want = files(&single);
+    assert!(want.iter().any(|f| f.0 == "report.json") && want.len() >= 3);
+    for &n in ns {
+        let mut dirs = Vec::new();
+        for k in 0..n {
+            let d = dir.join(format!("s{n}-{k}"));
+            let spec = format!("{k}/{n}");
+            let mut a = vec!["replay", "--no-progress", "--shard", &spec, "--out", s(&d)];
+            a.extend(args);
+            ok(&eipsim(&a));
+            assert!(d.join("positions.bin").is_file() && d.join("shard.json").is_file());
+            dirs.push(d);
+        }
+        let merged = dir.join(format!("m{n}"));
+        let mut a = vec!["merge", "--out", s(&merged)];
+        // Any order: each directory names its shard.
+        a.extend(dirs.iter().rev().map(|d| s(d)));
+        ok(&eipsim(&a));
+        let got = files(&merged);
+        let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&want),
+            names(&got),
+            "files of the merge of {n} shards"
+        );
+        for (w, g) in want.iter().zip(&got) {
+            assert!(w.1 == g.1, "{} differs after the merge of {n} shards", w.0);
+        }
+        if n > 1 {
+            // Each shard alone has only some of the frames.
+            let r0: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dirs[0].join("report.json")).unwrap())
+                    .unwrap();
+            let all: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(single.join("report.json")).unwrap())
+                    .unwrap();
+            assert!(r0["frames"]["in"].as_u64() <= all["frames"]["in"].as_u64());
+        }
+    }
+    serde_json::from_slice(&std::fs::read(single.join("report.json")).unwrap()).unwrap()
+}
+
+const NS: &[u32] = &[1, 2, 3, 7];
+
+/// The demo's capture time of frame `n` (1-based), as an events file's `at`.
+fn demo_time(n: usize) -> String {
+    let f = std::fs::File::open(root().join("pcaps/demo.pcap")).unwrap();
+    let mut r = pcap_file::pcap::PcapReader::new(f).unwrap();
+    let mut k = 0;
+    while let Some(p) = r.next_packet() {
+        k += 1;
+        if k == n {
+            let t = p.unwrap().timestamp;
+            return format!("{}.{:06}", t.as_secs(), t.subsec_micros());
+        }
+    }
+    panic!("the demo has fewer than {n} frames");
+}
+
+#[test]
+fn demo_merged_equals_single() {
+    let dir = tempdir("demo");
+    let t = root().join("pcaps/demo-topology.toml");
+    let c = root().join("pcaps/demo.pcap");
+    let events = dir.join("events.toml");
+    std::fs::write(
+        &events,
+        format!(
+            "[[event]]\nat = \"{}\"\nop = \"UnassociateEipAddress\"\neip = \"eip-web\"\n\n\
+             [[event]]\nat = \"{}\"\nop = \"AssociateEipAddress\"\neip = \"eip-free\"\neni = \"eni-web0\"\nmode = \"NAT\"\n",
+            demo_time(15),
+            demo_time(30)
+        ),
+    )
+    .unwrap();
+    let alg = "ftp=translate,sip=translate";
+    let cases: [&[&str]; 4] = [
+        &[],
+        &["--events", s(&events)],
+        &["--alg", alg],
+        &["--events", s(&events), "--alg", alg, "--workers", "2"],
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        let mut args = vec!["--topology", s(&t)];
+        args.extend(*extra);
+        args.push(s(&c));
+        let r = merged_equals_single(&dir.join(format!("case{i}")), &args, NS);
+        assert!(r["flows"].as_array().unwrap().len() > 5);
+        if extra.contains(&"--events") {
+            let tl = r["timeline"].as_array().unwrap();
+            assert_eq!(tl.len(), 2);
+            assert!(tl.iter().all(|e| e["result"] == "ok"), "{tl:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn failover_with_events_merged_equals_single() {
+    let dir = tempdir("failover");
+    let t = root().join("pcaps/failover-topology.toml");
+    let e = root().join("pcaps/failover-events.toml");
+    let c = root().join("pcaps/failover.pcap");
+    let r = merged_equals_single(&dir, &["--topology", s(&t), "--events", s(&e), s(&c)], NS);
+    assert_eq!(r["timeline"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn random_capture_merged_equals_single() {
+    let dir = tempdir("random");
+    let t = root().join("pcaps/demo-topology.toml");
+    let cap = dir.join("random.pcap");
+    let at = random::capture(&cap, 0x5eed_0013, 6000, 2500, false);
+    let events = dir.join("events.toml");
+    std::fs::write(
+        &events,
+        format!(
+            "[[event]]\nat = \"{at}\"\nop = \"UnassociateEipAddress\"\neip = \"eip-a\"\n\n\
+             [[event]]\nat = \"{at}\"\nop = \"AssociateEipAddress\"\neip = \"eip-free\"\neni = \"eni-spare\"\nmode = \"NAT\"\n"
+        ),
+    )
+    .unwrap();
+    let r = merged_equals_single(&dir.join("plain"), &["--topology", s(&t), s(&cap)], NS);
+    assert_eq!(r["frames"]["in"], 6000);
+    let dropped = r["dropped"].as_object().unwrap();
+    for reason in [
+        "malformed",
+        "not-ipv4",
+        "unknown-destination",
+        "ttl-expired",
+    ] {
+        assert!(dropped[reason].as_u64().unwrap() > 0, "no {reason} drop");
+    }
+    assert!(r["flows"].as_array().unwrap().len() > 500);
+    merged_equals_single(
+        &dir.join("events-alg"),
+        &[
+            "--topology",
+            s(&t),
+            "--events",
+            s(&events),
+            "--alg",
+            "ftp=translate,sip=translate",
+            s(&cap),
+        ],
+        &[2, 3, 7],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ALG control channels between two VPC hosts announce endpoints that the flows of another
+/// shard use: the merge refuses, naming the endpoint and the frames, rather than write a report
+/// that differs from one machine's.
+#[test]
+fn related_flows_across_shards_are_refused() {
+    let dir = tempdir("cross");
+    let t = root().join("pcaps/demo-topology.toml");
+    let cap = dir.join("cross.pcap");
+    random::capture(&cap, 0x5eed_0013, 6000, 1, true);
+    let mut dirs = Vec::new();
+    for k in 0..2 {
+        let d = dir.join(format!("s{k}"));
+        let spec = format!("{k}/2");
+        ok(&eipsim(&[
+            "replay",
+            "--no-progress",
+            "--shard",
+            &spec,
+            "--out",
+            s(&d),
+            "--topology",
+            s(&t),
+            s(&cap),
+        ]));
+        dirs.push(d);
+    }
+    let out = dir.join("m");
+    let o = eipsim(&["merge", "--out", s(&out), s(&dirs[0]), s(&dirs[1])]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("links flows of two shards") && e.contains("unsharded"),
+        "{e}"
+    );
+    assert!(!out.join("report.json").exists() && !out.join("internet.pcap").exists());
+    // Without ALG inspection nothing links flows: the merge is exact.
+    merged_equals_single(
+        &dir.join("no-alg"),
+        &["--topology", s(&t), "--no-alg", s(&cap)],
+        &[2, 3],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_shard_arguments_are_usage_errors() {
+    let dir = tempdir("usage");
+    let t = root().join("pcaps/demo-topology.toml");
+    let c = root().join("pcaps/demo.pcap");
+    let out = dir.join("o");
+    for (spec, extra) in [
+        ("2/2", None),
+        ("0/0", None),
+        ("1", None),
+        ("a/3", None),
+        ("0/2", Some("--respond")),
+        ("0/2", Some("--fixes")),
+    ] {
+        let mut a = vec![
+            "replay",
+            "--shard",
+            spec,
+            "--topology",
+            s(&t),
+            "--out",
+            s(&out),
+        ];
+        a.extend(extra);
+        a.push(s(&c));
+        let o = eipsim(&a);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "--shard {spec} {extra:?}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("--shard"), "{}", stderr(&o));
+    }
+    let tr = dir.join("t.tsv");
+    let o = eipsim(&[
+        "replay",
+        "--shard",
+        "0/2",
+        "--trace",
+        s(&tr),
+        "--topology",
+        s(&t),
+        "--out",
+        s(&out),
+        s(&c),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!out.join("report.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn merge_refuses_shards_that_do_not_belong_together() {
+    let dir = tempdir("refuse");
+    let t = root().join("pcaps/demo-topology.toml");
+    let c = root().join("pcaps/demo.pcap");
+    let shard = |name: &str, spec: &str, extra: &[&str]| {
+        let d = dir.join(name);
+        let mut a = vec!["replay", "--no-progress", "--shard", spec, "--out", s(&d)];
+        a.extend(extra);
+        a.extend(["--topology", s(&t), s(&c)]);
+        ok(&eipsim(&a));
+        d
+    };
+    let a0 = shard("a0", "0/2", &[]);
+    let a1 = shard("a1", "1/2", &[]);
+    let b1 = shard("b1", "1/3", &[]);
+    let c1 = shard("c1", "1/2", &["--no-alg"]);
+    let out = dir.join("m");
+    let merge = |dirs: &[&Path]| {
+        let mut a = vec!["merge", "--out", s(&out)];
+        a.extend(dirs.iter().map(|d| s(d)));
+        eipsim(&a)
+    };
+    let cases: [(&[&Path], &str, &str); 5] = [
+        (&[&a0], "shard 1 of 2 is missing", ""),
+        (&[&a0, &a1, &a1], "given twice", "a1"),
+        (&[&a0, &b1], "shard of 2", "b1"),
+        (&[&a0, &c1], "`alg` differs", "c1"),
+        (&[&a0, &t], "shard.json", "demo-topology.toml"),
+    ];
+    for (dirs, what, names) in cases {
+        let o = merge(dirs);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert!(e.contains(what) && e.contains(names), "{what}: {e}");
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "a refused merge wrote files"
+        );
+    }
+    // A shard whose capture lost a record: named, nothing written.
+    let cut = dir.join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    for (name, bytes) in files(&a1) {
+        std::fs::write(cut.join(&name), bytes).unwrap();
+    }
+    let dropped = std::fs::read(cut.join("dropped.pcapng")).unwrap();
+    let p = std::fs::read(cut.join("positions.bin")).unwrap();
+    std::fs::write(cut.join("positions.bin"), &p[..p.len() - 16]).unwrap();
+    let o = merge(&[&a0, &cut]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut"), "{}", stderr(&o));
+    assert!(!out.join("report.json").exists());
+    assert!(!dropped.is_empty());
+    // The two that belong together merge.
+    ok(&merge(&[&a1, &a0]));
+    assert!(out.join("report.json").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn shared_captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("../shared/pcaps must exist for this test") {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            shared_captures(&p, out);
+        } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs ../shared/pcaps; run by .ci/run with --ignored"]
+fn shared_captures_merged_equal_single() {
+    use eipsim::replay::{self, ReplayOptions, shard::ShardSpec};
+    let mut caps = Vec::new();
+    shared_captures(&root().join("../shared/pcaps"), &mut caps);
+    caps.sort();
+    assert!(caps.len() >= 40, "found only {} captures", caps.len());
+    let work = tempdir("shared");
+    let mut compared = 0;
+    for (i, cap) in caps.iter().enumerate() {
+        let Ok(topo_text) = eipsim::advisor::suggest::topology_for(std::slice::from_ref(cap))
+        else {
+            continue;
+        };
+        let dir = work.join(format!("{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let topo = dir.join("topology.toml");
+        std::fs::write(&topo, topo_text).unwrap();
+        let opts = |out: PathBuf| ReplayOptions {
+            capture_point: Default::default(),
+            respond: false,
+            topology: topo.clone(),
+            out,
+            ingress: None,
+            workers: 1,
+            inputs: vec![cap.clone()],
+            progress: false,
+            trace: None,
+            max_open_files: None,
+            alg: true,
+            alg_spec: None,
+            events: None,
+        };
+        if replay::run(&opts(dir.join("single"))).is_err() {
+            continue;
+        }
+        let want = files(&dir.join("single"));
+        for n in [2u32, 3] {
+            let dirs: Vec<PathBuf> = (0..n)
+                .map(|k| {
+                    let d = dir.join(format!("s{n}-{k}"));
+                    replay::run_shard(&opts(d.clone()), ShardSpec { k, n })
+                        .unwrap_or_else(|e| panic!("{}: shard {k}/{n}: {e}", cap.display()));
+                    d
+                })
+                .collect();
+            let m = dir.join(format!("m{n}"));
+            eipsim::shard::merge(&m, &dirs)
+                .unwrap_or_else(|e| panic!("{}: merge of {n}: {e}", cap.display()));
+            let got = files(&m);
+            assert_eq!(want.len(), got.len(), "{}: {n} shards", cap.display());
+            for (w, g) in want.iter().zip(&got) {
+                assert!(w == g, "{}: {} differs with {n} shards", cap.display(), w.0);
+            }
+        }
+        compared += 1;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(compared >= 30, "compared only {compared} captures");
+    let _ = std::fs::remove_dir_all(&work);
+}
