@@ -137,10 +137,12 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
             dirs[0].display()
         )));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| MergeError::Output(format!("{}: {e}", out.display())))?;
     let mut names = outputs.clone();
     names.push("report.json".into());
+    // One run at a time in `out`; temporary files of a merge that died are removed.
+    let paths: Vec<PathBuf> = names.iter().map(|n| out.join(n)).collect();
+    let _claim = crate::replay::guard::claim(out, &paths, &[])
+        .map_err(|e| MergeError::Output(e.to_string()))?;
     let mut set = OutputSet::default();
     let res = merge_into(&dirs, &outputs, out, &mut set, run["frames"].as_u64());
     match res {
