@@ -208,6 +208,35 @@ fn random_capture_merged_equals_single() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two inputs whose headers differ (microsecond and nanosecond time stamps): the outputs are
+/// pcapng with an interface per input, described before its first frame in each file; the
+/// merge numbers the interfaces as one machine does, whichever shard saw them first.
+#[test]
+fn two_inputs_in_pcapng_merged_equals_single() {
+    let dir = tempdir("two-inputs");
+    let t = root().join("pcaps/demo-topology.toml");
+    let demo = root().join("pcaps/demo.pcap");
+    let nano = dir.join("nano.pcap");
+    let header = pcap_file::pcap::PcapHeader {
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..Default::default()
+    };
+    random::capture_with(&nano, header, 0x5eed_0014, 3000, 1, false);
+    merged_equals_single(
+        &dir,
+        &["--topology", s(&t), s(&nano), s(&demo), s(&nano)],
+        &[2, 3, 7],
+    );
+    let merged = std::fs::read(dir.join("m3/internet.pcap")).unwrap();
+    // A pcapng section header block, and a description per input interface.
+    assert_eq!(&merged[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("m3/report.json")).unwrap()).unwrap();
+    assert_eq!(r["inputs"].as_array().unwrap().len(), 3);
+    assert_eq!(r["frames"]["in"], 6050);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// ALG control channels between two VPC hosts announce endpoints that the flows of another
 /// shard use: the merge refuses, naming the endpoint and the frames, rather than write a report
 /// that differs from one machine's.

@@ -233,3 +233,28 @@ fn manifest(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ShardSpec;
+
+    #[test]
+    fn shard_specs_parse_or_say_why() {
+        assert_eq!("2/7".parse::<ShardSpec>(), Ok(ShardSpec { k: 2, n: 7 }));
+        assert_eq!("0/1".parse::<ShardSpec>(), Ok(ShardSpec { k: 0, n: 1 }));
+        for bad in ["7/7", "0/0", "1", "-1/2", "a/b", "1/2/3", ""] {
+            let e = bad.parse::<ShardSpec>().unwrap_err();
+            assert!(e.contains("K/N"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn every_state_shard_has_one_machine_shard() {
+        for n in 1..=20u32 {
+            for s in 0..crate::pass::SHARDS {
+                let holders = (0..n).filter(|&k| ShardSpec { k, n }.holds(s)).count();
+                assert_eq!(holders, 1, "state shard {s} of {n}");
+            }
+        }
+    }
+}

@@ -315,3 +315,58 @@ fn cross(v: &str, (a, af): (usize, u64), (b, bf): (usize, u64), what: &str) -> S
         "{v}, announced by the ALG control flow first seen at frame {af} (shard {a}), links flows of two shards: the flow first seen at frame {bf} (shard {b}) {what}; related flows across inside endpoints (an intra-VPC flow, an announcement naming another host) are reported exactly by one machine only: replay these inputs unsharded"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Json {
+        serde_json::from_str(t).unwrap()
+    }
+
+    #[test]
+    fn keys_keep_their_order_and_numbers_their_text() {
+        let t = "{\n  \"zeta\": 1,\n  \"alpha\": [\n    -2,\n    0.5\n  ],\n  \"m\": null\n}";
+        assert_eq!(serde_json::to_string_pretty(&parse(t)).unwrap(), t);
+    }
+
+    #[test]
+    fn counters_sum_frames_stay_and_sparse_maps_join_sorted() {
+        let a = parse(
+            r#"{"frames":{"in":3},"timeline":[{"frame":5,"after":{"dropped":{"malformed":1}}}],"flows":[{"first_frame":1},{"first_frame":4}]}"#,
+        );
+        let b = parse(
+            r#"{"frames":{"in":2},"timeline":[{"frame":5,"after":{"dropped":{"eni-detached":2}}}],"flows":[{"first_frame":2}]}"#,
+        );
+        let m = merge_reports(vec![a, b]).unwrap();
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            text,
+            r#"{"frames":{"in":5},"timeline":[{"frame":5,"after":{"dropped":{"eni-detached":2,"malformed":1}}}],"flows":[{"first_frame":1},{"first_frame":2},{"first_frame":4}]}"#
+        );
+    }
+
+    #[test]
+    fn what_every_shard_has_whole_must_agree() {
+        let a = parse(r#"{"timeline":[{"frame":5}]}"#);
+        let b = parse(r#"{"timeline":[{"frame":6}]}"#);
+        let e = merge_reports(vec![a, b]).unwrap_err();
+        assert!(e.contains(".timeline[0].frame"), "{e}");
+        let a = parse(r#"{"flows":[{"first_frame":7}]}"#);
+        let e = merge_reports(vec![a.clone(), a]).unwrap_err();
+        assert!(e.contains("frame 7"), "{e}");
+    }
+
+    #[test]
+    fn an_endpoint_announced_in_one_shard_and_used_in_another_is_refused() {
+        let ctl = r#"{"first_frame":1,"local":{"address":"10.0.0.1","port":5060},"findings":[{"kind":"related-flow","value":"10.0.0.1:30000"}]}"#;
+        let rtp = r#"{"first_frame":2,"local":{"address":"10.0.0.2","port":9},"remote":{"address":"10.0.0.1","port":30000},"findings":[]}"#;
+        let a = parse(&format!("{{\"flows\":[{ctl}]}}"));
+        let b = parse(&format!("{{\"flows\":[{rtp}]}}"));
+        let e = merge_reports(vec![a.clone(), b.clone()]).unwrap_err();
+        assert!(e.contains("10.0.0.1:30000") && e.contains("frame 2"), "{e}");
+        // In one shard, the same flows are fine.
+        let one = parse(&format!("{{\"flows\":[{ctl},{rtp}]}}"));
+        assert!(merge_reports(vec![one]).is_ok());
+    }
+}

@@ -191,9 +191,20 @@ fn frame(rng: &mut Rng, alg_inside: bool) -> Vec<u8> {
 /// `mark` (1-based), in seconds with 3 decimals, for an events file. `alg_inside`: intra-VPC
 /// flows use the ALG ports too.
 pub fn capture(cap: &Path, seed: u64, frames: usize, mark: usize, alg_inside: bool) -> String {
+    capture_with(cap, PcapHeader::default(), seed, frames, mark, alg_inside)
+}
+
+/// [`capture`] with the pcap header `header` (e.g. nanosecond time stamps).
+pub fn capture_with(
+    cap: &Path,
+    header: PcapHeader,
+    seed: u64,
+    frames: usize,
+    mark: usize,
+    alg_inside: bool,
+) -> String {
     let mut rng = Rng::new(seed);
-    let mut w = PcapWriter::with_header(std::fs::File::create(cap).unwrap(), PcapHeader::default())
-        .unwrap();
+    let mut w = PcapWriter::with_header(std::fs::File::create(cap).unwrap(), header).unwrap();
     let mut ms = 1_700_000_000_000u64;
     let mut at = String::new();
     for n in 1..=frames {
