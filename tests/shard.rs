@@ -397,6 +397,64 @@ fn merge_refuses_shards_that_do_not_belong_together() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Damaged shard files (a positions entry cut short, an output index or interface slot out of
+/// any range, a capture cut in a record): exit 1 naming the file, no panic, nothing written.
+#[test]
+fn damaged_shard_files_are_named_not_panicked_on() {
+    let dir = tempdir("damaged");
+    let t = root().join("pcaps/demo-topology.toml");
+    let c = root().join("pcaps/demo.pcap");
+    let mut dirs = Vec::new();
+    for k in 0..2 {
+        let d = dir.join(format!("s{k}"));
+        let spec = format!("{k}/2");
+        ok(&eipsim(&[
+            "replay",
+            "--no-progress",
+            "--shard",
+            &spec,
+            "--out",
+            s(&d),
+            "--topology",
+            s(&t),
+            s(&c),
+        ]));
+        dirs.push(d);
+    }
+    let good = std::fs::read(dirs[1].join("positions.bin")).unwrap();
+    let cap = std::fs::read(dirs[1].join("dropped.pcapng")).unwrap();
+    let mut slot = good.clone();
+    slot[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut output = good.clone();
+    output[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let damages: [(&str, Vec<u8>); 4] = [
+        ("positions.bin", good[..good.len() - 5].to_vec()),
+        ("positions.bin", output),
+        ("dropped.pcapng", cap[..cap.len() - 7].to_vec()),
+        ("positions.bin", [good.clone(), good.clone()].concat()),
+    ];
+    let out = dir.join("m");
+    for (file, bytes) in damages {
+        std::fs::write(dirs[1].join(file), &bytes).unwrap();
+        let o = eipsim(&["merge", "--out", s(&out), s(&dirs[0]), s(&dirs[1])]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{file}: {e}");
+        assert!(e.contains("s1"), "{file}: {e}");
+        assert!(!out.join("report.json").exists(), "{file}");
+        std::fs::write(dirs[1].join("positions.bin"), &good).unwrap();
+        std::fs::write(dirs[1].join("dropped.pcapng"), &cap).unwrap();
+    }
+    // A slot no interface has is only a number: the merge still places every frame.
+    std::fs::write(dirs[1].join("positions.bin"), &slot).unwrap();
+    let o = eipsim(&["merge", "--out", s(&out), s(&dirs[0]), s(&dirs[1])]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn shared_captures(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("../shared/pcaps must exist for this test") {
         let p = e.unwrap().path();

@@ -113,7 +113,7 @@ impl ShardFile {
             } else {
                 16 + word(&out[8..12], self.big) as usize
             };
-            if total < n || total > 1 << 30 {
+            if total < n || total > 64 << 20 {
                 return Err(bad(path, "a record of impossible length"));
             }
             out.resize(total, 0);
@@ -134,8 +134,9 @@ impl ShardFile {
 struct Merged {
     dest: PathBuf,
     w: BufWriter<File>,
-    /// pcapng: per interface slot, the merged file's interface id plus one.
-    ids: Vec<u32>,
+    /// pcapng: per interface slot, the merged file's interface id (a map: the slots come from a
+    /// file and bound nothing).
+    ids: HashMap<u32, u32>,
     next_id: u32,
 }
 
@@ -148,7 +149,7 @@ impl Merged {
         Ok(Merged {
             dest,
             w,
-            ids: Vec::new(),
+            ids: HashMap::new(),
             next_id: 0,
         })
     }
@@ -246,21 +247,21 @@ pub(super) fn merge_captures(
         };
         if f.ng {
             let local = u32::from_le_bytes(rec[8..12].try_into().expect("4 bytes")) as usize;
-            let slot = e.slot as usize;
-            if m.ids.len() <= slot {
-                m.ids.resize(slot + 1, 0);
-            }
-            if m.ids[slot] == 0 {
-                let idb = f
-                    .idbs
-                    .get(local)
-                    .ok_or_else(|| bad(&f.path, format!("interface {local} undescribed")))?;
-                m.w.write_all(idb)
-                    .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
-                m.next_id += 1;
-                m.ids[slot] = m.next_id;
-            }
-            rec[8..12].copy_from_slice(&(m.ids[slot] - 1).to_le_bytes());
+            let id = match m.ids.get(&e.slot) {
+                Some(&id) => id,
+                None => {
+                    let idb = f
+                        .idbs
+                        .get(local)
+                        .ok_or_else(|| bad(&f.path, format!("interface {local} undescribed")))?;
+                    m.w.write_all(idb)
+                        .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
+                    m.ids.insert(e.slot, m.next_id);
+                    m.next_id += 1;
+                    m.next_id - 1
+                }
+            };
+            rec[8..12].copy_from_slice(&id.to_le_bytes());
         }
         m.w.write_all(&rec)
             .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
