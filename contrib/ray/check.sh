@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Checks the Ray driver against a single-machine replay, byte for byte.
+#
+#   bash contrib/ray/check.sh
+#
+# 1. makes a Python virtual environment with requirements.txt (or reuses $VENV if it has Ray);
+# 2. generates a capture of $FRAMES frames (default 300000) with examples/gen_bulk;
+# 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance, and
+#    compares every output file (cmp; the lock file `.eipsim.lock` is not an output);
+# 4. a shard whose replay crashes once (SIGKILL) is retried and the outputs are still identical;
+# 5. a shard that crashes every time exits 3 after --retries 1 (two attempts), without merge;
+# 6. a missing capture exits 1, naming the shard, with every shard run at most once (no retry).
+# Prints the times of the runs. Exits non-zero on any difference or failure.
+# Environment: FRAMES, SHARDS (default 4), VENV (default: a new one in the scratch directory),
+# SCRATCH (default: a new temporary directory, removed at the end unless KEEP=1).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+frames=${FRAMES:-300000}
+shards=${SHARDS:-4}
+scratch=${SCRATCH:-$(mktemp -d "${TMPDIR:-/tmp}/eipsim-ray-check.XXXXXX")}
+mkdir -p "$scratch"
+scratch=$(cd "$scratch" && pwd)
+venv=${VENV:-$scratch/venv}
+if [ "${KEEP:-0}" != 1 ] && [ -z "${SCRATCH:-}" ]; then
+    trap 'rm -rf "$scratch"' EXIT
+fi
+
+say() { echo "check.sh: $*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# --- 1. virtual environment ---------------------------------------------------------------
+if ! "$venv/bin/python" -c 'import ray' 2>/dev/null; then
+    t=$(now)
+    python3 -m venv "$venv" \
+        || fail "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+    say "venv with $(cat "$here/requirements.txt" | tr '\n' ' ')installed in $(since "$t") s"
+fi
+py="$venv/bin/python"
+
+# --- 2. binary and capture ----------------------------------------------------------------
+(cd "$root" && cargo build --release --quiet --bin eipsim --example gen_bulk)
+bin="$root/target/release/eipsim"
+"$root/target/release/examples/gen_bulk" "$scratch/bulk" "$frames" 256 4 >/dev/null
+topo="$scratch/bulk/topology.toml"
+cap="$scratch/bulk/bulk.pcap"
+
+# compare DIR_A DIR_B: the same output files, byte for byte
+compare() {
+    local a=$1 b=$2 n=0 f
+    diff <(cd "$a" && find . -type f ! -name .eipsim.lock | sort) \
+         <(cd "$b" && find . -type f ! -name .eipsim.lock | sort) \
+        || fail "$a and $b do not hold the same files"
+    while IFS= read -r f; do
+        cmp "$a/$f" "$b/$f" || fail "$b/$f differs from $a/$f"
+        n=$((n + 1))
+    done < <(cd "$a" && find . -type f ! -name .eipsim.lock | sort)
+    [ "$n" -gt 2 ] || fail "only $n output files in $a"
+    say "$b: $n files identical to $a"
+}
+
+# --- 3. single machine vs Ray -------------------------------------------------------------
+t=$(now)
+"$bin" replay --topology "$topo" --out "$scratch/single" "$cap" >/dev/null
+single_s=$(since "$t")
+t=$(now)
+"$py" "$here/eipsim_ray.py" --eipsim "$bin" --topology "$topo" --shards "$shards" \
+    --out "$scratch/ray" "$cap"
+ray_s=$(since "$t")
+compare "$scratch/single" "$scratch/ray"
+
+# A wrapper around eipsim that logs each call's shard (or "merge") and can crash one shard.
+# wrapper SHARD [always]: SHARD's first attempt (or every attempt) is killed.
+wrapper() {
+    local crash=$1 always=0
+    [ "${2:-}" = always ] && always=1
+    cat > "$scratch/eipsim-wrapper" <<WRAP
+#!/usr/bin/env bash
+shard=merge; prev=
+for a in "\$@"; do [ "\$prev" = --shard ] && shard=\$a; prev=\$a; done
+echo "\$shard" >> "$scratch/calls.log"
+if [ "\$shard" = "$crash" ]; then
+    if [ "$always" = 1 ] || mkdir "$scratch/crashed" 2>/dev/null; then kill -9 \$\$; fi
+fi
+exec "$bin" "\$@"
+WRAP
+    chmod +x "$scratch/eipsim-wrapper"
+    rm -rf "$scratch/calls.log" "$scratch/crashed"
+}
+calls() { grep -c -x "$1" "$scratch/calls.log" || true; }
+
+# --- 4. a crashed shard is retried --------------------------------------------------------
+wrapper "1/$shards"
+t=$(now)
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
+    --shards "$shards" --retries 2 --out "$scratch/ray-retried" "$cap"
+retry_s=$(since "$t")
+[ "$(calls "1/$shards")" = 2 ] \
+    || fail "shard 1/$shards ran $(calls "1/$shards") times, expected 2 (crash + retry)"
+[ "$(calls "0/$shards")" = 1 ] || fail "shard 0/$shards ran $(calls "0/$shards") times, expected 1"
+compare "$scratch/single" "$scratch/ray-retried"
+
+# --- 5. a shard that crashes every time: exit 3 after its retries -------------------------
+wrapper "2/$shards" always
+set +e
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
+    --shards "$shards" --retries 1 --out "$scratch/ray-crash" "$cap" 2> "$scratch/crash.err"
+code=$?
+set -e
+grep "^eipsim-ray:" "$scratch/crash.err" >&2 || true
+[ "$code" = 3 ] || fail "a shard crashing every time exited $code, expected 3"
+[ "$(calls "2/$shards")" = 2 ] || fail "shard 2/$shards ran $(calls "2/$shards") times, expected 2"
+[ "$(calls merge)" = 0 ] || fail "merge ran after a shard crashed"
+[ ! -e "$scratch/ray-crash" ] || fail "a failed run left $scratch/ray-crash"
+
+# --- 6. bad input: exit 1, no retry -------------------------------------------------------
+wrapper none
+set +e
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
+    --shards "$shards" --out "$scratch/ray-bad" "$cap" "$scratch/missing.pcap" 2> "$scratch/bad.err"
+code=$?
+set -e
+cat "$scratch/bad.err" >&2
+[ "$code" = 1 ] || fail "a missing capture exited $code, expected 1"
+grep -q "shard [0-9]*/$shards: .*missing.pcap" "$scratch/bad.err" || fail "no shard error naming missing.pcap"
+for k in $(seq 0 $((shards - 1))); do
+    [ "$(calls "$k/$shards")" -le 1 ] \
+        || fail "shard $k/$shards ran $(calls "$k/$shards") times after bad input"
+done
+[ "$(calls merge)" = 0 ] || fail "merge ran after a shard failed"
+[ ! -e "$scratch/ray-bad" ] || fail "a failed run left $scratch/ray-bad"
+
+say "OK: $frames frames; single replay ${single_s} s; Ray, $shards shards: ${ray_s} s" \
+    "(with Ray's start); with one crash and its retry: ${retry_s} s"
