@@ -7,7 +7,8 @@
 # 2. generates a capture of $FRAMES frames (default 300000) with examples/gen_bulk;
 # 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance, and
 #    compares every output file (cmp; the lock file `.eipsim.lock` is not an output);
-# 4. a shard whose replay crashes once (SIGKILL) is retried and the outputs are still identical;
+# 4. a shard whose replay crashes once (SIGKILL), and one whose Ray worker is killed, are retried
+#    and the outputs are still identical;
 # 5. a shard that crashes every time exits 3 after --retries 1 (two attempts), without merge;
 # 6. a missing capture exits 1, naming the shard, with every shard run at most once (no retry).
 # Prints the times of the runs. Exits non-zero on any difference or failure.
@@ -74,17 +75,20 @@ ray_s=$(since "$t")
 compare "$scratch/single" "$scratch/ray"
 
 # A wrapper around eipsim that logs each call's shard (or "merge") and can crash one shard.
-# wrapper SHARD [always]: SHARD's first attempt (or every attempt) is killed.
+# wrapper SHARD MODE: MODE once: SHARD's first attempt is killed (SIGKILL); always: every
+# attempt is; worker: on the first attempt the Ray worker running it is killed (a lost worker).
 wrapper() {
-    local crash=$1 always=0
-    [ "${2:-}" = always ] && always=1
+    local crash=$1 mode=$2
     cat > "$scratch/eipsim-wrapper" <<WRAP
 #!/usr/bin/env bash
 shard=merge; prev=
 for a in "\$@"; do [ "\$prev" = --shard ] && shard=\$a; prev=\$a; done
 echo "\$shard" >> "$scratch/calls.log"
 if [ "\$shard" = "$crash" ]; then
-    if [ "$always" = 1 ] || mkdir "$scratch/crashed" 2>/dev/null; then kill -9 \$\$; fi
+    if [ "$mode" = always ] || mkdir "$scratch/crashed" 2>/dev/null; then
+        [ "$mode" = worker ] && kill -9 \$PPID
+        kill -9 \$\$
+    fi
 fi
 exec "$bin" "\$@"
 WRAP
@@ -93,8 +97,8 @@ WRAP
 }
 calls() { grep -c -x "$1" "$scratch/calls.log" || true; }
 
-# --- 4. a crashed shard is retried --------------------------------------------------------
-wrapper "1/$shards"
+# --- 4. a crashed shard and a lost worker are retried -------------------------------------
+wrapper "1/$shards" once
 t=$(now)
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
     --shards "$shards" --retries 2 --out "$scratch/ray-retried" "$cap"
@@ -103,6 +107,12 @@ retry_s=$(since "$t")
     || fail "shard 1/$shards ran $(calls "1/$shards") times, expected 2 (crash + retry)"
 [ "$(calls "0/$shards")" = 1 ] || fail "shard 0/$shards ran $(calls "0/$shards") times, expected 1"
 compare "$scratch/single" "$scratch/ray-retried"
+wrapper "3/$shards" worker
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
+    --shards "$shards" --retries 2 --out "$scratch/ray-lost" "$cap"
+[ "$(calls "3/$shards")" = 2 ] \
+    || fail "shard 3/$shards ran $(calls "3/$shards") times, expected 2 (lost worker + retry)"
+compare "$scratch/single" "$scratch/ray-lost"
 
 # --- 5. a shard that crashes every time: exit 3 after its retries -------------------------
 wrapper "2/$shards" always
@@ -118,7 +128,7 @@ grep "^eipsim-ray:" "$scratch/crash.err" >&2 || true
 [ ! -e "$scratch/ray-crash" ] || fail "a failed run left $scratch/ray-crash"
 
 # --- 6. bad input: exit 1, no retry -------------------------------------------------------
-wrapper none
+wrapper none never
 set +e
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
     --shards "$shards" --out "$scratch/ray-bad" "$cap" "$scratch/missing.pcap" 2> "$scratch/bad.err"
