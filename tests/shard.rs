@@ -52,6 +52,22 @@ fn s(p: &Path) -> &str {
 }
 
 /// A plain replay, then every shard and the merge for each `n`: the same files.
+/// Runs `replay --shard K/N ARGS...` for every K into `dir/{prefix}{K}`, each run checked to
+/// succeed and to leave its sidecars: the shard directories, in shard order.
+fn shard_runs(dir: &Path, prefix: &str, n: u32, args: &[&str]) -> Vec<PathBuf> {
+    (0..n)
+        .map(|k| {
+            let d = dir.join(format!("{prefix}{k}"));
+            let spec = format!("{k}/{n}");
+            let mut a = vec!["replay", "--no-progress", "--shard", &spec, "--out", s(&d)];
+            a.extend(args);
+            ok(&eipsim(&a));
+            assert!(d.join("positions.bin").is_file() && d.join("shard.json").is_file());
+            d
+        })
+        .collect()
+}
+
 fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Value {
     let single = dir.join("single");
     let mut a = vec!["replay", "--no-progress", "--out", s(&single)];
@@ -60,16 +76,7 @@ fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Va
     let want = files(&single);
     assert!(want.iter().any(|f| f.0 == "report.json") && want.len() >= 3);
     for &n in ns {
-        let mut dirs = Vec::new();
-        for k in 0..n {
-            let d = dir.join(format!("s{n}-{k}"));
-            let spec = format!("{k}/{n}");
-            let mut a = vec!["replay", "--no-progress", "--shard", &spec, "--out", s(&d)];
-            a.extend(args);
-            ok(&eipsim(&a));
-            assert!(d.join("positions.bin").is_file() && d.join("shard.json").is_file());
-            dirs.push(d);
-        }
+        let dirs = shard_runs(dir, &format!("s{n}-"), n, args);
         let merged = dir.join(format!("m{n}"));
         let mut a = vec!["merge", "--out", s(&merged)];
         // Any order: each directory names its shard.
@@ -246,23 +253,7 @@ fn related_flows_across_shards_are_refused() {
     let t = root().join("pcaps/demo-topology.toml");
     let cap = dir.join("cross.pcap");
     random::capture(&cap, 0x5eed_0013, 6000, 1, true);
-    let mut dirs = Vec::new();
-    for k in 0..2 {
-        let d = dir.join(format!("s{k}"));
-        let spec = format!("{k}/2");
-        ok(&eipsim(&[
-            "replay",
-            "--no-progress",
-            "--shard",
-            &spec,
-            "--out",
-            s(&d),
-            "--topology",
-            s(&t),
-            s(&cap),
-        ]));
-        dirs.push(d);
-    }
+    let dirs = shard_runs(&dir, "s", 2, &["--topology", s(&t), s(&cap)]);
     let out = dir.join("m");
     let o = eipsim(&["merge", "--out", s(&out), s(&dirs[0]), s(&dirs[1])]);
     let e = stderr(&o);
@@ -404,23 +395,7 @@ fn damaged_shard_files_are_named_not_panicked_on() {
     let dir = tempdir("damaged");
     let t = root().join("pcaps/demo-topology.toml");
     let c = root().join("pcaps/demo.pcap");
-    let mut dirs = Vec::new();
-    for k in 0..2 {
-        let d = dir.join(format!("s{k}"));
-        let spec = format!("{k}/2");
-        ok(&eipsim(&[
-            "replay",
-            "--no-progress",
-            "--shard",
-            &spec,
-            "--out",
-            s(&d),
-            "--topology",
-            s(&t),
-            s(&c),
-        ]));
-        dirs.push(d);
-    }
+    let dirs = shard_runs(&dir, "s", 2, &["--topology", s(&t), s(&c)]);
     let good = std::fs::read(dirs[1].join("positions.bin")).unwrap();
     let cap = std::fs::read(dirs[1].join("dropped.pcapng")).unwrap();
     let mut slot = good.clone();
