@@ -68,9 +68,42 @@ pub(crate) enum Cmd {
     /// interface; ARP is answered as the provider's network does. Outputs as a replay's,
     /// written at the end (--duration, SIGINT or SIGTERM).
     Live(LiveArgs),
+    /// Write each frame of the captures, unchanged, into the capture of its machine shard
+    /// (the shard of its inside endpoint, as `replay --shard K/N` chooses), one streaming pass;
+    /// then `replay --shard K/N --split DIR` on each machine and `eipsim merge`.
+    Split(SplitArgs),
     /// Merge the output directories of every shard of a replay (`replay --shard K/N`) into the
     /// outputs one machine writes: captures by input position, report.json combined.
     Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct SplitArgs {
+    /// Topology file (TOML; docs/topology.md): the one the shards will be replayed with.
+    #[arg(long)]
+    pub(crate) topology: PathBuf,
+    /// Machine shards to write (each replayed by `replay --shard K/N --split DIR`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) shards: u32,
+    /// Output directory: split.json and a directory shard-K per shard.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Timed operations the replays will apply (they move inside endpoints, so the split
+    /// applies them too; the shards' replays must be given the same file).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: Option<PathBuf>,
+    /// Ingress of every frame, as the replays will have it: `internet` or an ENI id.
+    #[arg(long)]
+    pub(crate) ingress: Option<String>,
+    /// Where the captures were taken, as the replays will have it: `gateway` or `instance`.
+    #[arg(long, value_name = "POINT", default_value = "gateway")]
+    pub(crate) capture_point: CapturePoint,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+    /// Captures (pcap or pcapng), read in order as one stream.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub(crate) inputs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -121,6 +154,10 @@ pub(crate) struct ReplayArgs {
     /// shard.json). Not with --fixes, --respond or --trace.
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<eipsim::replay::shard::ShardSpec>,
+    /// With --shard K/N: replay shard K of the split in DIR (`eipsim split`), whose captures
+    /// hold only that shard's frames, instead of reading every input; give no capture.
+    #[arg(long, value_name = "DIR", requires = "shard")]
+    pub(crate) split: Option<PathBuf>,
 }
 
 /// The ALG options of `replay` and `live`: the same meaning in both.

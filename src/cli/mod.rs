@@ -85,6 +85,7 @@ pub(crate) fn dispatch(cmd: Cmd) -> Result<(), CliError> {
         Cmd::Diff(a) => advise::diff(a),
         Cmd::Suggest(a) => advise::suggest(a),
         Cmd::Live(a) => live::live(a),
+        Cmd::Split(a) => shard::split(a),
         Cmd::Merge(a) => shard::merge(a),
     }
 }

@@ -27,7 +27,21 @@ fn topology_and_inputs(cmd: &str, run: &RunArgs) -> Result<(PathBuf, Vec<PathBuf
 
 /// `eipsim replay`: the summary on stdout; exit 1 when a capture could not be read to its end.
 pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
-    let (topology, inputs) = topology_and_inputs("replay", &a.run)?;
+    let (topology, inputs) = match (&a.split, &a.run.topology) {
+        // A split's shard: the split names the captures.
+        (Some(_), Some(t)) if a.run.inputs.is_empty() => (t.clone(), Vec::new()),
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "--split DIR replays the captures the split wrote: give no capture".into(),
+            ));
+        }
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--split DIR needs --topology FILE (the one the split was made with)".into(),
+            ));
+        }
+        (None, _) => topology_and_inputs("replay", &a.run)?,
+    };
     let opts = ReplayOptions {
         topology,
         out: a.run.out,
@@ -50,7 +64,10 @@ pub(super) fn replay(a: ReplayArgs) -> Result<(), CliError> {
                 "--shard cannot be used with --fixes (each fix is verified by a replay of every frame)".into(),
             ));
         }
-        replay::run_shard(&opts, spec)?
+        match &a.split {
+            Some(dir) => replay::run_split_shard(&opts, spec, dir)?,
+            None => replay::run_shard(&opts, spec)?,
+        }
     } else if a.fixes {
         eipsim::advisor::fixes::replay(&opts)?
     } else {

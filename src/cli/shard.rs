@@ -1,7 +1,55 @@
-//! `merge`: the shards of a replay made one ([`eipsim::shard`]).
+//! `split` and `merge`: a replay over several machines ([`eipsim::replay::split`],
+//! [`eipsim::shard`]).
 
-use super::args::MergeArgs;
+use eipsim::replay::split::{self, SplitOptions};
+
+use super::args::{MergeArgs, SplitArgs};
 use super::{CliError, emit};
+
+/// `eipsim split`: one line per shard on stdout; exit 1 when a capture could not be read to
+/// its end (the frames before the fault are split) or an output cannot be written.
+pub(super) fn split(a: SplitArgs) -> Result<(), CliError> {
+    let opts = SplitOptions {
+        topology: a.topology,
+        out: a.out,
+        shards: a.shards,
+        inputs: a.inputs,
+        events: a.events,
+        ingress: a.ingress,
+        capture_point: a.capture_point,
+        progress: !a.no_progress,
+    };
+    super::stop_on_signals();
+    let o = split::split(&opts)?;
+    let m = &o.manifest;
+    let mut text = format!(
+        "split {} frames of {} input(s) into {} shard(s) in {}\n",
+        m.frames,
+        m.inputs.len(),
+        m.shards,
+        opts.out.display()
+    );
+    for (k, n) in m.shard_frames.iter().enumerate() {
+        text += &format!(
+            "  shard {k}: {n} frames: eipsim replay --topology {} --shard {k}/{} --split {}{} --out OUT-{k}\n",
+            opts.topology.display(),
+            m.shards,
+            opts.out.display(),
+            opts.events
+                .as_ref()
+                .map(|e| format!(" --events {}", e.display()))
+                .unwrap_or_default()
+        );
+    }
+    emit(&text)?;
+    if o.capture_errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Inputs(
+            o.capture_errors.iter().map(ToString::to_string).collect(),
+        ))
+    }
+}
 
 /// `eipsim merge --out DIR SHARD_OUT...`: one line on stdout; exit 1 when the shards do not
 /// belong together or an output cannot be written.

@@ -34,10 +34,10 @@ impl Clock {
     pub(super) fn tick(&mut self, elapsed: Duration) -> Option<Arc<Cloud>> {
         let t = self.timeline.as_mut()?;
         let now = elapsed.as_nanos() as i128;
-        if !t.due(now) {
+        if !t.due(now, 0) {
             return None;
         }
-        let (applied, changed) = t.apply(now);
+        let (applied, _, changed) = t.apply(now, 0);
         self.pending.extend(applied);
         if !changed {
             return None;

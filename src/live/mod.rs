@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::dataplane::{CapturePoint, Dataplane, Outcome, Port};
 use crate::model::Cloud;
 use crate::pass::FramePass;
-use crate::replay::feed::{Batch, Timeline};
+use crate::replay::feed::Batch;
 use crate::replay::input::{CaptureError, IfaceDesc, Meta, Stamp};
 use crate::replay::output::{CaptureWriter, OutFormat, OutputError};
 use crate::replay::sink::{Rewritten, Sink};
@@ -161,17 +161,7 @@ pub fn run(opts: &LiveOptions) -> Result<ReplayOutcome, ReplayError> {
         .map_err(ReplayError::Usage)?;
     let point = CapturePoint::Gateway;
     let dp = dataplane(&cloud, None, point);
-    let timeline = match &opts.events {
-        Some(path) => Some(Timeline {
-            events: crate::model::scenario::load_events(path)?,
-            next: 0,
-            cloud: Cloud::clone(&cloud),
-            dp: Arc::new(dataplane(&cloud, None, point)),
-            hint: None,
-            point,
-        }),
-        None => None,
-    };
+    let timeline = crate::replay::timeline(opts.events.as_deref(), &cloud, None, point)?;
     let (names, of_eni) = links(&cloud, opts)?;
     let ropts = ReplayOptions {
         topology: opts.topology.clone(),

@@ -35,6 +35,18 @@ pub(crate) struct Batch {
     pub(crate) cloud: Option<Arc<Cloud>>,
     /// Events applied at this batch's first frame: (at, operation, outcome).
     pub(crate) applied: Vec<AppliedEvent>,
+    /// The 1-based position in the whole input of the frame each of `applied` applied to
+    /// first (the batch's first frame, or in a shard of a split, the one the split saw).
+    pub(crate) applied_at: Vec<u64>,
+    /// In a shard of a split: each frame's 1-based position in the whole input (empty
+    /// otherwise: the frames follow `first_frame`).
+    pub(crate) positions: Vec<u64>,
+    /// With raw bytes kept (`eipsim split`): per frame, what its file needs before it (file
+    /// header, pcapng blocks that hold no frame) and its record, as read.
+    pub(crate) raw: Vec<u8>,
+    /// Per frame: the ends in `raw` of its shared bytes and of its record (each frame's bytes
+    /// start where the previous frame's end).
+    pub(crate) raw_ends: Vec<(usize, usize)>,
 }
 
 /// An event as applied: `at` as written, the operation, and its outcome.
@@ -48,30 +60,95 @@ pub(crate) struct Timeline {
     pub(crate) dp: Arc<Dataplane>,
     pub(crate) hint: Option<Port>,
     pub(crate) point: CapturePoint,
+    /// In a shard of a split: per event, the position of the frame the split saw it apply to
+    /// (`None`: none); the events apply by position instead of by time.
+    pub(crate) at_frames: Option<Vec<Option<u64>>>,
 }
 
 impl Timeline {
-    /// Whether an event is due for a frame at `ts`.
-    pub(crate) fn due(&self, ts: i128) -> bool {
-        self.events.get(self.next).is_some_and(|e| e.at_ns <= ts)
+    /// Whether an event is due for the frame at `ts`, position `pos`.
+    pub(crate) fn due(&self, ts: i128, pos: u64) -> bool {
+        match &self.at_frames {
+            Some(at) => at
+                .get(self.next)
+                .copied()
+                .flatten()
+                .is_some_and(|p| p <= pos),
+            None => self.events.get(self.next).is_some_and(|e| e.at_ns <= ts),
+        }
     }
 
-    /// Applies every event due at `ts`; rebuilds the tables when one succeeded.
-    pub(crate) fn apply(&mut self, ts: i128) -> (Vec<AppliedEvent>, bool) {
-        let mut out = Vec::new();
+    /// Applies every event due for the frame at `ts`, position `pos`: the events as applied,
+    /// the position each applied at, and whether one succeeded (the tables were rebuilt).
+    pub(crate) fn apply(&mut self, ts: i128, pos: u64) -> (Vec<AppliedEvent>, Vec<u64>, bool) {
+        let (mut applied, mut applied_at) = (Vec::new(), Vec::new());
         let mut changed = false;
-        while self.due(ts) {
+        while self.due(ts, pos) {
             let e = &self.events[self.next];
+            let at = self
+                .at_frames
+                .as_ref()
+                .and_then(|a| a[self.next])
+                .unwrap_or(pos);
             self.next += 1;
             // A failing operation changes nothing (the operations check before they change).
             let r = e.op.apply(&mut self.cloud).map(|_| ());
             changed |= r.is_ok();
-            out.push((e.at.clone(), e.op.to_string(), r));
+            applied.push((e.at.clone(), e.op.to_string(), r));
+            applied_at.push(at);
         }
         if changed {
             self.dp = Arc::new(dataplane(&self.cloud, self.hint, self.point));
         }
-        (out, changed)
+        (applied, applied_at, changed)
+    }
+}
+
+/// A shard of a split being replayed (`replay --shard K/N --split DIR`): each frame's place in
+/// the whole input, its input and its interface slot, from the shard's `positions.bin`.
+pub(crate) struct PartFeed {
+    pub(crate) positions: std::io::BufReader<std::fs::File>,
+    pub(crate) path: std::path::PathBuf,
+    /// Interface slots handed to the writer so far.
+    pub(crate) seen: Vec<bool>,
+    /// `positions.bin` does not match the captures: what is wrong (reading stopped).
+    pub(crate) fault: Option<String>,
+    /// Records read.
+    pub(crate) read: u64,
+    /// The events left after the last frame were applied.
+    pub(crate) ended: bool,
+}
+
+impl PartFeed {
+    /// The next record: (position, input, slot); `None` at the end of the file.
+    fn next(&mut self) -> Result<Option<(u64, u32, u32)>, String> {
+        use std::io::Read as _;
+        let mut e = [0u8; super::split::PART_RECORD];
+        let mut got = 0;
+        while got < e.len() {
+            match self.positions.read(&mut e[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(x) if x.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(x) => return Err(format!("{}: {x}", self.path.display())),
+            }
+        }
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < e.len() {
+            return Err(format!(
+                "{}: cut short in record {} ({got} of {} bytes)",
+                self.path.display(),
+                self.read + 1,
+                e.len()
+            ));
+        }
+        self.read += 1;
+        let pos = u64::from_le_bytes(e[..8].try_into().expect("8 bytes"));
+        let input = u32::from_le_bytes(e[8..12].try_into().expect("4 bytes"));
+        let slot = u32::from_le_bytes(e[12..].try_into().expect("4 bytes"));
+        Ok(Some((pos, input, slot)))
     }
 }
 
@@ -91,6 +168,26 @@ impl Batch {
         self.dp = None;
         self.cloud = None;
         self.applied.clear();
+        self.applied_at.clear();
+        self.positions.clear();
+        self.raw.clear();
+        self.raw_ends.clear();
+    }
+
+    /// Frame `i`'s 1-based position in the whole input.
+    #[inline]
+    pub(crate) fn position(&self, i: usize) -> u64 {
+        match self.positions.get(i) {
+            Some(&p) => p,
+            None => self.first_frame + i as u64 + 1,
+        }
+    }
+
+    /// Frame `i`'s shared bytes and record, as read (raw bytes kept).
+    pub(crate) fn raw(&self, i: usize) -> (&[u8], &[u8]) {
+        let start = if i == 0 { 0 } else { self.raw_ends[i - 1].1 };
+        let (shared, end) = self.raw_ends[i];
+        (&self.raw[start..shared], &self.raw[shared..end])
     }
 
     /// Stages 1 and 2 of the frame pass on the whole batch (restore, core), then the shard of
@@ -171,6 +268,14 @@ pub(crate) struct Feeder {
     pub(crate) frames: u64,
     /// Batches keep their frames as they arrived ([`Batch::before`]).
     pub(crate) keep_before: bool,
+    /// Batches keep the bytes as read ([`Batch::raw`]; the readers must keep them too).
+    pub(crate) keep_raw: bool,
+    /// The raw bytes of the frame in `carry`: shared bytes then record, and where they meet.
+    pub(crate) carry_raw: (Vec<u8>, usize),
+    /// The position of the frame in `carry`.
+    pub(crate) carry_pos: u64,
+    /// Replaying a shard of a split: positions, slots and events from the split.
+    pub(crate) part: Option<PartFeed>,
 }
 
 impl Feeder {
@@ -184,7 +289,11 @@ impl Feeder {
         b.first_frame = self.frames;
         if let Some((bytes, input, meta)) = self.carry.take() {
             let ts = self.readers[input].as_ref().map_or(0, |r| r.time_ns(&meta));
-            self.begin(b, ts);
+            let pos = self.carry_pos;
+            self.begin(b, ts, pos);
+            if self.part.is_some() {
+                b.positions.push(pos);
+            }
             let start = b.buf.len();
             b.buf.extend_from_slice(&bytes);
             b.ranges.push((start, b.buf.len(), meta.link));
@@ -192,6 +301,11 @@ impl Feeder {
             b.times.push(seconds(ts));
             b.nanos.push(nanos(ts));
             b.bytes += bytes.len() as u64 + 16;
+            if self.keep_raw {
+                let (raw, at) = std::mem::take(&mut self.carry_raw);
+                b.raw.extend_from_slice(&raw);
+                b.raw_ends.push((at, raw.len()));
+            }
         }
         if guard::stop_requested().is_some() {
             self.stopped = true;
@@ -205,28 +319,85 @@ impl Feeder {
             let start = b.buf.len();
             match r.next_frame(&mut b.buf) {
                 Ok(Some(mut meta)) => {
-                    let slots = &mut self.slots[self.current];
-                    if let Some(&slot) = slots.get(meta.iface_no as usize) {
+                    let pos = if let Some(part) = &mut self.part {
+                        // The split's record of this frame: its position, input and slot.
+                        let rec = match part.next() {
+                            Ok(Some((_, input, _))) if input as usize != self.current => {
+                                Err(format!(
+                                    "{}: record {} is a frame of input {input}, but the shard's captures give one of input {}",
+                                    part.path.display(),
+                                    part.read,
+                                    self.current
+                                ))
+                            }
+                            Ok(Some(rec)) => Ok(rec),
+                            Ok(None) => Err(format!(
+                                "{}: ends before frame {} of the shard's captures",
+                                part.path.display(),
+                                part.read + 1
+                            )),
+                            Err(m) => Err(m),
+                        };
+                        let (pos, _, slot) = match rec {
+                            Ok(rec) => rec,
+                            Err(m) => {
+                                part.fault = Some(m);
+                                b.buf.truncate(start);
+                                self.current = self.readers.len();
+                                break;
+                            }
+                        };
                         meta.slot = slot;
+                        let seen = &mut part.seen;
+                        if seen.len() <= slot as usize {
+                            seen.resize(slot as usize + 1, false);
+                        }
+                        if !seen[slot as usize] {
+                            seen[slot as usize] = true;
+                            b.new_ifaces.push((slot, r.iface_desc(&meta)));
+                        }
+                        pos
                     } else {
-                        // Interface numbers come in order: this is the file's next one.
-                        meta.slot = self.next_slot;
-                        self.next_slot += 1;
-                        slots.push(meta.slot);
-                        b.new_ifaces.push((meta.slot, r.iface_desc(&meta)));
-                    }
+                        let slots = &mut self.slots[self.current];
+                        if let Some(&slot) = slots.get(meta.iface_no as usize) {
+                            meta.slot = slot;
+                        } else {
+                            // Interface numbers come in order: this is the file's next one.
+                            meta.slot = self.next_slot;
+                            self.next_slot += 1;
+                            slots.push(meta.slot);
+                            b.new_ifaces.push((meta.slot, r.iface_desc(&meta)));
+                        }
+                        self.frames + b.ranges.len() as u64 + 1
+                    };
                     self.counts[self.current] += 1;
                     let ts = r.time_ns(&meta);
+                    let raw_start = b.raw.len();
+                    if self.keep_raw {
+                        r.take_shared(&mut b.raw);
+                        let at = b.raw.len();
+                        b.raw.extend_from_slice(r.raw_record());
+                        b.raw_ends.push((at, b.raw.len()));
+                    }
                     if let Some(t) = &self.timeline
-                        && t.due(ts)
+                        && t.due(ts, pos)
                     {
                         if !b.ranges.is_empty() {
                             // The batch ends here: this frame opens the next one.
                             self.carry = Some((b.buf[start..].to_vec(), self.current, meta));
+                            self.carry_pos = pos;
                             b.buf.truncate(start);
+                            if self.keep_raw {
+                                let (at, _) = b.raw_ends.pop().expect("this frame's");
+                                self.carry_raw = (b.raw[raw_start..].to_vec(), at - raw_start);
+                                b.raw.truncate(raw_start);
+                            }
                             break;
                         }
-                        self.begin(b, ts);
+                        self.begin(b, ts, pos);
+                    }
+                    if self.part.is_some() {
+                        b.positions.push(pos);
                     }
                     b.ranges.push((start, b.buf.len(), meta.link));
                     b.times.push(seconds(ts));
@@ -242,6 +413,33 @@ impl Feeder {
                 }
             }
         }
+        if b.ranges.is_empty()
+            && let Some(part) = &mut self.part
+            && !part.ended
+            && part.fault.is_none()
+        {
+            part.ended = true;
+            match part.next() {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    part.fault = Some(format!(
+                        "{}: more records than the shard's captures have frames ({})",
+                        part.path.display(),
+                        part.read - 1
+                    ))
+                }
+                Err(m) => part.fault = Some(m),
+            }
+            if part.fault.is_none() {
+                // Events the split saw apply after this shard's last frame: applied here, in
+                // a batch without frames, so that the report and the tables follow them.
+                self.begin(b, i128::MAX, u64::MAX);
+            }
+            if let Some(t) = &self.timeline {
+                b.dp.get_or_insert_with(|| t.dp.clone());
+            }
+            return !b.applied.is_empty();
+        }
         if let Some(t) = &self.timeline {
             b.dp.get_or_insert_with(|| t.dp.clone());
         }
@@ -249,15 +447,16 @@ impl Feeder {
         !b.ranges.is_empty()
     }
 
-    /// Opens a batch whose first frame is at `ts`: applies the events due, and gives the batch
-    /// the tables (and, when they changed, the cloud) to use.
-    pub(crate) fn begin(&mut self, b: &mut Batch, ts: i128) {
+    /// Opens a batch whose first frame is at `ts`, position `pos`: applies the events due,
+    /// and gives the batch the tables (and, when they changed, the cloud) to use.
+    pub(crate) fn begin(&mut self, b: &mut Batch, ts: i128, pos: u64) {
         let Some(t) = &mut self.timeline else {
             return;
         };
-        if t.due(ts) {
-            let (applied, changed) = t.apply(ts);
+        if t.due(ts, pos) {
+            let (applied, at, changed) = t.apply(ts, pos);
             b.applied = applied;
+            b.applied_at = at;
             if changed {
                 b.cloud = Some(Arc::new(t.cloud.clone()));
             }

@@ -206,6 +206,20 @@ pub struct CaptureReader {
     section_ifaces: Vec<u32>,
     /// Interfaces numbered so far.
     ifaces_seen: u32,
+    /// The raw bytes read, when kept ([`CaptureReader::keep_raw`]).
+    raw: Option<Raw>,
+    /// The file header as read (pcap header, or the first section header block).
+    head: Vec<u8>,
+}
+
+/// The raw bytes of a capture as read ([`CaptureReader::keep_raw`]).
+#[derive(Default)]
+struct Raw {
+    /// What every copy of the file needs, read since last taken: the file header and, in
+    /// pcapng, every block that holds no frame (sections, interfaces, statistics, ...).
+    shared: Vec<u8>,
+    /// The last frame's record (pcap) or block (pcapng).
+    record: Vec<u8>,
 }
 
 impl CaptureReader {
@@ -245,6 +259,7 @@ impl CaptureReader {
             message,
         };
         let mut src = Buffered::new(src);
+        let mut as_read = Vec::new();
         let n = src
             .want(4)
             .map_err(|e| fail(None, format!("cannot read: {e}")))?;
@@ -268,6 +283,7 @@ impl CaptureReader {
             }
             let (_, parser) = PcapParser::new(&src.avail()[..24])
                 .map_err(|e| fail(None, format!("pcap file header: {}", map_pcap_error(e))))?;
+            as_read.extend_from_slice(&src.avail()[..24]);
             src.consume(24);
             let header = parser.header();
             let lt = linktype_value(header.datalink);
@@ -297,6 +313,7 @@ impl CaptureReader {
                     format!("pcapng section header: {}", map_pcap_error(e)),
                 )
             })?;
+            as_read.extend_from_slice(&src.avail()[..len]);
             src.consume(len);
             (Inner::PcapNg(Box::new(parser)), None, None)
         } else {
@@ -319,6 +336,8 @@ impl CaptureReader {
             pcap_header,
             pcap_link,
             keep_unsupported: false,
+            raw: None,
+            head: as_read,
             section_ifaces: Vec::new(),
             ifaces_seen: 0,
         })
@@ -330,6 +349,43 @@ impl CaptureReader {
     /// refused when opened either way.
     pub fn keep_unsupported_links(&mut self) {
         self.keep_unsupported = true;
+    }
+
+    /// From now on, keeps the bytes read as they are in the file (for `eipsim split`, which
+    /// writes each frame's record unchanged into one of several files): the file header and
+    /// the blocks that hold no frame ([`CaptureReader::take_shared`]), and each frame's record
+    /// ([`CaptureReader::raw_record`]).
+    pub fn keep_raw(&mut self) {
+        self.raw = Some(Raw {
+            shared: std::mem::take(&mut self.head),
+            record: Vec::new(),
+        });
+    }
+
+    /// Appends to `out` what every copy of the file needs that was read since the last call
+    /// (the file header first; pcapng blocks that hold no frame), when raw bytes are kept.
+    pub fn take_shared(&mut self, out: &mut Vec<u8>) {
+        if let Some(r) = &mut self.raw {
+            out.append(&mut r.shared);
+        }
+    }
+
+    /// The record (pcap) or block (pcapng) of the frame last read, as in the file, when raw
+    /// bytes are kept; empty otherwise.
+    pub fn raw_record(&self) -> &[u8] {
+        self.raw.as_ref().map_or(&[], |r| &r.record)
+    }
+
+    /// Keeps `bytes` as the last frame's record or as shared bytes (raw bytes kept).
+    fn keep(raw: &mut Option<Raw>, bytes: &[u8], record: bool) {
+        if let Some(r) = raw {
+            if record {
+                r.record.clear();
+                r.record.extend_from_slice(bytes);
+            } else {
+                r.shared.extend_from_slice(bytes);
+            }
+        }
     }
 
     /// The file's path.

@@ -15,6 +15,7 @@ mod respond;
 mod setup;
 pub mod shard;
 pub(crate) mod sink;
+pub mod split;
 
 use setup::out_format;
 pub use setup::{MAX_OPEN, open_file_budget};
@@ -97,6 +98,10 @@ pub enum ReplayError {
     /// The events file is unreadable or malformed (exit 1).
     #[error("events {0}")]
     Events(#[from] crate::model::scenario::ScenarioError),
+    /// A split's shard does not match the replay asked of it, or its files disagree (exit 1;
+    /// the message names the file and what is wrong).
+    #[error("{0}")]
+    Split(String),
 }
 
 /// The result of a replay that ran.
@@ -152,6 +157,27 @@ pub(crate) fn dataplane(cloud: &Cloud, hint: Option<Port>, point: CapturePoint) 
     dp
 }
 
+/// The timed events of `events` (none without a file) over `cloud`, applied by time.
+pub(crate) fn timeline(
+    events: Option<&Path>,
+    cloud: &Cloud,
+    hint: Option<Port>,
+    point: CapturePoint,
+) -> Result<Option<Timeline>, ReplayError> {
+    let Some(path) = events else {
+        return Ok(None);
+    };
+    Ok(Some(Timeline {
+        events: crate::model::scenario::load_events(path)?,
+        next: 0,
+        cloud: Cloud::clone(cloud),
+        dp: Arc::new(dataplane(cloud, hint, point)),
+        hint,
+        point,
+        at_frames: None,
+    }))
+}
+
 /// The bundled demo: `pcaps/demo-topology.toml` and `pcaps/demo.pcap`, found from the current
 /// directory or, failing that, from the source tree eipsim was built from.
 pub fn demo_paths() -> (PathBuf, PathBuf) {
@@ -183,7 +209,7 @@ pub(crate) fn run_inner(
     buffer: usize,
     fixes: bool,
 ) -> Result<ReplayOutcome, ReplayError> {
-    run_with(opts, buffer, fixes, None)
+    run_with(opts, buffer, fixes, None, None)
 }
 
 /// `replay --shard K/N` ([`shard`]): the frames of machine shard `spec` only, with the files
@@ -192,7 +218,66 @@ pub fn run_shard(
     opts: &ReplayOptions,
     spec: shard::ShardSpec,
 ) -> Result<ReplayOutcome, ReplayError> {
-    run_with(opts, report::SPILL_BUFFER, false, Some(spec))
+    run_with(opts, report::SPILL_BUFFER, false, Some(spec), None)
+}
+
+/// `replay --shard K/N --split DIR`: shard `K` of the split in `DIR` ([`split`]), whose
+/// captures hold only that shard's frames; the outputs are those of `replay --shard K/N` over
+/// the inputs the split read (`opts.inputs` must be empty: the split names them).
+pub fn run_split_shard(
+    opts: &ReplayOptions,
+    spec: shard::ShardSpec,
+    dir: &Path,
+) -> Result<ReplayOutcome, ReplayError> {
+    if !opts.inputs.is_empty() {
+        return Err(ReplayError::Usage(
+            "--split DIR replays the captures the split wrote: give no capture".into(),
+        ));
+    }
+    let manifest = split::read_manifest(dir).map_err(ReplayError::Split)?;
+    let file = dir.join(split::SPLIT_MANIFEST);
+    if manifest.shards != spec.n {
+        return Err(ReplayError::Usage(format!(
+            "--shard {}/{}: {} splits into {} shards",
+            spec.k,
+            spec.n,
+            file.display(),
+            manifest.shards
+        )));
+    }
+    let run = split::split_run(
+        &opts.topology,
+        opts.events.as_deref(),
+        &opts.ingress,
+        opts.capture_point,
+    );
+    let m = &manifest.run;
+    let differs = [
+        (
+            "topology (its bytes)",
+            m.topology_fnv64 != run.topology_fnv64,
+        ),
+        ("events (its bytes)", m.events_fnv64 != run.events_fnv64),
+        ("--ingress", m.ingress != run.ingress),
+        ("--capture-point", m.capture_point != run.capture_point),
+        ("eipsim version", m.eipsim != run.eipsim),
+    ];
+    if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
+        return Err(ReplayError::Split(format!(
+            "{}: split with another {what} than this replay's (split: topology {}, events {}, ingress {}, capture point {}, eipsim {}): give the same, or split again",
+            file.display(),
+            m.topology,
+            m.events.as_deref().unwrap_or("none"),
+            m.ingress.as_deref().unwrap_or("by frame"),
+            m.capture_point,
+            m.eipsim
+        )));
+    }
+    let part = split::Part {
+        dir: split::shard_dir(dir, spec.k),
+        manifest,
+    };
+    run_with(opts, report::SPILL_BUFFER, false, Some(spec), Some(&part))
 }
 
 fn run_with(
@@ -200,6 +285,7 @@ fn run_with(
     buffer: usize,
     fixes: bool,
     spec: Option<shard::ShardSpec>,
+    part: Option<&split::Part>,
 ) -> Result<ReplayOutcome, ReplayError> {
     if spec.is_some() {
         shard::refuse(opts, fixes)?;
@@ -212,34 +298,45 @@ fn run_with(
     let hint = ingress_hint(&cloud, &opts.ingress)?;
     let point = opts.capture_point;
     let dp = dataplane(&cloud, hint, point);
-    if opts.inputs.is_empty() {
+    if opts.inputs.is_empty() && part.is_none() {
         return Err(ReplayError::Usage("no capture to replay".into()));
     }
-    let timeline = match &opts.events {
-        Some(path) => {
-            let events = crate::model::scenario::load_events(path)?;
-            Some(Timeline {
-                events,
-                next: 0,
-                cloud: Cloud::clone(&cloud),
-                dp: Arc::new(dataplane(&cloud, hint, point)),
-                hint,
-                point,
-            })
+    let mut timeline = timeline(opts.events.as_deref(), &cloud, hint, point)?;
+    // A split's shard: its captures stand for the inputs (one per input that opened).
+    let sources: Vec<Option<PathBuf>> = match part {
+        Some(p) => {
+            if let Some(t) = &mut timeline {
+                if t.events.len() != p.manifest.events.len() {
+                    return Err(ReplayError::Split(format!(
+                        "{}: {} events, the events file has {}",
+                        p.split_file().display(),
+                        p.manifest.events.len(),
+                        t.events.len()
+                    )));
+                }
+                t.at_frames = Some(p.manifest.events.clone());
+            }
+            p.captures()
         }
-        None => None,
+        None => opts.inputs.iter().cloned().map(Some).collect(),
     };
     // An input that cannot be opened is reported and skipped, unless none can be.
     let mut readers = Vec::new();
     let mut open_errors = Vec::new();
     let mut total_bytes = 0;
-    for (i, p) in opts.inputs.iter().enumerate() {
+    for (i, p) in sources.iter().enumerate() {
+        let Some(p) = p else {
+            // Not opened by the split: the manifest has its error.
+            readers.push(None);
+            continue;
+        };
         match CaptureReader::open(p) {
             Ok(mut r) => {
                 r.keep_unsupported_links();
                 readers.push(Some(r));
                 total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             }
+            Err(e) if part.is_some() => return Err(e.into()),
             Err(e) => {
                 readers.push(None);
                 open_errors.push((i, e));
@@ -260,7 +357,7 @@ fn run_with(
     }
     // The output directory: one replay at a time, no output over an input, debris of killed
     // runs removed. Held until the outputs are in place.
-    let mut protected: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
+    let mut protected: Vec<&Path> = sources.iter().flatten().map(PathBuf::as_path).collect();
     protected.push(&opts.topology);
     if let Some(e) = &opts.events {
         protected.push(e);
@@ -286,16 +383,19 @@ fn run_with(
             .map(|e| opts.out.join(format!("{}.pcap", e.id))),
     );
     let _claim = guard::claim(&opts.out, &outputs, &protected)?;
-    let inputs_meta: Vec<(String, Option<Format>)> = readers
-        .iter()
-        .zip(&opts.inputs)
-        .map(|(r, p)| {
-            (
-                p.display().to_string(),
-                r.as_ref().map(CaptureReader::format),
-            )
-        })
-        .collect();
+    let inputs_meta: Vec<(String, Option<Format>)> = match part {
+        Some(p) => p.inputs_meta(),
+        None => readers
+            .iter()
+            .zip(&opts.inputs)
+            .map(|(r, p)| {
+                (
+                    p.display().to_string(),
+                    r.as_ref().map(CaptureReader::format),
+                )
+            })
+            .collect(),
+    };
     let internet = CaptureWriter::create(opts.out.join("internet.pcap"), format)?;
     let dropped = match CaptureWriter::create(opts.out.join("dropped.pcapng"), OutFormat::PcapNg) {
         Ok(d) => d,
@@ -325,14 +425,37 @@ fn run_with(
         }
     };
     // `--shard` refuses `--trace`: at most one of them has a file to remove.
-    let part = match spec.map(|k| shard::ShardSink::create(&opts.out, k)) {
-        Some(Err(e)) => {
+    let run_inputs = match part {
+        Some(p) => p.run_inputs(),
+        None => opts
+            .inputs
+            .iter()
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::metadata(p).map(|m| m.len()).ok(),
+                )
+            })
+            .collect(),
+    };
+    let part_feed = match part.map(split::Part::feed).transpose() {
+        Ok(f) => f,
+        Err(e) => {
             internet.abandon();
             dropped.abandon();
-            return Err(e.into());
+            return Err(e);
         }
-        p => p.transpose().ok().flatten(),
     };
+    let split_frames = part.map(|p| p.manifest.frames);
+    let shard_sink =
+        match spec.map(|k| shard::ShardSink::create(&opts.out, k, run_inputs, split_frames)) {
+            Some(Err(e)) => {
+                internet.abandon();
+                dropped.abandon();
+                return Err(e.into());
+            }
+            p => p.transpose().ok().flatten(),
+        };
     let mut sink = Sink {
         cloud: cloud.clone(),
         out: opts.out.clone(),
@@ -349,7 +472,7 @@ fn run_with(
         progress,
         trace,
         translating: opts.alg && policy.any(),
-        shard: part,
+        shard: shard_sink,
     };
     if sink.translating {
         sink.stats.translation = crate::alg::translate::Translator::new(policy).policy();
@@ -374,6 +497,10 @@ fn run_with(
         carry: None,
         stopped: false,
         frames: 0,
+        keep_raw: false,
+        carry_raw: Default::default(),
+        carry_pos: 0,
+        part: part_feed,
     };
     // Per-flow state in SHARDS fixed shards; worker w holds the shards s with s % N == w.
     // With the guests answering, one thread sees every frame in input order.
@@ -421,9 +548,26 @@ fn run_with(
     }
     let mut errors = std::mem::take(&mut feeder.errors);
     errors.sort_by_key(|(i, _)| *i);
+    let mut counts = std::mem::take(&mut feeder.counts);
+    if let Some(p) = part {
+        // The shard's captures must read to their end, in step with positions.bin.
+        let fault = feeder.part.as_mut().and_then(|f| f.fault.take());
+        if let Some(m) = fault {
+            sink.abandon();
+            return Err(ReplayError::Split(m));
+        }
+        if let Some((_, e)) = errors.into_iter().next() {
+            sink.abandon();
+            return Err(e.into());
+        }
+        // The report shows the inputs as the split read them.
+        errors = p.capture_errors();
+        counts = p.manifest.inputs.iter().map(|i| i.frames).collect();
+        sink.stats.restored = p.manifest.restored;
+    }
     let inputs: Vec<InputReport> = inputs_meta
         .into_iter()
-        .zip(feeder.counts.iter())
+        .zip(counts.iter())
         .enumerate()
         .map(|(k, ((file, fmt), n))| InputReport {
             file,

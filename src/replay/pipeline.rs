@@ -44,7 +44,7 @@ pub(crate) fn pass_one(
     };
     let f = FrameIn {
         dp,
-        frame_no: b.first_frame + i as u64 + 1,
+        frame_no: b.position(i),
         now_s: b.times[i],
         now_ns: b.nanos[i],
         data: &b.buf[s..e],

@@ -84,6 +84,11 @@ pub(crate) struct ShardSink {
     pub(crate) spec: ShardSpec,
     dest: PathBuf,
     w: std::io::BufWriter<std::fs::File>,
+    /// The run's inputs as `shard.json` names them: (file, size).
+    inputs: Vec<(String, Option<u64>)>,
+    /// Replaying a split's shard: the frames the split read from every input (the replay
+    /// itself reads only its shard's).
+    pub(crate) split_frames: Option<u64>,
 }
 
 /// The output index of a frame's fate in `positions.bin` and `shard.json`'s `outputs`.
@@ -98,7 +103,12 @@ pub(crate) fn output_index(outcome: crate::dataplane::Outcome) -> u32 {
 
 impl ShardSink {
     /// Creates `positions.bin` in `out` (under its temporary name).
-    pub(crate) fn create(out: &Path, spec: ShardSpec) -> Result<ShardSink, OutputError> {
+    pub(crate) fn create(
+        out: &Path,
+        spec: ShardSpec,
+        inputs: Vec<(String, Option<u64>)>,
+        split_frames: Option<u64>,
+    ) -> Result<ShardSink, OutputError> {
         let dest = out.join(POSITIONS);
         let f = std::fs::File::create(output::temp_name(&dest)).map_err(|e| OutputError {
             file: dest.clone(),
@@ -108,6 +118,8 @@ impl ShardSink {
             spec,
             dest,
             w: std::io::BufWriter::with_capacity(1 << 16, f),
+            inputs,
+            split_frames,
         })
     }
 
@@ -143,7 +155,14 @@ impl ShardSink {
         cloud: &Cloud,
         frames: u64,
     ) -> Result<(), OutputError> {
-        let ShardSink { spec, dest, w } = self;
+        let ShardSink {
+            spec,
+            dest,
+            w,
+            inputs,
+            split_frames,
+        } = self;
+        let frames = split_frames.unwrap_or(frames);
         let fail = |file: &Path, e: &dyn std::fmt::Display| OutputError {
             file: file.to_path_buf(),
             message: e.to_string(),
@@ -158,7 +177,7 @@ impl ShardSink {
             return Err(fail(&dest, &e));
         }
         set.add(tmp, dest);
-        let manifest = manifest(spec, opts, cloud, frames);
+        let manifest = manifest(spec, opts, cloud, &inputs, frames);
         let path = opts.out.join(MANIFEST);
         let tmp = output::temp_name(&path);
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
@@ -177,38 +196,18 @@ impl ShardSink {
     }
 }
 
-/// FNV-1a (64 bits) of a file's bytes, as 16 hex digits; `null` when unreadable.
-fn fnv64(path: &Path) -> serde_json::Value {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-            serde_json::json!(format!("{h:016x}"))
-        }
-        Err(_) => serde_json::Value::Null,
-    }
-}
-
 /// `shard.json`: which shard, what run (every field of `run` is the same in every shard of one
 /// replay), frames read and the output files by index.
 fn manifest(
     spec: ShardSpec,
     opts: &ReplayOptions,
     cloud: &Cloud,
+    inputs: &[(String, Option<u64>)],
     frames: u64,
 ) -> serde_json::Value {
-    let inputs: Vec<serde_json::Value> = opts
-        .inputs
+    let inputs: Vec<serde_json::Value> = inputs
         .iter()
-        .map(|p| {
-            serde_json::json!({
-                "file": p.display().to_string(),
-                "bytes": std::fs::metadata(p).map(|m| m.len()).ok(),
-            })
-        })
+        .map(|(file, bytes)| serde_json::json!({ "file": file, "bytes": bytes }))
         .collect();
     let mut outputs = vec!["internet.pcap".to_string(), "dropped.pcapng".to_string()];
     outputs.extend(cloud.enis.iter().map(|e| format!("{}.pcap", e.id)));
@@ -219,10 +218,10 @@ fn manifest(
         "run": {
             "eipsim": env!("CARGO_PKG_VERSION"),
             "topology": opts.topology.display().to_string(),
-            "topology_fnv64": fnv64(&opts.topology),
+            "topology_fnv64": super::split::fnv64_hex(&opts.topology),
             "inputs": inputs,
             "events": opts.events.as_ref().map(|p| p.display().to_string()),
-            "events_fnv64": opts.events.as_deref().map(fnv64),
+            "events_fnv64": opts.events.as_deref().map(super::split::fnv64_hex),
             "ingress": opts.ingress,
             "capture_point": opts.capture_point.as_str(),
             "alg": opts.alg,

@@ -140,9 +140,16 @@ impl Sink {
             self.stats.follow(&self.cloud);
         }
         self.stats.restored += b.restored;
-        if !b.applied.is_empty() {
-            self.stats
-                .record_events(self.frame_no + 1, b.applied.clone());
+        // Events, by the frame they applied to first (a split's shard may apply several
+        // positions' events before one of its frames).
+        // (Live batches give no positions: their events apply at the batch's first frame.)
+        let at_of = |k: usize| b.applied_at.get(k).copied().unwrap_or(b.first_frame + 1);
+        let mut k = 0;
+        while k < b.applied.len() {
+            let at = at_of(k);
+            let n = (k..b.applied.len()).take_while(|&j| at_of(j) == at).count();
+            self.stats.record_events(at, b.applied[k..k + n].to_vec());
+            k += n;
         }
         for (slot, d) in &b.new_ifaces {
             let mut d = d.clone();
@@ -153,8 +160,12 @@ impl Sink {
                     idb.snaplen = grown_snaplen(idb.snaplen);
                 }
             }
-            debug_assert_eq!(*slot as usize, self.ifaces.len(), "slots come in order");
-            self.ifaces.push(d);
+            // Slots come in order, but for a split's shard, which has only some of them.
+            let slot = *slot as usize;
+            if self.ifaces.len() <= slot {
+                self.ifaces.resize(slot + 1, d.clone());
+            }
+            self.ifaces[slot] = d;
         }
         let mut rewritten = rw.frames.iter().peekable();
         let mut changed = rw.verdicts.iter().peekable();
@@ -172,10 +183,18 @@ impl Sink {
                 v = cv;
                 detail = Some(d.as_str());
             }
-            self.frame_no += 1;
+            self.frame_no = b.position(i);
             if let Some(p) = &mut self.shard {
                 if !p.keeps(b.shards[i]) {
-                    self.stats.pass_segment();
+                    if p.split_frames.is_some() {
+                        return Err(OutputError {
+                            file: self.out.join(super::shard::POSITIONS),
+                            message: format!(
+                                "frame {} is not a frame of shard {}/{} here: the split placed it with other tables (another topology, events or options)",
+                                self.frame_no, p.spec.k, p.spec.n
+                            ),
+                        });
+                    }
                     continue;
                 }
                 let out = super::shard::output_index(v.outcome);

@@ -15,15 +15,6 @@ impl Stats {
         }
     }
 
-    /// Notes a frame of the replay that another shard counts (`replay --shard`): segments of
-    /// the timeline start where they would on one machine.
-    #[inline]
-    pub fn pass_segment(&mut self) {
-        if let Some(seg) = self.segments.last_mut() {
-            seg.seen += 1;
-        }
-    }
-
     /// Adds the counters, flows and announcements of `other`, a shard of the same replay, to
     /// these. The timeline, segments, NAT mappings and settings stay this one's. A flow found
     /// in both (its owner changed with an event) is summed, its first frame the earlier one;

@@ -308,7 +308,9 @@ impl Stats {
         if self.segments.is_empty() {
             self.segments.push(Segment::starting(1));
         }
-        if self.segments.last().is_some_and(|s| s.seen > 0) {
+        // A new segment when frames came since the last one started (each segment starts at
+        // the position of its first frame, seen here or by another shard).
+        if self.segments.last().is_some_and(|s| frame > s.first_frame) {
             self.segments.push(Segment::starting(frame));
         }
         let segment = self.segments.len() - 1;

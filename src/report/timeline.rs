@@ -31,9 +31,6 @@ pub struct Segment {
     pub dropped: [u64; DropReason::COUNT],
     /// Out per egress: 0 the Internet, 1 + i ENI i.
     pub egress: Vec<u64>,
-    /// Frames of the replay in it, counted here or not (`replay --shard` counts only its
-    /// own, but segments start where one machine's would).
-    pub seen: u64,
 }
 
 impl Segment {
@@ -47,7 +44,6 @@ impl Segment {
     #[inline]
     pub(super) fn count(&mut self, v: &Verdict) {
         self.frames += 1;
-        self.seen += 1;
         match v.outcome {
             Outcome::Forward(port, _) => {
                 self.forwarded += 1;

@@ -20,6 +20,7 @@ impl CaptureReader {
             {
                 let len = 16 + caplen;
                 buf.extend_from_slice(&pkt.data);
+                Self::keep(&mut self.raw, &avail[..len], true);
                 self.record += 1;
                 let meta = self.pcap_meta(&pkt, h, self.record);
                 self.src.consume(len);
@@ -95,6 +96,7 @@ impl CaptureReader {
             .map_err(|e| fail(map_pcap_error(e)))?;
         buf.extend_from_slice(&pkt.data);
         let meta = self.pcap_meta(&pkt, &h, record);
+        Self::keep(&mut self.raw, &self.src.avail()[..len], true);
         self.src.consume(len);
         Ok(Some(meta))
     }
@@ -131,6 +133,7 @@ impl CaptureReader {
                     match parser.next_block(&copy) {
                         Ok((_, block)) => block,
                         Err(_) if !is_read_block(&copy, big) => {
+                            Self::keep(&mut self.raw, &self.src.avail()[..len], false);
                             self.src.consume(len);
                             continue;
                         }
@@ -143,6 +146,7 @@ impl CaptureReader {
                 Block::SectionHeader(_) => {
                     self.section += 1;
                     self.section_ifaces.clear();
+                    Self::keep(&mut self.raw, &self.src.avail()[..len], false);
                     self.src.consume(len);
                     continue;
                 }
@@ -160,6 +164,7 @@ impl CaptureReader {
                     p.data,
                 ),
                 _ => {
+                    Self::keep(&mut self.raw, &self.src.avail()[..len], false);
                     self.src.consume(len);
                     continue;
                 }
@@ -185,6 +190,7 @@ impl CaptureReader {
             buf.extend_from_slice(&data);
             drop(data);
             let iface_no = self.iface_no(iface);
+            Self::keep(&mut self.raw, &self.src.avail()[..len], true);
             self.src.consume(len);
             return Ok(Some(Meta {
                 stamp: Stamp::PcapNg { raw: stamp },

@@ -1,0 +1,610 @@
+//! `eipsim split`: one streaming pass that writes each frame of the inputs, unchanged, into the
+//! capture of its machine shard, for replays on several machines (`replay --shard K/N --split
+//! DIR`, then `eipsim merge`).
+//!
+//! A frame's machine shard is the one `replay --shard K/N` gives it ([`super::shard`]): the
+//! state shard of its flow's inside endpoint ([`crate::pass::shard_of`] of
+//! [`crate::dataplane::Dataplane::owner`]) modulo `N`. To know a frame's inside endpoint the
+//! split runs the first two stages of the frame pass (the capture-point restoration and the
+//! core) on a copy of it, with the timed events applied as a replay applies them (an event can
+//! move an EIP, and so the owner of its frames). The frames are written as read: each record
+//! (pcap) or block (pcapng) is copied byte for byte into one shard's file, and what the file
+//! needs around its frames (the pcap file header; pcapng section, interface, statistics and
+//! other blocks that hold no frame) into every shard's file, so that interface ids, time
+//! stamps and options stay those of the input.
+//!
+//! The output directory holds `split.json` ([`SplitManifest`]) and, per shard `K`, a directory
+//! `shard-K` with one capture per input (`I-NAME`, `I` the input's number from 0, `NAME` its
+//! file name) and `positions.bin`: per frame of the shard, in order, its 1-based position in
+//! the whole input (u64), its input's number (u32) and its interface slot (u32), 16 bytes
+//! little-endian. A replay of shard `K` reads those and numbers its frames, applies the events
+//! and reports the inputs as the replay of the whole input does.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::feed::{Batch, Feeder};
+use super::output::{self, OutputError, OutputSet};
+use super::{CaptureError, CapturePoint, CaptureReader, Cloud, ReplayError};
+
+/// `split.json`'s `format` value.
+pub const SPLIT_FORMAT: &str = "eipsim-split-1";
+/// The manifest of a split's output directory.
+pub const SPLIT_MANIFEST: &str = "split.json";
+/// A shard's positions file, in its directory.
+pub const PART_POSITIONS: &str = "positions.bin";
+/// Bytes per frame in a shard's `positions.bin`.
+pub const PART_RECORD: usize = 16;
+
+/// The directory of shard `k` in a split's output directory.
+pub fn shard_dir(out: &Path, k: u32) -> PathBuf {
+    out.join(format!("shard-{k}"))
+}
+
+/// What to split and where.
+#[derive(Clone, Debug)]
+pub struct SplitOptions {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Machine shards, at least 1.
+    pub shards: u32,
+    /// Captures, in order (one stream).
+    pub inputs: Vec<PathBuf>,
+    /// Timed events (they move inside endpoints: the split applies them as the replay will).
+    pub events: Option<PathBuf>,
+    /// `--ingress`.
+    pub ingress: Option<String>,
+    /// `--capture-point`.
+    pub capture_point: CapturePoint,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+/// `split.json`: the run the shards belong to, the inputs as read, where each event applied.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitManifest {
+    /// [`SPLIT_FORMAT`].
+    pub format: String,
+    /// Machine shards.
+    pub shards: u32,
+    /// State shards of this eipsim ([`crate::pass::SHARDS`]): a replay with another count
+    /// would place frames elsewhere.
+    pub state_shards: usize,
+    /// What decides each frame's shard: the replay of a shard must be given the same.
+    pub run: SplitRun,
+    /// The inputs, in order.
+    pub inputs: Vec<SplitInput>,
+    /// Frames read from every input.
+    pub frames: u64,
+    /// Frames the capture point `instance` restored, over every input.
+    pub restored: u64,
+    /// Per timed event, in the events file's order: the 1-based position of the first frame
+    /// it applied to, or `null` when no frame came at or after its time.
+    pub events: Vec<Option<u64>>,
+    /// Frames per shard.
+    pub shard_frames: Vec<u64>,
+}
+
+/// The part of a split that the replay of a shard must match.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitRun {
+    /// eipsim's version.
+    pub eipsim: String,
+    /// The topology file as given.
+    pub topology: String,
+    /// FNV-1a (64 bits) of its bytes.
+    pub topology_fnv64: Option<String>,
+    /// The events file as given.
+    pub events: Option<String>,
+    /// FNV-1a (64 bits) of its bytes.
+    pub events_fnv64: Option<String>,
+    /// `--ingress`.
+    pub ingress: Option<String>,
+    /// `--capture-point`.
+    pub capture_point: String,
+}
+
+/// One input of a split.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitInput {
+    /// The file as given.
+    pub file: String,
+    /// Its size.
+    pub bytes: Option<u64>,
+    /// `pcap` or `pcapng`; `null` when it could not be opened.
+    pub format: Option<String>,
+    /// Frames read from it.
+    pub frames: u64,
+    /// Why reading it stopped before its end, if it did.
+    pub error: Option<SplitFault>,
+    /// Its file's name in every shard directory; `null` when it could not be opened.
+    pub part: Option<String>,
+}
+
+/// A capture fault as the split met it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitFault {
+    /// The 1-based record, when the fault is in one.
+    pub record: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SplitInput {
+    /// The fault as the replay reports it (naming the input, not the shard's copy).
+    pub fn capture_error(&self) -> Option<CaptureError> {
+        self.error.as_ref().map(|e| CaptureError {
+            file: PathBuf::from(&self.file),
+            record: e.record,
+            message: e.message.clone(),
+        })
+    }
+}
+
+/// What a split did.
+#[derive(Debug)]
+pub struct SplitOutcome {
+    /// The manifest written.
+    pub manifest: SplitManifest,
+    /// Inputs that could not be read to their end (the frames before each fault were split).
+    pub capture_errors: Vec<CaptureError>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+/// FNV-1a (64 bits) of a file's bytes as 16 hex digits; `None` when unreadable.
+pub(crate) fn fnv64_hex(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Some(format!("{h:016x}"))
+}
+
+/// The run fields of a split or of a shard's replay with these options.
+pub(crate) fn split_run(
+    topology: &Path,
+    events: Option<&Path>,
+    ingress: &Option<String>,
+    point: CapturePoint,
+) -> SplitRun {
+    SplitRun {
+        eipsim: env!("CARGO_PKG_VERSION").into(),
+        topology: topology.display().to_string(),
+        topology_fnv64: fnv64_hex(topology),
+        events: events.map(|p| p.display().to_string()),
+        events_fnv64: events.and_then(fnv64_hex),
+        ingress: ingress.clone(),
+        capture_point: point.as_str().into(),
+    }
+}
+
+/// A file being written under its temporary name.
+struct PartFile {
+    dest: PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+}
+
+impl PartFile {
+    fn create(dest: PathBuf) -> Result<PartFile, OutputError> {
+        let f = std::fs::File::create(output::temp_name(&dest)).map_err(|e| OutputError {
+            file: dest.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(PartFile {
+            dest,
+            w: std::io::BufWriter::with_capacity(1 << 16, f),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        self.w.write_all(bytes).map_err(|e| OutputError {
+            file: self.dest.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    fn finish(self, set: &mut OutputSet) -> Result<(), OutputError> {
+        let tmp = output::temp_name(&self.dest);
+        let res = self
+            .w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_data());
+        set.add(tmp, self.dest.clone());
+        res.map_err(|e| OutputError {
+            file: self.dest,
+            message: e.to_string(),
+        })
+    }
+
+    fn abandon(self) {
+        drop(self.w);
+        let _ = std::fs::remove_file(output::temp_name(&self.dest));
+    }
+}
+
+/// The files of one shard: a capture per input that opened, and the positions.
+struct ShardFiles {
+    captures: Vec<Option<PartFile>>,
+    positions: PartFile,
+    frames: u64,
+}
+
+/// Splits the inputs of `opts` into `opts.shards` shards (see the module's documentation).
+pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
+    if opts.shards == 0 {
+        return Err(ReplayError::Usage("--shards must be at least 1".into()));
+    }
+    if opts.inputs.is_empty() {
+        return Err(ReplayError::Usage("no capture to split".into()));
+    }
+    let cloud = Cloud::load(&opts.topology)?;
+    let hint = super::ingress_hint(&cloud, &opts.ingress)?;
+    let point = opts.capture_point;
+    let dp = super::dataplane(&cloud, hint, point);
+    let timeline = super::timeline(opts.events.as_deref(), &cloud, hint, point)?;
+    let events = timeline.as_ref().map_or(0, |t| t.events.len());
+    let mut readers = Vec::new();
+    let mut open_errors = Vec::new();
+    let mut total_bytes = 0;
+    for (i, p) in opts.inputs.iter().enumerate() {
+        match CaptureReader::open(p) {
+            Ok(mut r) => {
+                r.keep_unsupported_links();
+                r.keep_raw();
+                readers.push(Some(r));
+                total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            }
+            Err(e) => {
+                readers.push(None);
+                open_errors.push((i, e));
+            }
+        }
+    }
+    if readers.iter().all(Option::is_none)
+        && let Some((_, e)) = open_errors.first()
+    {
+        return Err(e.clone().into());
+    }
+    let part_names: Vec<Option<String>> = readers
+        .iter()
+        .zip(&opts.inputs)
+        .enumerate()
+        .map(|(i, (r, p))| {
+            r.as_ref().map(|_| {
+                let name = p.file_name().map_or_else(
+                    || "capture".to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                format!("{i}-{name}")
+            })
+        })
+        .collect();
+    // Claim the directory and every shard's: one run at a time, no output over an input.
+    let mut protected: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
+    protected.push(&opts.topology);
+    if let Some(e) = &opts.events {
+        protected.push(e);
+    }
+    let mut claims = vec![super::guard::claim(
+        &opts.out,
+        &[opts.out.join(SPLIT_MANIFEST)],
+        &protected,
+    )?];
+    for k in 0..opts.shards {
+        let dir = shard_dir(&opts.out, k);
+        let mut outs: Vec<PathBuf> = part_names.iter().flatten().map(|n| dir.join(n)).collect();
+        outs.push(dir.join(PART_POSITIONS));
+        claims.push(super::guard::claim(&dir, &outs, &protected)?);
+    }
+    let mut shards: Vec<ShardFiles> = Vec::with_capacity(opts.shards as usize);
+    let created = (0..opts.shards).try_for_each(|k| {
+        let dir = shard_dir(&opts.out, k);
+        let captures = part_names
+            .iter()
+            .map(|n| {
+                n.as_ref()
+                    .map(|n| PartFile::create(dir.join(n)))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let positions = PartFile::create(dir.join(PART_POSITIONS))?;
+        shards.push(ShardFiles {
+            captures,
+            positions,
+            frames: 0,
+        });
+        Ok::<(), OutputError>(())
+    });
+    if let Err(e) = created {
+        abandon(shards);
+        return Err(e.into());
+    }
+    let progress = (opts.progress
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && total_bytes > 8 << 20)
+        .then(|| {
+            let p = indicatif::ProgressBar::new(total_bytes);
+            p.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} split [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            p
+        });
+    let mut feeder = Feeder {
+        keep_before: false,
+        counts: vec![0; readers.len()],
+        readers,
+        current: 0,
+        slots: vec![Vec::new(); opts.inputs.len()],
+        next_slot: 0,
+        errors: open_errors,
+        seq: 0,
+        timeline,
+        carry: None,
+        stopped: false,
+        frames: 0,
+        keep_raw: true,
+        carry_raw: Default::default(),
+        carry_pos: 0,
+        part: None,
+    };
+    let mut applied_at: Vec<Option<u64>> = Vec::with_capacity(events);
+    let mut restored = 0;
+    let mut b = Batch::default();
+    let mut res: Result<(), OutputError> = Ok(());
+    while res.is_ok() && feeder.fill(&mut b) {
+        b.process(&dp);
+        restored += b.restored;
+        applied_at.extend(b.applied.iter().map(|_| Some(b.first_frame + 1)));
+        res = write_batch(&b, &mut shards, opts.shards);
+        if let Some(p) = &progress {
+            p.inc(b.bytes);
+        }
+    }
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    if feeder.stopped {
+        abandon(shards);
+        return Err(ReplayError::Interrupted(
+            super::guard::stop_requested().unwrap_or(130),
+        ));
+    }
+    // What the files hold after their last frame (or, without frames, at all).
+    if res.is_ok() {
+        res = (|| {
+            for (i, r) in feeder.readers.iter_mut().enumerate() {
+                let Some(r) = r else { continue };
+                let mut tail = Vec::new();
+                r.take_shared(&mut tail);
+                if !tail.is_empty() {
+                    for s in shards.iter_mut() {
+                        s.captures[i].as_mut().expect("opened").write(&tail)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+    }
+    if let Err(e) = res {
+        abandon(shards);
+        return Err(e.into());
+    }
+    applied_at.resize(events, None);
+    let mut errors = std::mem::take(&mut feeder.errors);
+    errors.sort_by_key(|(i, _)| *i);
+    let inputs: Vec<SplitInput> = opts
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SplitInput {
+            file: p.display().to_string(),
+            bytes: std::fs::metadata(p).map(|m| m.len()).ok(),
+            format: feeder.readers[i]
+                .as_ref()
+                .map(|r| r.format().as_str().to_string()),
+            frames: feeder.counts[i],
+            error: errors
+                .iter()
+                .find(|(k, _)| *k == i)
+                .map(|(_, e)| SplitFault {
+                    record: e.record,
+                    message: e.message.clone(),
+                }),
+            part: part_names[i].clone(),
+        })
+        .collect();
+    let manifest = SplitManifest {
+        format: SPLIT_FORMAT.into(),
+        shards: opts.shards,
+        state_shards: crate::pass::SHARDS,
+        run: split_run(&opts.topology, opts.events.as_deref(), &opts.ingress, point),
+        inputs,
+        frames: feeder.frames,
+        restored,
+        events: applied_at,
+        shard_frames: shards.iter().map(|s| s.frames).collect(),
+    };
+    let mut set = OutputSet::default();
+    let mut failed = None;
+    for s in shards {
+        for c in s.captures.into_iter().flatten() {
+            if let Err(e) = c.finish(&mut set) {
+                failed.get_or_insert(e);
+            }
+        }
+        if let Err(e) = s.positions.finish(&mut set) {
+            failed.get_or_insert(e);
+        }
+    }
+    let dest = opts.out.join(SPLIT_MANIFEST);
+    let tmp = output::temp_name(&dest);
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(&tmp, text) {
+        failed.get_or_insert(OutputError {
+            file: dest.clone(),
+            message: e.to_string(),
+        });
+    }
+    set.add(tmp, dest);
+    if let Some(e) = failed {
+        set.abandon();
+        return Err(e.into());
+    }
+    let written = set.commit()?;
+    drop(claims);
+    Ok(SplitOutcome {
+        manifest,
+        capture_errors: errors.into_iter().map(|(_, e)| e).collect(),
+        written,
+    })
+}
+
+/// Writes each frame of `b` to its shard's file, and what its file needs before it to every
+/// shard's.
+fn write_batch(b: &Batch, shards: &mut [ShardFiles], n: u32) -> Result<(), OutputError> {
+    for i in 0..b.ranges.len() {
+        let (input, meta) = &b.metas[i];
+        let (shared, record) = b.raw(i);
+        if !shared.is_empty() {
+            for s in shards.iter_mut() {
+                s.captures[*input].as_mut().expect("opened").write(shared)?;
+            }
+        }
+        let k = (u32::from(b.shards[i]) % n) as usize;
+        let s = &mut shards[k];
+        s.captures[*input].as_mut().expect("opened").write(record)?;
+        let mut e = [0u8; PART_RECORD];
+        e[..8].copy_from_slice(&b.position(i).to_le_bytes());
+        e[8..12].copy_from_slice(&(*input as u32).to_le_bytes());
+        e[12..].copy_from_slice(&meta.slot.to_le_bytes());
+        s.positions.write(&e)?;
+        s.frames += 1;
+    }
+    Ok(())
+}
+
+fn abandon(shards: Vec<ShardFiles>) {
+    for s in shards {
+        for c in s.captures.into_iter().flatten() {
+            c.abandon();
+        }
+        s.positions.abandon();
+    }
+}
+
+/// Reads `split.json` of a split's output directory, naming the file in every error.
+pub fn read_manifest(dir: &Path) -> Result<SplitManifest, String> {
+    let p = dir.join(SPLIT_MANIFEST);
+    let text = std::fs::read_to_string(&p).map_err(|e| {
+        format!(
+            "{}: cannot read ({e}): not the output directory of `eipsim split`",
+            p.display()
+        )
+    })?;
+    let m: SplitManifest =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+    if m.format != SPLIT_FORMAT {
+        return Err(format!(
+            "{}: format {:?}, expected {SPLIT_FORMAT:?}",
+            p.display(),
+            m.format
+        ));
+    }
+    if m.state_shards != crate::pass::SHARDS {
+        return Err(format!(
+            "{}: made with {} state shards, this eipsim has {}: split again with this eipsim",
+            p.display(),
+            m.state_shards,
+            crate::pass::SHARDS
+        ));
+    }
+    Ok(m)
+}
+
+/// A split's shard, as its replay reads it.
+pub(crate) struct Part {
+    /// The shard's directory (`shard-K`).
+    pub(crate) dir: PathBuf,
+    /// The split's manifest.
+    pub(crate) manifest: SplitManifest,
+}
+
+impl Part {
+    /// `split.json`, for messages.
+    pub(crate) fn split_file(&self) -> PathBuf {
+        self.dir
+            .parent()
+            .map_or_else(|| PathBuf::from(SPLIT_MANIFEST), |d| d.join(SPLIT_MANIFEST))
+    }
+
+    /// Per input, the shard's copy of it (`None`: the split could not open it).
+    pub(crate) fn captures(&self) -> Vec<Option<PathBuf>> {
+        self.manifest
+            .inputs
+            .iter()
+            .map(|i| i.part.as_ref().map(|n| self.dir.join(n)))
+            .collect()
+    }
+
+    /// Per input, its name and format as the report gives them.
+    pub(crate) fn inputs_meta(&self) -> Vec<(String, Option<super::Format>)> {
+        self.manifest
+            .inputs
+            .iter()
+            .map(|i| {
+                let f = match i.format.as_deref() {
+                    Some("pcap") => Some(super::Format::Pcap),
+                    Some("pcapng") => Some(super::Format::PcapNg),
+                    _ => None,
+                };
+                (i.file.clone(), f)
+            })
+            .collect()
+    }
+
+    /// Per input, its name and size as `shard.json` gives them.
+    pub(crate) fn run_inputs(&self) -> Vec<(String, Option<u64>)> {
+        self.manifest
+            .inputs
+            .iter()
+            .map(|i| (i.file.clone(), i.bytes))
+            .collect()
+    }
+
+    /// The faults the split met, by input.
+    pub(crate) fn capture_errors(&self) -> Vec<(usize, CaptureError)> {
+        self.manifest
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| i.capture_error().map(|e| (k, e)))
+            .collect()
+    }
+
+    /// The reading side of the shard: its `positions.bin`.
+    pub(crate) fn feed(&self) -> Result<super::feed::PartFeed, ReplayError> {
+        let path = self.dir.join(PART_POSITIONS);
+        let f = std::fs::File::open(&path)
+            .map_err(|e| ReplayError::Split(format!("{}: cannot open: {e}", path.display())))?;
+        Ok(super::feed::PartFeed {
+            positions: std::io::BufReader::with_capacity(1 << 16, f),
+            path,
+            seen: Vec::new(),
+            fault: None,
+            read: 0,
+            ended: false,
+        })
+    }
+}
