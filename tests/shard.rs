@@ -2,10 +2,14 @@
 //! the files one machine writes, byte for byte (report.json included: the shards read the same
 //! inputs under the same names), for N = 1, 2, 3 and 7, on the demo (with and without timed
 //! events and what-if ALG translation), on a failover with events, and on a seeded random
-//! capture; and `merge` refuses shards that do not belong together.
+//! capture; so does `split` then `replay --shard K/N --split DIR` for every K then `merge`;
+//! `merge` refuses shards that do not belong together, and a split's shard refuses a replay
+//! that does not match the split.
 
 #[path = "shard/random.rs"]
 mod random;
+#[path = "shard/split.rs"]
+mod split;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -68,6 +72,76 @@ fn shard_runs(dir: &Path, prefix: &str, n: u32, args: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The trailing captures of a replay's arguments, and the options before them.
+fn options_and_captures<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let is_cap = |a: &&str| a.ends_with(".pcap") || a.ends_with(".pcapng");
+    let k = args.len() - args.iter().rev().take_while(|a| is_cap(a)).count();
+    (args[..k].to_vec(), args[k..].to_vec())
+}
+
+/// `split --shards N` of the captures in `args` (with the options a split takes) into
+/// `dir/{prefix}split`, then `replay --shard K/N --split` for every K: the shard directories.
+fn split_runs(dir: &Path, prefix: &str, n: u32, args: &[&str]) -> Vec<PathBuf> {
+    let (opts, caps) = options_and_captures(args);
+    let split = dir.join(format!("{prefix}split"));
+    let shards = n.to_string();
+    let mut a = vec![
+        "split",
+        "--no-progress",
+        "--shards",
+        &shards,
+        "--out",
+        s(&split),
+    ];
+    for w in opts.windows(2) {
+        if ["--topology", "--events", "--ingress", "--capture-point"].contains(&w[0]) {
+            a.extend(w);
+        }
+    }
+    a.extend(&caps);
+    ok(&eipsim(&a));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(split.join("split.json")).unwrap()).unwrap();
+    assert_eq!(m["shard_frames"].as_array().unwrap().len(), n as usize);
+    let sum: u64 = m["shard_frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        sum,
+        m["frames"].as_u64().unwrap(),
+        "every frame in one shard"
+    );
+    (0..n)
+        .map(|k| {
+            let d = dir.join(format!("{prefix}{k}"));
+            let spec = format!("{k}/{n}");
+            let mut a = vec![
+                "replay",
+                "--no-progress",
+                "--shard",
+                &spec,
+                "--split",
+                s(&split),
+                "--out",
+                s(&d),
+            ];
+            a.extend(&opts);
+            ok(&eipsim(&a));
+            let sh = split.join(format!("shard-{k}"));
+            // Each shard's positions: 16 bytes per frame of its captures.
+            let frames = m["shard_frames"][k as usize].as_u64().unwrap();
+            assert_eq!(
+                std::fs::metadata(sh.join("positions.bin")).unwrap().len(),
+                16 * frames
+            );
+            d
+        })
+        .collect()
+}
+
 fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Value {
     let single = dir.join("single");
     let mut a = vec!["replay", "--no-progress", "--out", s(&single)];
@@ -75,9 +149,20 @@ fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Va
     ok(&eipsim(&a));
     let want = files(&single);
     assert!(want.iter().any(|f| f.0 == "report.json") && want.len() >= 3);
-    for &n in ns {
-        let dirs = shard_runs(dir, &format!("s{n}-"), n, args);
-        let merged = dir.join(format!("m{n}"));
+    let ways = ns
+        .iter()
+        .flat_map(|&n| [(n, false), (n, true)])
+        .collect::<Vec<_>>();
+    for (n, split) in ways {
+        let (dirs, merged) = if split {
+            let dirs = split_runs(dir, &format!("p{n}-"), n, args);
+            (dirs, dir.join(format!("mp{n}")))
+        } else {
+            (
+                shard_runs(dir, &format!("s{n}-"), n, args),
+                dir.join(format!("m{n}")),
+            )
+        };
         let mut a = vec!["merge", "--out", s(&merged)];
         // Any order: each directory names its shard.
         a.extend(dirs.iter().rev().map(|d| s(d)));
@@ -87,10 +172,14 @@ fn merged_equals_single(dir: &Path, args: &[&str], ns: &[u32]) -> serde_json::Va
         assert_eq!(
             names(&want),
             names(&got),
-            "files of the merge of {n} shards"
+            "files of the merge of {n} shards (split: {split})"
         );
         for (w, g) in want.iter().zip(&got) {
-            assert!(w.1 == g.1, "{} differs after the merge of {n} shards", w.0);
+            assert!(
+                w.1 == g.1,
+                "{} differs after the merge of {n} shards (split: {split})",
+                w.0
+            );
         }
         if n > 1 {
             // Each shard alone has only some of the frames.
@@ -479,22 +568,56 @@ fn shared_captures_merged_equal_single() {
             continue;
         }
         let want = files(&dir.join("single"));
-        for n in [2u32, 3] {
-            let dirs: Vec<PathBuf> = (0..n)
-                .map(|k| {
-                    let d = dir.join(format!("s{n}-{k}"));
-                    replay::run_shard(&opts(d.clone()), ShardSpec { k, n })
-                        .unwrap_or_else(|e| panic!("{}: shard {k}/{n}: {e}", cap.display()));
-                    d
-                })
-                .collect();
-            let m = dir.join(format!("m{n}"));
-            eipsim::shard::merge(&m, &dirs)
-                .unwrap_or_else(|e| panic!("{}: merge of {n}: {e}", cap.display()));
-            let got = files(&m);
-            assert_eq!(want.len(), got.len(), "{}: {n} shards", cap.display());
-            for (w, g) in want.iter().zip(&got) {
-                assert!(w == g, "{}: {} differs with {n} shards", cap.display(), w.0);
+        for n in [1u32, 2, 3, 7] {
+            let runs = |prefix: &str, split: Option<&Path>| -> Vec<PathBuf> {
+                (0..n)
+                    .map(|k| {
+                        let d = dir.join(format!("{prefix}{n}-{k}"));
+                        let spec = ShardSpec { k, n };
+                        let r = match split {
+                            None => replay::run_shard(&opts(d.clone()), spec),
+                            Some(s) => {
+                                let mut o = opts(d.clone());
+                                o.inputs.clear();
+                                replay::run_split_shard(&o, spec, s)
+                            }
+                        };
+                        r.unwrap_or_else(|e| panic!("{}: {prefix} {k}/{n}: {e}", cap.display()));
+                        d
+                    })
+                    .collect()
+            };
+            let split = dir.join(format!("split{n}"));
+            replay::split::split(&replay::split::SplitOptions {
+                topology: topo.clone(),
+                out: split.clone(),
+                shards: n,
+                inputs: vec![cap.clone()],
+                events: None,
+                ingress: None,
+                capture_point: Default::default(),
+                progress: false,
+            })
+            .unwrap_or_else(|e| panic!("{}: split {n}: {e}", cap.display()));
+            for (name, dirs) in [("s", runs("s", None)), ("p", runs("p", Some(&split)))] {
+                let m = dir.join(format!("m{name}{n}"));
+                eipsim::shard::merge(&m, &dirs)
+                    .unwrap_or_else(|e| panic!("{}: merge of {n} ({name}): {e}", cap.display()));
+                let got = files(&m);
+                assert_eq!(
+                    want.len(),
+                    got.len(),
+                    "{}: {n} shards ({name})",
+                    cap.display()
+                );
+                for (w, g) in want.iter().zip(&got) {
+                    assert!(
+                        w == g,
+                        "{}: {} differs with {n} shards ({name})",
+                        cap.display(),
+                        w.0
+                    );
+                }
             }
         }
         compared += 1;
