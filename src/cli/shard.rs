@@ -29,16 +29,29 @@ pub(super) fn split(a: SplitArgs) -> Result<(), CliError> {
         m.shards,
         opts.out.display()
     );
+    // The options a shard's replay must repeat.
+    let mut same = String::new();
+    if let Some(e) = &opts.events {
+        same += &format!(" --events {}", e.display());
+    }
+    if let Some(i) = &opts.ingress {
+        same += &format!(" --ingress {i}");
+    }
+    if opts.capture_point != eipsim::dataplane::CapturePoint::Gateway {
+        same += &format!(" --capture-point {}", opts.capture_point.as_str());
+    }
     for (k, n) in m.shard_frames.iter().enumerate() {
         text += &format!(
-            "  shard {k}: {n} frames: eipsim replay --topology {} --shard {k}/{} --split {}{} --out OUT-{k}\n",
+            "  shard {k}: {n} frames: eipsim replay --topology {} --shard {k}/{} --split {}{same} --out OUT-{k}\n",
             opts.topology.display(),
             m.shards,
             opts.out.display(),
-            opts.events
-                .as_ref()
-                .map(|e| format!(" --events {}", e.display()))
-                .unwrap_or_default()
+        );
+    }
+    if m.shards as usize > m.state_shards {
+        text += &format!(
+            "  (shards {} and up hold no frames: a machine shard is a union of the {} state shards)\n",
+            m.state_shards, m.state_shards
         );
     }
     emit(&text)?;
