@@ -83,7 +83,7 @@ pub(crate) struct SplitArgs {
     #[arg(long)]
     pub(crate) topology: PathBuf,
     /// Machine shards to write (each replayed by `replay --shard K/N --split DIR`).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) shards: u32,
     /// Output directory: split.json and a directory shard-K per shard.
     #[arg(long)]

@@ -230,11 +230,123 @@ impl PartFile {
     }
 }
 
-/// The files of one shard: a capture per input that opened, and the positions.
-struct ShardFiles {
-    captures: Vec<Option<PartFile>>,
-    positions: PartFile,
-    frames: u64,
+/// The split's files: each shard's `positions.bin`, and the shards' copies of one input at a
+/// time (the inputs are read in order), so that 2 N files are open whatever the inputs.
+struct Writers {
+    /// Per shard, its directory.
+    dirs: Vec<PathBuf>,
+    /// Per input, its copies' file name (`None`: it could not be opened).
+    names: Vec<Option<String>>,
+    /// The input whose copies are open, and those copies, by shard.
+    current: Option<(usize, Vec<PartFile>)>,
+    /// The inputs before this one have been reached.
+    next: usize,
+    positions: Vec<PartFile>,
+    frames: Vec<u64>,
+    /// The complete files.
+    set: OutputSet,
+}
+
+impl Writers {
+    fn new(dirs: Vec<PathBuf>, names: Vec<Option<String>>) -> Result<Writers, OutputError> {
+        let mut w = Writers {
+            frames: vec![0; dirs.len()],
+            positions: Vec::with_capacity(dirs.len()),
+            dirs,
+            names,
+            current: None,
+            next: 0,
+            set: OutputSet::default(),
+        };
+        for k in 0..w.dirs.len() {
+            match PartFile::create(w.dirs[k].join(PART_POSITIONS)) {
+                Ok(f) => w.positions.push(f),
+                Err(e) => {
+                    w.abandon();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// Completes the open copies: what their input holds after its last frame (or, without
+    /// frames, at all) goes to every shard's copy.
+    fn close_current(&mut self, readers: &mut [Option<CaptureReader>]) -> Result<(), OutputError> {
+        let Some((i, files)) = self.current.take() else {
+            return Ok(());
+        };
+        let mut tail = Vec::new();
+        if let Some(r) = &mut readers[i] {
+            r.take_shared(&mut tail);
+        }
+        let mut failed = None;
+        for mut f in files {
+            let r = if tail.is_empty() {
+                Ok(())
+            } else {
+                f.write(&tail)
+            };
+            match r.and_then(|()| f.finish(&mut self.set)) {
+                Ok(()) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Makes input `i` the one whose copies are open (the inputs before it complete).
+    fn reach(
+        &mut self,
+        i: usize,
+        readers: &mut [Option<CaptureReader>],
+    ) -> Result<(), OutputError> {
+        while self.next <= i {
+            self.close_current(readers)?;
+            let k = self.next;
+            self.next += 1;
+            if let Some(name) = &self.names[k] {
+                let mut files = Vec::with_capacity(self.dirs.len());
+                for d in &self.dirs {
+                    match PartFile::create(d.join(name)) {
+                        Ok(f) => files.push(f),
+                        Err(e) => {
+                            self.current = Some((k, files));
+                            return Err(e);
+                        }
+                    }
+                }
+                self.current = Some((k, files));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every input's copies and every `positions.bin` complete.
+    fn finish(&mut self, readers: &mut [Option<CaptureReader>]) -> Result<(), OutputError> {
+        if !self.names.is_empty() {
+            self.reach(self.names.len() - 1, readers)?;
+        }
+        self.close_current(readers)?;
+        let mut failed = None;
+        for f in std::mem::take(&mut self.positions) {
+            if let Err(e) = f.finish(&mut self.set) {
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Removes every file written (a failed or stopped split).
+    fn abandon(self) {
+        if let Some((_, files)) = self.current {
+            files.into_iter().for_each(PartFile::abandon);
+        }
+        self.positions.into_iter().for_each(PartFile::abandon);
+        self.set.abandon();
+    }
 }
 
 /// Splits the inputs of `opts` into `opts.shards` shards (see the module's documentation).
@@ -304,29 +416,8 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
         outs.push(dir.join(PART_POSITIONS));
         claims.push(super::guard::claim(&dir, &outs, &protected)?);
     }
-    let mut shards: Vec<ShardFiles> = Vec::with_capacity(opts.shards as usize);
-    let created = (0..opts.shards).try_for_each(|k| {
-        let dir = shard_dir(&opts.out, k);
-        let captures = part_names
-            .iter()
-            .map(|n| {
-                n.as_ref()
-                    .map(|n| PartFile::create(dir.join(n)))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let positions = PartFile::create(dir.join(PART_POSITIONS))?;
-        shards.push(ShardFiles {
-            captures,
-            positions,
-            frames: 0,
-        });
-        Ok::<(), OutputError>(())
-    });
-    if let Err(e) = created {
-        abandon(shards);
-        return Err(e.into());
-    }
+    let dirs = (0..opts.shards).map(|k| shard_dir(&opts.out, k)).collect();
+    let mut w = Writers::new(dirs, part_names.clone())?;
     let progress = (opts.progress
         && std::io::IsTerminal::is_terminal(&std::io::stderr())
         && total_bytes > 8 << 20)
@@ -367,7 +458,7 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
         b.process(&dp);
         restored += b.restored;
         applied_at.extend(b.applied.iter().map(|_| Some(b.first_frame + 1)));
-        res = write_batch(&b, &mut shards, opts.shards);
+        res = write_batch(&b, &mut w, &mut feeder.readers);
         if let Some(p) = &progress {
             p.inc(b.bytes);
         }
@@ -376,29 +467,13 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
         p.finish_and_clear();
     }
     if feeder.stopped {
-        abandon(shards);
+        w.abandon();
         return Err(ReplayError::Interrupted(
             super::guard::stop_requested().unwrap_or(130),
         ));
     }
-    // What the files hold after their last frame (or, without frames, at all).
-    if res.is_ok() {
-        res = (|| {
-            for (i, r) in feeder.readers.iter_mut().enumerate() {
-                let Some(r) = r else { continue };
-                let mut tail = Vec::new();
-                r.take_shared(&mut tail);
-                if !tail.is_empty() {
-                    for s in shards.iter_mut() {
-                        s.captures[i].as_mut().expect("opened").write(&tail)?;
-                    }
-                }
-            }
-            Ok(())
-        })();
-    }
-    if let Err(e) = res {
-        abandon(shards);
+    if let Err(e) = res.and_then(|()| w.finish(&mut feeder.readers)) {
+        w.abandon();
         return Err(e.into());
     }
     applied_at.resize(events, None);
@@ -434,33 +509,20 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
         frames: feeder.frames,
         restored,
         events: applied_at,
-        shard_frames: shards.iter().map(|s| s.frames).collect(),
+        shard_frames: w.frames.clone(),
     };
-    let mut set = OutputSet::default();
-    let mut failed = None;
-    for s in shards {
-        for c in s.captures.into_iter().flatten() {
-            if let Err(e) = c.finish(&mut set) {
-                failed.get_or_insert(e);
-            }
-        }
-        if let Err(e) = s.positions.finish(&mut set) {
-            failed.get_or_insert(e);
-        }
-    }
+    let mut set = w.set;
     let dest = opts.out.join(SPLIT_MANIFEST);
     let tmp = output::temp_name(&dest);
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    set.add(tmp.clone(), dest.clone());
     if let Err(e) = std::fs::write(&tmp, text) {
-        failed.get_or_insert(OutputError {
-            file: dest.clone(),
-            message: e.to_string(),
-        });
-    }
-    set.add(tmp, dest);
-    if let Some(e) = failed {
         set.abandon();
-        return Err(e.into());
+        return Err(OutputError {
+            file: dest,
+            message: e.to_string(),
+        }
+        .into());
     }
     let written = set.commit()?;
     drop(claims);
@@ -471,37 +533,36 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
     })
 }
 
-/// Writes each frame of `b` to its shard's file, and what its file needs before it to every
-/// shard's.
-fn write_batch(b: &Batch, shards: &mut [ShardFiles], n: u32) -> Result<(), OutputError> {
+/// Writes each frame of `b` to its shard's copy of its input, and what the file needs before
+/// it to every shard's copy.
+fn write_batch(
+    b: &Batch,
+    w: &mut Writers,
+    readers: &mut [Option<CaptureReader>],
+) -> Result<(), OutputError> {
+    let n = w.dirs.len() as u32;
     for i in 0..b.ranges.len() {
         let (input, meta) = &b.metas[i];
+        w.reach(*input, readers)?;
+        let Some((_, files)) = &mut w.current else {
+            unreachable!("a frame's input opened")
+        };
         let (shared, record) = b.raw(i);
         if !shared.is_empty() {
-            for s in shards.iter_mut() {
-                s.captures[*input].as_mut().expect("opened").write(shared)?;
+            for f in files.iter_mut() {
+                f.write(shared)?;
             }
         }
         let k = (u32::from(b.shards[i]) % n) as usize;
-        let s = &mut shards[k];
-        s.captures[*input].as_mut().expect("opened").write(record)?;
+        files[k].write(record)?;
         let mut e = [0u8; PART_RECORD];
         e[..8].copy_from_slice(&b.position(i).to_le_bytes());
         e[8..12].copy_from_slice(&(*input as u32).to_le_bytes());
         e[12..].copy_from_slice(&meta.slot.to_le_bytes());
-        s.positions.write(&e)?;
-        s.frames += 1;
+        w.positions[k].write(&e)?;
+        w.frames[k] += 1;
     }
     Ok(())
-}
-
-fn abandon(shards: Vec<ShardFiles>) {
-    for s in shards {
-        for c in s.captures.into_iter().flatten() {
-            c.abandon();
-        }
-        s.positions.abandon();
-    }
 }
 
 /// Reads `split.json` of a split's output directory, naming the file in every error.

@@ -204,8 +204,9 @@ fn a_split_shard_refuses_another_run_and_names_damaged_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An input cut inside its last record: the replay reports it and exits 1 after writing what
-/// it read; the split, each shard's replay and the merge give the same files.
+/// An input cut inside its last record and one that does not exist, among good ones: the
+/// replay reports both and exits 1 after writing what it read; the split, each shard's replay
+/// and the merge give the same files.
 #[test]
 fn an_input_cut_short_splits_as_one_machine_reports_it() {
     let dir = tempdir("split-cut");
@@ -213,20 +214,24 @@ fn an_input_cut_short_splits_as_one_machine_reports_it() {
     let whole = std::fs::read(root().join("pcaps/demo.pcap")).unwrap();
     let cut = dir.join("cut.pcap");
     std::fs::write(&cut, &whole[..whole.len() - 9]).unwrap();
+    let missing = dir.join("missing.pcap");
+    let demo = root().join("pcaps/demo.pcap");
+    let inputs = [s(&cut), s(&missing), s(&demo)];
     let single = dir.join("single");
-    let o = eipsim(&[
+    let mut a = vec![
         "replay",
         "--no-progress",
         "--topology",
         s(&t),
         "--out",
         s(&single),
-        s(&cut),
-    ]);
+    ];
+    a.extend(inputs);
+    let o = eipsim(&a);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cut.pcap"), "{}", stderr(&o));
     let split = dir.join("split");
-    let o = eipsim(&[
+    let mut a = vec![
         "split",
         "--no-progress",
         "--topology",
@@ -235,10 +240,12 @@ fn an_input_cut_short_splits_as_one_machine_reports_it() {
         "2",
         "--out",
         s(&split),
-        s(&cut),
-    ]);
+    ];
+    a.extend(inputs);
+    let o = eipsim(&a);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cut.pcap"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
     let dirs: Vec<PathBuf> = (0..2)
         .map(|k| {
             let d = dir.join(format!("p{k}"));
@@ -257,6 +264,7 @@ fn an_input_cut_short_splits_as_one_machine_reports_it() {
             ]);
             assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
             assert!(stderr(&o).contains("cut.pcap"), "{}", stderr(&o));
+            assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
             d
         })
         .collect();
