@@ -304,6 +304,41 @@ fn random_capture_merged_equals_single() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A merge allowed only a few open files (the shards' positions and two captures of each
+/// kind): shard captures and merged captures are closed and reopened where they were left,
+/// and the files are still one machine's.
+#[test]
+fn a_merge_with_few_open_files_gives_the_same_bytes() {
+    let dir = tempdir("budget");
+    let t = root().join("pcaps/demo-topology.toml");
+    let c = root().join("pcaps/demo.pcap");
+    let nano = dir.join("nano.pcap");
+    let header = pcap_file::pcap::PcapHeader {
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..Default::default()
+    };
+    // Two inputs of different headers: pcapng outputs, interface descriptions to carry over.
+    random::capture_with(&nano, header, 0x5eed_0016, 3000, 1, false);
+    let args = ["--topology", s(&t), s(&c), s(&nano)];
+    let single = dir.join("single");
+    let mut a = vec!["replay", "--no-progress", "--out", s(&single)];
+    a.extend(args);
+    ok(&eipsim(&a));
+    let want = files(&single);
+    assert!(want.len() >= 6, "several ENI captures to merge");
+    let dirs = shard_runs(&dir, "s", 3, &args);
+    for budget in [0, 5, 7] {
+        let m = dir.join(format!("m{budget}"));
+        eipsim::shard::merge_with_budget(&m, &dirs, budget).unwrap();
+        let got = files(&m);
+        assert_eq!(want.len(), got.len(), "budget {budget}");
+        for (w, g) in want.iter().zip(&got) {
+            assert!(w == g, "{} differs with a budget of {budget}", w.0);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Two inputs whose headers differ (microsecond and nanosecond time stamps): the outputs are
 /// pcapng with an interface per input, described before its first frame in each file; the
 /// merge numbers the interfaces as one machine does, whichever shard saw them first.

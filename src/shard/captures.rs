@@ -17,10 +17,15 @@ use crate::replay::output::{OutputSet, temp_name};
 
 const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
 
-/// One shard's output capture, read a record at a time.
+/// One shard's output capture, read a record at a time (closed while other files need the
+/// descriptors, reopened where it was left).
 struct ShardFile {
     path: PathBuf,
-    r: BufReader<File>,
+    r: Option<BufReader<File>>,
+    /// Bytes of the file taken in so far.
+    offset: u64,
+    /// When it was last read ([`Files::tick`]).
+    used: u64,
     /// The file header: the pcap global header, or the pcapng section header block.
     header: Vec<u8>,
     /// pcapng: the interface description blocks read so far, by local id.
@@ -81,7 +86,9 @@ impl ShardFile {
         };
         Ok(ShardFile {
             path,
-            r,
+            r: Some(r),
+            offset: header.len() as u64,
+            used: 0,
             header,
             idbs: Vec::new(),
             big,
@@ -92,12 +99,19 @@ impl ShardFile {
     /// The next record (pcapng: the next enhanced packet block, the interface descriptions
     /// before it taken in); `None` at the end.
     fn next(&mut self, out: &mut Vec<u8>) -> Result<bool, MergeError> {
+        if self.r.is_none() {
+            let mut f = File::open(&self.path).map_err(|e| bad(&self.path, e))?;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(self.offset))
+                .map_err(|e| bad(&self.path, e))?;
+            self.r = Some(BufReader::with_capacity(1 << 16, f));
+        }
+        let r = self.r.as_mut().expect("opened above");
         loop {
             out.clear();
             let n = if self.ng { 8 } else { 16 };
             out.resize(n, 0);
             let path = &self.path;
-            if !read_exact_or_eof(&mut self.r, out).map_err(|e| bad(path, e))? {
+            if !read_exact_or_eof(r, out).map_err(|e| bad(path, e))? {
                 return Ok(false);
             }
             let word = |b: &[u8], big: bool| {
@@ -117,7 +131,8 @@ impl ShardFile {
                 return Err(bad(path, "a record of impossible length"));
             }
             out.resize(total, 0);
-            self.r.read_exact(&mut out[n..]).map_err(|e| bad(path, e))?;
+            r.read_exact(&mut out[n..]).map_err(|e| bad(path, e))?;
+            self.offset += total as u64;
             if !self.ng {
                 return Ok(true);
             }
@@ -130,10 +145,13 @@ impl ShardFile {
     }
 }
 
-/// One merged output capture.
+/// One merged output capture (closed while other files need the descriptors, reopened to
+/// append).
 struct Merged {
     dest: PathBuf,
-    w: BufWriter<File>,
+    w: Option<BufWriter<File>>,
+    /// When it was last written ([`Files::tick`]).
+    used: u64,
     /// pcapng: per interface slot, the merged file's interface id (a map: the slots come from a
     /// file and bound nothing).
     ids: HashMap<u32, u32>,
@@ -148,19 +166,89 @@ impl Merged {
         w.write_all(header).map_err(out)?;
         Ok(Merged {
             dest,
-            w,
+            w: Some(w),
+            used: 0,
             ids: HashMap::new(),
             next_id: 0,
         })
     }
 
-    fn finish(self, set: &mut OutputSet) -> Result<(), MergeError> {
-        let Merged { dest, w, .. } = self;
-        let tmp = temp_name(&dest);
-        set.add(tmp, dest.clone());
-        w.into_inner()
-            .map(drop)
-            .map_err(|e| MergeError::Output(format!("{}: {}", dest.display(), e.error())))
+    /// Its writer, reopened to append when it was closed.
+    fn writer(&mut self) -> Result<&mut BufWriter<File>, MergeError> {
+        if self.w.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(temp_name(&self.dest))
+                .map_err(|e| MergeError::Output(format!("{}: {e}", self.dest.display())))?;
+            self.w = Some(BufWriter::with_capacity(1 << 16, f));
+        }
+        Ok(self.w.as_mut().expect("opened above"))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), MergeError> {
+        self.writer()?
+            .write_all(bytes)
+            .map_err(|x| MergeError::Output(format!("{}: {x}", self.dest.display())))
+    }
+
+    /// Flushes and closes the file (it is reopened when written again).
+    fn close(&mut self) -> Result<(), MergeError> {
+        match self.w.take() {
+            Some(w) => w
+                .into_inner()
+                .map(drop)
+                .map_err(|e| MergeError::Output(format!("{}: {}", self.dest.display(), e.error()))),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(mut self, set: &mut OutputSet) -> Result<(), MergeError> {
+        let tmp = temp_name(&self.dest);
+        set.add(tmp, self.dest.clone());
+        self.close()
+    }
+}
+
+/// The descriptors the merge may hold besides the positions files: shard captures read and
+/// merged captures written, each kind at most `cap` open, the least recently used closed first.
+struct Files {
+    cap: usize,
+    tick: u64,
+    /// Shard captures open for reading.
+    reading: usize,
+    /// Merged captures open for writing.
+    writing: usize,
+}
+
+impl Files {
+    /// Room for one more shard capture to be read (it is then counted open).
+    fn room_to_read(&mut self, files: &mut HashMap<(usize, u32), ShardFile>) {
+        if self.reading >= self.cap
+            && let Some(f) = files
+                .values_mut()
+                .filter(|f| f.r.is_some())
+                .min_by_key(|f| f.used)
+        {
+            f.r = None;
+            self.reading -= 1;
+        }
+        self.reading += 1;
+    }
+
+    /// Room for one more merged capture to be written (it is then counted open).
+    fn room_to_write(&mut self, merged: &mut [Option<Merged>]) -> Result<(), MergeError> {
+        if self.writing >= self.cap
+            && let Some(m) = merged
+                .iter_mut()
+                .flatten()
+                .filter(|m| m.w.is_some())
+                .min_by_key(|m| m.used)
+        {
+            m.close()?;
+            self.writing -= 1;
+        }
+        self.writing += 1;
+        Ok(())
     }
 }
 
@@ -191,7 +279,15 @@ pub(super) fn merge_captures(
     outputs: &[String],
     out: &Path,
     set: &mut OutputSet,
+    budget: usize,
 ) -> Result<u64, MergeError> {
+    // The positions files stay open; the rest share what is left, readers and writers alike.
+    let mut pool = Files {
+        cap: (budget.saturating_sub(dirs.len()) / 2).max(2),
+        tick: 0,
+        reading: 0,
+        writing: 0,
+    };
     let mut positions = Vec::new();
     for d in dirs {
         let p = d.join(crate::replay::shard::POSITIONS);
@@ -203,6 +299,8 @@ pub(super) fn merge_captures(
     let mut merged: Vec<Option<Merged>> = (0..outputs.len()).map(|_| None).collect();
     // internet.pcap and dropped.pcapng are always written.
     for o in [0u32, 1] {
+        pool.room_to_read(&mut files);
+        pool.room_to_write(&mut merged)?;
         let f = ShardFile::open(dirs[0].join(&outputs[o as usize]))?;
         merged[o as usize] = Some(Merged::create(out.join(&outputs[o as usize]), &f.header)?);
         files.insert((0, o), f);
@@ -232,19 +330,31 @@ pub(super) fn merge_captures(
         let name = outputs
             .get(e.output as usize)
             .ok_or_else(|| bad(ppath, format!("output {} unknown to shard.json", e.output)))?;
+        pool.tick += 1;
+        if !files.get(&(s, e.output)).is_some_and(|f| f.r.is_some()) {
+            pool.room_to_read(&mut files);
+        }
         let f = match files.entry((s, e.output)) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(ShardFile::open(dirs[s].join(name))?)
             }
         };
+        f.used = pool.tick;
         if !f.next(&mut rec)? {
             return Err(bad(&f.path, format!("no record for frame {}", e.position)));
+        }
+        if !merged[e.output as usize]
+            .as_ref()
+            .is_some_and(|m| m.w.is_some())
+        {
+            pool.room_to_write(&mut merged)?;
         }
         let m = match &mut merged[e.output as usize] {
             Some(m) => m,
             slot => slot.insert(Merged::create(out.join(name), &f.header)?),
         };
+        m.used = pool.tick;
         if f.ng {
             let local = u32::from_le_bytes(rec[8..12].try_into().expect("4 bytes")) as usize;
             let id = match m.ids.get(&e.slot) {
@@ -254,8 +364,7 @@ pub(super) fn merge_captures(
                         .idbs
                         .get(local)
                         .ok_or_else(|| bad(&f.path, format!("interface {local} undescribed")))?;
-                    m.w.write_all(idb)
-                        .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
+                    m.write(idb)?;
                     m.ids.insert(e.slot, m.next_id);
                     m.next_id += 1;
                     m.next_id - 1
@@ -263,18 +372,18 @@ pub(super) fn merge_captures(
             };
             rec[8..12].copy_from_slice(&id.to_le_bytes());
         }
-        m.w.write_all(&rec)
-            .map_err(|x| MergeError::Output(format!("{}: {x}", m.dest.display())))?;
+        m.write(&rec)?;
         let (pp, pr) = &mut positions[s];
         if let Some(n) = next_entry(pr, pp)? {
             heap.push(std::cmp::Reverse((n, s)));
         }
     }
-    // Every record of every shard file was placed.
+    // Every record of every shard file was placed (each file closed once checked).
     for f in files.values_mut() {
         if f.next(&mut rec)? {
             return Err(bad(&f.path, "more records than positions.bin lists"));
         }
+        f.r = None;
     }
     for m in merged.into_iter().flatten() {
         m.finish(set)?;

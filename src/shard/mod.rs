@@ -66,6 +66,17 @@ fn manifest(dir: &Path) -> Result<(u32, u32, serde_json::Value), MergeError> {
 
 /// Merges the shard directories `dirs` (any order: each names its shard) into `out`.
 pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
+    merge_with_budget(out, dirs, crate::replay::open_file_budget())
+}
+
+/// [`merge`] holding at most about `budget` files open at once (the shards' `positions.bin`,
+/// then half the rest for shard captures read and half for merged captures written: the
+/// least recently used are closed and reopened where they were left).
+pub fn merge_with_budget(
+    out: &Path,
+    dirs: &[PathBuf],
+    budget: usize,
+) -> Result<MergeOutcome, MergeError> {
     if dirs.is_empty() {
         return Err(MergeError::Input("no shard directory to merge".into()));
     }
@@ -144,7 +155,14 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
     let _claim = crate::replay::guard::claim(out, &paths, &[])
         .map_err(|e| MergeError::Output(e.to_string()))?;
     let mut set = OutputSet::default();
-    let res = merge_into(&dirs, &outputs, out, &mut set, run["frames"].as_u64());
+    let res = merge_into(
+        &dirs,
+        &outputs,
+        out,
+        &mut set,
+        run["frames"].as_u64(),
+        budget,
+    );
     match res {
         Ok(frames) => {
             let written = set
@@ -186,8 +204,9 @@ fn merge_into(
     out: &Path,
     set: &mut OutputSet,
     frames_read: Option<u64>,
+    budget: usize,
 ) -> Result<u64, MergeError> {
-    let frames = captures::merge_captures(dirs, outputs, out, set)?;
+    let frames = captures::merge_captures(dirs, outputs, out, set, budget)?;
     if let Some(read) = frames_read
         && read != frames
     {
