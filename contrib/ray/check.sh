@@ -5,12 +5,12 @@
 #
 # 1. makes a Python virtual environment with requirements.txt (or reuses $VENV if it has Ray);
 # 2. generates a capture of $FRAMES frames (default 300000) with examples/gen_bulk;
-# 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance in
-#    both modes (--mode shard: every shard reads the capture; the default, auto, which picks
-#    split for one capture: `eipsim split`, then every shard reads its own part), and compares
-#    every output file (cmp; the lock file `.eipsim.lock` is not an output);
-# 4. a split and a shard whose eipsim crashes once (SIGKILL), and a shard whose Ray worker is
-#    killed, are retried and the outputs are still identical;
+# 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance
+#    (--mode shard: every shard reads the capture), and compares every output file (cmp; the
+#    lock file `.eipsim.lock` is not an output);
+# 4. the split path (the default mode, auto, picks split for one capture: `eipsim split`, then
+#    every shard reads its own part) with the split and a shard crashing once (SIGKILL), and
+#    (--mode shard) a shard whose Ray worker is killed: retried, the outputs still identical;
 # 5. a shard that crashes every time exits 3 after --retries 1 (two attempts), without merge;
 # 6. a missing capture exits 1, naming the shard (mode shard) or the split (mode split), with
 #    every command run at most once (no retry).
@@ -76,15 +76,6 @@ t=$(now)
     --mode shard --out "$scratch/ray" "$cap"
 ray_s=$(since "$t")
 compare "$scratch/single" "$scratch/ray"
-t=$(now)
-"$py" "$here/eipsim_ray.py" --eipsim "$bin" --topology "$topo" --shards "$shards" \
-    --out "$scratch/ray-split" "$cap" 2> "$scratch/split.err" || { cat "$scratch/split.err" >&2; fail "mode split failed"; }
-split_s=$(since "$t")
-cat "$scratch/split.err" >&2
-grep -q "^eipsim-ray: mode split (auto" "$scratch/split.err" || fail "one capture: auto did not pick split"
-grep -q "^eipsim-ray: split done in .* $frames frames of 1 input(s) into $shards shard(s)" \
-    "$scratch/split.err" || fail "no progress line of the split"
-compare "$scratch/single" "$scratch/ray-split"
 
 # A wrapper around eipsim that logs each call (its shard K/N, or "split", or "merge") and can
 # crash some. wrapper "CALL..." MODE: MODE once: each CALL's first attempt is killed (SIGKILL);
@@ -111,17 +102,25 @@ WRAP
 }
 calls() { grep -c -x "$1" "$scratch/calls.log" || true; }
 
-# --- 4. a crashed split, a crashed shard and a lost worker are retried --------------------
+# --- 4. the split path; a crashed split, a crashed shard and a lost worker are retried -----
+# (the default mode, auto, is split for one capture: the progress lines say so)
 wrapper "split 1/$shards" once
 t=$(now)
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
-    --shards "$shards" --mode split --retries 2 --out "$scratch/ray-retried" "$cap"
-retry_s=$(since "$t")
+    --shards "$shards" --retries 2 --out "$scratch/ray-split" "$cap" 2> "$scratch/split.err" \
+    || { cat "$scratch/split.err" >&2; fail "the split path failed"; }
+split_s=$(since "$t")
+cat "$scratch/split.err" >&2
+grep -q "^eipsim-ray: mode split (auto" "$scratch/split.err" || fail "one capture: auto did not pick split"
+grep -q "^eipsim-ray: split done in .* $frames frames of 1 input(s) into $shards shard(s)" \
+    "$scratch/split.err" || fail "no progress line of the split"
+[ "$(grep -c "^eipsim-ray: shard [0-9]*/$shards done in .* frames$" "$scratch/split.err")" = "$shards" ] \
+    || fail "not one progress line per shard with its frames"
 [ "$(calls split)" = 2 ] || fail "the split ran $(calls split) times, expected 2 (crash + retry)"
 [ "$(calls "1/$shards")" = 2 ] \
     || fail "shard 1/$shards ran $(calls "1/$shards") times, expected 2 (crash + retry)"
 [ "$(calls "0/$shards")" = 1 ] || fail "shard 0/$shards ran $(calls "0/$shards") times, expected 1"
-compare "$scratch/single" "$scratch/ray-retried"
+compare "$scratch/single" "$scratch/ray-split"
 wrapper "3/$shards" worker
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
     --shards "$shards" --mode shard --retries 2 --out "$scratch/ray-lost" "$cap"
@@ -173,4 +172,4 @@ grep -q "^eipsim-ray: split: .*missing.pcap" "$scratch/bad.err" || fail "no spli
 [ ! -e "$scratch/ray-bad" ] || fail "a failed run left $scratch/ray-bad"
 
 say "OK: $frames frames; single replay ${single_s} s; Ray, $shards shards (with Ray's start):" \
-    "mode shard ${ray_s} s, mode split ${split_s} s; with two crashes and their retries: ${retry_s} s"
+    "mode shard ${ray_s} s; mode split, with two crashes and their retries: ${split_s} s"
