@@ -5,12 +5,15 @@
 #
 # 1. makes a Python virtual environment with requirements.txt (or reuses $VENV if it has Ray);
 # 2. generates a capture of $FRAMES frames (default 300000) with examples/gen_bulk;
-# 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance, and
-#    compares every output file (cmp; the lock file `.eipsim.lock` is not an output);
-# 4. a shard whose replay crashes once (SIGKILL), and one whose Ray worker is killed, are retried
-#    and the outputs are still identical;
+# 3. runs `eipsim replay` on it, then eipsim_ray.py with 4 shards on a local Ray instance
+#    (--mode shard: every shard reads the capture), and compares every output file (cmp; the
+#    lock file `.eipsim.lock` is not an output);
+# 4. the split path (the default mode, auto, picks split for one capture: `eipsim split`, then
+#    every shard reads its own part) with the split and a shard crashing once (SIGKILL), and
+#    (--mode shard) a shard whose Ray worker is killed: retried, the outputs still identical;
 # 5. a shard that crashes every time exits 3 after --retries 1 (two attempts), without merge;
-# 6. a missing capture exits 1, naming the shard, with every shard run at most once (no retry).
+# 6. a missing capture exits 1, naming the shard (mode shard) or the split (mode split), with
+#    every command run at most once (no retry).
 # Prints the times of the runs. Exits non-zero on any difference or failure.
 # Environment: FRAMES, SHARDS (default 4), VENV (default: a new one in the scratch directory),
 # SCRATCH (default: a new temporary directory, removed at the end unless KEEP=1).
@@ -70,46 +73,57 @@ t=$(now)
 single_s=$(since "$t")
 t=$(now)
 "$py" "$here/eipsim_ray.py" --eipsim "$bin" --topology "$topo" --shards "$shards" \
-    --out "$scratch/ray" "$cap"
+    --mode shard --out "$scratch/ray" "$cap"
 ray_s=$(since "$t")
 compare "$scratch/single" "$scratch/ray"
 
-# A wrapper around eipsim that logs each call's shard (or "merge") and can crash one shard.
-# wrapper SHARD MODE: MODE once: SHARD's first attempt is killed (SIGKILL); always: every
-# attempt is; worker: on the first attempt the Ray worker running it is killed (a lost worker).
+# A wrapper around eipsim that logs each call (its shard K/N, or "split", or "merge") and can
+# crash some. wrapper "CALL..." MODE: MODE once: each CALL's first attempt is killed (SIGKILL);
+# always: every attempt is; worker: on the first attempt the Ray worker running it is killed
+# (a lost worker).
 wrapper() {
     local crash=$1 mode=$2
     cat > "$scratch/eipsim-wrapper" <<WRAP
 #!/usr/bin/env bash
-shard=merge; prev=
-for a in "\$@"; do [ "\$prev" = --shard ] && shard=\$a; prev=\$a; done
-echo "\$shard" >> "$scratch/calls.log"
-if [ "\$shard" = "$crash" ]; then
-    if [ "$mode" = always ] || mkdir "$scratch/crashed" 2>/dev/null; then
+call=\$1; prev=
+for a in "\$@"; do [ "\$prev" = --shard ] && call=\$a; prev=\$a; done
+echo "\$call" >> "$scratch/calls.log"
+for c in $crash; do
+    [ "\$call" = "\$c" ] || continue
+    if [ "$mode" = always ] || mkdir "$scratch/crashed-\${c%%/*}" 2>/dev/null; then
         [ "$mode" = worker ] && kill -9 \$PPID
         kill -9 \$\$
     fi
-fi
+done
 exec "$bin" "\$@"
 WRAP
     chmod +x "$scratch/eipsim-wrapper"
-    rm -rf "$scratch/calls.log" "$scratch/crashed"
+    rm -rf "$scratch/calls.log" "$scratch"/crashed-*
 }
 calls() { grep -c -x "$1" "$scratch/calls.log" || true; }
 
-# --- 4. a crashed shard and a lost worker are retried -------------------------------------
-wrapper "1/$shards" once
+# --- 4. the split path; a crashed split, a crashed shard and a lost worker are retried -----
+# (the default mode, auto, is split for one capture: the progress lines say so)
+wrapper "split 1/$shards" once
 t=$(now)
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
-    --shards "$shards" --retries 2 --out "$scratch/ray-retried" "$cap"
-retry_s=$(since "$t")
+    --shards "$shards" --retries 2 --out "$scratch/ray-split" "$cap" 2> "$scratch/split.err" \
+    || { cat "$scratch/split.err" >&2; fail "the split path failed"; }
+split_s=$(since "$t")
+cat "$scratch/split.err" >&2
+grep -q "^eipsim-ray: mode split (auto" "$scratch/split.err" || fail "one capture: auto did not pick split"
+grep -q "^eipsim-ray: split done in .* $frames frames of 1 input(s) into $shards shard(s)" \
+    "$scratch/split.err" || fail "no progress line of the split"
+[ "$(grep -c "^eipsim-ray: shard [0-9]*/$shards done in .* frames$" "$scratch/split.err")" = "$shards" ] \
+    || fail "not one progress line per shard with its frames"
+[ "$(calls split)" = 2 ] || fail "the split ran $(calls split) times, expected 2 (crash + retry)"
 [ "$(calls "1/$shards")" = 2 ] \
     || fail "shard 1/$shards ran $(calls "1/$shards") times, expected 2 (crash + retry)"
 [ "$(calls "0/$shards")" = 1 ] || fail "shard 0/$shards ran $(calls "0/$shards") times, expected 1"
-compare "$scratch/single" "$scratch/ray-retried"
+compare "$scratch/single" "$scratch/ray-split"
 wrapper "3/$shards" worker
 "$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" \
-    --shards "$shards" --retries 2 --out "$scratch/ray-lost" "$cap"
+    --shards "$shards" --mode shard --retries 2 --out "$scratch/ray-lost" "$cap"
 [ "$(calls "3/$shards")" = 2 ] \
     || fail "shard 3/$shards ran $(calls "3/$shards") times, expected 2 (lost worker + retry)"
 compare "$scratch/single" "$scratch/ray-lost"
@@ -124,6 +138,7 @@ set -e
 grep "^eipsim-ray:" "$scratch/crash.err" >&2 || true
 [ "$code" = 3 ] || fail "a shard crashing every time exited $code, expected 3"
 [ "$(calls "2/$shards")" = 2 ] || fail "shard 2/$shards ran $(calls "2/$shards") times, expected 2"
+[ "$(calls split)" = 1 ] || fail "the split ran $(calls split) times, expected 1"
 [ "$(calls merge)" = 0 ] || fail "merge ran after a shard crashed"
 [ ! -e "$scratch/ray-crash" ] || fail "a failed run left $scratch/ray-crash"
 
@@ -143,6 +158,18 @@ for k in $(seq 0 $((shards - 1))); do
 done
 [ "$(calls merge)" = 0 ] || fail "merge ran after a shard failed"
 [ ! -e "$scratch/ray-bad" ] || fail "a failed run left $scratch/ray-bad"
+wrapper none never
+set +e
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" --mode split \
+    --shards "$shards" --out "$scratch/ray-bad" "$cap" "$scratch/missing.pcap" 2> "$scratch/bad.err"
+code=$?
+set -e
+cat "$scratch/bad.err" >&2
+[ "$code" = 1 ] || fail "mode split: a missing capture exited $code, expected 1"
+grep -q "^eipsim-ray: split: .*missing.pcap" "$scratch/bad.err" || fail "no split error naming missing.pcap"
+[ "$(calls split)" = 1 ] || fail "the split ran $(calls split) times after bad input, expected 1"
+[ "$(grep -c -v -x split "$scratch/calls.log")" = 0 ] || fail "shards or merge ran after the split failed"
+[ ! -e "$scratch/ray-bad" ] || fail "a failed run left $scratch/ray-bad"
 
-say "OK: $frames frames; single replay ${single_s} s; Ray, $shards shards: ${ray_s} s" \
-    "(with Ray's start); with one crash and its retry: ${retry_s} s"
+say "OK: $frames frames; single replay ${single_s} s; Ray, $shards shards (with Ray's start):" \
+    "mode shard ${ray_s} s; mode split, with two crashes and their retries: ${split_s} s"

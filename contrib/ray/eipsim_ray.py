@@ -2,19 +2,28 @@
 """Run an eipsim replay as N shards on a Ray cluster and merge the shards' outputs.
 
 Phases, one function each:
-  1. plan_shards: resolve paths, build one `eipsim replay --shard K/N` command per shard;
-  2. run_shards:  one Ray task per shard (one CPU each), retried when it crashes or its
-     worker is lost, never when eipsim reports bad input (exit 1) or a usage error (exit 2);
+  1. plan: resolve paths, choose the mode, build the eipsim commands:
+     - mode `split`: one `eipsim split --shards N` of the captures into WORK/split, then one
+       `eipsim replay --shard K/N --split WORK/split` per shard (each reads only its frames);
+     - mode `shard`: one `eipsim replay --shard K/N CAPTURE...` per shard (each reads every
+       capture and keeps its own frames);
+     - mode `auto` (the default): `split` for one capture file, `shard` for several;
+  2. run_tasks: one Ray task per command (one CPU each; the split first, alone), retried when it
+     crashes or its worker is lost, never when eipsim reports bad input (exit 1) or a usage
+     error (exit 2);
   3. merge_shards: `eipsim merge` of the shard directories into --out.
 
 The merged outputs are byte for byte those of a single-machine `eipsim replay` of the same
-captures with the same options (the report names the captures by their absolute paths).
+captures with the same options (the report names the captures by their absolute paths), in
+either mode.
 
-Exit codes are eipsim replay's: 0 done, 1 bad input (a shard's or the merge's), 2 usage. A shard
-that still crashes after its retries, or a cluster that cannot run it, exits 3.
+Exit codes are eipsim replay's: 0 done, 1 bad input (the split's, a shard's or the merge's),
+2 usage. A split or shard that still crashes after its retries, or a cluster that cannot run it,
+exits 3.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +36,9 @@ EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
 EXIT_CRASH = 3
 
+# The options of `eipsim replay` that `eipsim split` takes too (they decide a frame's shard).
+SPLIT_OPTIONS = ("--events", "--ingress", "--capture-point")
+
 
 class DriverError(Exception):
     """A failure that ends the run with `code`; `message` is printed on stderr."""
@@ -35,6 +47,16 @@ class DriverError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Job:
+    """One eipsim command run as a Ray task: `label` names it in messages ("split", "shard K/N"),
+    `out` is its output directory (removed before each attempt)."""
+
+    def __init__(self, label, out, argv):
+        self.label = label
+        self.out = out
+        self.argv = argv
 
 
 def log(message):
@@ -54,21 +76,31 @@ def parse_args(argv):
         prog="eipsim_ray.py",
         description="Replay captures through eipsim as N shards on Ray, then merge them.",
         epilog="Options after `--` go to every shard's `eipsim replay` unchanged "
-        "(e.g. -- --events events.toml --alg ftp=translate).",
+        "(e.g. -- --events events.toml --alg ftp=translate); --events, --ingress and "
+        "--capture-point go to `eipsim split` too.",
     )
     p.add_argument("--eipsim", default="eipsim", help="the eipsim binary (default: eipsim on PATH)")
     p.add_argument("--topology", required=True, help="the topology file")
     p.add_argument("--shards", type=int, required=True, help="number of shards N (>= 1)")
     p.add_argument("--out", required=True, help="directory of the merged outputs")
+    p.add_argument(
+        "--mode",
+        choices=("auto", "split", "shard"),
+        default="auto",
+        help="split: one `eipsim split` task, then each shard reads only its frames; shard: each "
+        "shard reads every capture; auto (default): split for one capture file, shard for several",
+    )
     p.add_argument("--address", help="a Ray cluster's address (default: a local Ray instance)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--retries", type=int, default=2, help="retries of a crashed shard (default 2)")
+    p.add_argument(
+        "--retries", type=int, default=2, help="retries of a crashed split or shard (default 2)"
+    )
     p.add_argument(
         "--work-dir",
-        help="where the shard directories go (default: a new temporary directory next to --out); "
-        "must be on a filesystem every Ray node shares",
+        help="where the split and the shard directories go (default: a new temporary directory "
+        "next to --out); must be on a filesystem every Ray node shares",
     )
-    p.add_argument("--keep-work", action="store_true", help="keep the shard directories")
+    p.add_argument("--keep-work", action="store_true", help="keep the split and shard directories")
     p.add_argument("captures", nargs="+", help="capture files (pcap or pcapng), on a shared path")
     opts = p.parse_args(own)
     if opts.shards < 1:
@@ -83,6 +115,34 @@ def parse_args(argv):
     return opts
 
 
+def choose_mode(mode, captures):
+    """The mode to run and why. With several files, `--shard` readers stream them all in
+    parallel with no extra write pass; with one file, a split pass reads it once instead of
+    N times."""
+    if mode != "auto":
+        return mode, "--mode"
+    if len(captures) == 1:
+        return "split", "auto: one capture file, read once by the split instead of once per shard"
+    return "shard", f"auto: {len(captures)} capture files, read by every shard in parallel"
+
+
+def split_options(extra):
+    """The options among `extra` that `eipsim split` takes too (as `--opt VALUE` or
+    `--opt=VALUE`), in their order."""
+    picked = []
+    i = 0
+    while i < len(extra):
+        a = extra[i]
+        if a in SPLIT_OPTIONS:
+            picked += extra[i : i + 2]
+            i += 2
+            continue
+        if a.split("=", 1)[0] in SPLIT_OPTIONS:
+            picked.append(a)
+        i += 1
+    return picked
+
+
 def resolve_binary(name):
     """The eipsim binary's absolute path (the same path must exist on every Ray node)."""
     if os.sep in name:
@@ -94,55 +154,66 @@ def resolve_binary(name):
     return os.path.abspath(found)
 
 
-def plan_shards(opts):
-    """One replay command per shard, with absolute paths, and the work directory.
+def make_work_dir(opts):
+    """The work directory: --work-dir, or a new one next to --out."""
+    if opts.work_dir:
+        work = os.path.abspath(opts.work_dir)
+        os.makedirs(work, exist_ok=True)
+        return work
+    out = os.path.abspath(opts.out)
+    parent = os.path.dirname(out.rstrip(os.sep)) or os.sep
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=".eipsim-ray-", dir=parent)
+    except OSError as e:
+        raise DriverError(EXIT_BAD_INPUT, f"--out {opts.out}: cannot create a work directory: {e}")
 
-    Returns (work_dir, [(k, part_dir, argv)]).
+
+def plan(opts, mode):
+    """The commands to run, with absolute paths, and the work directory.
+
+    Returns (work_dir, split job or None, [shard jobs]).
     """
     binary = resolve_binary(opts.eipsim)
     topology = os.path.abspath(opts.topology)
     captures = [os.path.abspath(c) for c in opts.captures]
-    out = os.path.abspath(opts.out)
-    if opts.work_dir:
-        work = os.path.abspath(opts.work_dir)
-        os.makedirs(work, exist_ok=True)
-    else:
-        parent = os.path.dirname(out.rstrip(os.sep)) or os.sep
-        try:
-            os.makedirs(parent, exist_ok=True)
-            work = tempfile.mkdtemp(prefix=".eipsim-ray-", dir=parent)
-        except OSError as e:
-            raise DriverError(
-                EXIT_BAD_INPUT, f"--out {opts.out}: cannot create a work directory: {e}"
-            )
+    work = make_work_dir(opts)
     n = opts.shards
-    plan = []
+    split = None
+    if mode == "split":
+        split_dir = os.path.join(work, "split")
+        argv = [binary, "split", "--topology", topology, "--shards", str(n), "--out", split_dir]
+        argv += ["--no-progress"] + split_options(opts.extra) + captures
+        split = Job("split", split_dir, argv)
+    shards = []
     for k in range(n):
         part = os.path.join(work, f"part-{k}")
         argv = [binary, "replay", "--shard", f"{k}/{n}", "--topology", topology, "--out", part]
-        argv += opts.extra + captures
-        plan.append((k, part, argv))
-    return work, plan
+        if split:
+            shards.append(Job(f"shard {k}/{n}", part, argv + ["--split", split.out] + opts.extra))
+        else:
+            shards.append(Job(f"shard {k}/{n}", part, argv + opts.extra + captures))
+    return work, split, shards
 
 
-def replay_shard(k, part, argv, cwd):
-    """Body of one shard's Ray task: run eipsim, return (k, exit code, stderr, seconds).
+def run_eipsim(label, out, argv, cwd):
+    """Body of one Ray task: run eipsim, return (label, exit code, stdout, stderr, seconds).
 
     Exit codes 0, 1 and 2 are eipsim's answer and are returned; anything else (a crash, a
     signal) raises, so Ray retries the task.
     """
-    shutil.rmtree(part, ignore_errors=True)
-    run_dir = cwd if os.path.isdir(cwd) else os.path.dirname(part)
+    shutil.rmtree(out, ignore_errors=True)
+    run_dir = cwd if os.path.isdir(cwd) else os.path.dirname(out)
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            argv, cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            argv, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
     except OSError as e:
         raise RuntimeError(f"cannot run {argv[0]}: {e}") from e
     seconds = time.monotonic() - start
     if proc.returncode in (EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE):
-        return k, proc.returncode, proc.stderr.strip(), seconds
+        return label, proc.returncode, proc.stdout.strip(), proc.stderr.strip(), seconds
     how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
     tail = proc.stderr.strip()[-2000:]
     raise RuntimeError(f"eipsim crashed ({how})" + (f": {tail}" if tail else ""))
@@ -170,34 +241,38 @@ def start_ray(opts):
     return ray
 
 
-def run_shards(ray, opts, plan):
-    """Run every shard as a Ray task; print a line per finished shard; stop at the first refusal."""
-    task = ray.remote(num_cpus=1)(replay_shard)
+def run_tasks(ray, opts, jobs, note=None):
+    """Run every job as a Ray task; print a line per finished job (with `note(i, stdout)` if
+    given); stop at the first refusal or exhausted retries."""
+    task = ray.remote(num_cpus=1)(run_eipsim)
     task = task.options(max_retries=opts.retries, retry_exceptions=True)
-    n = len(plan)
+    n = len(jobs)
     cwd = os.getcwd()
-    pending = {task.remote(k, part, argv, cwd): k for k, part, argv in plan}
+    pending = {task.remote(j.label, j.out, j.argv, cwd): i for i, j in enumerate(jobs)}
     done = 0
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         ref = ready[0]
-        k = pending.pop(ref)
+        i = pending.pop(ref)
+        label = jobs[i].label
         try:
-            _, code, stderr, seconds = ray.get(ref)
+            _, code, stdout, stderr, seconds = ray.get(ref)
         except Exception as e:  # retries exhausted, worker or node lost
             cancel(ray, pending)
             raise DriverError(
-                EXIT_CRASH, f"shard {k}/{n} failed after {opts.retries} retries: {short(e)}"
+                EXIT_CRASH, f"{label} failed after {opts.retries} retries: {short(e)}"
             )
         if code != EXIT_OK:
             cancel(ray, pending)
-            raise DriverError(code, f"shard {k}/{n}: {stderr}")
+            raise DriverError(code, f"{label}: {stderr}")
         done += 1
-        log(f"shard {k}/{n} done in {seconds:.2f} s ({done}/{n})")
+        extra = f", {note(i, stdout)}" if note else ""
+        count = f" ({done}/{n})" if n > 1 else ""
+        log(f"{label} done in {seconds:.2f} s{count}{extra}")
 
 
 def cancel(ray, pending):
-    """Cancel the shards still running after one failed."""
+    """Cancel the tasks still running after one failed."""
     for ref in pending:
         try:
             ray.cancel(ref, force=True)
@@ -206,7 +281,7 @@ def cancel(ray, pending):
 
 
 def short(error):
-    """What went wrong in a failed task: the shard's own error, else the last lines of Ray's
+    """What went wrong in a failed task: the task's own error, else the last lines of Ray's
     (its traceback is long)."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, RuntimeError):
@@ -215,10 +290,28 @@ def short(error):
     return " / ".join(lines[-3:])
 
 
-def merge_shards(opts, plan):
+def split_summary(_, stdout):
+    """The split's first line without its directory: `N frames of M input(s) into S shard(s)`."""
+    first = stdout.splitlines()[0] if stdout else ""
+    if first.startswith("split "):
+        first = first[len("split ") :]
+    return first.split(" in /", 1)[0]
+
+
+def split_frames(split_dir):
+    """Frames per shard from the split's split.json (`shard_frames`), or None."""
+    try:
+        with open(os.path.join(split_dir, "split.json")) as f:
+            frames = json.load(f).get("shard_frames")
+        return frames if isinstance(frames, list) else None
+    except (OSError, ValueError):
+        return None
+
+
+def merge_shards(opts, shards):
     """`eipsim merge --out OUT part-0 ... part-(N-1)` on the driver's machine."""
-    argv = [plan[0][2][0], "merge", "--out", os.path.abspath(opts.out)]
-    argv += [part for _, part, _ in plan]
+    argv = [shards[0].argv[0], "merge", "--out", os.path.abspath(opts.out)]
+    argv += [j.out for j in shards]
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != EXIT_OK:
         code = proc.returncode if proc.returncode in (EXIT_BAD_INPUT, EXIT_USAGE) else EXIT_CRASH
@@ -227,31 +320,46 @@ def merge_shards(opts, plan):
 
 
 def clean_up(work, n, created):
-    """Remove the shard directories, and the work directory if the driver made it."""
+    """Remove the split and shard directories, and the work directory if the driver made it."""
     if created:
         shutil.rmtree(work, ignore_errors=True)
         return
+    shutil.rmtree(os.path.join(work, "split"), ignore_errors=True)
     for k in range(n):
         shutil.rmtree(os.path.join(work, f"part-{k}"), ignore_errors=True)
 
 
 def main(argv=None):
-    """Plan, run the shards on Ray, merge; return the exit code."""
+    """Plan, split if the mode says so, run the shards on Ray, merge; return the exit code."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     work = None
     ray = None
     try:
-        work, plan = plan_shards(opts)
+        mode, why = choose_mode(opts.mode, opts.captures)
+        work, split, shards = plan(opts, mode)
         t_start = time.monotonic()
         ray = start_ray(opts)
         t0 = time.monotonic()
         cpus = int(ray.cluster_resources().get("CPU", 0))
         log(f"Ray ready in {t0 - t_start:.2f} s ({cpus} CPUs, {opts.shards} shards)")
-        run_shards(ray, opts, plan)
+        log(f"mode {mode} ({why})")
+        times = []
+        note = None
+        if split:
+            log(f"split of {len(opts.captures)} capture(s) into {opts.shards} shards ...")
+            run_tasks(ray, opts, [split], split_summary)
+            t_split = time.monotonic()
+            times.append(f"split in {t_split - t0:.2f} s")
+            t0 = t_split
+            frames = split_frames(split.out)
+            if frames and len(frames) == len(shards):
+                note = lambda i, _: f"{frames[i]} frames"  # noqa: E731
+        run_tasks(ray, opts, shards, note)
         t1 = time.monotonic()
-        merge_shards(opts, plan)
+        merge_shards(opts, shards)
         t2 = time.monotonic()
-        log(f"{opts.shards} shard(s) in {t1 - t0:.2f} s, merge in {t2 - t1:.2f} s")
+        times += [f"{opts.shards} shard(s) in {t1 - t0:.2f} s", f"merge in {t2 - t1:.2f} s"]
+        log(", ".join(times))
         return EXIT_OK
     except DriverError as e:
         log(e.message)
