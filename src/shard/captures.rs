@@ -331,7 +331,7 @@ pub(super) fn merge_captures(
             .get(e.output as usize)
             .ok_or_else(|| bad(ppath, format!("output {} unknown to shard.json", e.output)))?;
         pool.tick += 1;
-        if !files.get(&(s, e.output)).is_some_and(|f| f.r.is_some()) {
+        if files.get(&(s, e.output)).is_none_or(|f| f.r.is_none()) {
             pool.room_to_read(&mut files);
         }
         let f = match files.entry((s, e.output)) {
@@ -344,9 +344,9 @@ pub(super) fn merge_captures(
         if !f.next(&mut rec)? {
             return Err(bad(&f.path, format!("no record for frame {}", e.position)));
         }
-        if !merged[e.output as usize]
+        if merged[e.output as usize]
             .as_ref()
-            .is_some_and(|m| m.w.is_some())
+            .is_none_or(|m| m.w.is_none())
         {
             pool.room_to_write(&mut merged)?;
         }
