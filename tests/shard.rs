@@ -55,6 +55,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `dir/nano.pcap`: a seeded random capture of `frames` frames with nanosecond time stamps.
+fn nano_capture(dir: &Path, seed: u64, frames: usize) -> PathBuf {
+    let nano = dir.join("nano.pcap");
+    let header = pcap_file::pcap::PcapHeader {
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..Default::default()
+    };
+    random::capture_with(&nano, header, seed, frames, 1, false);
+    nano
+}
+
 /// A plain replay, then every shard and the merge for each `n`: the same files.
 /// Runs `replay --shard K/N ARGS...` for every K into `dir/{prefix}{K}`, each run checked to
 /// succeed and to leave its sidecars: the shard directories, in shard order.
@@ -312,13 +323,8 @@ fn a_merge_with_few_open_files_gives_the_same_bytes() {
     let dir = tempdir("budget");
     let t = root().join("pcaps/demo-topology.toml");
     let c = root().join("pcaps/demo.pcap");
-    let nano = dir.join("nano.pcap");
-    let header = pcap_file::pcap::PcapHeader {
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..Default::default()
-    };
     // Two inputs of different headers: pcapng outputs, interface descriptions to carry over.
-    random::capture_with(&nano, header, 0x5eed_0016, 3000, 1, false);
+    let nano = nano_capture(&dir, 0x5eed_0016, 3000);
     let args = ["--topology", s(&t), s(&c), s(&nano)];
     let single = dir.join("single");
     let mut a = vec!["replay", "--no-progress", "--out", s(&single)];
@@ -347,12 +353,7 @@ fn two_inputs_in_pcapng_merged_equals_single() {
     let dir = tempdir("two-inputs");
     let t = root().join("pcaps/demo-topology.toml");
     let demo = root().join("pcaps/demo.pcap");
-    let nano = dir.join("nano.pcap");
-    let header = pcap_file::pcap::PcapHeader {
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..Default::default()
-    };
-    random::capture_with(&nano, header, 0x5eed_0014, 3000, 1, false);
+    let nano = nano_capture(&dir, 0x5eed_0014, 3000);
     merged_equals_single(
         &dir,
         &["--topology", s(&t), s(&nano), s(&demo), s(&nano)],

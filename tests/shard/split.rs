@@ -4,6 +4,23 @@
 
 use super::*;
 
+/// `eipsim split --shards N` of `inputs` into `out` with the topology `t`.
+fn run_split(t: &Path, n: u32, out: &Path, inputs: &[&str]) -> Output {
+    let n = n.to_string();
+    let mut a = vec![
+        "split",
+        "--no-progress",
+        "--topology",
+        s(t),
+        "--shards",
+        &n,
+        "--out",
+        s(out),
+    ];
+    a.extend(inputs);
+    eipsim(&a)
+}
+
 /// Records of a pcap file: (header, [(record header, data)]).
 fn pcap_records(bytes: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut recs = Vec::new();
@@ -29,25 +46,9 @@ fn split_captures_hold_the_input_records_unchanged() {
     let dir = tempdir("split-records");
     let t = root().join("pcaps/demo-topology.toml");
     let demo = root().join("pcaps/demo.pcap");
-    let nano = dir.join("nano.pcap");
-    let header = pcap_file::pcap::PcapHeader {
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..Default::default()
-    };
-    random::capture_with(&nano, header, 0x5eed_0015, 2000, 1, false);
+    let nano = nano_capture(&dir, 0x5eed_0015, 2000);
     let out = dir.join("split");
-    let o = eipsim(&[
-        "split",
-        "--no-progress",
-        "--topology",
-        s(&t),
-        "--shards",
-        "3",
-        "--out",
-        s(&out),
-        s(&nano),
-        s(&demo),
-    ]);
+    let o = run_split(&t, 3, &out, &[s(&nano), s(&demo)]);
     ok(&o);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -100,17 +101,7 @@ fn a_split_shard_refuses_another_run_and_names_damaged_files() {
     let t = root().join("pcaps/demo-topology.toml");
     let c = root().join("pcaps/demo.pcap");
     let split = dir.join("split");
-    ok(&eipsim(&[
-        "split",
-        "--no-progress",
-        "--topology",
-        s(&t),
-        "--shards",
-        "2",
-        "--out",
-        s(&split),
-        s(&c),
-    ]));
+    ok(&run_split(&t, 2, &split, &[s(&c)]));
     let other = dir.join("other.toml");
     let text = std::fs::read_to_string(&t).unwrap();
     std::fs::write(&other, format!("{text}\n# another topology\n")).unwrap();
@@ -231,18 +222,7 @@ fn an_input_cut_short_splits_as_one_machine_reports_it() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cut.pcap"), "{}", stderr(&o));
     let split = dir.join("split");
-    let mut a = vec![
-        "split",
-        "--no-progress",
-        "--topology",
-        s(&t),
-        "--shards",
-        "2",
-        "--out",
-        s(&split),
-    ];
-    a.extend(inputs);
-    let o = eipsim(&a);
+    let o = run_split(&t, 2, &split, &inputs);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cut.pcap"), "{}", stderr(&o));
     assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
