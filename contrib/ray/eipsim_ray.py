@@ -2,6 +2,9 @@
 """Run an eipsim replay as N shards on a Ray cluster and merge the shards' outputs.
 
 Phases, one function each:
+  0. stage_inputs: captures given as URLs (http://, https://, or any scheme fsspec knows: s3://,
+     gs://, ...) are downloaded first, one Ray task per URL, into WORK/inputs/<index>-<name>; the
+     run then goes on with those paths as if they had been given;
   1. plan: resolve paths, choose the mode, build the eipsim commands:
      - mode `split`: one `eipsim split --shards N` of the captures into WORK/split, then one
        `eipsim replay --shard K/N --split WORK/split` per shard (each reads only its frames);
@@ -19,17 +22,22 @@ either mode.
 
 Exit codes are eipsim replay's: 0 done, 1 bad input (the split's, a shard's or the merge's),
 2 usage. A split or shard that still crashes after its retries, or a cluster that cannot run it,
-exits 3.
+exits 3. A URL that cannot be fetched (404, connection refused, no such object) is bad input:
+exit 1 naming the URL.
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -38,6 +46,21 @@ EXIT_CRASH = 3
 
 # The options of `eipsim replay` that `eipsim split` takes too (they decide a frame's shard).
 SPLIT_OPTIONS = ("--events", "--ingress", "--capture-point")
+
+# A capture given as `scheme://...` is a URL to stage; http and https need only the standard
+# library, any other scheme needs fsspec (and its backend for the scheme).
+URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+URLLIB_SCHEMES = ("http", "https")
+# Download: bytes per read (memory held is one chunk), seconds before a stalled connection
+# fails, and attempts at a transient error (HTTP 5xx or 429, a timeout or a connection cut
+# mid-transfer) within one task, with a pause of TRANSIENT_PAUSE * attempt seconds between.
+CHUNK = 1 << 20
+TIMEOUT = 60
+TRANSIENT_ATTEMPTS = 3
+TRANSIENT_PAUSE = 1.0
+# fsspec backends worth naming when a scheme's package is missing.
+FSSPEC_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
+                   "abfs": "adlfs", "abfss": "adlfs", "hf": "huggingface_hub"}
 
 
 class DriverError(Exception):
@@ -101,7 +124,13 @@ def parse_args(argv):
         "next to --out); must be on a filesystem every Ray node shares",
     )
     p.add_argument("--keep-work", action="store_true", help="keep the split and shard directories")
-    p.add_argument("captures", nargs="+", help="capture files (pcap or pcapng), on a shared path")
+    p.add_argument(
+        "captures",
+        nargs="+",
+        help="capture files (pcap or pcapng): paths on a shared filesystem, or URLs (http://, "
+        "https://, or s3://, gs://... with fsspec installed), downloaded into the work directory "
+        "first",
+    )
     opts = p.parse_args(own)
     if opts.shards < 1:
         p.error(f"--shards {opts.shards}: must be at least 1")
@@ -169,15 +198,73 @@ def make_work_dir(opts):
         raise DriverError(EXIT_BAD_INPUT, f"--out {opts.out}: cannot create a work directory: {e}")
 
 
+def url_scheme(capture):
+    """The scheme of a capture given as a URL (lower case), or None for a path."""
+    m = URL_RE.match(capture)
+    return m.group(1).lower() if m else None
+
+
+def check_url(url, scheme):
+    """Refuse (exit 2) a URL the driver cannot fetch here: a scheme other than http and https
+    needs fsspec and the fsspec backend of that scheme."""
+    if scheme in URLLIB_SCHEMES:
+        return
+    package = FSSPEC_PACKAGES.get(scheme)
+    extra = f" {package}" if package else ""
+    try:
+        import fsspec
+    except ImportError:
+        raise DriverError(
+            EXIT_USAGE,
+            f"{url}: {scheme}:// URLs need the fsspec package (pip install fsspec{extra}); "
+            "http:// and https:// need nothing more",
+        )
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ImportError as e:
+        raise DriverError(
+            EXIT_USAGE,
+            f"{url}: fsspec's {scheme}:// backend is not installed "
+            f"(pip install {package or 'the package named here'}): {e}",
+        )
+    except ValueError as e:
+        raise DriverError(EXIT_USAGE, f"{url}: fsspec knows no {scheme}:// scheme: {e}")
+
+
+def staged_name(index, url):
+    """The file name of a staged URL in WORK/inputs: `<index>-<last part of the URL's path>`."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path).rstrip("/")
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", os.path.basename(path)) or "input"
+    return f"{index}-{name}"
+
+
+def plan_inputs(captures, work):
+    """The captures as eipsim reads them (absolute paths; a URL's staged path) and one download
+    job per URL."""
+    paths, stages = [], []
+    for i, c in enumerate(captures):
+        if url_scheme(c):
+            dest = os.path.join(work, "inputs", staged_name(i, c))
+            stages.append(Job(f"download {c}", dest, c))
+            paths.append(dest)
+        else:
+            paths.append(os.path.abspath(c))
+    return paths, stages
+
+
 def plan(opts, mode):
     """The commands to run, with absolute paths, and the work directory.
 
-    Returns (work_dir, split job or None, [shard jobs]).
+    Returns (work_dir, [download jobs], split job or None, [shard jobs]).
     """
     binary = resolve_binary(opts.eipsim)
     topology = os.path.abspath(opts.topology)
-    captures = [os.path.abspath(c) for c in opts.captures]
+    for c in opts.captures:
+        scheme = url_scheme(c)
+        if scheme:
+            check_url(c, scheme)
     work = make_work_dir(opts)
+    captures, stages = plan_inputs(opts.captures, work)
     n = opts.shards
     split = None
     if mode == "split":
@@ -193,7 +280,7 @@ def plan(opts, mode):
             shards.append(Job(f"shard {k}/{n}", part, argv + ["--split", split.out] + opts.extra))
         else:
             shards.append(Job(f"shard {k}/{n}", part, argv + opts.extra + captures))
-    return work, split, shards
+    return work, stages, split, shards
 
 
 def run_eipsim(label, out, argv, cwd):
@@ -219,6 +306,108 @@ def run_eipsim(label, out, argv, cwd):
     raise RuntimeError(f"eipsim crashed ({how})" + (f": {tail}" if tail else ""))
 
 
+class Transient(Exception):
+    """A download error worth another attempt: HTTP 5xx or 429, a timeout, a cut connection."""
+
+
+class Refused(Exception):
+    """A download error that another attempt would repeat: HTTP 4xx, connection refused, an
+    unknown host, no such object."""
+
+
+def copy_stream(read, part, expected, cut):
+    """Copy `read(CHUNK)` into the file `part` chunk by chunk; return the bytes copied.
+
+    A read raising one of the exception types `cut`, or ending before `expected` bytes, is
+    Transient; a write error (the work directory) propagates.
+    """
+    size = 0
+    with open(part, "wb") as out:
+        while True:
+            try:
+                chunk = read(CHUNK)
+            except cut as e:
+                raise Transient(f"transfer cut after {size} bytes: {e!r}")
+            if not chunk:
+                break
+            out.write(chunk)
+            size += len(chunk)
+    if expected is not None and size != expected:
+        raise Transient(f"transfer ended after {size} of {expected} bytes")
+    return size
+
+
+def download_http(url, part):
+    """Download an http:// or https:// URL with urllib into `part`."""
+    import http.client
+
+    try:
+        src = urllib.request.urlopen(url, timeout=TIMEOUT)
+    except urllib.error.HTTPError as e:
+        what = f"HTTP {e.code} {e.reason}"
+        raise (Transient if e.code >= 500 or e.code == 429 else Refused)(what)
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, (TimeoutError, ConnectionResetError, ConnectionAbortedError)):
+            raise Transient(f"{e.reason!r}")
+        raise Refused(f"{e.reason}")
+    except (TimeoutError, ConnectionResetError, http.client.HTTPException) as e:
+        raise Transient(f"{e!r}")
+    with src:
+        length = src.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        cut = (http.client.HTTPException, ConnectionError, TimeoutError)
+        return copy_stream(src.read, part, expected, cut)
+
+
+def download_fsspec(url, part):
+    """Download a URL of any other scheme with fsspec into `part`."""
+    try:
+        import fsspec
+    except ImportError:
+        raise Refused("fsspec is not installed on this Ray node (pip install fsspec)")
+    try:
+        src = fsspec.open(url, "rb").open()
+    except (FileNotFoundError, PermissionError, IsADirectoryError, ImportError, ValueError) as e:
+        raise Refused(f"{e!r}")
+    except Exception as e:  # backends raise their own errors (botocore, aiohttp...)
+        raise Transient(f"{e!r}")
+    with src:
+        return copy_stream(src.read, part, None, Exception)
+
+
+def fetch(label, dest, url, cwd):
+    """Body of one Ray task: download `url` into `dest` (through `dest.part`, renamed when
+    complete); return (label, exit code, bytes, error, seconds) like run_eipsim.
+
+    A transient error is tried again within the task, TRANSIENT_ATTEMPTS times in all; a refused
+    URL, or a transient error on every attempt, returns exit 1 (bad input, not retried). Anything
+    else (the work directory not writable, a crash) raises, so Ray retries the task.
+    """
+    del cwd
+    start = time.monotonic()
+    part = dest + ".part"
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    get = download_http if url_scheme(url) in URLLIB_SCHEMES else download_fsspec
+    attempt = 1
+    while True:
+        for f in (dest, part):
+            if os.path.exists(f):
+                os.remove(f)
+        try:
+            size = get(url, part)
+            os.replace(part, dest)
+            return label, EXIT_OK, str(size), "", time.monotonic() - start
+        except (Transient, Refused) as e:
+            if os.path.exists(part):
+                os.remove(part)
+            if isinstance(e, Transient) and attempt < TRANSIENT_ATTEMPTS:
+                time.sleep(TRANSIENT_PAUSE * attempt)
+                attempt += 1
+                continue
+            tries = f" ({attempt} attempts)" if attempt > 1 else ""
+            return label, EXIT_BAD_INPUT, "", f"{e}{tries}", time.monotonic() - start
+
+
 def start_ray(opts):
     """Connect to the cluster given by --address, or start a local Ray instance."""
     try:
@@ -241,10 +430,11 @@ def start_ray(opts):
     return ray
 
 
-def run_tasks(ray, opts, jobs, note=None):
-    """Run every job as a Ray task; print a line per finished job (with `note(i, stdout)` if
-    given); stop at the first refusal or exhausted retries."""
-    task = ray.remote(num_cpus=1)(run_eipsim)
+def run_tasks(ray, opts, jobs, note=None, body=run_eipsim):
+    """Run every job as a Ray task of `body` (run_eipsim, or fetch for a download); print a
+    line per finished job (with `note(i, stdout)` if given); stop at the first refusal or
+    exhausted retries."""
+    task = ray.remote(num_cpus=1)(body)
     task = task.options(max_retries=opts.retries, retry_exceptions=True)
     n = len(jobs)
     cwd = os.getcwd()
@@ -325,18 +515,20 @@ def clean_up(work, n, created):
         shutil.rmtree(work, ignore_errors=True)
         return
     shutil.rmtree(os.path.join(work, "split"), ignore_errors=True)
+    shutil.rmtree(os.path.join(work, "inputs"), ignore_errors=True)
     for k in range(n):
         shutil.rmtree(os.path.join(work, f"part-{k}"), ignore_errors=True)
 
 
 def main(argv=None):
-    """Plan, split if the mode says so, run the shards on Ray, merge; return the exit code."""
+    """Plan, download the URLs, split if the mode says so, run the shards on Ray, merge; return
+    the exit code."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     work = None
     ray = None
     try:
         mode, why = choose_mode(opts.mode, opts.captures)
-        work, split, shards = plan(opts, mode)
+        work, stages, split, shards = plan(opts, mode)
         t_start = time.monotonic()
         ray = start_ray(opts)
         t0 = time.monotonic()
@@ -345,6 +537,13 @@ def main(argv=None):
         log(f"mode {mode} ({why})")
         times = []
         note = None
+        if stages:
+            log(f"download of {len(stages)} URL(s) into {os.path.join(work, 'inputs')} ...")
+            got = lambda i, size: f"{size} bytes into {stages[i].out}"  # noqa: E731
+            run_tasks(ray, opts, stages, got, body=fetch)
+            t_down = time.monotonic()
+            times.append(f"download in {t_down - t0:.2f} s")
+            t0 = t_down
         if split:
             log(f"split of {len(opts.captures)} capture(s) into {opts.shards} shards ...")
             run_tasks(ray, opts, [split], split_summary)
