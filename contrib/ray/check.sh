@@ -13,10 +13,16 @@
 #    (--mode shard) a shard whose Ray worker is killed: retried, the outputs still identical;
 # 5. a shard that crashes every time exits 3 after --retries 1 (two attempts), without merge;
 # 6. a missing capture exits 1, naming the shard (mode shard) or the split (mode split), with
-#    every command run at most once (no retry).
+#    every command run at most once (no retry);
+# 7. the capture given as an http:// URL (served by `python3 -m http.server` on 127.0.0.1):
+#    downloaded into the work directory, then mode split; every output identical except that
+#    report.json names the staged copy (compared after putting the original path back); a URL
+#    that gives 404 exits 1 naming it, with no split, shard or merge run.
 # Prints the times of the runs. Exits non-zero on any difference or failure.
 # Environment: FRAMES, SHARDS (default 4), VENV (default: a new one in the scratch directory),
-# SCRATCH (default: a new temporary directory, removed at the end unless KEEP=1).
+# SCRATCH (default: a new temporary directory, removed at the end unless KEEP=1), EIPSIM_BIN
+# (an eipsim binary to use instead of building one with cargo; gen_bulk is then GEN_BULK,
+# default examples/gen_bulk next to it).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,9 +33,15 @@ scratch=${SCRATCH:-$(mktemp -d "${TMPDIR:-/tmp}/eipsim-ray-check.XXXXXX")}
 mkdir -p "$scratch"
 scratch=$(cd "$scratch" && pwd)
 venv=${VENV:-$scratch/venv}
-if [ "${KEEP:-0}" != 1 ] && [ -z "${SCRATCH:-}" ]; then
-    trap 'rm -rf "$scratch"' EXIT
-fi
+server_pid=
+# At exit, also on a failure or an interrupt: stop the HTTP server of step 7 if it runs, and
+# remove the scratch directory if it is ours.
+clean_up() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    if [ "${KEEP:-0}" != 1 ] && [ -z "${SCRATCH:-}" ]; then rm -rf "$scratch"; fi
+}
+trap clean_up EXIT
+trap 'exit 130' INT TERM
 
 say() { echo "check.sh: $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -47,24 +59,34 @@ fi
 py="$venv/bin/python"
 
 # --- 2. binary and capture ----------------------------------------------------------------
-(cd "$root" && cargo build --release --quiet --bin eipsim --example gen_bulk)
-bin="$root/target/release/eipsim"
-"$root/target/release/examples/gen_bulk" "$scratch/bulk" "$frames" 256 4 >/dev/null
+if [ -n "${EIPSIM_BIN:-}" ]; then
+    bin=$(cd "$(dirname "$EIPSIM_BIN")" && pwd)/$(basename "$EIPSIM_BIN")
+    gen_bulk=${GEN_BULK:-$(dirname "$bin")/examples/gen_bulk}
+    [ -x "$bin" ] || fail "EIPSIM_BIN=$EIPSIM_BIN: not an executable file"
+    [ -x "$gen_bulk" ] || fail "$gen_bulk: not an executable file (set GEN_BULK)"
+else
+    (cd "$root" && cargo build --release --quiet --bin eipsim --example gen_bulk)
+    bin="$root/target/release/eipsim"
+    gen_bulk="$root/target/release/examples/gen_bulk"
+fi
+"$gen_bulk" "$scratch/bulk" "$frames" 256 4 >/dev/null
 topo="$scratch/bulk/topology.toml"
 cap="$scratch/bulk/bulk.pcap"
 
-# compare DIR_A DIR_B: the same output files, byte for byte
+# compare DIR_A DIR_B [SKIP]: the same output files, byte for byte (but for the file SKIP,
+# which must be there and is compared by the caller)
 compare() {
-    local a=$1 b=$2 n=0 f
+    local a=$1 b=$2 skip=${3:-} n=0 f
     diff <(cd "$a" && find . -type f ! -name .eipsim.lock | sort) \
          <(cd "$b" && find . -type f ! -name .eipsim.lock | sort) \
         || fail "$a and $b do not hold the same files"
     while IFS= read -r f; do
+        [ "$f" != "./$skip" ] || continue
         cmp "$a/$f" "$b/$f" || fail "$b/$f differs from $a/$f"
         n=$((n + 1))
     done < <(cd "$a" && find . -type f ! -name .eipsim.lock | sort)
     [ "$n" -gt 2 ] || fail "only $n output files in $a"
-    say "$b: $n files identical to $a"
+    say "$b: $n files identical to $a${skip:+ (all but $skip)}"
 }
 
 # --- 3. single machine vs Ray -------------------------------------------------------------
@@ -171,5 +193,65 @@ grep -q "^eipsim-ray: split: .*missing.pcap" "$scratch/bad.err" || fail "no spli
 [ "$(grep -c -v -x split "$scratch/calls.log")" = 0 ] || fail "shards or merge ran after the split failed"
 [ ! -e "$scratch/ray-bad" ] || fail "a failed run left $scratch/ray-bad"
 
+# --- 7. the capture as an http:// URL; a URL that gives 404 ---------------------------------
+# The server picks a free port (port 0) and prints it.
+"$py" -u -m http.server --bind 127.0.0.1 --directory "$scratch/bulk" 0 \
+    > "$scratch/http.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 50); do
+    port=$(sed -n 's/^Serving HTTP on [^ ]* port \([0-9]*\).*/\1/p' "$scratch/http.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$scratch/http.log" >&2; fail "python3 -m http.server did not start"; }
+url="http://127.0.0.1:$port/bulk.pcap"
+staged="$scratch/work-url/inputs/0-bulk.pcap"
+t=$(now)
+"$py" "$here/eipsim_ray.py" --eipsim "$bin" --topology "$topo" --shards "$shards" --mode split \
+    --work-dir "$scratch/work-url" --out "$scratch/ray-url" "$url" 2> "$scratch/url.err" \
+    || { cat "$scratch/url.err" >&2; fail "the run on $url failed"; }
+url_s=$(since "$t")
+cat "$scratch/url.err" >&2
+grep -q -F "eipsim-ray: download $url done in " "$scratch/url.err" \
+    || fail "no progress line of the download of $url"
+grep -q -F ", $(stat -c %s "$cap") bytes into $staged" "$scratch/url.err" \
+    || fail "the progress line does not give the size of $cap and $staged"
+[ ! -e "$staged" ] || fail "the staged copy $staged was not removed at the end"
+compare "$scratch/single" "$scratch/ray-url" report.json
+"$py" - "$scratch/single/report.json" "$scratch/ray-url/report.json" "$staged" "$cap" <<'PY' \
+    || fail "report.json of the run on $url differs by more than the input's name"
+import json, sys
+single_path, ray_path, staged, cap = sys.argv[1:]
+with open(single_path) as f:
+    single = json.load(f)
+with open(ray_path) as f:
+    ray = json.load(f)
+files = [i.get("file") for i in ray["inputs"]]
+if files != [staged]:
+    sys.exit(f"{ray_path}: inputs name {files}, expected [{staged!r}]")
+ray["inputs"][0]["file"] = cap
+if ray != single:
+    sys.exit(f"{ray_path} differs from {single_path} beyond inputs[0].file")
+PY
+say "$scratch/ray-url/report.json: identical to $scratch/single/report.json but for inputs[0].file"
+wrapper none never
+set +e
+"$py" "$here/eipsim_ray.py" --eipsim "$scratch/eipsim-wrapper" --topology "$topo" --mode split \
+    --shards "$shards" --out "$scratch/ray-404" "http://127.0.0.1:$port/missing.pcap" \
+    2> "$scratch/404.err"
+code=$?
+set -e
+cat "$scratch/404.err" >&2
+[ "$code" = 1 ] || fail "a URL that gives 404 exited $code, expected 1"
+grep -q -F "eipsim-ray: download http://127.0.0.1:$port/missing.pcap: HTTP 404" "$scratch/404.err" \
+    || fail "no error naming http://127.0.0.1:$port/missing.pcap and its 404"
+[ ! -s "$scratch/calls.log" ] || fail "eipsim ran after a download failed: $(tr '\n' ' ' < "$scratch/calls.log")"
+[ ! -e "$scratch/ray-404" ] || fail "a failed run left $scratch/ray-404"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=
+
 say "OK: $frames frames; single replay ${single_s} s; Ray, $shards shards (with Ray's start):" \
-    "mode shard ${ray_s} s; mode split, with two crashes and their retries: ${split_s} s"
+    "mode shard ${ray_s} s; mode split, with two crashes and their retries: ${split_s} s;" \
+    "mode split from $url: ${url_s} s"
