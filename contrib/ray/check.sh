@@ -246,7 +246,8 @@ cat "$scratch/404.err" >&2
 [ "$code" = 1 ] || fail "a URL that gives 404 exited $code, expected 1"
 grep -q -F "eipsim-ray: download http://127.0.0.1:$port/missing.pcap: HTTP 404" "$scratch/404.err" \
     || fail "no error naming http://127.0.0.1:$port/missing.pcap and its 404"
-[ ! -s "$scratch/calls.log" ] || fail "eipsim ran after a download failed: $(tr '\n' ' ' < "$scratch/calls.log")"
+[ ! -s "$scratch/calls.log" ] \
+    || fail "eipsim ran after a download failed: $(tr '\n' ' ' < "$scratch/calls.log")"
 [ ! -e "$scratch/ray-404" ] || fail "a failed run left $scratch/ray-404"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true

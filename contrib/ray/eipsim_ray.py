@@ -59,8 +59,16 @@ TIMEOUT = 60
 TRANSIENT_ATTEMPTS = 3
 TRANSIENT_PAUSE = 1.0
 # fsspec backends worth naming when a scheme's package is missing.
-FSSPEC_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
-                   "abfs": "adlfs", "abfss": "adlfs", "hf": "huggingface_hub"}
+FSSPEC_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "hf": "huggingface_hub",
+}
 
 
 class DriverError(Exception):
@@ -368,9 +376,9 @@ def download_fsspec(url, part):
     try:
         src = fsspec.open(url, "rb").open()
     except (FileNotFoundError, PermissionError, IsADirectoryError, ImportError, ValueError) as e:
-        raise Refused(f"{e!r}")
+        raise Refused(f"{type(e).__name__}: {e}")
     except Exception as e:  # backends raise their own errors (botocore, aiohttp...)
-        raise Transient(f"{e!r}")
+        raise Transient(f"{type(e).__name__}: {e}")
     with src:
         return copy_stream(src.read, part, None, Exception)
 
