@@ -9,6 +9,7 @@ pub(crate) mod feed;
 pub mod guard;
 pub mod input;
 
+mod finish;
 pub mod output;
 pub(crate) mod pipeline;
 mod respond;
@@ -17,10 +18,13 @@ pub mod shard;
 pub(crate) mod sink;
 pub mod split;
 
+pub use split::run_split_shard;
+
 use setup::out_format;
 pub use setup::{MAX_OPEN, open_file_budget};
 
 use feed::{Batch, Feeder, Timeline};
+pub(crate) use finish::finish;
 use pipeline::pipeline;
 use sink::{Rewritten, Sink, Trace, grown_snaplen};
 
@@ -219,65 +223,6 @@ pub fn run_shard(
     spec: shard::ShardSpec,
 ) -> Result<ReplayOutcome, ReplayError> {
     run_with(opts, report::SPILL_BUFFER, false, Some(spec), None)
-}
-
-/// `replay --shard K/N --split DIR`: shard `K` of the split in `DIR` ([`split`]), whose
-/// captures hold only that shard's frames; the outputs are those of `replay --shard K/N` over
-/// the inputs the split read (`opts.inputs` must be empty: the split names them).
-pub fn run_split_shard(
-    opts: &ReplayOptions,
-    spec: shard::ShardSpec,
-    dir: &Path,
-) -> Result<ReplayOutcome, ReplayError> {
-    if !opts.inputs.is_empty() {
-        return Err(ReplayError::Usage(
-            "--split DIR replays the captures the split wrote: give no capture".into(),
-        ));
-    }
-    let manifest = split::read_manifest(dir).map_err(ReplayError::Split)?;
-    let file = dir.join(split::SPLIT_MANIFEST);
-    if manifest.shards != spec.n {
-        return Err(ReplayError::Usage(format!(
-            "--shard {}/{}: {} splits into {} shards",
-            spec.k,
-            spec.n,
-            file.display(),
-            manifest.shards
-        )));
-    }
-    let run = split::split_run(
-        &opts.topology,
-        opts.events.as_deref(),
-        &opts.ingress,
-        opts.capture_point,
-    );
-    let m = &manifest.run;
-    let differs = [
-        (
-            "topology (its bytes)",
-            m.topology_fnv64 != run.topology_fnv64,
-        ),
-        ("events (its bytes)", m.events_fnv64 != run.events_fnv64),
-        ("--ingress", m.ingress != run.ingress),
-        ("--capture-point", m.capture_point != run.capture_point),
-        ("eipsim version", m.eipsim != run.eipsim),
-    ];
-    if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
-        return Err(ReplayError::Split(format!(
-            "{}: split with another {what} than this replay's (split: topology {}, events {}, ingress {}, capture point {}, eipsim {}): give the same, or split again",
-            file.display(),
-            m.topology,
-            m.events.as_deref().unwrap_or("none"),
-            m.ingress.as_deref().unwrap_or("by frame"),
-            m.capture_point,
-            m.eipsim
-        )));
-    }
-    let part = split::Part {
-        dir: split::shard_dir(dir, spec.k),
-        manifest,
-    };
-    run_with(opts, report::SPILL_BUFFER, false, Some(spec), Some(&part))
 }
 
 fn run_with(
@@ -587,138 +532,6 @@ fn run_with(
         }
     }
     finish(sink, opts, inputs, capture_errors, fixes)
-}
-
-pub(crate) fn finish(
-    sink: Sink,
-    opts: &ReplayOptions,
-    inputs: Vec<InputReport>,
-    capture_errors: Vec<CaptureError>,
-    fixes: bool,
-) -> Result<ReplayOutcome, ReplayError> {
-    let Sink {
-        internet,
-        dropped,
-        enis,
-        stats,
-        trace,
-        cloud,
-        shard: part,
-        frame_no,
-        ..
-    } = sink;
-    let cloud = cloud.as_ref();
-    // All or nothing: every output is completed under its temporary name, then all are renamed.
-    let mut set = output::OutputSet::default();
-    let mut enis = enis;
-    let mut failed: Option<OutputError> = enis.flush().err();
-    let output_opens = internet.opens + dropped.opens + enis.opens();
-    let eni_count = enis.enis();
-    for w in [internet, dropped].into_iter().chain(enis.into_writers()) {
-        if failed.is_some() {
-            w.abandon();
-            continue;
-        }
-        match w.close() {
-            Ok((tmp, dest)) => set.add(tmp, dest),
-            Err(e) => failed = Some(e),
-        }
-    }
-    if let Some(Trace { tmp, dest, w }) = trace {
-        match w.into_inner() {
-            Ok(f) => {
-                drop(f);
-                set.add(tmp, dest);
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                failed.get_or_insert(OutputError {
-                    file: dest,
-                    message: e.error().to_string(),
-                });
-            }
-        }
-    }
-    let mut stats = stats;
-    if failed.is_none()
-        && let Some((file, message)) = stats.spill_error()
-    {
-        failed = Some(OutputError {
-            file: file.clone(),
-            message: message.clone(),
-        });
-    }
-    if failed.is_none()
-        && let Err(e) = stats.settle()
-    {
-        failed = Some(OutputError {
-            file: opts.out.join("flows.spill"),
-            message: e.to_string(),
-        });
-    }
-    if let Some(p) = part {
-        if failed.is_none() {
-            failed = p.finish(&mut set, opts, cloud, frame_no).err();
-        } else {
-            p.abandon();
-        }
-    }
-    // `--fixes`: proposed, verified, `fixes.toml` added to the set, `fixes` to the report.
-    let fixes = (fixes && failed.is_none())
-        .then(|| crate::advisor::fixes::attach(&mut stats, cloud, opts, &capture_errors, &mut set))
-        .and_then(|r| r.map_err(|e| failed = Some(e)).ok());
-    let report_path = opts.out.join("report.json");
-    if failed.is_none() {
-        let tmp = output::temp_name(&report_path);
-        let written_json = std::fs::File::create(&tmp).and_then(|f| {
-            report::write_json(
-                std::io::BufWriter::new(f),
-                &stats,
-                cloud,
-                &opts.topology.display().to_string(),
-                &inputs,
-            )
-        });
-        match written_json {
-            Ok(()) => set.add(tmp, report_path),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                failed = Some(OutputError {
-                    file: report_path,
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-    // The ended flows are in report.json now: their spill files go.
-    stats.discard_spill();
-    if let Some(e) = failed {
-        set.abandon();
-        return Err(e.into());
-    }
-    let written = set.commit()?;
-    // An ENI that received no frame gets no file (a stale one from an earlier run into the same
-    // directory would claim otherwise: it goes).
-    // (Every writer was taken above: `written` tells which ENIs have a file, looked up in a
-    // set so that tens of thousands of ENIs are not compared pairwise.)
-    let done: std::collections::HashSet<&PathBuf> = written.iter().collect();
-    for i in 0..eni_count {
-        let path = opts.out.join(format!("{}.pcap", cloud.enis[i].id));
-        if !done.contains(&path) && path.is_file() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-    let mut summary = report::summary(&stats, cloud, &inputs, &opts.out.display().to_string());
-    crate::advisor::fixes::splice_summary(&mut summary, fixes.as_deref());
-    Ok(ReplayOutcome {
-        stats,
-        inputs,
-        summary,
-        capture_error: capture_errors.first().cloned(),
-        capture_errors,
-        written,
-        output_opens,
-    })
 }
 
 /// The addresses of a tuple as text, for messages.

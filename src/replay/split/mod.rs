@@ -23,7 +23,13 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+mod manifest;
+mod part;
+
+pub use manifest::{SplitFault, SplitInput, SplitManifest, SplitRun, read_manifest};
+pub(crate) use manifest::{fnv64_hex, split_run};
+pub(crate) use part::Part;
+pub use part::run_split_shard;
 
 use super::feed::{Batch, Feeder};
 use super::output::{self, OutputError, OutputSet};
@@ -64,87 +70,6 @@ pub struct SplitOptions {
     pub progress: bool,
 }
 
-/// `split.json`: the run the shards belong to, the inputs as read, where each event applied.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SplitManifest {
-    /// [`SPLIT_FORMAT`].
-    pub format: String,
-    /// Machine shards.
-    pub shards: u32,
-    /// State shards of this eipsim ([`crate::pass::SHARDS`]): a replay with another count
-    /// would place frames elsewhere.
-    pub state_shards: usize,
-    /// What decides each frame's shard: the replay of a shard must be given the same.
-    pub run: SplitRun,
-    /// The inputs, in order.
-    pub inputs: Vec<SplitInput>,
-    /// Frames read from every input.
-    pub frames: u64,
-    /// Frames the capture point `instance` restored, over every input.
-    pub restored: u64,
-    /// Per timed event, in the events file's order: the 1-based position of the first frame
-    /// it applied to, or `null` when no frame came at or after its time.
-    pub events: Vec<Option<u64>>,
-    /// Frames per shard.
-    pub shard_frames: Vec<u64>,
-}
-
-/// The part of a split that the replay of a shard must match.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SplitRun {
-    /// eipsim's version.
-    pub eipsim: String,
-    /// The topology file as given.
-    pub topology: String,
-    /// FNV-1a (64 bits) of its bytes.
-    pub topology_fnv64: Option<String>,
-    /// The events file as given.
-    pub events: Option<String>,
-    /// FNV-1a (64 bits) of its bytes.
-    pub events_fnv64: Option<String>,
-    /// `--ingress`.
-    pub ingress: Option<String>,
-    /// `--capture-point`.
-    pub capture_point: String,
-}
-
-/// One input of a split.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SplitInput {
-    /// The file as given.
-    pub file: String,
-    /// Its size.
-    pub bytes: Option<u64>,
-    /// `pcap` or `pcapng`; `null` when it could not be opened.
-    pub format: Option<String>,
-    /// Frames read from it.
-    pub frames: u64,
-    /// Why reading it stopped before its end, if it did.
-    pub error: Option<SplitFault>,
-    /// Its file's name in every shard directory; `null` when it could not be opened.
-    pub part: Option<String>,
-}
-
-/// A capture fault as the split met it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SplitFault {
-    /// The 1-based record, when the fault is in one.
-    pub record: Option<u64>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl SplitInput {
-    /// The fault as the replay reports it (naming the input, not the shard's copy).
-    pub fn capture_error(&self) -> Option<CaptureError> {
-        self.error.as_ref().map(|e| CaptureError {
-            file: PathBuf::from(&self.file),
-            record: e.record,
-            message: e.message.clone(),
-        })
-    }
-}
-
 /// What a split did.
 #[derive(Debug)]
 pub struct SplitOutcome {
@@ -154,35 +79,6 @@ pub struct SplitOutcome {
     pub capture_errors: Vec<CaptureError>,
     /// Files written.
     pub written: Vec<PathBuf>,
-}
-
-/// FNV-1a (64 bits) of a file's bytes as 16 hex digits; `None` when unreadable.
-pub(crate) fn fnv64_hex(path: &Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    Some(format!("{h:016x}"))
-}
-
-/// The run fields of a split or of a shard's replay with these options.
-pub(crate) fn split_run(
-    topology: &Path,
-    events: Option<&Path>,
-    ingress: &Option<String>,
-    point: CapturePoint,
-) -> SplitRun {
-    SplitRun {
-        eipsim: env!("CARGO_PKG_VERSION").into(),
-        topology: topology.display().to_string(),
-        topology_fnv64: fnv64_hex(topology),
-        events: events.map(|p| p.display().to_string()),
-        events_fnv64: events.and_then(fnv64_hex),
-        ingress: ingress.clone(),
-        capture_point: point.as_str().into(),
-    }
 }
 
 /// A file being written under its temporary name.
@@ -563,109 +459,4 @@ fn write_batch(
         w.frames[k] += 1;
     }
     Ok(())
-}
-
-/// Reads `split.json` of a split's output directory, naming the file in every error.
-pub fn read_manifest(dir: &Path) -> Result<SplitManifest, String> {
-    let p = dir.join(SPLIT_MANIFEST);
-    let text = std::fs::read_to_string(&p).map_err(|e| {
-        format!(
-            "{}: cannot read ({e}): not the output directory of `eipsim split`",
-            p.display()
-        )
-    })?;
-    let m: SplitManifest =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-    if m.format != SPLIT_FORMAT {
-        return Err(format!(
-            "{}: format {:?}, expected {SPLIT_FORMAT:?}",
-            p.display(),
-            m.format
-        ));
-    }
-    if m.state_shards != crate::pass::SHARDS {
-        return Err(format!(
-            "{}: made with {} state shards, this eipsim has {}: split again with this eipsim",
-            p.display(),
-            m.state_shards,
-            crate::pass::SHARDS
-        ));
-    }
-    Ok(m)
-}
-
-/// A split's shard, as its replay reads it.
-pub(crate) struct Part {
-    /// The shard's directory (`shard-K`).
-    pub(crate) dir: PathBuf,
-    /// The split's manifest.
-    pub(crate) manifest: SplitManifest,
-}
-
-impl Part {
-    /// `split.json`, for messages.
-    pub(crate) fn split_file(&self) -> PathBuf {
-        self.dir
-            .parent()
-            .map_or_else(|| PathBuf::from(SPLIT_MANIFEST), |d| d.join(SPLIT_MANIFEST))
-    }
-
-    /// Per input, the shard's copy of it (`None`: the split could not open it).
-    pub(crate) fn captures(&self) -> Vec<Option<PathBuf>> {
-        self.manifest
-            .inputs
-            .iter()
-            .map(|i| i.part.as_ref().map(|n| self.dir.join(n)))
-            .collect()
-    }
-
-    /// Per input, its name and format as the report gives them.
-    pub(crate) fn inputs_meta(&self) -> Vec<(String, Option<super::Format>)> {
-        self.manifest
-            .inputs
-            .iter()
-            .map(|i| {
-                let f = match i.format.as_deref() {
-                    Some("pcap") => Some(super::Format::Pcap),
-                    Some("pcapng") => Some(super::Format::PcapNg),
-                    _ => None,
-                };
-                (i.file.clone(), f)
-            })
-            .collect()
-    }
-
-    /// Per input, its name and size as `shard.json` gives them.
-    pub(crate) fn run_inputs(&self) -> Vec<(String, Option<u64>)> {
-        self.manifest
-            .inputs
-            .iter()
-            .map(|i| (i.file.clone(), i.bytes))
-            .collect()
-    }
-
-    /// The faults the split met, by input.
-    pub(crate) fn capture_errors(&self) -> Vec<(usize, CaptureError)> {
-        self.manifest
-            .inputs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, i)| i.capture_error().map(|e| (k, e)))
-            .collect()
-    }
-
-    /// The reading side of the shard: its `positions.bin`.
-    pub(crate) fn feed(&self) -> Result<super::feed::PartFeed, ReplayError> {
-        let path = self.dir.join(PART_POSITIONS);
-        let f = std::fs::File::open(&path)
-            .map_err(|e| ReplayError::Split(format!("{}: cannot open: {e}", path.display())))?;
-        Ok(super::feed::PartFeed {
-            positions: std::io::BufReader::with_capacity(1 << 16, f),
-            path,
-            seen: Vec::new(),
-            fault: None,
-            read: 0,
-            ended: false,
-        })
-    }
 }
