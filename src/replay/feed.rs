@@ -117,37 +117,46 @@ pub(crate) struct PartFeed {
     pub(crate) read: u64,
     /// The events left after the last frame were applied.
     pub(crate) ended: bool,
+    /// The position of the last record read.
+    pub(crate) last: u64,
+    /// Frames the split read in all: every position is at most this.
+    pub(crate) frames: u64,
+    /// Interface slots the split gave: every slot is below this.
+    pub(crate) slots: u32,
 }
 
 impl PartFeed {
     /// The next record: (position, input, slot); `None` at the end of the file.
     fn next(&mut self) -> Result<Option<(u64, u32, u32)>, String> {
-        use std::io::Read as _;
         let mut e = [0u8; super::split::PART_RECORD];
-        let mut got = 0;
-        while got < e.len() {
-            match self.positions.read(&mut e[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(x) if x.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(x) => return Err(format!("{}: {x}", self.path.display())),
+        match crate::shard::captures::read_exact_or_eof(&mut self.positions, &mut e) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(x) if x.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(format!(
+                    "{}: cut short in record {}",
+                    self.path.display(),
+                    self.read + 1
+                ));
             }
-        }
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < e.len() {
-            return Err(format!(
-                "{}: cut short in record {} ({got} of {} bytes)",
-                self.path.display(),
-                self.read + 1,
-                e.len()
-            ));
+            Err(x) => return Err(format!("{}: {x}", self.path.display())),
         }
         self.read += 1;
         let pos = u64::from_le_bytes(e[..8].try_into().expect("8 bytes"));
         let input = u32::from_le_bytes(e[8..12].try_into().expect("4 bytes"));
         let slot = u32::from_le_bytes(e[12..].try_into().expect("4 bytes"));
+        // Positions rise and stay within the input; slots stay within the split's.
+        if pos <= self.last || pos > self.frames || slot >= self.slots {
+            return Err(format!(
+                "{}: record {}: position {pos} after {} (at most {}), interface slot {slot} (below {}): damaged",
+                self.path.display(),
+                self.read,
+                self.last,
+                self.frames,
+                self.slots
+            ));
+        }
+        self.last = pos;
         Ok(Some((pos, input, slot)))
     }
 }

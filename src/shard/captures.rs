@@ -39,7 +39,9 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> MergeError {
     MergeError::Input(format!("{}: {what}", path.display()))
 }
 
-fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+/// Fills `buf`: `Ok(false)` at the end of the input before any byte, `UnexpectedEof` when it
+/// ends inside `buf`.
+pub(crate) fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
     let mut got = 0;
     while got < buf.len() {
         let n = r.read(&mut buf[got..])?;

@@ -176,10 +176,17 @@ fn a_split_shard_refuses_another_run_and_names_damaged_files() {
     assert!(good.len() >= 32, "shard 1 has frames");
     let mut wrong_input = good.clone();
     wrong_input[8..12].copy_from_slice(&5u32.to_le_bytes());
-    let damages: [(Vec<u8>, &str); 3] = [
+    let mut huge_slot = good.clone();
+    huge_slot[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut backwards = good.clone();
+    backwards[16..24].copy_from_slice(&good[..8]);
+    let damages: [(Vec<u8>, &str); 6] = [
         (good[..good.len() - 16].to_vec(), "ends before"),
-        ([good.clone(), good[..16].to_vec()].concat(), "more records"),
+        ([good.clone(), good[..16].to_vec()].concat(), "damaged"),
+        (good[..good.len() - 5].to_vec(), "cut short"),
         (wrong_input, "input 5"),
+        (huge_slot, "damaged"),
+        (backwards, "damaged"),
     ];
     for (bytes, what) in damages {
         std::fs::write(sh.join("positions.bin"), &bytes).unwrap();

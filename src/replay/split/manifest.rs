@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::super::{CaptureError, CapturePoint};
 use super::{SPLIT_FORMAT, SPLIT_MANIFEST};
 
+/// The most interface slots a split names (a capture with more interfaces is a damaged one).
+const MAX_SLOTS: u64 = 1 << 20;
+
 /// `split.json`: the run the shards belong to, the inputs as read, where each event applied.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SplitManifest {
@@ -23,6 +26,9 @@ pub struct SplitManifest {
     pub inputs: Vec<SplitInput>,
     /// Frames read from every input.
     pub frames: u64,
+    /// Interface slots given (the run-wide interfaces the frames came from): every slot in a
+    /// shard's `positions.bin` is below it.
+    pub slots: u32,
     /// Frames the capture point `instance` restored, over every input.
     pub restored: u64,
     /// Per timed event, in the events file's order: the 1-based position of the first frame
@@ -133,6 +139,14 @@ pub fn read_manifest(dir: &Path) -> Result<SplitManifest, String> {
             "{}: format {:?}, expected {SPLIT_FORMAT:?}",
             p.display(),
             m.format
+        ));
+    }
+    if u64::from(m.slots) > m.frames.min(MAX_SLOTS) {
+        return Err(format!(
+            "{}: {} interface slots for {} frames: damaged",
+            p.display(),
+            m.slots,
+            m.frames
         ));
     }
     if m.state_shards != crate::pass::SHARDS {

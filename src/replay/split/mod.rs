@@ -403,6 +403,7 @@ pub fn split(opts: &SplitOptions) -> Result<SplitOutcome, ReplayError> {
         run: split_run(&opts.topology, opts.events.as_deref(), &opts.ingress, point),
         inputs,
         frames: feeder.frames,
+        slots: feeder.next_slot,
         restored,
         events: applied_at,
         shard_frames: w.frames.clone(),

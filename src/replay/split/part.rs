@@ -139,6 +139,9 @@ impl Part {
             fault: None,
             read: 0,
             ended: false,
+            last: 0,
+            frames: self.manifest.frames,
+            slots: self.manifest.slots,
         })
     }
 }
